@@ -1,0 +1,156 @@
+use super::*;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// The task exactly as the API contract shows it must parse, keep its values and render back the
+/// same field names.
+const CONTRACT_EXAMPLE: &str = r#"
+apiVersion: usersync.io/v1alpha1
+kind: UserSynchronization
+metadata: {name: corp-ad, namespace: identity}
+spec:
+  description: "Sync CORP users"
+  suspend: false
+  runOnCreate: true
+  schedule: "0 */6 * * *"
+  timeZone: Europe/Bratislava
+  targetGroup: all-users
+  collisionPolicy: Skip
+  userExtinctionPolicy: Remove
+  groupExtinctionPolicy: Remove
+  maxDeletions: "10%"
+  dryRun: false
+  server:
+    type: ActiveDirectory
+    urls: ["ldaps://dc1.corp.example.com", "ldaps://dc2.corp.example.com:636"]
+    credentialsSecretRef: {name: corp-ad-bind}
+    tls:
+      mode: LDAPS
+      caSecretRef: {name: corp-ca, key: ca.crt}
+      insecureSkipVerify: false
+    timeoutSeconds: 30
+  directory:
+    preset: ActiveDirectory
+    baseDN: "DC=corp,DC=example,DC=com"
+    groups: []
+    excludes: []
+    userFilter: ""
+    groupFilter: ""
+    ignoreDisabledUsers: false
+    nestedGroups: Preserve
+    attributes: {}
+    pageSize: 500
+"#;
+
+#[test]
+fn contract_example_parses_with_its_values() {
+    let task: UserSynchronization =
+        serde_yaml::from_str(CONTRACT_EXAMPLE).expect("contract example parses");
+    let spec = &task.spec;
+    assert_eq!(spec.target_group, "all-users");
+    assert_eq!(spec.schedule.as_deref(), Some("0 */6 * * *"));
+    assert_eq!(spec.collision_policy, CollisionPolicy::Skip);
+    assert_eq!(spec.server.server_type, ServerType::ActiveDirectory);
+    assert_eq!(spec.server.urls.len(), 2);
+    assert_eq!(spec.server.tls.mode, TlsMode::Ldaps);
+    assert_eq!(
+        spec.server
+            .tls
+            .ca_secret_ref
+            .as_ref()
+            .map(|r| r.key.as_str()),
+        Some("ca.crt")
+    );
+    assert_eq!(spec.directory.base_dn, "DC=corp,DC=example,DC=com");
+    assert_eq!(spec.directory.nested_groups, NestedGroups::Preserve);
+    assert_eq!(spec.directory.page_size, 500);
+}
+
+#[test]
+fn enum_values_use_the_contract_spelling() {
+    let render = |v: serde_json::Value| v.as_str().map(str::to_owned);
+    assert_eq!(
+        render(serde_json::to_value(ServerType::Ldap).unwrap()).as_deref(),
+        Some("LDAP")
+    );
+    assert_eq!(
+        render(serde_json::to_value(TlsMode::StartTls).unwrap()).as_deref(),
+        Some("StartTLS")
+    );
+    assert_eq!(
+        render(serde_json::to_value(TlsMode::Plaintext).unwrap()).as_deref(),
+        Some("None")
+    );
+    assert_eq!(
+        render(serde_json::to_value(DirectoryPreset::OpenLdap).unwrap()).as_deref(),
+        Some("OpenLDAP")
+    );
+    assert_eq!(
+        render(serde_json::to_value(DirectoryPreset::Rfc2307).unwrap()).as_deref(),
+        Some("RFC2307")
+    );
+    assert_eq!(
+        render(serde_json::to_value(DirectoryPreset::FreeIpa).unwrap()).as_deref(),
+        Some("FreeIPA")
+    );
+}
+
+#[test]
+fn minimal_task_gets_the_documented_defaults() {
+    let task: UserSynchronizationSpec = serde_yaml::from_str(
+        "targetGroup: all\nserver: {urls: ['ldaps://dc']}\ndirectory: {baseDN: 'DC=corp'}\n",
+    )
+    .expect("minimal spec parses");
+    assert!(task.run_on_create);
+    assert!(!task.suspend && !task.dry_run);
+    assert_eq!(task.max_deletions, IntOrString::String("10%".into()));
+    assert_eq!(task.server.timeout_seconds, 30);
+    assert_eq!(task.server.tls.mode, TlsMode::Ldaps);
+    assert_eq!(task.user_extinction_policy, ExtinctionPolicy::Remove);
+    assert_eq!(task.directory.preset, DirectoryPreset::ActiveDirectory);
+}
+
+#[test]
+fn user_group_renders_contract_field_names() {
+    let group = UserGroupSpec {
+        display_name: "Účtovníctvo".into(),
+        parent: Some("corp-ad-all-users-0f9e8d".into()),
+        source: Some(DirectorySource {
+            dn: "CN=x".into(),
+            id: "g".into(),
+            sid: Some("S-1-5-21-1".into()),
+        }),
+        users: vec![GroupUser {
+            name: "jdoe".into(),
+            dn: "CN=J".into(),
+            id: "u".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let json = serde_json::to_value(&group).unwrap();
+    assert_eq!(json["displayName"], "Účtovníctvo");
+    assert_eq!(json["source"]["sid"], "S-1-5-21-1");
+    assert_eq!(json["users"][0]["name"], "jdoe");
+    assert_eq!(json["users"][0]["disabled"], false);
+}
+
+#[test]
+fn crds_carry_short_names_and_printer_columns() {
+    let crds = crds();
+    let names: Vec<_> = crds
+        .iter()
+        .map(|c| c.spec.names.short_names.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(names, vec![vec!["usync".to_owned()], vec!["ug".to_owned()]]);
+    let columns = |i: usize| -> Vec<String> {
+        crds[i].spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    assert_eq!(columns(0), ["Ready", "Last Sync", "Users", "Groups", "Age"]);
+    assert_eq!(columns(1), ["Display Name", "Parent", "Users", "Age"]);
+    assert!(crds.iter().all(|c| c.spec.scope == "Namespaced"));
+}

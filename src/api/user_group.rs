@@ -1,0 +1,80 @@
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A group synchronized from the directory (or the task's target group, which has no `source`).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "usersync.io",
+    version = "v1alpha1",
+    kind = "UserGroup",
+    namespaced,
+    shortname = "ug",
+    status = "UserGroupStatus",
+    printcolumn = r#"{"name":"Display Name","type":"string","jsonPath":".spec.displayName"}"#,
+    printcolumn = r#"{"name":"Parent","type":"string","jsonPath":".spec.parent"}"#,
+    printcolumn = r#"{"name":"Users","type":"integer","jsonPath":".status.userCount"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct UserGroupSpec {
+    /// The directory's name of the group, unchanged (Unicode kept).
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// metadata.name of the parent UserGroup; absent on a task's target group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub parent: Option<String>,
+    /// Where the group comes from in the directory; absent on a task's target group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DirectorySource>,
+    /// Members. A group too large for one object continues in shard objects labelled
+    /// `usersync.io/shard-of: <name>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<GroupUser>,
+}
+
+/// The identity of a directory object. `id` is the stable identity (objectGUID, entryUUID,
+/// nsUniqueId, ipaUniqueID); `dn` changes when the object is renamed or moved.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectorySource {
+    pub dn: String,
+    pub id: String,
+    /// objectSid as `S-1-5-21-…` (Active Directory only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// A member of a UserGroup, as the directory describes the user.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupUser {
+    /// Login name: sAMAccountName on Active Directory, uid on LDAP.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub dn: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserGroupStatus {
+    /// Members of this group, shards included.
+    #[serde(default)]
+    pub user_count: i64,
+}

@@ -1,0 +1,360 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A synchronization task: which directory to read, which part of it, and how to treat collisions and
+/// objects that vanished from it. Its UserGroups are written into the task's namespace.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "usersync.io",
+    version = "v1alpha1",
+    kind = "UserSynchronization",
+    namespaced,
+    shortname = "usync",
+    status = "UserSynchronizationStatus",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Last Sync","type":"date","jsonPath":".status.lastSyncTime"}"#,
+    printcolumn = r#"{"name":"Users","type":"integer","jsonPath":".status.lastRun.users"}"#,
+    printcolumn = r#"{"name":"Groups","type":"integer","jsonPath":".status.lastRun.groups"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!(has(self.schedule) && has(self.interval))",
+     "message": "schedule and interval are mutually exclusive; set one of them"},
+    {"rule": "!has(self.timeZone) || has(self.schedule)",
+     "message": "timeZone applies to schedule only"},
+]))]
+pub struct UserSynchronizationSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
+    /// No runs while true; status says Suspended.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Run as soon as the task is created (or changed), not only on its schedule.
+    #[serde(default = "default_true")]
+    pub run_on_create: bool,
+    /// Cron schedule, 5 fields (minute hour day-of-month month day-of-week), UTC unless timeZone is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|(\S+\s+){4}\S+)$"
+    ))]
+    pub schedule: Option<String>,
+    /// Fixed period between runs, a Go-style duration such as `15m` or `1h30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub interval: Option<String>,
+    /// IANA time zone name for schedule, such as `Europe/Bratislava`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub time_zone: Option<String>,
+    /// The root UserGroup that directory groups hang below; created if missing.
+    #[schemars(length(min = 1, max = 253))]
+    pub target_group: String,
+    /// What to do when an object to create already exists and is not this task's.
+    #[serde(default)]
+    pub collision_policy: CollisionPolicy,
+    /// What to do with users that vanished from the directory.
+    #[serde(default)]
+    pub user_extinction_policy: ExtinctionPolicy,
+    /// What to do with groups that vanished from the directory.
+    #[serde(default)]
+    pub group_extinction_policy: ExtinctionPolicy,
+    /// Upper bound on removals in one run, a count or a percentage of the task's objects. A run that
+    /// would remove more removes nothing and stalls until the bound is raised or approved.
+    #[serde(default = "default_max_deletions")]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "type(self) == int ? self >= 0 : self.matches('^([0-9]+|(100|[1-9]?[0-9])%)$')",
+         "message": "maxDeletions must be a non-negative integer or a percentage from 0% to 100%"},
+    ]))]
+    pub max_deletions: IntOrString,
+    /// Plan only: the result goes to status.preview and no UserGroup is written.
+    #[serde(default)]
+    pub dry_run: bool,
+    pub server: ServerSpec,
+    pub directory: DirectorySpec,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum CollisionPolicy {
+    /// Leave the existing object alone and report it.
+    #[default]
+    Skip,
+    /// Take the existing object over.
+    Overwrite,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ExtinctionPolicy {
+    /// Delete what vanished from the directory (after a complete, successful read only).
+    #[default]
+    Remove,
+    /// Keep it and mark it as no longer in the directory.
+    Skip,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.tls.mode == 'LDAPS' ? self.urls.all(u, u.startsWith('ldaps://')) : self.urls.all(u, u.startsWith('ldap://'))",
+     "message": "urls must use ldaps:// with tls.mode LDAPS and ldap:// with StartTLS or None"},
+]))]
+pub struct ServerSpec {
+    #[serde(rename = "type", default)]
+    pub server_type: ServerType,
+    /// Servers tried in order until one answers.
+    #[schemars(
+        length(min = 1, max = 10),
+        inner(regex(pattern = r"^ldaps?://[^\s/?#]+/?$"), length(max = 512))
+    )]
+    pub urls: Vec<String>,
+    /// Secret with keys `username` (DOMAIN\user, user@realm or a DN) and `password`. Without it the
+    /// bind is anonymous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<LocalObjectRef>,
+    #[serde(default)]
+    pub tls: TlsSpec,
+    /// Limit for each LDAP operation.
+    #[serde(default = "default_timeout_seconds")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub timeout_seconds: u32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ServerType {
+    #[default]
+    ActiveDirectory,
+    #[serde(rename = "LDAP")]
+    Ldap,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.mode != 'None' || (has(self.allowInsecure) && self.allowInsecure)",
+     "message": "tls.mode None sends the password in clear text; it needs allowInsecure: true"},
+    {"rule": "!(has(self.caSecretRef) && has(self.caConfigMapRef))",
+     "message": "caSecretRef and caConfigMapRef are mutually exclusive"},
+]))]
+pub struct TlsSpec {
+    #[serde(default)]
+    pub mode: TlsMode,
+    /// CA bundle (PEM) to trust instead of the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<KeyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_config_map_ref: Option<KeyRef>,
+    /// Accept any server certificate. Reported on status as a warning.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// Required to use mode None.
+    #[serde(default)]
+    pub allow_insecure: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum TlsMode {
+    #[default]
+    #[serde(rename = "LDAPS")]
+    Ldaps,
+    #[serde(rename = "StartTLS")]
+    StartTls,
+    /// No encryption at all.
+    #[serde(rename = "None")]
+    Plaintext,
+}
+
+/// A Secret in the task's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct LocalObjectRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// A key of a Secret or ConfigMap in the task's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct KeyRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[serde(default = "default_ca_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectorySpec {
+    #[serde(default)]
+    pub preset: DirectoryPreset,
+    /// The top entry: everything under it is synchronized unless groups narrows it.
+    #[serde(rename = "baseDN")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub base_dn: String,
+    /// Only these group DNs (and what they contain).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 2048)))]
+    pub groups: Vec<String>,
+    /// DNs of subtrees or groups that are never synchronized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 2048)))]
+    pub excludes: Vec<String>,
+    /// Extra LDAP filter ANDed with the preset's user filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub user_filter: Option<String>,
+    /// Extra LDAP filter ANDed with the preset's group filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub group_filter: Option<String>,
+    #[serde(default)]
+    pub ignore_disabled_users: bool,
+    #[serde(default)]
+    pub nested_groups: NestedGroups,
+    /// Attribute names that override the preset's, field by field.
+    #[serde(default)]
+    pub attributes: AttributeOverrides,
+    /// Entries per page of a paged search (RFC 2696).
+    #[serde(default = "default_page_size")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub page_size: u32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DirectoryPreset {
+    #[default]
+    ActiveDirectory,
+    #[serde(rename = "OpenLDAP")]
+    OpenLdap,
+    #[serde(rename = "RFC2307")]
+    Rfc2307,
+    #[serde(rename = "FreeIPA")]
+    FreeIpa,
+    Custom,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum NestedGroups {
+    /// Child groups become child UserGroups.
+    #[default]
+    Preserve,
+    /// Members of child groups are listed in every group that contains them.
+    Flatten,
+    /// Child groups are not followed.
+    Ignore,
+}
+
+/// LDAP attribute and object class names; each one set here replaces the preset's.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributeOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_object_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_object_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSynchronizationStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// kstatus conditions: Ready, Reconciling, Stalled, DirectoryReachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// When the last attempt finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_sync_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sync_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<RunSummary>,
+    /// With dryRun: what a run would do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<Preview>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub users: i64,
+    pub groups: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub removed: i64,
+    pub skipped: i64,
+    pub duration_seconds: f64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Preview {
+    pub create: i64,
+    pub update: i64,
+    pub remove: i64,
+    pub skip: i64,
+    /// A bounded sample of the planned changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<PlannedChange>,
+    /// True when changes lists only part of the plan.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedChange {
+    /// Create, Update, Remove or Skip.
+    pub action: String,
+    /// metadata.name of the UserGroup.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_deletions() -> IntOrString {
+    IntOrString::String("10%".to_owned())
+}
+
+fn default_timeout_seconds() -> u32 {
+    30
+}
+
+fn default_ca_key() -> String {
+    "ca.crt".to_owned()
+}
+
+fn default_page_size() -> u32 {
+    500
+}

@@ -1,0 +1,6 @@
+//! usersync: synchronizes Active Directory and LDAP users and groups into `UserGroup` resources.
+//!
+//! Layers, each in its own module:
+//! - [`api`]: the Kubernetes API types (CRDs are generated from them).
+
+pub mod api;

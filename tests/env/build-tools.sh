@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds etcd, kube-apiserver, kube-controller-manager, kubectl and helm from their Go modules into
+# $CACHE_DIR/bin/<component>-<version>/. Each is built once per version; later runs reuse it.
+. "$(dirname "$0")/lib.sh"
+need go
+
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
+BIN_DIR=$CACHE_DIR/bin
+mkdir -p "$BIN_DIR"
+
+# Kubernetes pins its k8s.io/* staging modules with relative replaces, which `go install` refuses.
+# A throwaway main module replaces them with the published v0.X.Y tags instead.
+build_kubernetes() {
+  local out=$BIN_DIR/kubernetes-$KUBERNETES_VERSION
+  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kubectl" ]; then
+    return 0
+  fi
+  local staging_version=v0.${KUBERNETES_VERSION#v1.}
+  local mod=$CACHE_DIR/src/kubernetes-$KUBERNETES_VERSION
+  mkdir -p "$mod" "$out"
+  log "building Kubernetes $KUBERNETES_VERSION (first time only; takes a while)"
+  local upstream
+  upstream=$(cd "$mod" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  {
+    echo "module usersync.io/testbed/kubernetes"
+    echo
+    echo "go 1.26"
+    echo
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo
+    echo "replace ("
+    sed -n '/^replace (/,/^)/p' "$upstream" | grep -o 'k8s.io/[a-z0-9-]* =>' | while read -r name _; do
+      echo "	$name => $name $staging_version"
+    done
+    echo ")"
+  } >"$mod/go.mod"
+  cat >"$mod/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubectl/pkg/cmd"
+)
+GO
+  (cd "$mod" && go mod tidy -e >/dev/null 2>&1 || true)
+  (cd "$mod" && GOFLAGS=-mod=mod go build -trimpath -ldflags=-s -o "$out/" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kubectl)
+}
+
+build_etcd() {
+  local out=$BIN_DIR/etcd-$ETCD_VERSION
+  [ -x "$out/etcd" ] && return 0
+  local mod=$CACHE_DIR/src/etcd-$ETCD_VERSION
+  mkdir -p "$mod" "$out"
+  log "building etcd $ETCD_VERSION"
+  cat >"$mod/go.mod" <<GOMOD
+module usersync.io/testbed/etcd
+
+go 1.26
+
+require go.etcd.io/etcd/server/v3 $ETCD_VERSION
+
+replace (
+	go.etcd.io/etcd/api/v3 => go.etcd.io/etcd/api/v3 $ETCD_VERSION
+	go.etcd.io/etcd/client/pkg/v3 => go.etcd.io/etcd/client/pkg/v3 $ETCD_VERSION
+	go.etcd.io/etcd/client/v3 => go.etcd.io/etcd/client/v3 $ETCD_VERSION
+	go.etcd.io/etcd/pkg/v3 => go.etcd.io/etcd/pkg/v3 $ETCD_VERSION
+)
+GOMOD
+  cat >"$mod/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "go.etcd.io/etcd/server/v3"
+GO
+  (cd "$mod" && go mod tidy -e >/dev/null 2>&1 || true)
+  (cd "$mod" && GOFLAGS=-mod=mod go build -trimpath -ldflags=-s -o "$out/etcd" go.etcd.io/etcd/server/v3)
+}
+
+build_helm() {
+  local out=$BIN_DIR/helm-$HELM_VERSION
+  [ -x "$out/helm" ] && return 0
+  mkdir -p "$out"
+  log "building helm $HELM_VERSION"
+  GOBIN=$out go install -trimpath -ldflags=-s "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+}
+
+case "${1:-all}" in
+  etcd) build_etcd ;;
+  kubernetes) build_kubernetes ;;
+  helm) build_helm ;;
+  all) build_etcd; build_helm; build_kubernetes ;;
+  *) die "usage: $0 [all|etcd|kubernetes|helm]" ;;
+esac

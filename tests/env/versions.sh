@@ -1,0 +1,5 @@
+# Versions of the real servers and tools the test bed builds. One place to bump them.
+# Kubernetes must match the k8s-openapi feature in Cargo.toml (v1_37).
+KUBERNETES_VERSION=v1.37.2
+ETCD_VERSION=v3.7.3
+HELM_VERSION=v4.3.1
