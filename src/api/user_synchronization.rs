@@ -120,7 +120,7 @@ pub struct ServerSpec {
     /// Limit for each LDAP operation.
     #[serde(default = "default_timeout_seconds")]
     #[schemars(range(min = 1, max = 3600))]
-    pub timeout_seconds: u32,
+    pub timeout_seconds: i32,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -219,7 +219,7 @@ pub struct DirectorySpec {
     /// Entries per page of a paged search (RFC 2696).
     #[serde(default = "default_page_size")]
     #[schemars(range(min = 1, max = 10000))]
-    pub page_size: u32,
+    pub page_size: i32,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -347,7 +347,7 @@ fn default_max_deletions() -> IntOrString {
     IntOrString::String("10%".to_owned())
 }
 
-fn default_timeout_seconds() -> u32 {
+fn default_timeout_seconds() -> i32 {
     30
 }
 
@@ -355,6 +355,6 @@ fn default_ca_key() -> String {
     "ca.crt".to_owned()
 }
 
-fn default_page_size() -> u32 {
+fn default_page_size() -> i32 {
     500
 }

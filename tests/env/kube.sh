@@ -82,7 +82,7 @@ start() {
     --listen-peer-urls="http://127.0.0.1:$etcd_peer_port" \
     --initial-advertise-peer-urls="http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster="usersync-test=http://127.0.0.1:$etcd_peer_port"
-  wait_for 30 "etcd on 127.0.0.1:$etcd_port" curl -sf "http://127.0.0.1:$etcd_port/health"
+  wait_for_daemon "$dir/etcd.pid" "$dir/etcd.log" 30 "etcd on 127.0.0.1:$etcd_port" curl -sf "http://127.0.0.1:$etcd_port/health"
 
   start_daemon kube-apiserver "$dir/apiserver.log" "$dir/apiserver.pid" "$K8S_BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
@@ -94,10 +94,11 @@ start() {
     --service-account-key-file="$dir/pki/sa.pub" \
     --service-account-signing-key-file="$dir/pki/sa.key" \
     --service-cluster-ip-range=10.96.0.0/24 \
+    --endpoint-reconciler-type=none \
     --audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/audit.log" \
     --audit-log-format=json --audit-log-mode=blocking \
     --cert-dir="$dir/apiserver-certs"
-  wait_for 120 "kube-apiserver on 127.0.0.1:$api_port" apiserver_ready
+  wait_for_daemon "$dir/apiserver.pid" "$dir/apiserver.log" 120 "kube-apiserver on 127.0.0.1:$api_port" apiserver_ready
   write_kubeconfig "$api_port"
 
   start_daemon kube-controller-manager "$dir/controller-manager.log" "$dir/controller-manager.pid" \
@@ -106,7 +107,7 @@ start() {
     --bind-address=127.0.0.1 --secure-port=0 \
     --controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller \
     --concurrent-gc-syncs=5
-  wait_for 60 "the default ServiceAccount" "$K8S_BIN/kubectl" --kubeconfig="$dir/kubeconfig" get serviceaccount default
+  wait_for_daemon "$dir/controller-manager.pid" "$dir/controller-manager.log" 60 "the default ServiceAccount" "$K8S_BIN/kubectl" --kubeconfig="$dir/kubeconfig" get serviceaccount default
 
   cat >"$dir/env" <<ENV
 export KUBECONFIG=$dir/kubeconfig

@@ -34,6 +34,24 @@ wait_for() {
   done
 }
 
+# wait_for_daemon PIDFILE LOGFILE SECONDS DESCRIPTION COMMAND...: like wait_for, but gives up at once,
+# showing the end of LOGFILE, when the daemon has exited.
+wait_for_daemon() {
+  local pidfile=$1 logfile=$2 secs=$3 what=$4; shift 4
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      tail -n 20 "$logfile" >&2
+      die "$what exited during start-up (log: $logfile)"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 20 "$logfile" >&2
+      die "$what was not ready after ${secs}s (log: $logfile)"
+    fi
+    sleep 0.2
+  done
+}
+
 # start_daemon NAME LOGFILE PIDFILE COMMAND...: run COMMAND in the background in its own session.
 start_daemon() {
   local name=$1 logfile=$2 pidfile=$3; shift 3

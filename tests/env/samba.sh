@@ -41,7 +41,7 @@ start() {
   samba-tool domain passwordsettings set -s "$dir/etc/smb.conf" --complexity=off --history-length=0 \
     --min-pwd-age=0 --max-pwd-age=0 >>"$dir/provision.log" 2>&1
   start_daemon samba "$dir/samba.out" "$dir/samba.pid" samba -s "$dir/etc/smb.conf" -i -M single
-  wait_for 60 "Samba LDAPS on 127.0.0.1:636" samba_ready
+  wait_for_daemon "$dir/samba.pid" "$dir/samba.out" 60 "Samba LDAPS on 127.0.0.1:636" samba_ready
   cat >"$dir/env" <<ENV
 export USERSYNC_SAMBA_URL=ldap://127.0.0.1:389
 export USERSYNC_SAMBA_LDAPS_URL=ldaps://127.0.0.1:636

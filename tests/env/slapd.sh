@@ -83,7 +83,7 @@ run_slapd() {
   # -d 0 keeps slapd in the foreground so stop_daemon owns it.
   start_daemon slapd "$dir/slapd.log" "$dir/slapd.pid" \
     slapd -d 0 -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$tls_port/"
-  wait_for 30 "slapd on 127.0.0.1:$port" slapd_ready
+  wait_for_daemon "$dir/slapd.pid" "$dir/slapd.log" 30 "slapd on 127.0.0.1:$port" slapd_ready
 }
 
 start() {

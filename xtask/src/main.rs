@@ -1,1 +1,99 @@
-fn main() {}
+//! `cargo xtask …`: the project's developer tasks.
+//!
+//! - `test`: starts the test bed (Kubernetes, Samba AD, OpenLDAP), runs every test, stops it.
+//! - `demo`: the README quick start: test bed + CRDs + an example task, then `kubectl get usync,ug`.
+//! - `up` / `down`: start or stop the test bed and leave it for manual use (`source .testbed/env`).
+//! - `fixture`: write the fixture LDIF for a server.
+
+mod testbed;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use usersync_testbed::fixture::{FixtureSpec, generate};
+use usersync_testbed::ldif;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the test bed, run all tests against it, stop it.
+    Test {
+        /// Arguments passed on to `cargo test` (after `--`).
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Start the test bed, install the CRDs and the example task, show the result.
+    Demo,
+    /// Start the test bed and leave it running.
+    Up,
+    /// Stop a test bed left running by `up`.
+    Down,
+    /// Write the fixture as LDIF.
+    Fixture {
+        #[arg(long, value_enum)]
+        server: Server,
+        /// Number of users (default: the standard fixture used by the tests).
+        #[arg(long)]
+        users: Option<usize>,
+        /// OpenLDAP only: include memberOf values, for offline slapadd loads.
+        #[arg(long)]
+        member_of: bool,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Server {
+    ActiveDirectory,
+    Openldap,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Test { cargo_args } => testbed::run_tests(&cargo_args),
+        Command::Demo => testbed::demo(),
+        Command::Up => testbed::up().map(|_| ()),
+        Command::Down => testbed::down(),
+        Command::Fixture {
+            server,
+            users,
+            member_of,
+            output,
+        } => write_fixture(server, users, member_of, &output),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_fixture(
+    server: Server,
+    users: Option<usize>,
+    member_of: bool,
+    output: &PathBuf,
+) -> Result<(), String> {
+    let spec = users.map_or(FixtureSpec::STANDARD, FixtureSpec::scaled);
+    let fixture = generate(spec);
+    let file =
+        File::create(output).map_err(|e| format!("cannot create {}: {e}", output.display()))?;
+    let mut out = BufWriter::new(file);
+    match server {
+        Server::ActiveDirectory => ldif::write_active_directory(&fixture, &mut out),
+        Server::Openldap => ldif::write_openldap(&fixture, member_of, &mut out),
+    }
+    .and_then(|()| out.flush())
+    .map_err(|e| format!("cannot write {}: {e}", output.display()))
+}

@@ -1,1 +1,6 @@
-//! Test bed for usersync.
+//! Test bed for usersync: a deterministic directory fixture, its LDIF for Samba AD and OpenLDAP, and
+//! the addresses of the real servers that `tests/env/testbed.sh` started.
+
+pub mod env;
+pub mod fixture;
+pub mod ldif;

@@ -1,0 +1,68 @@
+//! Addresses and credentials of the servers `tests/env/testbed.sh up` started, from its environment.
+//! A test that needs a server fails with a clear message when the test bed is not up; it never skips.
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through `cargo xtask test`, which starts the real servers")
+    })
+}
+
+/// The Samba AD domain controller.
+pub struct Samba {
+    pub url: String,
+    pub ldaps_url: String,
+    pub base_dn: String,
+    pub domain: String,
+    pub realm: String,
+    pub admin_password: String,
+    pub ca_file: String,
+    /// The provisioned directory (private/sam.ldb lives below it).
+    pub dir: String,
+}
+
+pub fn samba() -> Samba {
+    Samba {
+        url: var("USERSYNC_SAMBA_URL"),
+        ldaps_url: var("USERSYNC_SAMBA_LDAPS_URL"),
+        base_dn: var("USERSYNC_SAMBA_BASE_DN"),
+        domain: var("USERSYNC_SAMBA_DOMAIN"),
+        realm: var("USERSYNC_SAMBA_REALM"),
+        admin_password: var("USERSYNC_SAMBA_ADMIN_PASSWORD"),
+        ca_file: var("USERSYNC_SAMBA_CA"),
+        dir: var("USERSYNC_SAMBA_DIR"),
+    }
+}
+
+/// The OpenLDAP slapd.
+pub struct Slapd {
+    pub url: String,
+    pub ldaps_url: String,
+    pub base_dn: String,
+    pub admin_dn: String,
+    pub admin_password: String,
+    pub ca_file: String,
+}
+
+pub fn slapd() -> Slapd {
+    Slapd {
+        url: var("USERSYNC_SLAPD_URL"),
+        ldaps_url: var("USERSYNC_SLAPD_LDAPS_URL"),
+        base_dn: var("USERSYNC_SLAPD_BASE_DN"),
+        admin_dn: var("USERSYNC_SLAPD_ADMIN_DN"),
+        admin_password: var("USERSYNC_SLAPD_ADMIN_PASSWORD"),
+        ca_file: var("USERSYNC_SLAPD_CA"),
+    }
+}
+
+/// The Kubernetes control plane.
+pub struct Kube {
+    pub kubeconfig: String,
+    pub audit_log: String,
+}
+
+pub fn kube() -> Kube {
+    Kube {
+        kubeconfig: var("KUBECONFIG"),
+        audit_log: var("USERSYNC_AUDIT_LOG"),
+    }
+}
