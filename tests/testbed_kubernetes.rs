@@ -1,0 +1,237 @@
+//! The local control plane is a real one: CRD admission with CEL, RBAC for ServiceAccounts and the
+//! garbage collector all behave as on a production cluster.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::{Resource, ResourceExt};
+use support::{TestNamespace, eventually, install_crds, kube_client};
+use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
+
+fn task_json(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1",
+        "kind": "UserSynchronization",
+        "metadata": {"name": name},
+        "spec": spec,
+    })
+}
+
+fn valid_spec() -> serde_json::Value {
+    serde_json::json!({
+        "targetGroup": "all-users",
+        "server": {"urls": ["ldaps://127.0.0.1:636"]},
+        "directory": {"baseDN": "DC=corp,DC=example,DC=com"},
+    })
+}
+
+async fn create_raw(
+    api: &Api<UserSynchronization>,
+    value: serde_json::Value,
+) -> Result<UserSynchronization, kube::Error> {
+    let obj: UserSynchronization = serde_json::from_value(value).expect("test object deserializes");
+    api.create(&PostParams::default(), &obj).await
+}
+
+/// The message of a 422 Invalid rejection, or a panic when the apiserver accepted the object.
+fn rejection(result: Result<UserSynchronization, kube::Error>) -> String {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 422 => status.message.clone(),
+        Err(other) => panic!("expected 422 Invalid, got {other}"),
+        Ok(obj) => panic!("the apiserver accepted an invalid object: {:?}", obj.spec),
+    }
+}
+
+#[tokio::test]
+async fn crds_install_and_admission_enforces_cel_rules() {
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "cel").await;
+    let api: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
+
+    let created = create_raw(&api, task_json("valid", valid_spec()))
+        .await
+        .expect("a valid task is accepted");
+    assert_eq!(
+        created.spec.server.timeout_seconds, 30,
+        "schema defaults are applied by the apiserver"
+    );
+
+    let mut both = valid_spec();
+    both["schedule"] = "0 */6 * * *".into();
+    both["interval"] = "15m".into();
+    assert!(
+        rejection(create_raw(&api, task_json("both", both)).await).contains("mutually exclusive")
+    );
+
+    let mut plain = valid_spec();
+    plain["server"] =
+        serde_json::json!({"urls": ["ldap://127.0.0.1:389"], "tls": {"mode": "None"}});
+    assert!(
+        rejection(create_raw(&api, task_json("plain", plain.clone())).await)
+            .contains("allowInsecure")
+    );
+    plain["server"]["tls"]["allowInsecure"] = true.into();
+    create_raw(&api, task_json("plain-allowed", plain))
+        .await
+        .expect("mode None with allowInsecure is accepted");
+
+    for (name, bad) in [
+        ("pct", serde_json::json!("150%")),
+        ("neg", serde_json::json!(-1)),
+        ("word", serde_json::json!("ten")),
+    ] {
+        let mut spec = valid_spec();
+        spec["maxDeletions"] = bad;
+        assert!(
+            rejection(create_raw(&api, task_json(name, spec)).await).contains("maxDeletions"),
+            "{name}"
+        );
+    }
+    for (name, good) in [
+        ("count", serde_json::json!(25)),
+        ("percent", serde_json::json!("5%")),
+    ] {
+        let mut spec = valid_spec();
+        spec["maxDeletions"] = good;
+        create_raw(&api, task_json(name, spec))
+            .await
+            .expect("maxDeletions as int or percent is accepted");
+    }
+
+    let mut wrong_scheme = valid_spec();
+    wrong_scheme["server"]["urls"] = serde_json::json!(["ldap://127.0.0.1:389"]);
+    assert!(
+        rejection(create_raw(&api, task_json("scheme", wrong_scheme)).await).contains("ldaps://")
+    );
+}
+
+#[tokio::test]
+async fn service_account_without_rbac_is_refused() {
+    let admin = kube_client().await;
+    install_crds(&admin).await;
+    let ns = TestNamespace::new(&admin, "rbac").await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &ns.name);
+    let account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some("no-rights".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("ServiceAccount is created");
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let issued: TokenRequest = accounts
+        .create_subresource("token", "no-rights", &PostParams::default(), &request)
+        .await
+        .expect("the token issuer signs a ServiceAccount token");
+    let token = issued
+        .status
+        .and_then(|s| s.token)
+        .expect("token in status");
+
+    let mut config = kube::Config::infer().await.expect("kubeconfig");
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    let as_account = kube::Client::try_from(config).expect("client with the ServiceAccount token");
+    let groups: Api<UserGroup> = Api::namespaced(as_account, &ns.name);
+    let group = UserGroup::new(
+        "denied",
+        UserGroupSpec {
+            display_name: "Denied".into(),
+            ..Default::default()
+        },
+    );
+    match groups.create(&PostParams::default(), &group).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 403, "{}", status.message);
+            assert!(
+                status
+                    .message
+                    .contains(&format!("system:serviceaccount:{}:no-rights", ns.name)),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("a ServiceAccount without RBAC must be refused, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn deleting_the_owner_garbage_collects_owned_user_groups() {
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "gc").await;
+    let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let owner = create_raw(&tasks, task_json("owner", valid_spec()))
+        .await
+        .expect("owner is created");
+    let reference = OwnerReference {
+        api_version: UserSynchronization::api_version(&()).into_owned(),
+        kind: UserSynchronization::kind(&()).into_owned(),
+        name: owner.name_any(),
+        uid: owner.uid().expect("created object has a uid"),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    };
+    let mut owned = UserGroup::new(
+        "owned",
+        UserGroupSpec {
+            display_name: "Owned".into(),
+            ..Default::default()
+        },
+    );
+    owned.metadata.owner_references = Some(vec![reference]);
+    groups
+        .create(&PostParams::default(), &owned)
+        .await
+        .expect("owned UserGroup is created");
+    let unowned = UserGroup::new(
+        "unowned",
+        UserGroupSpec {
+            display_name: "Unowned".into(),
+            ..Default::default()
+        },
+    );
+    groups
+        .create(&PostParams::default(), &unowned)
+        .await
+        .expect("unowned UserGroup is created");
+
+    tasks
+        .delete("owner", &DeleteParams::background())
+        .await
+        .expect("owner is deleted");
+    // The garbage collector notices new resource types on its discovery resync, up to 30s.
+    eventually(
+        Duration::from_secs(90),
+        "owned UserGroup is garbage-collected",
+        || async { matches!(groups.get_opt("owned").await, Ok(None)) },
+    )
+    .await;
+    assert!(
+        groups
+            .get_opt("unowned")
+            .await
+            .expect("get works")
+            .is_some(),
+        "only owned objects are collected"
+    );
+}
