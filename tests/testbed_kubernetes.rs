@@ -235,3 +235,55 @@ async fn deleting_the_owner_garbage_collects_owned_user_groups() {
         "only owned objects are collected"
     );
 }
+
+/// The pinned versions in tests/env/versions.sh, as `NAME=value` lines.
+fn pinned_version(name: &str) -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/env/versions.sh"
+    ))
+    .expect("versions.sh");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} is pinned in versions.sh"))
+        .to_owned()
+}
+
+fn run_tool(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn built_tools_and_apiserver_have_the_pinned_versions() {
+    let client = kube_client().await;
+    let kubernetes = pinned_version("KUBERNETES_VERSION");
+    let server = client
+        .apiserver_version()
+        .await
+        .expect("apiserver answers /version");
+    assert_eq!(server.git_version, kubernetes);
+    // The k8s-openapi feature in Cargo.toml must match the apiserver the tests run against.
+    let mut features: Vec<u32> = Vec::new();
+    k8s_openapi::k8s_if_1_37! { features.push(37); }
+    assert_eq!(features, [37], "the k8s-openapi feature is v1_37");
+    assert_eq!(server.minor, "37");
+
+    let kubectl: serde_json::Value =
+        serde_json::from_str(&run_tool("kubectl", &["version", "--client", "-o", "json"]))
+            .expect("kubectl version is JSON");
+    assert_eq!(kubectl["clientVersion"]["gitVersion"], kubernetes.as_str());
+    let helm = run_tool("helm", &["version", "--short"]);
+    assert!(
+        helm.starts_with(&pinned_version("HELM_VERSION")),
+        "helm version: {helm}"
+    );
+}

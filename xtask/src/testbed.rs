@@ -49,6 +49,7 @@ fn bash(script_name: &str, args: &[&Path]) -> Result<(), String> {
 /// writes `.testbed/env`. A test bed left over from an earlier run is stopped first.
 pub fn up() -> Result<Env, String> {
     down()?;
+    run(Command::new("bash").arg(script("install-deps.sh")))?;
     run(Command::new("bash").arg(script("build-tools.sh")))?;
     let dir = state_dir();
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
