@@ -44,7 +44,7 @@ spec:
 #[test]
 fn contract_example_parses_with_its_values() {
     let task: UserSynchronization =
-        serde_yaml::from_str(CONTRACT_EXAMPLE).expect("contract example parses");
+        serde_norway::from_str(CONTRACT_EXAMPLE).expect("contract example parses");
     let spec = &task.spec;
     assert_eq!(spec.target_group, "all-users");
     assert_eq!(spec.schedule.as_deref(), Some("0 */6 * * *"));
@@ -96,7 +96,7 @@ fn enum_values_use_the_contract_spelling() {
 
 #[test]
 fn minimal_task_gets_the_documented_defaults() {
-    let task: UserSynchronizationSpec = serde_yaml::from_str(
+    let task: UserSynchronizationSpec = serde_norway::from_str(
         "targetGroup: all\nserver: {urls: ['ldaps://dc']}\ndirectory: {baseDN: 'DC=corp'}\n",
     )
     .expect("minimal spec parses");

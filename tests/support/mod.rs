@@ -55,7 +55,7 @@ pub async fn install_crds(client: &kube::Client) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/usersync.io.yaml");
     let text = std::fs::read_to_string(path).expect("crds/ is readable");
     let params = PatchParams::apply("usersync-tests").force();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
+    for doc in serde_norway::Deserializer::from_str(&text) {
         let crd: CustomResourceDefinition =
             serde::Deserialize::deserialize(doc).expect("crds/ holds CRDs");
         let name = crd.metadata.name.clone().expect("CRD has a name");
