@@ -2,5 +2,7 @@
 //!
 //! Layers, each in its own module:
 //! - [`api`]: the Kubernetes API types (CRDs are generated from them).
+//! - [`directory`]: LDAP access to Active Directory and other directories.
 
 pub mod api;
+pub mod directory;

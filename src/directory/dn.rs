@@ -1,0 +1,356 @@
+//! Distinguished names (RFC 4514), parsed so that they compare as a directory compares them:
+//! attribute types and values case-insensitively, escapes and spacing resolved.
+
+use std::fmt;
+
+/// A parsed DN. Equality, hashing and ordering use the normalized form; `Display` gives a canonical
+/// RFC 4514 string with the original letter case of values.
+#[derive(Clone, Debug)]
+pub struct Dn {
+    rdns: Vec<Rdn>,
+    /// Normalized form of each RDN, leaf first.
+    rdn_keys: Vec<String>,
+    key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Rdn {
+    avas: Vec<Ava>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Ava {
+    attr: String,
+    value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid DN {dn:?}: {problem}")]
+pub struct DnError {
+    pub dn: String,
+    pub problem: &'static str,
+}
+
+impl Dn {
+    pub fn parse(text: &str) -> Result<Dn, DnError> {
+        let err = |problem| DnError {
+            dn: text.to_owned(),
+            problem,
+        };
+        let mut rdns = Vec::new();
+        if !text.trim().is_empty() {
+            let mut chars = text.chars().peekable();
+            loop {
+                let mut avas = Vec::new();
+                loop {
+                    let attr = read_attr(&mut chars)
+                        .ok_or(err("an attribute type is missing or malformed"))?;
+                    let value = read_value(&mut chars).map_err(err)?;
+                    avas.push(Ava { attr, value });
+                    match chars.next() {
+                        Some('+') => continue,
+                        Some(',' | ';') => break,
+                        None => break,
+                        Some(_) => return Err(err("unexpected character after a value")),
+                    }
+                }
+                avas.sort_by(|a, b| {
+                    a.attr
+                        .cmp(&b.attr)
+                        .then_with(|| a.value.to_lowercase().cmp(&b.value.to_lowercase()))
+                });
+                rdns.push(Rdn { avas });
+                if chars.peek().is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(Dn::from_rdns(rdns))
+    }
+
+    fn from_rdns(rdns: Vec<Rdn>) -> Dn {
+        let rdn_keys: Vec<String> = rdns
+            .iter()
+            .map(|rdn| {
+                rdn.avas
+                    .iter()
+                    .map(|a| format!("{}={}", a.attr, escape_value(&a.value.to_lowercase())))
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
+            .collect();
+        let key = rdn_keys.join(",");
+        Dn {
+            rdns,
+            rdn_keys,
+            key,
+        }
+    }
+
+    /// The normalized form: lower case, canonical escaping. Equal DNs have equal keys.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.rdns.is_empty()
+    }
+
+    /// The DN one level up; `None` for the root DSE.
+    pub fn parent(&self) -> Option<Dn> {
+        (!self.rdns.is_empty()).then(|| Dn::from_rdns(self.rdns[1..].to_vec()))
+    }
+
+    /// True when `self` is `ancestor` or lies below it.
+    pub fn is_within(&self, ancestor: &Dn) -> bool {
+        self.rdn_keys.ends_with(&ancestor.rdn_keys)
+    }
+
+    /// The value of the first RDN: the object's own name (`Engineering` in `CN=Engineering,OU=…`).
+    pub fn name(&self) -> Option<&str> {
+        self.rdns
+            .first()
+            .and_then(|r| r.avas.first())
+            .map(|a| a.value.as_str())
+    }
+
+    /// Depth below the root DSE.
+    pub fn len(&self) -> usize {
+        self.rdns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rdns.is_empty()
+    }
+}
+
+impl PartialEq for Dn {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Dn {}
+
+impl std::hash::Hash for Dn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
+impl PartialOrd for Dn {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Dn {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+impl fmt::Display for Dn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, rdn) in self.rdns.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            for (j, ava) in rdn.avas.iter().enumerate() {
+                if j > 0 {
+                    f.write_str("+")?;
+                }
+                write!(
+                    f,
+                    "{}={}",
+                    display_attr(&ava.attr),
+                    escape_value(&ava.value)
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Attribute types print in upper case when short (CN, OU, DC), as Active Directory writes them.
+fn display_attr(attr: &str) -> String {
+    if attr.len() <= 2 {
+        attr.to_uppercase()
+    } else {
+        attr.to_owned()
+    }
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+fn skip_spaces(chars: &mut Chars) {
+    while chars.peek() == Some(&' ') {
+        chars.next();
+    }
+}
+
+fn read_attr(chars: &mut Chars) -> Option<String> {
+    skip_spaces(chars);
+    let mut attr = String::new();
+    while let Some(&c) = chars.peek() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+            attr.push(c.to_ascii_lowercase());
+            chars.next();
+        } else {
+            break;
+        }
+    }
+    skip_spaces(chars);
+    (chars.next() == Some('=') && !attr.is_empty()).then_some(attr)
+}
+
+fn read_value(chars: &mut Chars) -> Result<String, &'static str> {
+    skip_spaces(chars);
+    if chars.peek() == Some(&'"') {
+        chars.next();
+        let mut value = String::new();
+        loop {
+            match chars.next() {
+                Some('"') => break,
+                Some('\\') => value.push(chars.next().ok_or("a quoted value ends in an escape")?),
+                Some(c) => value.push(c),
+                None => return Err("a quoted value is not closed"),
+            }
+        }
+        skip_spaces(chars);
+        return Ok(value);
+    }
+    let mut bytes: Vec<u8> = Vec::new();
+    // Unescaped trailing spaces are insignificant; escaped ones are kept.
+    let mut significant_len = 0;
+    while let Some(&c) = chars.peek() {
+        match c {
+            ',' | ';' | '+' => break,
+            '\\' => {
+                chars.next();
+                let first = chars.next().ok_or("a value ends in an escape")?;
+                if first.is_ascii_hexdigit() {
+                    let second = chars
+                        .next()
+                        .filter(char::is_ascii_hexdigit)
+                        .ok_or("a hex escape needs two digits")?;
+                    let hex: String = [first, second].iter().collect();
+                    bytes.push(u8::from_str_radix(&hex, 16).map_err(|_| "bad hex escape")?);
+                } else {
+                    let mut buf = [0; 4];
+                    bytes.extend_from_slice(first.encode_utf8(&mut buf).as_bytes());
+                }
+                significant_len = bytes.len();
+            }
+            _ => {
+                chars.next();
+                let mut buf = [0; 4];
+                bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                if c != ' ' {
+                    significant_len = bytes.len();
+                }
+            }
+        }
+    }
+    bytes.truncate(significant_len);
+    String::from_utf8(bytes).map_err(|_| "a value is not valid UTF-8")
+}
+
+/// Escapes an attribute value for a DN string (RFC 4514 section 2.4).
+pub fn escape_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        let needs = matches!(c, '\\' | ',' | '+' | '"' | '<' | '>' | ';' | '=')
+            || (i == 0 && (c == ' ' || c == '#'))
+            || (i == last && c == ' ');
+        if needs {
+            out.push('\\');
+        }
+        if c == '\0' {
+            out.push_str("\\00");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dn(s: &str) -> Dn {
+        Dn::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn case_and_spacing_do_not_matter() {
+        assert_eq!(
+            dn("CN=John Doe,OU=Staff,DC=corp,DC=example,DC=com"),
+            dn("cn=john doe, ou=STAFF ,dc=Corp,dc=example,dc=com")
+        );
+        assert_ne!(dn("CN=John Doe,OU=Staff"), dn("CN=John  Doe,OU=Staff"));
+    }
+
+    #[test]
+    fn escapes_are_resolved_in_every_spelling() {
+        let a = dn(r"CN=Research\, Development \+ Test,OU=Groups");
+        let b = dn(r"CN=Research\2C Development \2B Test,OU=Groups");
+        let c = dn(r#"CN="Research, Development + Test",OU=Groups"#);
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a.name(), Some("Research, Development + Test"));
+        assert_eq!(
+            a.to_string(),
+            r"CN=Research\, Development \+ Test,OU=Groups"
+        );
+        assert_eq!(
+            dn(r"CN=Tricky *)(uid\3D*,OU=G"),
+            dn(r"CN=Tricky *)(uid\=*,OU=G")
+        );
+    }
+
+    #[test]
+    fn utf8_hex_escapes_decode() {
+        assert_eq!(
+            dn(r"CN=\C3\9A\C4\8Dtovn\C3\ADctvo,DC=x").name(),
+            Some("Účtovníctvo")
+        );
+        assert_eq!(dn("CN=Účtovníctvo,DC=x"), dn("cn=účtovníctvo,dc=X"));
+    }
+
+    #[test]
+    fn escaped_trailing_space_is_kept_and_plain_one_dropped() {
+        assert_eq!(dn(r"CN=trail\ ,DC=x").name(), Some("trail "));
+        assert_eq!(dn("CN=trail ,DC=x").name(), Some("trail"));
+    }
+
+    #[test]
+    fn multi_valued_rdns_compare_in_any_order() {
+        assert_eq!(dn("cn=a+uid=b,dc=x"), dn("UID=b+CN=A,DC=x"));
+    }
+
+    #[test]
+    fn ancestry() {
+        let base = dn("DC=corp,DC=example,DC=com");
+        let user = dn("CN=J,OU=Staff,DC=Corp,DC=example,DC=com");
+        assert!(user.is_within(&base));
+        assert!(base.is_within(&base));
+        assert!(!base.is_within(&user));
+        assert!(!dn("DC=notcorp,DC=example,DC=com").is_within(&base));
+        assert!(user.is_within(&dn("")));
+        assert_eq!(
+            user.parent(),
+            Some(dn("OU=Staff,DC=corp,DC=example,DC=com"))
+        );
+        assert_eq!(dn("").parent(), None);
+    }
+
+    #[test]
+    fn malformed_dns_are_errors() {
+        for bad in ["CN", "=x", "CN=a\\", "CN=a\\4", "CN=\"open", "CN=a,=b"] {
+            assert!(Dn::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

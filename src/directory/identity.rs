@@ -1,0 +1,102 @@
+//! Stable identities from their binary directory forms: Active Directory's objectGUID and objectSid.
+
+use std::fmt::Write;
+
+/// Formats a 16-byte objectGUID the way Active Directory shows it: the first three fields are
+/// little-endian, the rest in byte order (`{b3b2b1b0-b5b4-b7b6-b8b9-b10..b15}`, lower case).
+pub fn guid_to_string(bytes: &[u8]) -> Option<String> {
+    let b: &[u8; 16] = bytes.try_into().ok()?;
+    let mut s = String::with_capacity(36);
+    for i in [3, 2, 1, 0] {
+        let _ = write!(s, "{:02x}", b[i]);
+    }
+    s.push('-');
+    for i in [5, 4] {
+        let _ = write!(s, "{:02x}", b[i]);
+    }
+    s.push('-');
+    for i in [7, 6] {
+        let _ = write!(s, "{:02x}", b[i]);
+    }
+    s.push('-');
+    for byte in &b[8..10] {
+        let _ = write!(s, "{byte:02x}");
+    }
+    s.push('-');
+    for byte in &b[10..16] {
+        let _ = write!(s, "{byte:02x}");
+    }
+    Some(s)
+}
+
+/// Formats a binary objectSid as `S-1-5-21-…`: revision, 48-bit big-endian identifier authority,
+/// then the sub-authorities, each 32-bit little-endian.
+pub fn sid_to_string(bytes: &[u8]) -> Option<String> {
+    let (&revision, rest) = bytes.split_first()?;
+    let (&count, rest) = rest.split_first()?;
+    let (authority, subs) = rest.split_at_checked(6)?;
+    if subs.len() != usize::from(count) * 4 {
+        return None;
+    }
+    let authority = authority
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    let mut s = format!("S-{revision}-{authority}");
+    for sub in subs.chunks_exact(4) {
+        let value = u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]]);
+        let _ = write!(s, "-{value}");
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guid_uses_active_directory_byte_order() {
+        // Known pair: the bytes of {fe1b8a21-7c9e-4a5f-8b6d-0123456789ab} as stored in objectGUID.
+        let bytes = [
+            0x21, 0x8a, 0x1b, 0xfe, 0x9e, 0x7c, 0x5f, 0x4a, 0x8b, 0x6d, 0x01, 0x23, 0x45, 0x67,
+            0x89, 0xab,
+        ];
+        assert_eq!(
+            guid_to_string(&bytes).as_deref(),
+            Some("fe1b8a21-7c9e-4a5f-8b6d-0123456789ab")
+        );
+    }
+
+    #[test]
+    fn guid_of_wrong_length_is_rejected() {
+        assert_eq!(guid_to_string(&[0; 15]), None);
+        assert_eq!(guid_to_string(&[0; 17]), None);
+    }
+
+    #[test]
+    fn sid_of_a_domain_user() {
+        // S-1-5-21-2597295369-660084033-526266127-1104
+        let mut bytes = vec![1, 5, 0, 0, 0, 0, 0, 5];
+        for sub in [21u32, 2597295369, 660084033, 526266127, 1104] {
+            bytes.extend_from_slice(&sub.to_le_bytes());
+        }
+        assert_eq!(
+            sid_to_string(&bytes).as_deref(),
+            Some("S-1-5-21-2597295369-660084033-526266127-1104")
+        );
+    }
+
+    #[test]
+    fn well_known_sid_without_sub_authority_count_mismatch() {
+        assert_eq!(
+            sid_to_string(&[1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]).as_deref(),
+            Some("S-1-1-0")
+        );
+        assert_eq!(
+            sid_to_string(&[1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0]),
+            None,
+            "truncated"
+        );
+        assert_eq!(sid_to_string(&[1]), None);
+        assert_eq!(sid_to_string(&[]), None);
+    }
+}
