@@ -274,7 +274,10 @@ async fn built_tools_and_apiserver_have_the_pinned_versions() {
     // The k8s-openapi feature in Cargo.toml must match the apiserver the tests run against.
     let mut feature = String::new();
     k8s_openapi::k8s_if_1_37! { feature += "v1_37"; }
-    assert_eq!(feature, "v1_37", "the k8s-openapi feature matches the apiserver");
+    assert_eq!(
+        feature, "v1_37",
+        "the k8s-openapi feature matches the apiserver"
+    );
     assert_eq!(server.minor, "37");
 
     let kubectl: serde_json::Value =
