@@ -1,6 +1,8 @@
 //! Directory access: everything that speaks LDAP, and nothing else.
 
+pub mod connect;
 pub mod dn;
 pub mod error;
 pub mod identity;
 pub mod preset;
+pub mod tls;

@@ -1,0 +1,202 @@
+//! Connecting and binding to the real Samba AD DC and OpenLDAP: TLS modes, trust, failover and the
+//! error reason of each way it can go wrong.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use usersync::api::TlsMode;
+use usersync::directory::connect::{Credentials, ServerSettings, connect};
+use usersync::directory::tls::Trust;
+use usersync_testbed::env;
+
+fn ca(path: &str) -> Trust {
+    Trust::CaBundle(std::fs::read(path).expect("CA file is readable"))
+}
+
+fn samba_settings(username: &str, password: &str) -> ServerSettings {
+    let samba = env::samba();
+    ServerSettings {
+        urls: vec![samba.ldaps_url.clone()],
+        tls_mode: TlsMode::Ldaps,
+        trust: ca(&samba.ca_file),
+        timeout: Duration::from_secs(10),
+        credentials: Some(Credentials {
+            username: username.into(),
+            password: SecretString::from(password),
+        }),
+    }
+}
+
+fn admin() -> ServerSettings {
+    let samba = env::samba();
+    samba_settings(
+        &format!("{}\\administrator", samba.domain.to_lowercase()),
+        &samba.admin_password,
+    )
+}
+
+async fn reason_of(settings: &ServerSettings) -> String {
+    match connect(settings).await {
+        Ok(c) => panic!("connected to {} but expected a failure", c.server),
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            e.reason().to_owned()
+        }
+    }
+}
+
+#[tokio::test]
+async fn ldaps_and_starttls_bind_with_the_task_ca() {
+    let samba = env::samba();
+    let connection = connect(&admin())
+        .await
+        .expect("LDAPS bind as corp\\administrator");
+    assert_eq!(connection.server, samba.ldaps_url);
+    let starttls = ServerSettings {
+        urls: vec![samba.url.clone()],
+        tls_mode: TlsMode::StartTls,
+        ..admin()
+    };
+    connect(&starttls).await.expect("StartTLS bind");
+    let upn = samba_settings(
+        &format!("Administrator@{}", samba.realm.to_lowercase()),
+        &samba.admin_password,
+    );
+    connect(&upn).await.expect("UPN bind");
+}
+
+#[tokio::test]
+async fn wrong_password_is_invalid_credentials_and_never_shown() {
+    let samba = env::samba();
+    let settings = samba_settings(
+        &format!("{}\\Administrator", samba.domain),
+        "Wrong-Passw0rd-42",
+    );
+    let err = connect(&settings)
+        .await
+        .err()
+        .expect("wrong password fails");
+    assert_eq!(err.reason(), "InvalidCredentials");
+    assert!(!err.to_string().contains("Wrong-Passw0rd-42"), "{err}");
+    assert!(
+        err.to_string().contains(&samba.ldaps_url),
+        "the message names the server: {err}"
+    );
+}
+
+#[tokio::test]
+async fn plain_bind_is_strong_auth_required() {
+    let samba = env::samba();
+    let settings = ServerSettings {
+        urls: vec![samba.url.clone()],
+        tls_mode: TlsMode::Plaintext,
+        ..admin()
+    };
+    assert_eq!(reason_of(&settings).await, "StrongAuthRequired");
+}
+
+#[tokio::test]
+async fn a_foreign_ca_is_certificate_untrusted_unless_verification_is_skipped() {
+    let slapd = env::slapd();
+    let foreign = ServerSettings {
+        trust: ca(&slapd.ca_file),
+        ..admin()
+    };
+    assert_eq!(reason_of(&foreign).await, "CertificateUntrusted");
+    let system = ServerSettings {
+        trust: Trust::SystemRoots,
+        ..admin()
+    };
+    assert_eq!(reason_of(&system).await, "CertificateUntrusted");
+    let skip = ServerSettings {
+        trust: Trust::SkipVerify,
+        ..admin()
+    };
+    connect(&skip)
+        .await
+        .expect("insecureSkipVerify accepts the certificate");
+}
+
+#[tokio::test]
+async fn a_name_the_certificate_does_not_cover_is_untrusted() {
+    // The certificate names 127.0.0.1 and localhost, not ::1.
+    let settings = ServerSettings {
+        urls: vec!["ldaps://[::1]:636".into()],
+        ..admin()
+    };
+    assert_eq!(reason_of(&settings).await, "CertificateUntrusted");
+}
+
+#[tokio::test]
+async fn an_unreachable_first_url_fails_over_to_the_second() {
+    let samba = env::samba();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let dead_url = format!(
+        "ldaps://127.0.0.1:{}",
+        closed.local_addr().expect("addr").port()
+    );
+    drop(closed);
+    let settings = ServerSettings {
+        urls: vec![dead_url.clone(), samba.ldaps_url.clone()],
+        ..admin()
+    };
+    let connection = connect(&settings).await.expect("the second URL answers");
+    assert_eq!(connection.server, samba.ldaps_url);
+    let only_dead = ServerSettings {
+        urls: vec![dead_url],
+        ..admin()
+    };
+    assert_eq!(reason_of(&only_dead).await, "ServerUnreachable");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_timeout() {
+    // A TCP peer that accepts and then stays silent, as a hung server does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let settings = ServerSettings {
+        urls: vec![format!("ldaps://127.0.0.1:{port}")],
+        timeout: Duration::from_secs(1),
+        ..admin()
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(reason_of(&settings).await, "Timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the timeout bounds the wait"
+    );
+    silent.abort();
+}
+
+#[tokio::test]
+async fn openldap_binds_as_a_dn_and_anonymously() {
+    let slapd = env::slapd();
+    let settings = ServerSettings {
+        urls: vec![slapd.ldaps_url.clone()],
+        tls_mode: TlsMode::Ldaps,
+        trust: ca(&slapd.ca_file),
+        timeout: Duration::from_secs(10),
+        credentials: Some(Credentials {
+            username: slapd.admin_dn.clone(),
+            password: SecretString::from(slapd.admin_password.clone()),
+        }),
+    };
+    connect(&settings).await.expect("DN bind over LDAPS");
+    let anonymous = ServerSettings {
+        urls: vec![slapd.url.clone()],
+        tls_mode: TlsMode::StartTls,
+        credentials: None,
+        ..settings
+    };
+    connect(&anonymous)
+        .await
+        .expect("anonymous bind over StartTLS");
+}
