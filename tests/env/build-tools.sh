@@ -10,9 +10,22 @@ mkdir -p "$BIN_DIR"
 
 # Kubernetes pins its k8s.io/* staging modules with relative replaces, which `go install` refuses.
 # A throwaway main module replaces them with the published v0.X.Y tags instead.
+# The release build stamps its version through the linker; without it /version says v0.0.0-master.
+kubernetes_ldflags() {
+  local minor=${KUBERNETES_VERSION#v1.}
+  minor=${minor%%.*}
+  local flags="-s" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$flags"
+}
+
 build_kubernetes() {
   local out=$BIN_DIR/kubernetes-$KUBERNETES_VERSION
-  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kubectl" ]; then
+  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kubectl" ] &&
+    "$out/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $KUBERNETES_VERSION"; then
     return 0
   fi
   local staging_version=v0.${KUBERNETES_VERSION#v1.}
@@ -46,7 +59,7 @@ import (
 )
 GO
   (cd "$mod" && go mod tidy -e >/dev/null 2>&1 || true)
-  (cd "$mod" && GOFLAGS=-mod=mod go build -trimpath -ldflags=-s -o "$out/" \
+  (cd "$mod" && GOFLAGS=-mod=mod go build -trimpath -ldflags="$(kubernetes_ldflags)" -o "$out/" \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kubectl)
@@ -85,10 +98,11 @@ GO
 
 build_helm() {
   local out=$BIN_DIR/helm-$HELM_VERSION
-  [ -x "$out/helm" ] && return 0
+  [ -x "$out/helm" ] && "$out/helm" version --short 2>/dev/null | grep -q "^$HELM_VERSION" && return 0
   mkdir -p "$out"
   log "building helm $HELM_VERSION"
-  GOBIN=$out go install -trimpath -ldflags=-s "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  GOBIN=$out go install -trimpath -ldflags="-s -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
 }
 
 case "${1:-all}" in

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# samba.sh start|stop DIR: a Samba AD domain controller for CORP.EXAMPLE.COM on 127.0.0.1.
+# samba.sh start|stop|load DIR [LDIF]: a Samba AD domain controller for CORP.EXAMPLE.COM on 127.0.0.1.
 #
 # Provisioned from scratch in DIR on every start (RFC2307 attributes on, no DNS, only the LDAP and RPC
 # services). It listens on the standard ports 389 (StartTLS) and 636 (LDAPS), so one instance serves a
 # whole test run. TLS uses DIR/tls, a CA made by certs.sh; DIR/tls/ca.crt is what clients trust.
+# load: applies an LDIF (with changetypes) straight to the database, in one batch-mode transaction:
+#       several times faster than LDAP adds, and all or nothing.
 . "$(dirname "$0")/lib.sh"
 
 SAMBA_REALM=CORP.EXAMPLE.COM
@@ -11,8 +13,8 @@ SAMBA_DOMAIN=CORP
 SAMBA_BASE_DN=DC=corp,DC=example,DC=com
 SAMBA_ADMIN_PASSWORD=${SAMBA_ADMIN_PASSWORD:-Usersync-Adm1n!}
 
-cmd=${1:?usage: samba.sh start|stop DIR}
-dir=${2:?usage: samba.sh start|stop DIR}
+cmd=${1:?usage: samba.sh start|stop|load DIR [LDIF]}
+dir=${2:?usage: samba.sh start|stop|load DIR [LDIF]}
 
 samba_ready() {
   LDAPTLS_CACERT=$dir/tls/ca.crt ldapsearch -H ldaps://127.0.0.1:636 -x \
@@ -54,8 +56,17 @@ ENV
   log "Samba AD DC ready: ldaps://127.0.0.1:636 base $SAMBA_BASE_DN"
 }
 
+load() {
+  local ldif=${1:?usage: samba.sh load DIR LDIF}
+  need ldbmodify
+  ldbmodify --nosync -o batch_mode:1 -H "$dir/private/sam.ldb" "$ldif" >"$dir/load.log" 2>&1 ||
+    { tail -20 "$dir/load.log" >&2; die "loading $ldif into Samba failed"; }
+  log "loaded $ldif into Samba: $(tail -1 "$dir/load.log")"
+}
+
 case "$cmd" in
   start) start ;;
   stop) stop_daemon "$dir/samba.pid" ;;
-  *) die "usage: samba.sh start|stop DIR" ;;
+  load) load "${3:-}" ;;
+  *) die "usage: samba.sh start|stop|load DIR [LDIF]" ;;
 esac

@@ -65,13 +65,7 @@ pub fn up() -> Result<Env, String> {
             write_ldif(&ldif_path, |out| {
                 ldif::write_active_directory(&fixture, out)
             })?;
-            // Straight into the database: an order of magnitude faster than LDAP adds.
-            run(Command::new("ldbmodify")
-                .arg("--nosync")
-                .arg("-H")
-                .arg(samba_dir.join("private/sam.ldb"))
-                .arg(&ldif_path)
-                .stdout(std::process::Stdio::null()))
+            bash("samba.sh", &[Path::new("load"), &samba_dir, &ldif_path])
         })
     };
     bash("kube.sh", &[Path::new("start"), &dir.join("kube")])?;
@@ -122,7 +116,7 @@ pub fn down() -> Result<(), String> {
 pub fn run_tests(cargo_args: &[String]) -> Result<(), String> {
     let env = up()?;
     let result = run(Command::new(env!("CARGO"))
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(cargo_args)
         .envs(&env));
     let stopped = down();
