@@ -1,8 +1,10 @@
 //! Directory access: everything that speaks LDAP, and nothing else.
 
+pub mod assemble;
 pub mod connect;
 pub mod dn;
 pub mod error;
 pub mod identity;
 pub mod preset;
+pub mod snapshot;
 pub mod tls;

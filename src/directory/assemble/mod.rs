@@ -1,0 +1,286 @@
+//! Turns what the searches returned into a [`Snapshot`]: scope (chosen groups, excludes, disabled
+//! users), member resolution, nesting and containment. Pure: no I/O, so every rule is unit-tested.
+
+use std::collections::{HashMap, HashSet};
+
+use super::dn::Dn;
+use super::preset::MemberFormat;
+use super::snapshot::{Container, Group, ReadStats, Snapshot, Unresolved, User};
+use crate::api::NestedGroups;
+
+/// A user entry as read, before scoping.
+pub struct RawUser {
+    pub dn: Dn,
+    pub user: User,
+}
+
+/// A group entry as read: its member values are DNs or user names, as the schema says.
+pub struct RawGroup {
+    pub dn: Dn,
+    pub group: Group,
+    pub members: Vec<String>,
+}
+
+pub struct RawContainer {
+    pub dn: Dn,
+    pub name: String,
+}
+
+/// The part of the task that decides what is in the snapshot.
+pub struct Scope {
+    pub base: Dn,
+    /// Chosen groups; empty means every group under the base DN.
+    pub groups: Vec<Dn>,
+    pub excludes: Vec<Dn>,
+    pub ignore_disabled_users: bool,
+    pub nested_groups: NestedGroups,
+    pub member_format: MemberFormat,
+}
+
+pub fn assemble(
+    users: Vec<RawUser>,
+    groups: Vec<RawGroup>,
+    containers: Vec<RawContainer>,
+    scope: &Scope,
+    mut stats: ReadStats,
+) -> Snapshot {
+    let excluded = |dn: &Dn| scope.excludes.iter().any(|e| dn.is_within(e));
+    // Entries left out on purpose: members naming them are not "unresolved".
+    let mut left_out: HashSet<String> = HashSet::new();
+    let mut left_out_names: HashSet<String> = HashSet::new();
+
+    let mut kept_users: Vec<RawUser> = Vec::with_capacity(users.len());
+    for raw in users {
+        let drop_excluded = excluded(&raw.dn);
+        let drop_disabled = scope.ignore_disabled_users && raw.user.disabled;
+        if drop_excluded || drop_disabled {
+            stats.excluded += usize::from(drop_excluded);
+            stats.disabled_skipped += usize::from(!drop_excluded && drop_disabled);
+            left_out.insert(raw.dn.key().to_owned());
+            left_out_names.insert(raw.user.name.to_lowercase());
+        } else {
+            kept_users.push(raw);
+        }
+    }
+    kept_users.sort_by(|a, b| {
+        a.user
+            .name
+            .to_lowercase()
+            .cmp(&b.user.name.to_lowercase())
+            .then_with(|| a.dn.cmp(&b.dn))
+    });
+
+    let mut kept_groups: Vec<RawGroup> = Vec::with_capacity(groups.len());
+    for raw in groups {
+        if excluded(&raw.dn) {
+            stats.excluded += 1;
+            left_out.insert(raw.dn.key().to_owned());
+        } else {
+            kept_groups.push(raw);
+        }
+    }
+    kept_groups.sort_by(|a, b| a.dn.cmp(&b.dn));
+
+    let user_by_dn: HashMap<&str, usize> = kept_users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.dn.key(), i))
+        .collect();
+    let user_by_name: HashMap<String, usize> = kept_users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.user.name.to_lowercase(), i))
+        .collect();
+    let group_by_dn: HashMap<&str, usize> = kept_groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.dn.key(), i))
+        .collect();
+
+    let mut unresolved = Unresolved::default();
+    let mut members: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(kept_groups.len());
+    for raw in &kept_groups {
+        let (mut member_users, mut member_groups) = (Vec::new(), Vec::new());
+        for value in &raw.members {
+            match scope.member_format {
+                MemberFormat::UserName => match user_by_name.get(&value.to_lowercase()) {
+                    Some(&u) => member_users.push(u),
+                    None if left_out_names.contains(&value.to_lowercase()) => {}
+                    None => unresolved.record(value),
+                },
+                MemberFormat::Dn => {
+                    let Ok(dn) = Dn::parse(value) else {
+                        unresolved.record(value);
+                        continue;
+                    };
+                    if dn.is_root() {
+                        continue; // the placeholder member of an empty groupOfNames
+                    }
+                    if let Some(&u) = user_by_dn.get(dn.key()) {
+                        member_users.push(u);
+                    } else if let Some(&g) = group_by_dn.get(dn.key()) {
+                        member_groups.push(g);
+                    } else if !left_out.contains(dn.key()) {
+                        unresolved.record(value);
+                    }
+                }
+            }
+        }
+        members.push((member_users, member_groups));
+    }
+
+    apply_nesting(&mut members, scope.nested_groups);
+    let keep_group = selected_groups(&kept_groups, &members, scope, &mut unresolved);
+    let container_index = build_containers(containers, &scope.base);
+
+    // Re-index what is kept.
+    let mut user_used = vec![false; kept_users.len()];
+    for (g, (us, _)) in members.iter().enumerate() {
+        if keep_group[g] {
+            us.iter().for_each(|&u| user_used[u] = true);
+        }
+    }
+    if scope.groups.is_empty() {
+        user_used.iter_mut().for_each(|u| *u = true);
+    }
+    let mut new_user = vec![usize::MAX; kept_users.len()];
+    let mut out_users = Vec::new();
+    for (i, raw) in kept_users.into_iter().enumerate() {
+        if user_used[i] {
+            new_user[i] = out_users.len();
+            out_users.push(raw.user);
+        }
+    }
+    let mut new_group = vec![usize::MAX; kept_groups.len()];
+    let mut next = 0;
+    for (g, keep) in keep_group.iter().enumerate() {
+        if *keep {
+            new_group[g] = next;
+            next += 1;
+        }
+    }
+    let (containers, container_by_dn) = container_index;
+    let mut out_groups = Vec::with_capacity(next);
+    for ((raw, (us, gs)), keep) in kept_groups.into_iter().zip(members).zip(keep_group) {
+        if !keep {
+            continue;
+        }
+        let mut group = raw.group;
+        group.container = raw
+            .dn
+            .parent()
+            .and_then(|p| container_by_dn.get(p.key()).copied());
+        group.users = sorted_unique(us.iter().map(|&u| new_user[u]));
+        group.groups = sorted_unique(
+            gs.iter()
+                .map(|&g| new_group[g])
+                .filter(|&g| g != usize::MAX),
+        );
+        out_groups.push(group);
+    }
+
+    Snapshot {
+        base_dn: scope.base.to_string(),
+        users: out_users,
+        groups: out_groups,
+        containers,
+        unresolved,
+        stats,
+    }
+}
+
+fn sorted_unique(items: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut v: Vec<usize> = items.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Preserve keeps the graph; Flatten gives each group the users of every group below it (cycles and
+/// diamonds visited once); Ignore drops member groups.
+fn apply_nesting(members: &mut [(Vec<usize>, Vec<usize>)], mode: NestedGroups) {
+    match mode {
+        NestedGroups::Preserve => {}
+        NestedGroups::Ignore => members.iter_mut().for_each(|(_, gs)| gs.clear()),
+        NestedGroups::Flatten => {
+            let flattened: Vec<Vec<usize>> = (0..members.len())
+                .map(|g| {
+                    let mut users: Vec<usize> = Vec::new();
+                    for reached in reachable(members, g) {
+                        users.extend_from_slice(&members[reached].0);
+                    }
+                    users
+                })
+                .collect();
+            for ((us, gs), flat) in members.iter_mut().zip(flattened) {
+                *us = flat;
+                gs.clear();
+            }
+        }
+    }
+}
+
+/// Every group reachable from `start` through member groups, `start` included, each once.
+fn reachable(members: &[(Vec<usize>, Vec<usize>)], start: usize) -> Vec<usize> {
+    let mut seen = vec![false; members.len()];
+    let mut stack = vec![start];
+    let mut order = Vec::new();
+    seen[start] = true;
+    while let Some(g) = stack.pop() {
+        order.push(g);
+        for &child in &members[g].1 {
+            if !seen[child] {
+                seen[child] = true;
+                stack.push(child);
+            }
+        }
+    }
+    order
+}
+
+/// With chosen groups: those groups and, when nesting is preserved, every group below them.
+fn selected_groups(
+    groups: &[RawGroup],
+    members: &[(Vec<usize>, Vec<usize>)],
+    scope: &Scope,
+    unresolved: &mut Unresolved,
+) -> Vec<bool> {
+    if scope.groups.is_empty() {
+        return vec![true; groups.len()];
+    }
+    let mut keep = vec![false; groups.len()];
+    for chosen in &scope.groups {
+        match groups.iter().position(|g| &g.dn == chosen) {
+            Some(g) => {
+                for reached in reachable(members, g) {
+                    keep[reached] = true;
+                }
+            }
+            None => unresolved.record(&chosen.to_string()),
+        }
+    }
+    keep
+}
+
+type ContainerIndex = (Vec<Container>, HashMap<String, usize>);
+
+fn build_containers(mut raw: Vec<RawContainer>, base: &Dn) -> ContainerIndex {
+    // Parents before children, so each parent index is known when its children are placed.
+    raw.retain(|c| c.dn.is_within(base) && c.dn != *base);
+    raw.sort_by(|a, b| a.dn.len().cmp(&b.dn.len()).then_with(|| a.dn.cmp(&b.dn)));
+    let mut by_dn: HashMap<String, usize> = HashMap::with_capacity(raw.len());
+    let mut out = Vec::with_capacity(raw.len());
+    for c in raw {
+        let parent = c.dn.parent().and_then(|p| by_dn.get(p.key()).copied());
+        by_dn.insert(c.dn.key().to_owned(), out.len());
+        out.push(Container {
+            dn: c.dn.to_string(),
+            name: c.name,
+            parent,
+        });
+    }
+    (out, by_dn)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,330 @@
+use super::*;
+
+const BASE: &str = "DC=corp,DC=example,DC=com";
+
+fn dn(s: &str) -> Dn {
+    Dn::parse(s).expect("test DN parses")
+}
+
+fn user(name: &str, ou: &str) -> RawUser {
+    let dn_text = format!("CN={name},{ou},{BASE}");
+    RawUser {
+        dn: dn(&dn_text),
+        user: User {
+            id: format!("id-{name}"),
+            dn: dn_text,
+            name: name.into(),
+            ..Default::default()
+        },
+    }
+}
+
+fn disabled(mut u: RawUser) -> RawUser {
+    u.user.disabled = true;
+    u
+}
+
+fn group(name: &str, members: &[&str]) -> RawGroup {
+    let dn_text = format!("CN={name},OU=Groups,{BASE}");
+    RawGroup {
+        dn: dn(&dn_text),
+        group: Group {
+            id: format!("id-{name}"),
+            dn: dn_text,
+            name: name.into(),
+            ..Default::default()
+        },
+        members: members.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+fn user_dn(name: &str) -> String {
+    format!("cn={name},ou=staff,{}", BASE.to_lowercase())
+}
+
+fn group_dn(name: &str) -> String {
+    format!("CN={name},OU=Groups,{BASE}")
+}
+
+fn scope(nested: NestedGroups) -> Scope {
+    Scope {
+        base: dn(BASE),
+        groups: vec![],
+        excludes: vec![],
+        ignore_disabled_users: false,
+        nested_groups: nested,
+        member_format: MemberFormat::Dn,
+    }
+}
+
+fn names(s: &Snapshot, group: &str) -> Vec<String> {
+    let g = s
+        .group_by_name(group)
+        .unwrap_or_else(|| panic!("group {group} is in the snapshot"));
+    s.user_names(g).into_iter().map(str::to_owned).collect()
+}
+
+fn child_names(s: &Snapshot, group: &str) -> Vec<String> {
+    let g = s.group_by_name(group).expect("group exists");
+    g.groups.iter().map(|&i| s.groups[i].name.clone()).collect()
+}
+
+/// A > B > C > A is a cycle; D is reachable from A twice (directly and through B).
+fn cyclic() -> (Vec<RawUser>, Vec<RawGroup>) {
+    let users = vec![
+        user("a1", "OU=Staff"),
+        user("b1", "OU=Staff"),
+        user("c1", "OU=Staff"),
+        user("d1", "OU=Staff"),
+    ];
+    let groups = vec![
+        group("A", &[&user_dn("a1"), &group_dn("B"), &group_dn("D")]),
+        group("B", &[&user_dn("b1"), &group_dn("C"), &group_dn("D")]),
+        group("C", &[&user_dn("c1"), &group_dn("A")]),
+        group("D", &[&user_dn("d1")]),
+    ];
+    (users, groups)
+}
+
+#[test]
+fn members_resolve_by_normalized_dn() {
+    let (users, groups) = cyclic();
+    let s = assemble(
+        users,
+        groups,
+        vec![],
+        &scope(NestedGroups::Preserve),
+        ReadStats::default(),
+    );
+    assert_eq!(names(&s, "A"), ["a1"]);
+    assert_eq!(child_names(&s, "A"), ["B", "D"]);
+    assert_eq!(
+        child_names(&s, "C"),
+        ["A"],
+        "the cycle is kept as the directory has it"
+    );
+    assert_eq!(s.unresolved.count, 0);
+}
+
+#[test]
+fn flatten_follows_cycles_and_diamonds_once() {
+    let (users, groups) = cyclic();
+    let s = assemble(
+        users,
+        groups,
+        vec![],
+        &scope(NestedGroups::Flatten),
+        ReadStats::default(),
+    );
+    assert_eq!(names(&s, "A"), ["a1", "b1", "c1", "d1"]);
+    assert_eq!(
+        names(&s, "C"),
+        ["a1", "b1", "c1", "d1"],
+        "every group in a cycle sees the whole cycle"
+    );
+    assert_eq!(names(&s, "D"), ["d1"]);
+    assert!(s.groups.iter().all(|g| g.groups.is_empty()));
+}
+
+#[test]
+fn ignore_keeps_direct_users_only() {
+    let (users, groups) = cyclic();
+    let s = assemble(
+        users,
+        groups,
+        vec![],
+        &scope(NestedGroups::Ignore),
+        ReadStats::default(),
+    );
+    assert_eq!(names(&s, "A"), ["a1"]);
+    assert!(s.groups.iter().all(|g| g.groups.is_empty()));
+    assert_eq!(
+        s.groups.len(),
+        4,
+        "child groups are still groups of their own"
+    );
+}
+
+#[test]
+fn chosen_groups_bring_their_subtree_and_only_their_users() {
+    let (mut users, mut groups) = cyclic();
+    users.push(user("loner", "OU=Staff"));
+    groups.push(group("Other", &[&user_dn("loner")]));
+    let mut sc = scope(NestedGroups::Preserve);
+    sc.groups = vec![dn(&group_dn("B").to_uppercase())];
+    let s = assemble(users, groups, vec![], &sc, ReadStats::default());
+    let mut kept: Vec<_> = s.groups.iter().map(|g| g.name.clone()).collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        ["A", "B", "C", "D"],
+        "B reaches C, C reaches A, A reaches D"
+    );
+    assert!(s.users.iter().all(|u| u.name != "loner"));
+
+    let (users, groups) = cyclic();
+    let mut sc = scope(NestedGroups::Flatten);
+    sc.groups = vec![dn(&group_dn("D"))];
+    let s = assemble(users, groups, vec![], &sc, ReadStats::default());
+    assert_eq!(s.groups.len(), 1);
+    assert_eq!(s.users.len(), 1);
+    assert_eq!(names(&s, "D"), ["d1"]);
+}
+
+#[test]
+fn a_chosen_group_that_does_not_exist_is_reported() {
+    let (users, groups) = cyclic();
+    let mut sc = scope(NestedGroups::Preserve);
+    sc.groups = vec![dn(&group_dn("Nope"))];
+    let s = assemble(users, groups, vec![], &sc, ReadStats::default());
+    assert!(s.groups.is_empty());
+    assert_eq!(s.unresolved.count, 1);
+}
+
+#[test]
+fn excludes_remove_subtrees_and_groups_without_unresolved_noise() {
+    let (mut users, groups) = cyclic();
+    users.push(user("contractor", "OU=Contractors"));
+    let mut groups = groups;
+    groups.push(group(
+        "Mixed",
+        &[
+            &user_dn("a1"),
+            &format!("CN=contractor,OU=Contractors,{BASE}"),
+        ],
+    ));
+    let mut sc = scope(NestedGroups::Preserve);
+    sc.excludes = vec![dn(&format!("ou=contractors,{BASE}")), dn(&group_dn("D"))];
+    let s = assemble(users, groups, vec![], &sc, ReadStats::default());
+    assert!(s.users.iter().all(|u| u.name != "contractor"));
+    assert!(s.group_by_name("D").is_none());
+    assert_eq!(child_names(&s, "A"), ["B"]);
+    assert_eq!(names(&s, "Mixed"), ["a1"]);
+    assert_eq!(s.stats.excluded, 2);
+    assert_eq!(s.unresolved.count, 0, "excluded members are not unresolved");
+}
+
+#[test]
+fn disabled_users_are_marked_or_left_out() {
+    let users = vec![user("on", "OU=Staff"), disabled(user("off", "OU=Staff"))];
+    let groups = vec![group("G", &[&user_dn("on"), &user_dn("off")])];
+    let s = assemble(
+        users,
+        groups,
+        vec![],
+        &scope(NestedGroups::Preserve),
+        ReadStats::default(),
+    );
+    assert_eq!(names(&s, "G"), ["off", "on"]);
+    assert!(
+        s.users
+            .iter()
+            .find(|u| u.name == "off")
+            .is_some_and(|u| u.disabled)
+    );
+
+    let users = vec![user("on", "OU=Staff"), disabled(user("off", "OU=Staff"))];
+    let groups = vec![group("G", &[&user_dn("on"), &user_dn("off")])];
+    let mut sc = scope(NestedGroups::Preserve);
+    sc.ignore_disabled_users = true;
+    let s = assemble(users, groups, vec![], &sc, ReadStats::default());
+    assert_eq!(names(&s, "G"), ["on"]);
+    assert_eq!(s.stats.disabled_skipped, 1);
+    assert_eq!(s.unresolved.count, 0);
+}
+
+#[test]
+fn unknown_and_malformed_members_are_counted_with_a_sample() {
+    let users = vec![user("u", "OU=Staff")];
+    let mut many: Vec<String> = (0..15)
+        .map(|i| format!("CN=ghost{i},OU=Gone,{BASE}"))
+        .collect();
+    many.push("not a dn".into());
+    many.push(String::new());
+    many.push(user_dn("u"));
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let s = assemble(
+        users,
+        vec![group("G", &refs)],
+        vec![],
+        &scope(NestedGroups::Preserve),
+        ReadStats::default(),
+    );
+    assert_eq!(names(&s, "G"), ["u"]);
+    assert_eq!(
+        s.unresolved.count, 16,
+        "15 ghosts and one malformed value; the empty DN is a placeholder"
+    );
+    assert_eq!(
+        s.unresolved.sample.len(),
+        super::super::snapshot::UNRESOLVED_SAMPLE
+    );
+}
+
+#[test]
+fn member_uids_resolve_case_insensitively() {
+    let users = vec![user("jdoe", "OU=Staff"), user("asmith", "OU=Staff")];
+    let mut sc = scope(NestedGroups::Preserve);
+    sc.member_format = MemberFormat::UserName;
+    let s = assemble(
+        users,
+        vec![group("P", &["JDoe", "asmith", "nobody"])],
+        vec![],
+        &sc,
+        ReadStats::default(),
+    );
+    assert_eq!(names(&s, "P"), ["asmith", "jdoe"]);
+    assert_eq!(s.unresolved.sample, ["nobody"]);
+}
+
+#[test]
+fn containers_form_a_tree_and_hold_their_groups() {
+    let containers = [
+        "OU=Corp",
+        "OU=Groups,OU=Corp",
+        "OU=Teams,OU=Groups,OU=Corp",
+        "OU=Elsewhere,DC=other",
+    ]
+    .iter()
+    .map(|c| {
+        let full = if c.contains("DC=") {
+            c.to_string()
+        } else {
+            format!("{c},{BASE}")
+        };
+        RawContainer {
+            dn: dn(&full),
+            name: dn(&full).name().unwrap_or_default().to_owned(),
+        }
+    })
+    .collect();
+    let dn_text = format!("CN=Team,OU=Teams,OU=Groups,OU=Corp,{BASE}");
+    let team = RawGroup {
+        dn: dn(&dn_text),
+        group: Group {
+            id: "t".into(),
+            dn: dn_text,
+            name: "Team".into(),
+            ..Default::default()
+        },
+        members: vec![],
+    };
+    let s = assemble(
+        vec![],
+        vec![team],
+        containers,
+        &scope(NestedGroups::Preserve),
+        ReadStats::default(),
+    );
+    assert_eq!(
+        s.containers.len(),
+        3,
+        "containers outside the base are dropped"
+    );
+    let teams = s.groups[0].container.expect("the group sits in an OU");
+    assert_eq!(s.containers[teams].name, "Teams");
+    let groups_ou = s.containers[teams].parent.expect("Teams has a parent");
+    assert_eq!(s.containers[groups_ou].name, "Groups");
+    let corp = s.containers[groups_ou].parent.expect("Groups has a parent");
+    assert_eq!(s.containers[corp].parent, None);
+}

@@ -1,0 +1,103 @@
+//! The directory snapshot: what one complete read found, in a compact form the sync planner consumes.
+//! Users and groups refer to each other by index; every id is the directory's stable id.
+
+/// A user as the directory describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct User {
+    /// objectGUID (as a GUID string), entryUUID, nsUniqueId or ipaUniqueID.
+    pub id: String,
+    pub dn: String,
+    /// Login name: sAMAccountName or uid.
+    pub name: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub description: Option<String>,
+    pub sid: Option<String>,
+    pub upn: Option<String>,
+    pub disabled: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub dn: String,
+    /// The group's name (cn), unchanged.
+    pub name: String,
+    pub description: Option<String>,
+    pub sid: Option<String>,
+    /// Index into `Snapshot::containers` of the OU or container holding the group.
+    pub container: Option<usize>,
+    /// Member users (indices into `Snapshot::users`), sorted, without duplicates. With nested groups
+    /// flattened this includes the members of every group below.
+    pub users: Vec<usize>,
+    /// Member groups (indices into `Snapshot::groups`), sorted, without duplicates. Empty unless
+    /// nested groups are preserved. May form cycles: that is what the directory holds.
+    pub groups: Vec<usize>,
+}
+
+/// An OU or container under the base DN.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Container {
+    pub dn: String,
+    pub name: String,
+    /// Index of the container holding this one; `None` directly below the base DN.
+    pub parent: Option<usize>,
+}
+
+/// Member values that name nothing in the snapshot: entries outside the synchronized scope, or
+/// entries that do not exist. Reported, never turned into removals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unresolved {
+    pub count: usize,
+    /// The first few, for the message on status.
+    pub sample: Vec<String>,
+}
+
+pub const UNRESOLVED_SAMPLE: usize = 10;
+
+impl Unresolved {
+    pub fn record(&mut self, value: &str) {
+        self.count += 1;
+        if self.sample.len() < UNRESOLVED_SAMPLE {
+            self.sample.push(value.to_owned());
+        }
+    }
+}
+
+/// Counters of one read, for status, logs and the benchmark.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Entries the server returned (users, groups, containers, range continuations).
+    pub entries: usize,
+    /// Search requests sent, pages and range continuations included.
+    pub requests: usize,
+    /// Users and groups left out by `excludes`.
+    pub excluded: usize,
+    /// Disabled users left out by `ignoreDisabledUsers`.
+    pub disabled_skipped: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub base_dn: String,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub containers: Vec<Container>,
+    pub unresolved: Unresolved,
+    pub stats: ReadStats,
+}
+
+impl Snapshot {
+    pub fn group_by_name(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    pub fn user_names(&self, group: &Group) -> Vec<&str> {
+        group
+            .users
+            .iter()
+            .map(|&u| self.users[u].name.as_str())
+            .collect()
+    }
+}
