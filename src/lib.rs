@@ -3,6 +3,8 @@
 //! Layers, each in its own module:
 //! - [`api`]: the Kubernetes API types (CRDs are generated from them).
 //! - [`directory`]: LDAP access to Active Directory and other directories.
+//! - [`cli`]: the command line.
 
 pub mod api;
+pub mod cli;
 pub mod directory;

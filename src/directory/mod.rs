@@ -3,8 +3,11 @@
 pub mod assemble;
 pub mod connect;
 pub mod dn;
+pub mod entry;
 pub mod error;
 pub mod identity;
 pub mod preset;
+pub mod read;
+pub mod settings;
 pub mod snapshot;
 pub mod tls;

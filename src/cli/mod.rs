@@ -1,0 +1,113 @@
+//! The `usersync` command line.
+
+mod report;
+mod task_file;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+use crate::directory::connect::connect;
+use crate::directory::read::{ReadOptions, read_snapshot};
+use crate::directory::settings::server_settings;
+use crate::directory::snapshot::Snapshot;
+use task_file::{Overrides, TaskFile};
+
+/// usersync: synchronize Active Directory and LDAP users and groups into UserGroup resources.
+#[derive(Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions as YAML, or write them to a file.
+    Crd {
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Read the directory as a task file describes and print what a sync would see. No cluster needed.
+    Preview {
+        #[command(flatten)]
+        task: TaskArgs,
+    },
+    /// List the tree under the task's base DN: containers, groups and counts. No cluster needed.
+    Browse {
+        #[command(flatten)]
+        task: TaskArgs,
+        /// Levels below the base DN to show.
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Show this DN instead of the task's baseDN.
+        #[arg(long, value_name = "DN")]
+        base: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct TaskArgs {
+    /// YAML file with a UserSynchronization (and, optionally, its Secrets and ConfigMaps).
+    #[arg(long, short = 'f')]
+    file: PathBuf,
+    #[command(flatten)]
+    overrides: Overrides,
+    /// Ask Active Directory for members in explicit ranges of this size.
+    #[arg(long, value_name = "N")]
+    member_range: Option<usize>,
+}
+
+pub async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Crd { output } => write_crds(output),
+        Command::Preview { task } => {
+            let (snapshot, server, seconds) = read(&task, None).await?;
+            print!("{}", report::summary(&snapshot, &server, seconds));
+            Ok(())
+        }
+        Command::Browse { task, depth, base } => {
+            let (snapshot, _, _) = read(&task, base).await?;
+            print!("{}", report::tree(&snapshot, depth));
+            Ok(())
+        }
+    }
+}
+
+async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String, f64), String> {
+    let file = TaskFile::load(&args.file)?;
+    let material = file.material(&args.overrides)?;
+    let spec = &file.task.spec;
+    let settings = server_settings(&spec.server, material).map_err(|e| e.to_string())?;
+    let mut directory = spec.directory.clone();
+    if let Some(base) = base {
+        directory.base_dn = base;
+        directory.groups.clear();
+    }
+    let started = Instant::now();
+    let mut conn = connect(&settings)
+        .await
+        .map_err(|e| format!("{} ({})", e, e.reason()))?;
+    let options = ReadOptions {
+        member_range: args.member_range,
+    };
+    let snapshot = read_snapshot(&mut conn, &directory, &options)
+        .await
+        .map_err(|e| format!("{} ({})", e, e.reason()))?;
+    Ok((snapshot, conn.server, started.elapsed().as_secs_f64()))
+}
+
+fn write_crds(output: Option<PathBuf>) -> Result<(), String> {
+    let yaml = crate::api::crds_yaml().map_err(|e| format!("cannot render the CRDs: {e}"))?;
+    match output {
+        Some(path) => {
+            std::fs::write(&path, yaml).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => {
+            print!("{yaml}");
+            Ok(())
+        }
+    }
+}

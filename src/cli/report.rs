@@ -1,0 +1,109 @@
+//! Plain-text renderings of a snapshot for `usersync preview` and `usersync browse`.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use crate::directory::dn::Dn;
+use crate::directory::snapshot::Snapshot;
+
+pub fn summary(s: &Snapshot, server: &str, seconds: f64) -> String {
+    let mut out = String::new();
+    let disabled = s.users.iter().filter(|u| u.disabled).count();
+    let _ = writeln!(out, "server:      {server}");
+    let _ = writeln!(out, "base DN:     {}", s.base_dn);
+    let _ = writeln!(out, "users:       {} ({disabled} disabled)", s.users.len());
+    let _ = writeln!(out, "groups:      {}", s.groups.len());
+    let _ = writeln!(out, "containers:  {}", s.containers.len());
+    let _ = writeln!(
+        out,
+        "excluded:    {} (plus {} disabled users left out)",
+        s.stats.excluded, s.stats.disabled_skipped
+    );
+    let _ = writeln!(
+        out,
+        "unresolved:  {} member values name nothing in scope",
+        s.unresolved.count
+    );
+    for value in &s.unresolved.sample {
+        let _ = writeln!(out, "             e.g. {value}");
+    }
+    let _ = writeln!(
+        out,
+        "read:        {} entries in {} requests, {seconds:.2}s",
+        s.stats.entries, s.stats.requests
+    );
+    let _ = writeln!(out, "\ngroups (users, child groups):");
+    let mut groups: Vec<_> = s.groups.iter().collect();
+    groups.sort_by_key(|g| g.name.to_lowercase());
+    for g in groups {
+        let _ = writeln!(
+            out,
+            "  {:<40} {:>7} {:>4}",
+            g.name,
+            g.users.len(),
+            g.groups.len()
+        );
+    }
+    out
+}
+
+/// The containment tree under the base DN, each container with its groups and a count of its users,
+/// down to `depth` levels.
+pub fn tree(s: &Snapshot, depth: usize) -> String {
+    let mut users_in: HashMap<String, usize> = HashMap::new();
+    for u in &s.users {
+        if let Some(parent) = Dn::parse(&u.dn).ok().and_then(|d| d.parent()) {
+            *users_in.entry(parent.key().to_owned()).or_default() += 1;
+        }
+    }
+    let key = |dn: &str| {
+        Dn::parse(dn)
+            .map(|d| d.key().to_owned())
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    let base_key = key(&s.base_dn);
+    let _ = writeln!(
+        out,
+        "{}  [{} users]",
+        s.base_dn,
+        users_in.get(&base_key).copied().unwrap_or(0)
+    );
+    write_level(&mut out, s, None, 1, depth, &users_in, &key);
+    out
+}
+
+fn write_level(
+    out: &mut String,
+    s: &Snapshot,
+    parent: Option<usize>,
+    level: usize,
+    depth: usize,
+    users_in: &HashMap<String, usize>,
+    key: &dyn Fn(&str) -> String,
+) {
+    if level > depth {
+        return;
+    }
+    let indent = "  ".repeat(level);
+    for g in s.groups.iter().filter(|g| g.container == parent) {
+        let _ = writeln!(
+            out,
+            "{indent}* {}  ({} users, {} child groups)",
+            g.name,
+            g.users.len(),
+            g.groups.len()
+        );
+    }
+    for (i, c) in s
+        .containers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.parent == parent)
+    {
+        let users = users_in.get(&key(&c.dn)).copied().unwrap_or(0);
+        let groups = s.groups.iter().filter(|g| g.container == Some(i)).count();
+        let _ = writeln!(out, "{indent}{}/  [{users} users, {groups} groups]", c.name);
+        write_level(out, s, Some(i), level + 1, depth, users_in, key);
+    }
+}

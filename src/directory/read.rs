@@ -1,0 +1,395 @@
+//! Reads users, groups and containers with paged searches (RFC 2696), following Active Directory's
+//! ranged member retrieval, and assembles them into a [`Snapshot`]. A read that fails part-way is an
+//! error, never a smaller snapshot.
+
+use std::time::SystemTime;
+
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::{Scope as LdapScope, SearchEntry, SearchResult};
+
+use super::assemble::{RawContainer, RawGroup, RawUser, Scope, assemble};
+use super::connect::{Connection, map_operation_error};
+use super::dn::Dn;
+use super::entry;
+use super::error::DirectoryError;
+use super::preset::{MemberFormat, Schema};
+use super::snapshot::{Group, ReadStats, Snapshot, User};
+use crate::api::DirectorySpec;
+
+/// Knobs that are not part of the task's API.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// Ask Active Directory for group members in explicit ranges of this many values instead of
+    /// letting the server choose (its MaxValRange, 1500 by default).
+    pub member_range: Option<usize>,
+}
+
+/// Reads the part of the directory the task describes.
+pub async fn read_snapshot(
+    conn: &mut Connection,
+    spec: &DirectorySpec,
+    options: &ReadOptions,
+) -> Result<Snapshot, DirectoryError> {
+    let schema = Schema::new(spec.preset, &spec.attributes);
+    let scope = scope(spec, &schema)?;
+    let user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())?;
+    let group_filter = and_filter(&schema.group_filter, spec.group_filter.as_deref())?;
+    let page_size = usize::try_from(spec.page_size)
+        .ok()
+        .filter(|&n| n > 0)
+        .unwrap_or(500);
+    let mut stats = ReadStats::default();
+    let now = SystemTime::now();
+    let server = conn.server.clone();
+
+    check_base(conn, &spec.base_dn).await?;
+
+    let user_attrs: Vec<String> = schema
+        .user_attributes()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let users = search(
+        conn,
+        &spec.base_dn,
+        &user_filter,
+        user_attrs,
+        page_size,
+        &mut stats,
+        |e| parse_user(e, &schema, now, &server),
+    )
+    .await?;
+
+    let ranged = schema.active_directory && schema.member_format == MemberFormat::Dn;
+    let mut group_attrs: Vec<String> = schema
+        .group_attributes()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if let (true, Some(step)) = (ranged, options.member_range) {
+        for attr in group_attrs.iter_mut().filter(|a| schema.member.contains(a)) {
+            *attr = format!("{attr};range=0-{}", step.saturating_sub(1));
+        }
+    }
+    let mut groups = search(
+        conn,
+        &spec.base_dn,
+        &group_filter,
+        group_attrs,
+        page_size,
+        &mut stats,
+        |e| parse_group(e, &schema, &server),
+    )
+    .await?;
+    if ranged {
+        for (group, next) in groups.iter_mut() {
+            if let Some(start) = next.take() {
+                fetch_member_ranges(
+                    conn,
+                    group,
+                    &schema.member[0],
+                    start,
+                    options.member_range,
+                    &mut stats,
+                )
+                .await?;
+            }
+        }
+    }
+    let groups = groups.into_iter().map(|(g, _)| g).collect();
+
+    let container_filter = "(|(objectClass=organizationalUnit)(objectClass=container))";
+    let containers = search(
+        conn,
+        &spec.base_dn,
+        container_filter,
+        vec!["1.1".to_owned()],
+        page_size,
+        &mut stats,
+        |e| {
+            let dn = parse_dn(&e.dn, &server)?;
+            let name = dn.name().unwrap_or_default().to_owned();
+            Ok(RawContainer { dn, name })
+        },
+    )
+    .await?;
+
+    Ok(assemble(users, groups, containers, &scope, stats))
+}
+
+fn scope(spec: &DirectorySpec, schema: &Schema) -> Result<Scope, DirectoryError> {
+    let parse = |text: &str, what: &str| {
+        Dn::parse(text).map_err(|e| DirectoryError::InvalidSettings(format!("{what}: {e}")))
+    };
+    Ok(Scope {
+        base: parse(&spec.base_dn, "directory.baseDN")?,
+        groups: spec
+            .groups
+            .iter()
+            .map(|g| parse(g, "directory.groups"))
+            .collect::<Result<_, _>>()?,
+        excludes: spec
+            .excludes
+            .iter()
+            .map(|g| parse(g, "directory.excludes"))
+            .collect::<Result<_, _>>()?,
+        ignore_disabled_users: spec.ignore_disabled_users,
+        nested_groups: spec.nested_groups,
+        member_format: schema.member_format,
+    })
+}
+
+/// `(&preset extra)`, after checking that the task's extra filter is a valid LDAP filter.
+pub fn and_filter(preset: &str, extra: Option<&str>) -> Result<String, DirectoryError> {
+    let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Ok(preset.to_owned());
+    };
+    let extra = if extra.starts_with('(') {
+        extra.to_owned()
+    } else {
+        format!("({extra})")
+    };
+    ldap3::parse_filter(&extra).map_err(|_| {
+        DirectoryError::InvalidSettings(format!("{extra} is not a valid LDAP filter"))
+    })?;
+    Ok(format!("(&{preset}{extra})"))
+}
+
+async fn check_base(conn: &mut Connection, base_dn: &str) -> Result<(), DirectoryError> {
+    let server = conn.server.clone();
+    let result = conn
+        .ldap
+        .with_timeout(conn.timeout)
+        .search(base_dn, LdapScope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .map_err(|e| map_operation_error(&server, "base DN check", e, conn.timeout))?;
+    let (entries, result) = (result.0, result.1);
+    match result.rc {
+        0 if !entries.is_empty() => Ok(()),
+        0 | 32 => Err(DirectoryError::BaseDnNotFound {
+            server,
+            base_dn: base_dn.to_owned(),
+        }),
+        rc => Err(result_error(&server, "base DN check", rc, &result.text)),
+    }
+}
+
+fn result_error(server: &str, operation: &'static str, rc: u32, text: &str) -> DirectoryError {
+    let server = server.to_owned();
+    match rc {
+        50 => DirectoryError::InsufficientAccess {
+            server,
+            detail: text.to_owned(),
+        },
+        8 | 13 => DirectoryError::StrongAuthRequired {
+            server,
+            detail: text.to_owned(),
+        },
+        3 => DirectoryError::Timeout {
+            server,
+            operation,
+            seconds: 0,
+        },
+        // sizeLimitExceeded and adminLimitExceeded mean the answer is incomplete.
+        rc => DirectoryError::Protocol {
+            server,
+            operation,
+            detail: format!("result code {rc}: {text}"),
+        },
+    }
+}
+
+/// One paged subtree search; `parse` turns each entry into an item. Entries are converted as they
+/// arrive, so memory holds the parsed items, not the raw messages.
+async fn search<T>(
+    conn: &mut Connection,
+    base: &str,
+    filter: &str,
+    attrs: Vec<String>,
+    page_size: usize,
+    stats: &mut ReadStats,
+    mut parse: impl FnMut(&SearchEntry) -> Result<T, DirectoryError>,
+) -> Result<Vec<T>, DirectoryError> {
+    let server = conn.server.clone();
+    let op = |e| map_operation_error(&server, "search", e, conn.timeout);
+    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
+        Box::new(EntriesOnly::new()),
+        Box::new(PagedResults::new(page_size as i32)),
+    ];
+    let mut stream = conn
+        .ldap
+        .with_timeout(conn.timeout)
+        .streaming_search_with(adapters, base, LdapScope::Subtree, filter, attrs)
+        .await
+        .map_err(op)?;
+    let mut items = Vec::new();
+    while let Some(raw) = stream.next().await.map_err(op)? {
+        let entry = SearchEntry::construct(raw);
+        stats.entries += 1;
+        items.push(parse(&entry)?);
+    }
+    let result = stream.finish().await;
+    stats.requests += items.len().div_ceil(page_size).max(1);
+    match result.rc {
+        0 => Ok(items),
+        32 => Err(DirectoryError::BaseDnNotFound {
+            server,
+            base_dn: base.to_owned(),
+        }),
+        rc => Err(result_error(&server, "search", rc, &result.text)),
+    }
+}
+
+/// Follows `member;range=…` until the server says `*` (the last range).
+async fn fetch_member_ranges(
+    conn: &mut Connection,
+    group: &mut RawGroup,
+    attr: &str,
+    mut start: usize,
+    step: Option<usize>,
+    stats: &mut ReadStats,
+) -> Result<(), DirectoryError> {
+    let server = conn.server.clone();
+    loop {
+        let range = match step {
+            Some(step) => format!("{attr};range={start}-{}", start + step - 1),
+            None => format!("{attr};range={start}-*"),
+        };
+        let SearchResult(entries, result) = conn
+            .ldap
+            .with_timeout(conn.timeout)
+            .search(
+                &group.group.dn,
+                LdapScope::Base,
+                "(objectClass=*)",
+                vec![range.as_str()],
+            )
+            .await
+            .map_err(|e| map_operation_error(&server, "member range", e, conn.timeout))?;
+        stats.requests += 1;
+        if result.rc != 0 {
+            return Err(result_error(
+                &server,
+                "member range",
+                result.rc,
+                &result.text,
+            ));
+        }
+        let Some(raw) = entries.into_iter().next() else {
+            return Err(DirectoryError::MalformedData {
+                server,
+                detail: format!(
+                    "group {} vanished while its members were read",
+                    group.group.dn
+                ),
+            });
+        };
+        stats.entries += 1;
+        let (values, next) = entry::member_values(&SearchEntry::construct(raw), attr);
+        if values.is_empty() && next.is_some() {
+            return Err(DirectoryError::MalformedData {
+                server,
+                detail: format!("an empty member range of {}", group.group.dn),
+            });
+        }
+        group.members.extend(values);
+        match next {
+            Some(n) => start = n,
+            None => return Ok(()),
+        }
+    }
+}
+
+fn parse_dn(text: &str, server: &str) -> Result<Dn, DirectoryError> {
+    Dn::parse(text).map_err(|e| DirectoryError::MalformedData {
+        server: server.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+fn missing(server: &str, dn: &str, attr: &str) -> DirectoryError {
+    DirectoryError::MalformedData {
+        server: server.to_owned(),
+        detail: format!("{dn} has no usable {attr}; fix the entry or narrow the filter"),
+    }
+}
+
+fn parse_user(
+    e: &SearchEntry,
+    schema: &Schema,
+    now: SystemTime,
+    server: &str,
+) -> Result<RawUser, DirectoryError> {
+    let dn = parse_dn(&e.dn, server)?;
+    let user = User {
+        id: entry::id(e, &schema.id, schema.id_format)
+            .ok_or_else(|| missing(server, &e.dn, &schema.id))?,
+        name: entry::text(e, &schema.user_name)
+            .ok_or_else(|| missing(server, &e.dn, &schema.user_name))?,
+        display_name: entry::text(e, &schema.display_name),
+        email: entry::text(e, &schema.email),
+        phone: entry::text(e, &schema.phone),
+        description: entry::text(e, &schema.description),
+        sid: schema.sid.as_deref().and_then(|a| entry::sid(e, a)),
+        upn: schema.upn.as_deref().and_then(|a| entry::text(e, a)),
+        disabled: entry::is_disabled(e, schema.disabled, now),
+        dn: e.dn.clone(),
+    };
+    Ok(RawUser { dn, user })
+}
+
+/// A group and, for a ranged member list, where the next range starts.
+fn parse_group(
+    e: &SearchEntry,
+    schema: &Schema,
+    server: &str,
+) -> Result<(RawGroup, Option<usize>), DirectoryError> {
+    let dn = parse_dn(&e.dn, server)?;
+    let name = entry::text(e, &schema.group_name)
+        .or_else(|| dn.name().map(str::to_owned))
+        .ok_or_else(|| missing(server, &e.dn, &schema.group_name))?;
+    let mut members = Vec::new();
+    let mut next = None;
+    for attr in &schema.member {
+        let (values, more) = entry::member_values(e, attr);
+        members.extend(values);
+        next = next.or(more);
+    }
+    let group = Group {
+        id: entry::id(e, &schema.id, schema.id_format)
+            .ok_or_else(|| missing(server, &e.dn, &schema.id))?,
+        dn: e.dn.clone(),
+        name,
+        description: entry::text(e, &schema.description),
+        sid: schema.sid.as_deref().and_then(|a| entry::sid(e, a)),
+        ..Default::default()
+    };
+    Ok((RawGroup { dn, group, members }, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_filters_are_checked_and_anded() {
+        assert_eq!(
+            and_filter("(objectClass=user)", None).unwrap(),
+            "(objectClass=user)"
+        );
+        assert_eq!(
+            and_filter("(objectClass=user)", Some("  ")).unwrap(),
+            "(objectClass=user)"
+        );
+        assert_eq!(
+            and_filter("(a=1)", Some("department=IT")).unwrap(),
+            "(&(a=1)(department=IT))"
+        );
+        assert_eq!(
+            and_filter("(a=1)", Some("(|(b=2)(c=3))")).unwrap(),
+            "(&(a=1)(|(b=2)(c=3)))"
+        );
+        let err = and_filter("(a=1)", Some("(b=2")).unwrap_err();
+        assert_eq!(err.reason(), "InvalidSettings");
+    }
+}

@@ -1,0 +1,383 @@
+//! Reading the standard fixture from the real Samba AD DC and OpenLDAP into snapshots: every preset,
+//! paging smaller than the data, forced member ranges, nesting modes, scope and the same logical
+//! result from both servers.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use usersync::api::{DirectoryPreset, DirectorySpec, NestedGroups, TlsMode};
+use usersync::directory::connect::{Connection, Credentials, ServerSettings, connect};
+use usersync::directory::read::{ReadOptions, read_snapshot};
+use usersync::directory::snapshot::Snapshot;
+use usersync::directory::tls::Trust;
+use usersync_testbed::env;
+use usersync_testbed::fixture::{FixtureSpec, Member, generate, names};
+
+fn directory(preset: DirectoryPreset, base_dn: &str) -> DirectorySpec {
+    serde_json::from_value(
+        serde_json::json!({"baseDN": base_dn, "preset": preset, "pageSize": 100}),
+    )
+    .expect("directory spec")
+}
+
+async fn samba() -> Connection {
+    let samba = env::samba();
+    connect(&ServerSettings {
+        urls: vec![samba.ldaps_url.clone()],
+        tls_mode: TlsMode::Ldaps,
+        trust: Trust::CaBundle(std::fs::read(&samba.ca_file).expect("CA")),
+        timeout: Duration::from_secs(30),
+        credentials: Some(Credentials {
+            username: format!("{}\\Administrator", samba.domain),
+            password: SecretString::from(samba.admin_password.clone()),
+        }),
+    })
+    .await
+    .expect("Samba bind")
+}
+
+async fn slapd() -> Connection {
+    let slapd = env::slapd();
+    connect(&ServerSettings {
+        urls: vec![slapd.url.clone()],
+        tls_mode: TlsMode::StartTls,
+        trust: Trust::CaBundle(std::fs::read(&slapd.ca_file).expect("CA")),
+        timeout: Duration::from_secs(30),
+        credentials: Some(Credentials {
+            username: slapd.admin_dn.clone(),
+            password: SecretString::from(slapd.admin_password.clone()),
+        }),
+    })
+    .await
+    .expect("slapd bind")
+}
+
+fn ad_corp() -> String {
+    format!("OU=Corp,{}", env::samba().base_dn)
+}
+
+fn ldap_corp() -> String {
+    format!("ou=Corp,{}", env::slapd().base_dn)
+}
+
+/// group name → (sorted member logins, sorted child group names): the logical content, free of ids.
+fn logical(s: &Snapshot) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
+    s.groups
+        .iter()
+        .map(|g| {
+            let mut users: Vec<String> = s.user_names(g).into_iter().map(str::to_owned).collect();
+            users.sort();
+            let mut children: Vec<String> =
+                g.groups.iter().map(|&c| s.groups[c].name.clone()).collect();
+            children.sort();
+            (g.name.clone(), (users, children))
+        })
+        .collect()
+}
+
+/// What the fixture generator says each group holds.
+fn expected_logical() -> BTreeMap<String, (Vec<String>, Vec<String>)> {
+    let f = generate(FixtureSpec::STANDARD);
+    f.groups
+        .iter()
+        .map(|g| {
+            let mut users = Vec::new();
+            let mut children = Vec::new();
+            for m in &g.members {
+                match *m {
+                    Member::User(u) => users.push(f.users[u].login.clone()),
+                    Member::Group(c) => children.push(f.groups[c].name.clone()),
+                }
+            }
+            users.sort();
+            children.sort();
+            (g.name.clone(), (users, children))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn active_directory_snapshot_matches_the_fixture() {
+    let mut conn = samba().await;
+    let spec = directory(DirectoryPreset::ActiveDirectory, &ad_corp());
+    let s = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("read");
+    let fixture = generate(FixtureSpec::STANDARD);
+    assert_eq!(s.users.len(), fixture.users.len());
+    assert_eq!(
+        s.users.iter().filter(|u| u.disabled).count(),
+        fixture.users.iter().filter(|u| u.disabled).count()
+    );
+    assert_eq!(logical(&s), expected_logical());
+    assert_eq!(s.unresolved.count, 0, "{:?}", s.unresolved.sample);
+    assert!(
+        s.stats.requests > s.users.len() / 100,
+        "users came in pages of 100"
+    );
+
+    let user = s
+        .users
+        .iter()
+        .find(|u| u.name == "user00002")
+        .expect("user00002");
+    let guid = regex_like_guid(&user.id);
+    assert!(guid, "objectGUID is a GUID string: {}", user.id);
+    assert!(
+        user.sid
+            .as_deref()
+            .is_some_and(|sid| sid.starts_with("S-1-5-21-")),
+        "{:?}",
+        user.sid
+    );
+    assert_eq!(user.upn.as_deref(), Some("user00002@corp.example.com"));
+    assert_eq!(
+        user.display_name.as_deref(),
+        Some(fixture.users[1].display_name.as_str())
+    );
+    assert!(
+        !fixture.users[1].display_name.is_ascii(),
+        "the check covers a Unicode name"
+    );
+    for name in names::UNICODE
+        .iter()
+        .chain([&names::FILTER_INJECTION, &names::DN_SPECIALS])
+    {
+        assert!(
+            s.group_by_name(name).is_some(),
+            "{name} keeps its exact name"
+        );
+    }
+    let teams = s
+        .group_by_name("Team 0001")
+        .and_then(|g| g.container)
+        .expect("teams sit in an OU");
+    assert_eq!(s.containers[teams].name, "Teams");
+}
+
+fn regex_like_guid(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && id
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+}
+
+#[tokio::test]
+async fn forced_small_member_ranges_still_bring_every_member() {
+    let mut conn = samba().await;
+    let spec = directory(DirectoryPreset::ActiveDirectory, &ad_corp());
+    let options = ReadOptions {
+        member_range: Some(250),
+    };
+    let s = read_snapshot(&mut conn, &spec, &options)
+        .await
+        .expect("read with ranges");
+    let all_staff = s.group_by_name(names::ALL_STAFF).expect("All Staff");
+    assert!(all_staff.users.len() > 3000);
+    assert_eq!(
+        logical(&s),
+        expected_logical(),
+        "ranged reads give the same snapshot"
+    );
+    let plain = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("plain read");
+    assert!(
+        s.stats.requests >= plain.stats.requests + 3000 / 250,
+        "the big group took range continuations"
+    );
+}
+
+#[tokio::test]
+async fn openldap_and_rfc2307_give_the_same_logical_directory() {
+    let mut conn = slapd().await;
+    let spec = directory(DirectoryPreset::OpenLdap, &ldap_corp());
+    let s = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("OpenLDAP read");
+    assert_eq!(logical(&s), expected_logical());
+    assert_eq!(s.unresolved.count, 0, "{:?}", s.unresolved.sample);
+    let fixture = generate(FixtureSpec::STANDARD);
+    assert_eq!(
+        s.users.iter().filter(|u| u.disabled).count(),
+        fixture.users.iter().filter(|u| u.disabled).count()
+    );
+    assert!(
+        s.users.iter().all(|u| u.id.len() == 36 && u.sid.is_none()),
+        "entryUUID ids"
+    );
+
+    let rfc = read_snapshot(
+        &mut conn,
+        &directory(DirectoryPreset::Rfc2307, &ldap_corp()),
+        &ReadOptions::default(),
+    )
+    .await
+    .expect("RFC2307 read");
+    // posixGroup cannot nest: each group holds its direct users only.
+    let direct: BTreeMap<String, (Vec<String>, Vec<String>)> = expected_logical()
+        .into_iter()
+        .map(|(k, (users, _))| (k, (users, vec![])))
+        .collect();
+    assert_eq!(logical(&rfc), direct);
+}
+
+#[tokio::test]
+async fn both_servers_agree_user_by_user() {
+    let mut ad = samba().await;
+    let mut ol = slapd().await;
+    let (ad_spec, ol_spec) = (
+        directory(DirectoryPreset::ActiveDirectory, &ad_corp()),
+        directory(DirectoryPreset::OpenLdap, &ldap_corp()),
+    );
+    let options = ReadOptions::default();
+    let (a, o) = tokio::join!(
+        read_snapshot(&mut ad, &ad_spec, &options),
+        read_snapshot(&mut ol, &ol_spec, &options)
+    );
+    let (a, o) = (a.expect("AD read"), o.expect("OpenLDAP read"));
+    let strip = |s: &Snapshot| -> Vec<_> {
+        s.users
+            .iter()
+            .map(|u| {
+                (
+                    u.name.clone(),
+                    u.display_name.clone(),
+                    u.email.clone(),
+                    u.phone.clone(),
+                    u.description.clone(),
+                    u.disabled,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(strip(&a), strip(&o));
+    assert_eq!(logical(&a), logical(&o));
+}
+
+#[tokio::test]
+async fn nesting_modes_on_a_cycle() {
+    let mut conn = samba().await;
+    let mut spec = directory(DirectoryPreset::ActiveDirectory, &ad_corp());
+    spec.nested_groups = NestedGroups::Flatten;
+    let flat = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("flatten");
+    let fixture = generate(FixtureSpec::STANDARD);
+    let logins = |range: std::ops::Range<usize>| -> Vec<String> {
+        range.map(|i| fixture.users[i].login.clone()).collect()
+    };
+    let mut cycle: Vec<String> = flat
+        .user_names(flat.group_by_name(names::CYCLE_A).expect("A"))
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    cycle.sort();
+    assert_eq!(
+        cycle,
+        logins(15..21),
+        "A and B share their users through the cycle"
+    );
+    let engineering = flat.group_by_name(names::ENGINEERING).expect("Engineering");
+    let eng: Vec<&str> = flat.user_names(engineering);
+    for login in logins(0..15) {
+        assert!(
+            eng.contains(&login.as_str()),
+            "{login} reaches Engineering through three levels"
+        );
+    }
+    assert!(flat.groups.iter().all(|g| g.groups.is_empty()));
+
+    spec.nested_groups = NestedGroups::Ignore;
+    let ignore = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("ignore");
+    let mut direct: Vec<String> = ignore
+        .user_names(ignore.group_by_name(names::CYCLE_A).expect("A"))
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    direct.sort();
+    assert_eq!(direct, logins(15..18));
+}
+
+#[tokio::test]
+async fn chosen_groups_excludes_and_disabled_users() {
+    let mut conn = slapd().await;
+    let base = ldap_corp();
+    let mut spec = directory(DirectoryPreset::OpenLdap, &base);
+    spec.groups = vec![format!("CN={},OU=Groups,{base}", names::ENGINEERING)];
+    let chosen = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("chosen");
+    let mut kept: Vec<&str> = chosen.groups.iter().map(|g| g.name.as_str()).collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            names::ENGINEERING,
+            names::ON_CALL,
+            names::PLATFORM,
+            names::SRE,
+            "Team 0002"
+        ]
+    );
+
+    // The group whose name is a filter injection is chosen by DN and brings exactly itself.
+    spec.groups = vec![format!(
+        "cn={},ou=Groups,{base}",
+        usersync::directory::dn::escape_value(names::FILTER_INJECTION)
+    )];
+    let tricky = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("tricky");
+    assert_eq!(tricky.groups.len(), 1);
+    assert_eq!(tricky.users.len(), 1);
+
+    spec.groups = vec![];
+    spec.excludes = vec![
+        format!("ou=Nested,ou=Groups,{base}"),
+        format!("ou=Platform,ou=Engineering,ou=Staff,{base}"),
+    ];
+    spec.ignore_disabled_users = true;
+    let scoped = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("scoped");
+    assert!(scoped.group_by_name(names::PLATFORM).is_none());
+    assert!(
+        scoped
+            .users
+            .iter()
+            .all(|u| !u.disabled && !u.dn.contains("ou=Platform"))
+    );
+    assert_eq!(
+        scoped.unresolved.count, 0,
+        "excluded and disabled members are not unresolved"
+    );
+    assert!(scoped.stats.excluded > 0 && scoped.stats.disabled_skipped > 0);
+}
+
+#[tokio::test]
+async fn bad_base_dn_and_bad_filter_are_clear_errors() {
+    let mut conn = samba().await;
+    let spec = directory(
+        DirectoryPreset::ActiveDirectory,
+        &format!("OU=Nowhere,{}", env::samba().base_dn),
+    );
+    let err = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect_err("missing base");
+    assert_eq!(err.reason(), "BaseDNNotFound");
+    assert!(err.to_string().contains("OU=Nowhere"), "{err}");
+
+    let mut spec = directory(DirectoryPreset::ActiveDirectory, &ad_corp());
+    spec.user_filter = Some("(department=IT".into());
+    let err = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect_err("bad filter");
+    assert_eq!(err.reason(), "InvalidSettings");
+}
