@@ -200,3 +200,17 @@ async fn openldap_binds_as_a_dn_and_anonymously() {
         .await
         .expect("anonymous bind over StartTLS");
 }
+
+#[tokio::test]
+async fn ldaps_to_a_plain_ldap_port_is_a_tls_handshake_failure() {
+    let slapd = env::slapd();
+    let plain_port = slapd.url.rsplit(':').next().expect("the URL has a port");
+    let settings = ServerSettings {
+        urls: vec![format!("ldaps://127.0.0.1:{plain_port}")],
+        tls_mode: TlsMode::Ldaps,
+        trust: ca(&slapd.ca_file),
+        timeout: Duration::from_secs(5),
+        credentials: None,
+    };
+    assert_eq!(reason_of(&settings).await, "TLSHandshakeFailed");
+}

@@ -381,3 +381,52 @@ async fn bad_base_dn_and_bad_filter_are_clear_errors() {
         .expect_err("bad filter");
     assert_eq!(err.reason(), "InvalidSettings");
 }
+
+#[tokio::test]
+async fn members_outside_the_scope_are_reported_not_dropped_silently() {
+    let mut conn = samba().await;
+    // Only the nested groups' OU: their users live elsewhere.
+    let base = format!("OU=Nested,OU=Groups,{}", ad_corp());
+    let s = read_snapshot(
+        &mut conn,
+        &directory(DirectoryPreset::ActiveDirectory, &base),
+        &ReadOptions::default(),
+    )
+    .await
+    .expect("read");
+    assert!(s.users.is_empty());
+    assert_eq!(
+        s.groups.len(),
+        5,
+        "On-Call, SRE, Platform, Cycle A, Cycle B"
+    );
+    // On-Call, SRE and Platform hold users 1-10, the cycle users 16-21: all outside the base DN.
+    assert_eq!(s.unresolved.count, 16);
+    assert!(
+        s.unresolved.sample.iter().all(|dn| dn.contains("OU=Staff")),
+        "{:?}",
+        s.unresolved.sample
+    );
+}
+
+#[tokio::test]
+async fn anonymous_reads_on_active_directory_are_insufficient_access() {
+    let samba = env::samba();
+    let mut conn = connect(&ServerSettings {
+        urls: vec![samba.ldaps_url.clone()],
+        tls_mode: TlsMode::Ldaps,
+        trust: Trust::CaBundle(std::fs::read(&samba.ca_file).expect("CA")),
+        timeout: Duration::from_secs(10),
+        credentials: None,
+    })
+    .await
+    .expect("an anonymous bind itself succeeds");
+    let err = read_snapshot(
+        &mut conn,
+        &directory(DirectoryPreset::ActiveDirectory, &ad_corp()),
+        &ReadOptions::default(),
+    )
+    .await
+    .expect_err("anonymous read");
+    assert_eq!(err.reason(), "InsufficientAccess", "{err}");
+}

@@ -98,7 +98,9 @@ pub async fn read_snapshot(
     }
     let groups = groups.into_iter().map(|(g, _)| g).collect();
 
-    let container_filter = "(|(objectClass=organizationalUnit)(objectClass=container))";
+    // builtinDomain is CN=Builtin on Active Directory, home of the built-in groups.
+    let container_filter =
+        "(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))";
     let containers = search(
         conn,
         &spec.base_dn,
@@ -176,10 +178,17 @@ async fn check_base(conn: &mut Connection, base_dn: &str) -> Result<(), Director
 
 fn result_error(server: &str, operation: &'static str, rc: u32, text: &str) -> DirectoryError {
     let server = server.to_owned();
+    // Active Directory answers an anonymous search with operationsError rather than a refusal.
+    let anonymous_refused = rc == 1
+        && (text.contains("without authentication") || text.contains("bind must be completed"));
     match rc {
         50 => DirectoryError::InsufficientAccess {
             server,
             detail: text.to_owned(),
+        },
+        1 if anonymous_refused => DirectoryError::InsufficientAccess {
+            server,
+            detail: format!("anonymous reads are not allowed: {text}"),
         },
         8 | 13 => DirectoryError::StrongAuthRequired {
             server,
