@@ -430,3 +430,52 @@ async fn anonymous_reads_on_active_directory_are_insufficient_access() {
     .expect_err("anonymous read");
     assert_eq!(err.reason(), "InsufficientAccess", "{err}");
 }
+
+#[tokio::test]
+async fn chosen_groups_on_active_directory_read_only_their_members() {
+    let mut conn = samba().await;
+    let base = ad_corp();
+    let mut spec = directory(DirectoryPreset::ActiveDirectory, &base);
+    // The DN as Samba stores it: `=` in the name is escaped as \3D.
+    spec.groups = vec![format!(r"CN=Tricky *)(uid\3D*,OU=Groups,{base}")];
+    let tricky = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("tricky");
+    assert_eq!(tricky.groups.len(), 1);
+    assert_eq!(
+        tricky.users.len(),
+        1,
+        "the filter injection in the name brings nothing extra"
+    );
+    assert!(
+        tricky.stats.entries < 200,
+        "only the group's members were read: {:?}",
+        tricky.stats
+    );
+
+    spec.groups = vec![format!("CN={},OU=Groups,{base}", names::ENGINEERING)];
+    spec.nested_groups = NestedGroups::Flatten;
+    let eng = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("engineering");
+    let group = eng.group_by_name(names::ENGINEERING).expect("Engineering");
+    assert_eq!(
+        group.users.len(),
+        eng.users.len(),
+        "transitive members, and nobody else"
+    );
+    let fixture = generate(FixtureSpec::STANDARD);
+    let team2 = fixture
+        .groups
+        .iter()
+        .find(|g| g.name == "Team 0002")
+        .expect("Team 0002");
+    assert_eq!(
+        eng.users.len(),
+        15 + team2
+            .members
+            .iter()
+            .filter(|m| matches!(m, Member::User(u) if *u >= 15))
+            .count()
+    );
+}

@@ -32,7 +32,12 @@ pub async fn read_snapshot(
 ) -> Result<Snapshot, DirectoryError> {
     let schema = Schema::new(spec.preset, &spec.attributes);
     let scope = scope(spec, &schema)?;
-    let user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())?;
+    let mut user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())?;
+    if schema.active_directory && !spec.groups.is_empty() {
+        // Active Directory names the transitive members of the chosen groups itself, so only those
+        // users are read instead of everything under the base DN.
+        user_filter = format!("(&{user_filter}{})", in_chain_filter(&spec.groups));
+    }
     let group_filter = and_filter(&schema.group_filter, spec.group_filter.as_deref())?;
     let page_size = usize::try_from(spec.page_size)
         .ok()
@@ -139,6 +144,21 @@ fn scope(spec: &DirectorySpec, schema: &Schema) -> Result<Scope, DirectoryError>
         nested_groups: spec.nested_groups,
         member_format: schema.member_format,
     })
+}
+
+/// Users that are members of any of `groups`, directly or through nested groups
+/// (LDAP_MATCHING_RULE_IN_CHAIN). The DNs come from the task, so they are escaped (RFC 4515).
+pub fn in_chain_filter(groups: &[String]) -> String {
+    let terms: String = groups
+        .iter()
+        .map(|g| {
+            format!(
+                "(memberOf:1.2.840.113556.1.4.1941:={})",
+                ldap3::ldap_escape(g)
+            )
+        })
+        .collect();
+    format!("(|{terms})")
 }
 
 /// `(&preset extra)`, after checking that the task's extra filter is a valid LDAP filter.
@@ -379,6 +399,19 @@ fn parse_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_chain_filter_escapes_the_chosen_dns() {
+        let f = in_chain_filter(&[
+            r"CN=Tricky *)(uid\3D*,OU=G,DC=x".to_owned(),
+            "CN=A,DC=x".to_owned(),
+        ]);
+        assert_eq!(
+            f,
+            r"(|(memberOf:1.2.840.113556.1.4.1941:=CN=Tricky \2a\29\28uid\5c3D\2a,OU=G,DC=x)(memberOf:1.2.840.113556.1.4.1941:=CN=A,DC=x))"
+        );
+        assert!(ldap3::parse_filter(&f).is_ok());
+    }
 
     #[test]
     fn extra_filters_are_checked_and_anded() {
