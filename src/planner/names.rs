@@ -1,0 +1,141 @@
+//! Kubernetes names for UserGroups: DNS-1123, at most 63 characters (so a name also fits a label
+//! value, as `usersync.io/shard-of` needs), derived from the task and the group's name, with a
+//! suffix from the directory id that keeps names unique when names collide after sanitising.
+//! A name is chosen once, at creation: renames in the directory keep the object and its name.
+
+use sha2::{Digest, Sha256};
+
+/// Longest name: the DNS-1123 label limit, so names can be label values too.
+pub const MAX_NAME: usize = 63;
+const SUFFIX_LEN: usize = 6;
+const LONG_SUFFIX_LEN: usize = 12;
+
+/// Lower-case ASCII letters, digits and single dashes; Unicode transliterated (`Účtovníctvo` →
+/// `uctovnictvo`, `开发` → `kai-fa`); empty when nothing is left.
+pub fn slug(text: &str) -> String {
+    let ascii = deunicode::deunicode(text).to_ascii_lowercase();
+    let mut out = String::with_capacity(ascii.len());
+    for c in ascii.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+/// A short, stable hex digest of `key`.
+pub fn digest(key: &str, len: usize) -> String {
+    let hash = Sha256::digest(key.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    hex[..len.min(hex.len())].to_owned()
+}
+
+/// `<task>-<group>-<suffix>` within [`MAX_NAME`]; the suffix comes from `identity` (the directory
+/// id, or the target group's name), so the same object always gets the same name.
+pub fn user_group_name(task: &str, group: &str, identity: &str) -> String {
+    compose(task, group, &digest(identity, SUFFIX_LEN))
+}
+
+/// The same with a longer suffix, for the rare case that two ids share the short one.
+pub fn user_group_name_long(task: &str, group: &str, identity: &str) -> String {
+    compose(task, group, &digest(identity, LONG_SUFFIX_LEN))
+}
+
+/// Name of shard `index` (1-based) of the UserGroup `base`.
+pub fn shard_name(base: &str, index: usize) -> String {
+    let tail = format!("-s{index}");
+    let keep = MAX_NAME.saturating_sub(tail.len()).min(base.len());
+    format!("{}{tail}", base[..keep].trim_end_matches('-'))
+}
+
+fn compose(task: &str, group: &str, suffix: &str) -> String {
+    let group = match slug(group) {
+        s if s.is_empty() => "group".to_owned(),
+        s => s,
+    };
+    let task = slug(task);
+    let budget = MAX_NAME - suffix.len() - 1;
+    let mut stem = if task.is_empty() {
+        group
+    } else {
+        format!("{task}-{group}")
+    };
+    stem.truncate(budget);
+    let stem = stem.trim_end_matches('-');
+    format!("{stem}-{suffix}")
+}
+
+/// True for a valid DNS-1123 label (what every generated name must be).
+pub fn is_dns1123_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_NAME
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_dns_friendly_and_transliterated() {
+        assert_eq!(slug("Dev Ops"), "dev-ops");
+        assert_eq!(slug("dev-ops"), "dev-ops");
+        assert_eq!(slug("DEV_OPS"), "dev-ops");
+        assert_eq!(slug("Účtovníctvo"), "uctovnictvo");
+        assert_eq!(slug("Ventes Été"), "ventes-ete");
+        assert_eq!(slug("  --Tricky *)(uid=*-- "), "tricky-uid");
+        assert_eq!(slug("***"), "");
+        assert!(!slug("开发").is_empty());
+    }
+
+    #[test]
+    fn colliding_names_stay_apart_through_their_ids() {
+        let a = user_group_name("corp-ad", "Dev Ops", "guid-1");
+        let b = user_group_name("corp-ad", "dev-ops", "guid-2");
+        let c = user_group_name("corp-ad", "DEV_OPS", "guid-3");
+        assert!(a.starts_with("corp-ad-dev-ops-"));
+        assert!(a != b && b != c && a != c);
+        assert_eq!(a, user_group_name("corp-ad", "Dev Ops", "guid-1"), "stable");
+    }
+
+    #[test]
+    fn every_name_is_a_dns1123_label_even_when_long_or_empty() {
+        let long = "A very long group name that goes on and on and on ".repeat(5);
+        for (task, group) in [
+            ("corp-ad", long.as_str()),
+            (&*"t".repeat(100), "x"),
+            ("corp", "***"),
+            ("corp", "开发"),
+        ] {
+            let name = user_group_name(task, group, "id");
+            assert!(is_dns1123_label(&name), "{name}");
+            let long_name = user_group_name_long(task, group, "id");
+            assert!(is_dns1123_label(&long_name), "{long_name}");
+            for i in [1, 12, 999] {
+                assert!(
+                    is_dns1123_label(&shard_name(&name, i)),
+                    "{}",
+                    shard_name(&name, i)
+                );
+            }
+        }
+        assert_eq!(
+            user_group_name("corp", "***", "id").split('-').nth(1),
+            Some("group")
+        );
+    }
+
+    #[test]
+    fn invalid_labels_are_recognised() {
+        for bad in ["", "-a", "a-", "A", "a_b", &"a".repeat(64)] {
+            assert!(!is_dns1123_label(bad), "{bad}");
+        }
+    }
+}
