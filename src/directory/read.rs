@@ -110,13 +110,18 @@ pub async fn read_snapshot(
         conn,
         &spec.base_dn,
         container_filter,
-        vec!["1.1".to_owned()],
+        vec![schema.id.clone()],
         page_size,
         &mut stats,
         |e| {
             let dn = parse_dn(&e.dn, &server)?;
-            let name = dn.name().unwrap_or_default().to_owned();
-            Ok(RawContainer { dn, name })
+            Ok(RawContainer {
+                name: dn.name().unwrap_or_default().to_owned(),
+                id: entry::id(e, &schema.id, schema.id_format)
+                    .ok_or_else(|| missing(&server, &e.dn, &schema.id))?,
+                text: e.dn.clone(),
+                dn,
+            })
         },
     )
     .await?;

@@ -39,6 +39,8 @@ pub struct Group {
 /// An OU or container under the base DN.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Container {
+    /// Stable id, as for users and groups.
+    pub id: String,
     pub dn: String,
     pub name: String,
     /// Index of the container holding this one; `None` directly below the base DN.

@@ -23,7 +23,10 @@ pub struct RawGroup {
 
 pub struct RawContainer {
     pub dn: Dn,
+    /// The DN as the server wrote it.
+    pub text: String,
     pub name: String,
+    pub id: String,
 }
 
 /// The part of the task that decides what is in the snapshot.
@@ -274,7 +277,8 @@ fn build_containers(mut raw: Vec<RawContainer>, base: &Dn) -> ContainerIndex {
         let parent = c.dn.parent().and_then(|p| by_dn.get(p.key()).copied());
         by_dn.insert(c.dn.key().to_owned(), out.len());
         out.push(Container {
-            dn: c.dn.to_string(),
+            id: c.id,
+            dn: c.text,
             name: c.name,
             parent,
         });

@@ -295,6 +295,8 @@ fn containers_form_a_tree_and_hold_their_groups() {
         RawContainer {
             dn: dn(&full),
             name: dn(&full).name().unwrap_or_default().to_owned(),
+            id: format!("id-{full}"),
+            text: full,
         }
     })
     .collect();
