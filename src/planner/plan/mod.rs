@@ -1,0 +1,338 @@
+//! The plan: what to create, update, remove, mark or skip so the cluster matches the directory,
+//! under the task's collision and extinction policies and its deletion brake.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use super::desired::{DesiredGroup, Identity};
+use super::names::{user_group_name, user_group_name_long};
+use crate::api::{CollisionPolicy, ExtinctionPolicy, GroupUser, UserGroupSpec};
+
+/// The task settings the planner needs.
+#[derive(Clone, Debug)]
+pub struct Policies {
+    pub task: String,
+    pub collision: CollisionPolicy,
+    pub user_extinction: ExtinctionPolicy,
+    pub group_extinction: ExtinctionPolicy,
+    pub max_deletions: MaxDeletions,
+    /// A one-shot approval to exceed `max_deletions` in this run.
+    pub deletions_approved: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaxDeletions {
+    Count(u64),
+    /// Percent of the objects the task manages (its groups plus the distinct users listed in them).
+    Percent(u8),
+}
+
+impl MaxDeletions {
+    /// Parses `maxDeletions`: an integer, a digit string, or `N%`.
+    pub fn parse(
+        value: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+    ) -> Option<MaxDeletions> {
+        use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        match value {
+            IntOrString::Int(n) => u64::try_from(*n).ok().map(MaxDeletions::Count),
+            IntOrString::String(s) => match s.strip_suffix('%') {
+                Some(p) => p
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= 100)
+                    .map(MaxDeletions::Percent),
+                None => s.parse::<u64>().ok().map(MaxDeletions::Count),
+            },
+        }
+    }
+
+    fn limit(self, managed: usize) -> u64 {
+        match self {
+            MaxDeletions::Count(n) => n,
+            MaxDeletions::Percent(p) => (managed as u64 * u64::from(p)) / 100,
+        }
+    }
+}
+
+/// A UserGroup as it is in the cluster (shards already joined into it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurrentGroup {
+    pub name: String,
+    /// Written by this task (its label and owner reference).
+    pub owned: bool,
+    pub spec: UserGroupSpec,
+    /// Already marked as gone from the directory.
+    pub marked_extinct: bool,
+}
+
+impl CurrentGroup {
+    fn identity(&self) -> Identity {
+        match &self.spec.source {
+            Some(source) => Identity::Directory(source.id.clone()),
+            None => Identity::Target,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Write {
+    pub name: String,
+    pub spec: UserGroupSpec,
+    /// The object exists but is not this task's: Overwrite takes it over.
+    pub take_over: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: SkipReason,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A UserGroup of that name exists and is not this task's.
+    NameTaken,
+    /// A listed user of that name has another directory id than the directory's user.
+    UserIdConflict { user: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Brake {
+    pub would_remove: u64,
+    pub limit: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub create: Vec<Write>,
+    pub update: Vec<Write>,
+    /// Names of UserGroups to delete.
+    pub remove: Vec<String>,
+    /// Names of UserGroups gone from the directory but kept (extinction policy Skip): to be marked.
+    pub mark_extinct: Vec<String>,
+    pub skipped: Vec<Skipped>,
+    pub unchanged: usize,
+    /// Users gone from the directory and dropped from their groups.
+    pub users_removed: usize,
+    /// Users gone from the directory but kept in their groups.
+    pub users_kept: usize,
+    /// Set when the removals exceeded maxDeletions: nothing is removed this run.
+    pub brake: Option<Brake>,
+}
+
+impl Plan {
+    pub fn is_noop(&self) -> bool {
+        self.create.is_empty()
+            && self.update.is_empty()
+            && self.remove.is_empty()
+            && self.mark_extinct.is_empty()
+    }
+}
+
+pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup], policies: &Policies) -> Plan {
+    let mut out = Plan::default();
+    let owned: HashMap<Identity, &CurrentGroup> = current
+        .iter()
+        .filter(|c| c.owned)
+        .map(|c| (c.identity(), c))
+        .collect();
+    let by_name: HashMap<&str, &CurrentGroup> =
+        current.iter().map(|c| (c.name.as_str(), c)).collect();
+
+    // Users the directory no longer has, and whether they go.
+    let present: HashSet<&str> = desired
+        .iter()
+        .flat_map(|d| d.users.iter().map(|u| u.id.as_str()))
+        .collect();
+    let listed: BTreeSet<&str> = current
+        .iter()
+        .filter(|c| c.owned)
+        .flat_map(|c| c.spec.users.iter().map(|u| u.id.as_str()))
+        .collect();
+    let vanished_users: BTreeSet<&str> = listed
+        .iter()
+        .copied()
+        .filter(|id| !present.contains(id))
+        .collect();
+    let desired_ids: HashSet<&Identity> = desired.iter().map(|d| &d.identity).collect();
+    let vanished_groups: Vec<&CurrentGroup> = owned
+        .iter()
+        .filter(|(id, _)| !desired_ids.contains(id))
+        .map(|(_, c)| *c)
+        .collect();
+
+    let user_removals = if policies.user_extinction == ExtinctionPolicy::Remove {
+        vanished_users.len()
+    } else {
+        0
+    };
+    let group_removals = if policies.group_extinction == ExtinctionPolicy::Remove {
+        vanished_groups.len()
+    } else {
+        0
+    };
+    let would_remove = (user_removals + group_removals) as u64;
+    let limit = policies.max_deletions.limit(owned.len() + listed.len());
+    let braked = would_remove > limit && !policies.deletions_approved;
+    if braked {
+        out.brake = Some(Brake {
+            would_remove,
+            limit,
+        });
+    }
+    let drop_vanished_users = policies.user_extinction == ExtinctionPolicy::Remove && !braked;
+
+    let (names, skip) = assign_names(&desired, &owned, &by_name, policies, &mut out);
+    for d in desired {
+        let Some(name) = names
+            .get(&d.identity)
+            .cloned()
+            .filter(|_| !skip.contains(&d.identity))
+        else {
+            continue;
+        };
+        let existing = by_name.get(name.as_str()).copied();
+        let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
+        let mut users = d.users;
+        if let Some(current) =
+            existing.filter(|c| c.owned || policies.collision == CollisionPolicy::Overwrite)
+        {
+            resolve_user_conflicts(
+                &mut users,
+                current,
+                policies.collision,
+                &name,
+                &mut out.skipped,
+            );
+            if !drop_vanished_users {
+                users.extend(
+                    current
+                        .spec
+                        .users
+                        .iter()
+                        .filter(|u| vanished_users.contains(u.id.as_str()))
+                        .cloned(),
+                );
+            }
+        }
+        users.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        let spec = UserGroupSpec {
+            display_name: d.display_name,
+            description: d.description,
+            parent,
+            source: d.source,
+            users,
+        };
+        match existing {
+            None => out.create.push(Write {
+                name,
+                spec,
+                take_over: false,
+            }),
+            Some(c) if c.owned && c.spec == spec && !c.marked_extinct => out.unchanged += 1,
+            Some(c) => out.update.push(Write {
+                name,
+                spec,
+                take_over: !c.owned,
+            }),
+        }
+    }
+    if drop_vanished_users {
+        out.users_removed = vanished_users.len();
+    } else {
+        out.users_kept = vanished_users.len();
+    }
+
+    for c in vanished_groups {
+        match (policies.group_extinction, braked) {
+            (ExtinctionPolicy::Remove, false) => out.remove.push(c.name.clone()),
+            (ExtinctionPolicy::Skip, _) if !c.marked_extinct => {
+                out.mark_extinct.push(c.name.clone())
+            }
+            _ => {}
+        }
+    }
+    out.remove.sort();
+    out.mark_extinct.sort();
+    out
+}
+
+/// Names for every desired group: the current name of this task's object with the same identity;
+/// otherwise a new name. A new name that a foreign object holds is skipped (Skip) or taken over
+/// (Overwrite). Skipped groups keep their name in the map, so children hang below the object that
+/// holds it, but are returned in the skip set and not written.
+fn assign_names(
+    desired: &[DesiredGroup],
+    owned: &HashMap<Identity, &CurrentGroup>,
+    by_name: &HashMap<&str, &CurrentGroup>,
+    policies: &Policies,
+    out: &mut Plan,
+) -> (BTreeMap<Identity, String>, HashSet<Identity>) {
+    let mut names = BTreeMap::new();
+    let mut skip = HashSet::new();
+    let mut used: HashSet<String> = HashSet::new();
+    for d in desired {
+        if let Some(c) = owned.get(&d.identity) {
+            used.insert(c.name.clone());
+            names.insert(d.identity.clone(), c.name.clone());
+        }
+    }
+    for d in desired {
+        if names.contains_key(&d.identity) {
+            continue;
+        }
+        let key = match &d.identity {
+            Identity::Target => format!("target:{}", d.display_name),
+            Identity::Directory(id) => id.clone(),
+        };
+        let mut name = user_group_name(&policies.task, &d.display_name, &key);
+        // Another object of this task, or another new one, already has the short name.
+        if used.contains(&name) || by_name.get(name.as_str()).is_some_and(|c| c.owned) {
+            name = user_group_name_long(&policies.task, &d.display_name, &key);
+        }
+        let foreign = by_name.get(name.as_str()).is_some_and(|c| !c.owned);
+        if foreign && policies.collision == CollisionPolicy::Skip {
+            out.skipped.push(Skipped {
+                name: name.clone(),
+                reason: SkipReason::NameTaken,
+            });
+            skip.insert(d.identity.clone());
+        }
+        used.insert(name.clone());
+        names.insert(d.identity.clone(), name);
+    }
+    (names, skip)
+}
+
+/// A user listed under the same name with another id: Skip keeps the listed entry, Overwrite takes
+/// the directory's.
+fn resolve_user_conflicts(
+    users: &mut [GroupUser],
+    current: &CurrentGroup,
+    policy: CollisionPolicy,
+    group: &str,
+    skipped: &mut Vec<Skipped>,
+) {
+    let listed: HashMap<&str, &GroupUser> = current
+        .spec
+        .users
+        .iter()
+        .map(|u| (u.name.as_str(), u))
+        .collect();
+    if policy == CollisionPolicy::Overwrite {
+        return;
+    }
+    for u in users.iter_mut() {
+        if let Some(old) = listed.get(u.name.as_str()).filter(|old| old.id != u.id) {
+            skipped.push(Skipped {
+                name: group.to_owned(),
+                reason: SkipReason::UserIdConflict {
+                    user: u.name.clone(),
+                },
+            });
+            *u = (*old).clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
