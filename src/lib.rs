@@ -8,5 +8,6 @@
 
 pub mod api;
 pub mod cli;
+pub mod controller;
 pub mod directory;
 pub mod planner;

@@ -22,6 +22,16 @@ pub const SHARD_OF_LABEL: &str = "usersync.io/shard-of";
 /// Annotation that asks for a run now; any new value triggers one.
 pub const RUN_NOW_ANNOTATION: &str = "usersync.io/run-now";
 
+/// Annotation that lets one run remove more than maxDeletions; each new value approves one run.
+pub const APPROVE_DELETIONS_ANNOTATION: &str = "usersync.io/approve-deletions";
+
+/// Annotation on a UserGroup whose directory group is gone but kept (extinction policy Skip):
+/// when the run noticed it.
+pub const EXTINCT_SINCE_ANNOTATION: &str = "usersync.io/extinct-since";
+
+/// The one field manager for every server-side apply usersync makes.
+pub const FIELD_MANAGER: &str = "usersync";
+
 /// Every CRD of the API, in the order they are written to `crds/`.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![UserSynchronization::crd(), UserGroup::crd()]

@@ -297,6 +297,19 @@ pub struct UserSynchronizationStatus {
     /// With dryRun: what a run would do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<Preview>,
+    /// The `usersync.io/run-now` value the last run answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_run_now: Option<String>,
+    /// The `usersync.io/approve-deletions` value the last run used up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_approval: Option<String>,
+    /// Failed runs in a row; the retry delay grows with it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consecutive_failures: i32,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -309,6 +322,9 @@ pub struct RunSummary {
     pub removed: i64,
     pub skipped: i64,
     pub duration_seconds: f64,
+    /// Member values that named nothing in scope (reported, never removed).
+    #[serde(default)]
+    pub unresolved_members: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

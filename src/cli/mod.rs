@@ -35,6 +35,18 @@ enum Command {
         #[command(flatten)]
         task: TaskArgs,
     },
+    /// Run the operator: watch UserSynchronizations and keep their UserGroups in sync.
+    Run {
+        /// Watch only this namespace (default: all namespaces).
+        #[arg(long, env = "USERSYNC_NAMESPACE")]
+        namespace: Option<String>,
+        /// Tasks synchronized at the same time.
+        #[arg(long, default_value_t = 4, env = "USERSYNC_CONCURRENCY")]
+        concurrency: u16,
+        /// Log format: json or text.
+        #[arg(long, default_value = "json", env = "USERSYNC_LOG_FORMAT")]
+        log_format: String,
+    },
     /// List the tree under the task's base DN: containers, groups and counts. No cluster needed.
     Browse {
         #[command(flatten)]
@@ -63,6 +75,23 @@ struct TaskArgs {
 pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Crd { output } => write_crds(output),
+        Command::Run {
+            namespace,
+            concurrency,
+            log_format,
+        } => {
+            init_logging(&log_format);
+            let client = kube::Client::try_default()
+                .await
+                .map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
+            let options = crate::controller::Options {
+                namespace,
+                concurrency,
+                read_options: ReadOptions::default(),
+            };
+            crate::controller::run(client, options).await;
+            Ok(())
+        }
         Command::Preview { task } => {
             let (snapshot, server, seconds) = read(&task, None).await?;
             print!("{}", report::summary(&snapshot, &server, seconds));
@@ -97,6 +126,18 @@ async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String
         .await
         .map_err(|e| format!("{} ({})", e, e.reason()))?;
     Ok((snapshot, conn.server, started.elapsed().as_secs_f64()))
+}
+
+/// Structured logs; the level comes from RUST_LOG (default info).
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "text" {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
 }
 
 fn write_crds(output: Option<PathBuf>) -> Result<(), String> {

@@ -1,0 +1,73 @@
+//! kstatus conditions: set by type, with lastTransitionTime kept unless the status flips.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+pub const DIRECTORY_REACHABLE: &str = "DirectoryReachable";
+/// True while `insecureSkipVerify` turns certificate checks off.
+pub const TLS_VERIFICATION_DISABLED: &str = "TLSVerificationDisabled";
+
+/// Sets condition `type_` in `conditions`. The transition time changes only when the status does.
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let status = if status { "True" } else { "False" }.to_owned();
+    let next = |last: Option<&Condition>| Condition {
+        type_: type_.to_owned(),
+        last_transition_time: match last {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => now.clone(),
+        },
+        status: status.clone(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        observed_generation: generation,
+    };
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => *c = next(Some(c)),
+        None => conditions.push(next(None)),
+    }
+}
+
+pub fn remove(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.type_ == type_ && c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(seconds).expect("valid time"))
+    }
+
+    #[test]
+    fn transition_time_moves_only_on_flips() {
+        let mut c = Vec::new();
+        set(&mut c, READY, true, "Synced", "ok", Some(1), &at(100));
+        set(&mut c, READY, true, "Synced", "still ok", Some(2), &at(200));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].last_transition_time, at(100));
+        assert_eq!(c[0].message, "still ok");
+        assert_eq!(c[0].observed_generation, Some(2));
+        set(&mut c, READY, false, "Timeout", "slow", Some(2), &at(300));
+        assert_eq!(c[0].last_transition_time, at(300));
+        assert!(!is_true(&c, READY));
+        remove(&mut c, READY);
+        assert!(c.is_empty());
+    }
+}

@@ -1,0 +1,95 @@
+//! The bind credentials and CA bundle a task names, read from its namespace.
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use secrecy::SecretString;
+
+use super::error::{ControllerError, kube};
+use crate::api::UserSynchronizationSpec;
+use crate::directory::connect::Credentials;
+use crate::directory::settings::Material;
+
+pub async fn fetch(
+    client: &kube::Client,
+    namespace: &str,
+    spec: &UserSynchronizationSpec,
+) -> Result<Material, ControllerError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let tls = &spec.server.tls;
+    let credentials = match &spec.server.credentials_secret_ref {
+        None => None,
+        Some(r) => {
+            let secret = secrets
+                .get_opt(&r.name)
+                .await
+                .map_err(kube("reading the credentials Secret"))?;
+            let value = |key: &str| -> Result<String, ControllerError> {
+                secret_value(secret.as_ref(), key)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .ok_or_else(|| missing("Secret", &r.name, key, secret.is_some()))
+            };
+            Some(Credentials {
+                username: value("username")?,
+                password: SecretString::from(value("password")?),
+            })
+        }
+    };
+    let ca_pem = if let Some(r) = &tls.ca_secret_ref {
+        let secret = secrets
+            .get_opt(&r.name)
+            .await
+            .map_err(kube("reading the CA Secret"))?;
+        Some(
+            secret_value(secret.as_ref(), &r.key)
+                .ok_or_else(|| missing("Secret", &r.name, &r.key, secret.is_some()))?,
+        )
+    } else if let Some(r) = &tls.ca_config_map_ref {
+        let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        let map = maps
+            .get_opt(&r.name)
+            .await
+            .map_err(kube("reading the CA ConfigMap"))?;
+        let value = map
+            .as_ref()
+            .and_then(|m| m.data.as_ref())
+            .and_then(|d| d.get(&r.key))
+            .map(|v| v.as_bytes().to_vec());
+        Some(value.ok_or_else(|| missing("ConfigMap", &r.name, &r.key, map.is_some()))?)
+    } else {
+        None
+    };
+    Ok(Material {
+        credentials,
+        ca_pem,
+    })
+}
+
+fn secret_value(secret: Option<&Secret>, key: &str) -> Option<Vec<u8>> {
+    let secret = secret?;
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|s| s.as_bytes().to_vec())
+        })
+}
+
+fn missing(kind: &'static str, name: &str, key: &str, object_exists: bool) -> ControllerError {
+    let detail = if object_exists {
+        "the key is not set"
+    } else {
+        "the object does not exist"
+    };
+    ControllerError::MissingReference {
+        kind,
+        name: name.to_owned(),
+        key: key.to_owned(),
+        detail: detail.to_owned(),
+    }
+}

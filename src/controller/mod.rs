@@ -1,0 +1,72 @@
+//! The controller: watches UserSynchronizations, runs them on their triggers, applies the plan and
+//! reports on status. All Kubernetes I/O lives here.
+
+pub mod cluster;
+pub mod conditions;
+pub mod error;
+pub mod material;
+pub mod reconcile;
+pub mod schedule;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::controller::{Action, Config, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use tracing::{error, info};
+
+use crate::api::UserSynchronization;
+use crate::directory::read::ReadOptions;
+use error::ControllerError;
+use reconcile::{Context, reconcile};
+
+/// Options of `usersync run`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Watch only this namespace; all when `None`.
+    pub namespace: Option<String>,
+    /// Tasks reconciled at once.
+    pub concurrency: u16,
+    pub read_options: ReadOptions,
+}
+
+/// Runs the controller until the process is asked to stop.
+pub async fn run(client: kube::Client, options: Options) {
+    let tasks: Api<UserSynchronization> = match &options.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let reporter = Reporter {
+        controller: "usersync".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        read_options: options.read_options,
+    });
+    info!(
+        namespace = options.namespace.as_deref().unwrap_or("*"),
+        "controller starting"
+    );
+    Controller::new(tasks, watcher::Config::default())
+        .with_config(Config::default().concurrency(options.concurrency))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                error!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+}
+
+/// Only failures to talk to the apiserver end up here (a run's own failures are reported on
+/// status by `reconcile`): retry soon.
+fn error_policy(task: Arc<UserSynchronization>, err: &ControllerError, _: Arc<Context>) -> Action {
+    error!(task = %task.name_any(), reason = err.reason(), error = %err, "reconcile error");
+    Action::requeue(Duration::from_secs(15))
+}

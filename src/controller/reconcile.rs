@@ -1,0 +1,487 @@
+//! One reconciliation of a UserSynchronization, as named steps: decide whether a run is due, read
+//! the directory, plan, apply (or preview), and report on status and in Events.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::cluster::{Applied, apply, current_groups};
+use super::conditions::{
+    self, DIRECTORY_REACHABLE, READY, RECONCILING, STALLED, TLS_VERIFICATION_DISABLED,
+};
+use super::error::{ControllerError, kube};
+use super::material;
+use super::schedule::next_run;
+use crate::api::{
+    APPROVE_DELETIONS_ANNOTATION, PlannedChange, Preview, RUN_NOW_ANNOTATION, RunSummary,
+    UserGroup, UserSynchronization, UserSynchronizationStatus,
+};
+use crate::directory::connect::connect;
+use crate::directory::read::{ReadOptions, read_snapshot};
+use crate::directory::settings::server_settings;
+use crate::planner::desired::desired_groups;
+use crate::planner::plan::{MaxDeletions, Plan, Policies, plan};
+
+/// Shared by every reconciliation.
+pub struct Context {
+    pub client: kube::Client,
+    pub recorder: Recorder,
+    pub read_options: ReadOptions,
+}
+
+const PREVIEW_SAMPLE: usize = 20;
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+pub async fn reconcile(
+    task: Arc<UserSynchronization>,
+    ctx: Arc<Context>,
+) -> Result<Action, ControllerError> {
+    let now = Timestamp::now();
+    let status = task.status.clone().unwrap_or_default();
+    let generation = task.metadata.generation;
+    let api: Api<UserSynchronization> =
+        Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
+
+    if task.spec.suspend {
+        let mut next = status.clone();
+        next.observed_generation = generation;
+        next.next_sync_time = None;
+        conditions::set(
+            &mut next.conditions,
+            READY,
+            false,
+            "Suspended",
+            "the task is suspended",
+            generation,
+            &Time(now),
+        );
+        conditions::set(
+            &mut next.conditions,
+            STALLED,
+            false,
+            "Suspended",
+            "",
+            generation,
+            &Time(now),
+        );
+        conditions::set(
+            &mut next.conditions,
+            RECONCILING,
+            false,
+            "Suspended",
+            "",
+            generation,
+            &Time(now),
+        );
+        write_status(&api, &task, &status, &next).await?;
+        return Ok(Action::await_change());
+    }
+
+    let run_now = task.annotations().get(RUN_NOW_ANNOTATION).cloned();
+    let first_run = status.last_sync_time.is_none();
+    let spec_changed = status.observed_generation != generation && !first_run;
+    let run_now_asked = run_now.is_some() && run_now != status.last_handled_run_now;
+    let next_at = status.next_sync_time.as_ref().map(|t| t.0.as_second());
+    let due_by_time = next_at.is_some_and(|t| t <= now.as_second());
+    let due =
+        (first_run && task.spec.run_on_create) || spec_changed || run_now_asked || due_by_time;
+    if !due {
+        if first_run && status.next_sync_time.is_none() {
+            // runOnCreate: false: the first run waits for the schedule.
+            let created = task
+                .creation_timestamp()
+                .map_or(now.as_second(), |t| t.0.as_second());
+            let mut next = status.clone();
+            next.observed_generation = generation;
+            next.next_sync_time = schedule_time(&task, created)?;
+            write_status(&api, &task, &status, &next).await?;
+            return Ok(requeue_at(next.next_sync_time.as_ref(), now));
+        }
+        return Ok(requeue_at(status.next_sync_time.as_ref(), now));
+    }
+
+    let started = Instant::now();
+    let approval = task
+        .annotations()
+        .get(APPROVE_DELETIONS_ANNOTATION)
+        .cloned();
+    let approved = approval.is_some() && approval != status.last_handled_approval;
+    let outcome = run(&task, &ctx, approved).await;
+    let finished = Timestamp::now();
+    let mut next = status.clone();
+    next.observed_generation = generation;
+    next.last_sync_time = Some(Time(finished));
+    next.last_handled_run_now = run_now.or(next.last_handled_run_now);
+    let reference = task.object_ref(&());
+    if task.spec.server.tls.insecure_skip_verify {
+        let message = "tls.insecureSkipVerify: the directory's certificate is not checked";
+        conditions::set(
+            &mut next.conditions,
+            TLS_VERIFICATION_DISABLED,
+            true,
+            "InsecureSkipVerify",
+            message,
+            generation,
+            &Time(finished),
+        );
+    } else {
+        conditions::remove(&mut next.conditions, TLS_VERIFICATION_DISABLED);
+    }
+    conditions::set(
+        &mut next.conditions,
+        RECONCILING,
+        false,
+        "RunFinished",
+        "",
+        generation,
+        &Time(finished),
+    );
+
+    let action = match outcome {
+        Ok(result) => {
+            next.consecutive_failures = 0;
+            next.last_successful_sync_time = Some(Time(finished));
+            next.next_sync_time = schedule_time(&task, finished.as_second())?;
+            if approved && result.plan.brake.is_none() {
+                next.last_handled_approval = approval;
+            }
+            conditions::set(
+                &mut next.conditions,
+                DIRECTORY_REACHABLE,
+                true,
+                "Connected",
+                &format!("read from {}", result.server),
+                generation,
+                &Time(finished),
+            );
+            let summary = summary(&result, started.elapsed());
+            let (event_type, reason, message) = match result.plan.brake {
+                Some(brake) => {
+                    let message = format!(
+                        "the run would remove {} objects, more than maxDeletions allows ({}); nothing was removed. Raise maxDeletions or set the {} annotation to approve one run.",
+                        brake.would_remove, brake.limit, APPROVE_DELETIONS_ANNOTATION
+                    );
+                    conditions::set(
+                        &mut next.conditions,
+                        STALLED,
+                        true,
+                        "DeletionThresholdExceeded",
+                        &message,
+                        generation,
+                        &Time(finished),
+                    );
+                    conditions::set(
+                        &mut next.conditions,
+                        READY,
+                        false,
+                        "DeletionThresholdExceeded",
+                        &message,
+                        generation,
+                        &Time(finished),
+                    );
+                    (EventType::Warning, "DeletionThresholdExceeded", message)
+                }
+                None => {
+                    let message = run_message(&summary, &result);
+                    conditions::set(
+                        &mut next.conditions,
+                        STALLED,
+                        false,
+                        "Synced",
+                        "",
+                        generation,
+                        &Time(finished),
+                    );
+                    conditions::set(
+                        &mut next.conditions,
+                        READY,
+                        true,
+                        if task.spec.dry_run {
+                            "Previewed"
+                        } else {
+                            "Synced"
+                        },
+                        &message,
+                        generation,
+                        &Time(finished),
+                    );
+                    (
+                        EventType::Normal,
+                        if task.spec.dry_run {
+                            "Previewed"
+                        } else {
+                            "Synced"
+                        },
+                        message,
+                    )
+                }
+            };
+            next.preview = task.spec.dry_run.then(|| preview(&result.plan));
+            next.last_run = Some(summary);
+            publish(&ctx.recorder, &reference, event_type, reason, &message).await;
+            info!(task = %task.name_any(), namespace = %task.namespace().unwrap_or_default(), reason, "run finished");
+            requeue_at(next.next_sync_time.as_ref(), finished)
+        }
+        Err(err) => {
+            let reason = err.reason();
+            let message = err.to_string();
+            warn!(task = %task.name_any(), namespace = %task.namespace().unwrap_or_default(), reason, error = %message, "run failed");
+            if let Some(reachable) = err.directory_reachable() {
+                let why = if reachable { "Connected" } else { reason };
+                conditions::set(
+                    &mut next.conditions,
+                    DIRECTORY_REACHABLE,
+                    reachable,
+                    why,
+                    if reachable { "" } else { &message },
+                    generation,
+                    &Time(finished),
+                );
+            }
+            conditions::set(
+                &mut next.conditions,
+                READY,
+                false,
+                reason,
+                &message,
+                generation,
+                &Time(finished),
+            );
+            conditions::set(
+                &mut next.conditions,
+                STALLED,
+                !err.is_transient(),
+                reason,
+                &message,
+                generation,
+                &Time(finished),
+            );
+            publish(
+                &ctx.recorder,
+                &reference,
+                EventType::Warning,
+                reason,
+                &message,
+            )
+            .await;
+            if err.is_transient() {
+                next.consecutive_failures = next.consecutive_failures.saturating_add(1);
+                let delay = backoff(next.consecutive_failures);
+                next.next_sync_time = Some(Time(finished + delay));
+                Action::requeue(delay)
+            } else {
+                // A permanent failure waits for a change of the task (or its Secret) to try again.
+                next.consecutive_failures = 0;
+                next.next_sync_time = None;
+                Action::await_change()
+            }
+        }
+    };
+    write_status(&api, &task, &status, &next).await?;
+    Ok(action)
+}
+
+struct RunResult {
+    server: String,
+    plan: Plan,
+    applied: Applied,
+    users: usize,
+    groups: usize,
+    unresolved: usize,
+}
+
+async fn run(
+    task: &UserSynchronization,
+    ctx: &Context,
+    approved: bool,
+) -> Result<RunResult, ControllerError> {
+    let namespace = task.namespace().unwrap_or_default();
+    let spec = &task.spec;
+    let max_deletions = MaxDeletions::parse(&spec.max_deletions).ok_or_else(|| {
+        ControllerError::InvalidSpec("maxDeletions must be an integer or a percentage".into())
+    })?;
+    schedule_time(task, 0)?;
+    let material = material::fetch(&ctx.client, &namespace, spec).await?;
+    let settings = server_settings(&spec.server, material)?;
+    let mut conn = connect(&settings).await?;
+    let snapshot = read_snapshot(&mut conn, &spec.directory, &ctx.read_options).await?;
+    let _ = conn.ldap.unbind().await;
+
+    let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
+    let current = current_groups(&groups_api, task).await?;
+    let desired = desired_groups(
+        &snapshot,
+        &spec.target_group,
+        spec.description.as_deref(),
+        spec.directory.nested_groups,
+    );
+    let policies = Policies {
+        task: task.name_any(),
+        collision: spec.collision_policy,
+        user_extinction: spec.user_extinction_policy,
+        group_extinction: spec.group_extinction_policy,
+        max_deletions,
+        deletions_approved: approved,
+    };
+    let plan = plan(desired, &current, &policies);
+    let applied = if spec.dry_run {
+        Applied::default()
+    } else {
+        apply(
+            &groups_api,
+            task,
+            &plan,
+            &current,
+            &Timestamp::now().to_string(),
+        )
+        .await?
+    };
+    Ok(RunResult {
+        server: conn.server,
+        users: snapshot.users.len(),
+        groups: snapshot.groups.len(),
+        unresolved: snapshot.unresolved.count,
+        plan,
+        applied,
+    })
+}
+
+fn schedule_time(task: &UserSynchronization, from: i64) -> Result<Option<Time>, ControllerError> {
+    let next =
+        next_run(&task.spec, from).map_err(|e| ControllerError::InvalidSpec(e.to_string()))?;
+    Ok(next.and_then(|s| Timestamp::from_second(s).ok()).map(Time))
+}
+
+fn requeue_at(next: Option<&Time>, now: Timestamp) -> Action {
+    match next {
+        Some(t) => {
+            let seconds = (t.0.as_second() - now.as_second()).max(1) as u64;
+            Action::requeue(Duration::from_secs(seconds))
+        }
+        None => Action::await_change(),
+    }
+}
+
+/// 5 s, 10 s, 20 s … up to 10 minutes.
+fn backoff(failures: i32) -> Duration {
+    let exponent = u32::try_from(failures.saturating_sub(1))
+        .unwrap_or(0)
+        .min(10);
+    (Duration::from_secs(5) * 2u32.pow(exponent)).min(MAX_BACKOFF)
+}
+
+fn summary(result: &RunResult, elapsed: Duration) -> RunSummary {
+    let plan = &result.plan;
+    RunSummary {
+        users: result.users as i64,
+        groups: result.groups as i64,
+        created: result.applied.created as i64,
+        updated: (result.applied.updated + result.applied.marked) as i64,
+        removed: (result.applied.removed + plan.users_removed) as i64,
+        skipped: plan.skipped.len() as i64,
+        duration_seconds: (elapsed.as_secs_f64() * 100.0).round() / 100.0,
+        unresolved_members: result.unresolved as i64,
+    }
+}
+
+fn run_message(s: &RunSummary, result: &RunResult) -> String {
+    let mut message = format!(
+        "{} users in {} groups from {}: {} created, {} updated, {} removed, {} skipped",
+        s.users, s.groups, result.server, s.created, s.updated, s.removed, s.skipped
+    );
+    if s.unresolved_members > 0 {
+        message.push_str(&format!(
+            "; {} member values name nothing in scope",
+            s.unresolved_members
+        ));
+    }
+    message
+}
+
+fn preview(plan: &Plan) -> Preview {
+    let mut changes: Vec<PlannedChange> = Vec::new();
+    let change =
+        |action: &str, name: &str, display: Option<&str>, reason: Option<String>| PlannedChange {
+            action: action.to_owned(),
+            name: name.to_owned(),
+            display_name: display.map(str::to_owned),
+            reason,
+        };
+    changes.extend(
+        plan.create
+            .iter()
+            .map(|w| change("Create", &w.name, Some(&w.spec.display_name), None)),
+    );
+    changes.extend(
+        plan.update
+            .iter()
+            .map(|w| change("Update", &w.name, Some(&w.spec.display_name), None)),
+    );
+    changes.extend(plan.remove.iter().map(|n| change("Remove", n, None, None)));
+    changes.extend(
+        plan.skipped
+            .iter()
+            .map(|s| change("Skip", &s.name, None, Some(format!("{:?}", s.reason)))),
+    );
+    let truncated = changes.len() > PREVIEW_SAMPLE;
+    changes.truncate(PREVIEW_SAMPLE);
+    Preview {
+        create: plan.create.len() as i64,
+        update: plan.update.len() as i64,
+        remove: plan.remove.len() as i64,
+        skip: plan.skipped.len() as i64,
+        changes,
+        truncated,
+    }
+}
+
+async fn publish(
+    recorder: &Recorder,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.to_owned()),
+        action: "Sync".to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, reference).await {
+        warn!(error = %e, "cannot publish an Event");
+    }
+}
+
+/// Writes status only when it changed.
+async fn write_status(
+    api: &Api<UserSynchronization>,
+    task: &UserSynchronization,
+    old: &UserSynchronizationStatus,
+    new: &UserSynchronizationStatus,
+) -> Result<(), ControllerError> {
+    if old == new {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "apiVersion": UserSynchronization::api_version(&()),
+        "kind": UserSynchronization::kind(&()),
+        "status": new,
+    });
+    api.patch_status(
+        &task.name_any(),
+        &PatchParams::apply(crate::api::FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(kube("writing status"))?;
+    Ok(())
+}
