@@ -98,6 +98,7 @@ pub fn up() -> Result<Env, String> {
 }
 
 pub fn down() -> Result<(), String> {
+    stop_operator();
     let dir = state_dir();
     for (script_name, part) in [
         ("kube.sh", "kube"),
@@ -158,13 +159,52 @@ pub fn demo() -> Result<(), String> {
         "-f",
         &examples.join("corp-ad.yaml").display().to_string(),
     ])?;
+    start_operator(&env)?;
+    kubectl(&[
+        "-n",
+        "identity",
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=120s",
+        "usersynchronization/corp-ad",
+    ])?;
     kubectl(&["-n", "identity", "get", "usync,ug"])?;
     eprintln!(
-        "\nThe task is applied. The reconciler that fills in UserGroups is not part of this build yet, so \
-         none are listed.\nThe test bed keeps running: `source .testbed/env` to use kubectl against it, \
-         `cargo xtask down` to stop it."
+        "\nThe operator keeps running (log: .testbed/operator.log), and so does the test bed: \
+         `source .testbed/env` to use kubectl against it, `cargo xtask down` to stop everything."
     );
     Ok(())
+}
+
+/// Builds `usersync` and runs `usersync run` in the background against the test bed, as an
+/// operator runs in a cluster. `down` stops it.
+fn start_operator(env: &Env) -> Result<(), String> {
+    run(Command::new(env!("CARGO")).args(["build", "--quiet", "--bin", "usersync"]))?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let binary = target.join("debug/usersync");
+    let log = fs::File::create(state_dir().join("operator.log"))
+        .map_err(|e| format!("operator log: {e}"))?;
+    let err_log = log.try_clone().map_err(|e| format!("operator log: {e}"))?;
+    let child = Command::new("setsid")
+        .arg(&binary)
+        .args(["run", "--log-format", "text"])
+        .envs(env)
+        .stdout(log)
+        .stderr(err_log)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    fs::write(state_dir().join("operator.pid"), child.id().to_string())
+        .map_err(|e| format!("operator pid: {e}"))?;
+    Ok(())
+}
+
+fn stop_operator() {
+    let pidfile = state_dir().join("operator.pid");
+    if let Ok(pid) = fs::read_to_string(&pidfile) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+        let _ = fs::remove_file(pidfile);
+    }
 }
 
 fn write_ldif(
