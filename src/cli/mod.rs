@@ -85,7 +85,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
             let options = crate::controller::Options {
-                namespace,
+                // The chart passes an empty value for "all namespaces".
+                namespace: namespace.filter(|n| !n.trim().is_empty()),
                 concurrency,
                 read_options: ReadOptions::default(),
             };

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: clients for the real servers of the test bed.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod e2e;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,0 +1,168 @@
+//! The Helm chart installs on the real apiserver, and its ServiceAccount's RBAC is enough to run the
+//! operator (in-process, authenticated with that ServiceAccount's token) and no more than it needs.
+
+mod support;
+
+use std::process::Command;
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use kube::api::{Api, ListParams, PostParams};
+use support::e2e::{
+    condition, create_task, directory_subtree, samba_admin, secrets, start_operator, wait_for_run,
+};
+use support::{TestNamespace, install_crds, kube_client};
+use usersync::api::UserGroup;
+use usersync_testbed::env;
+
+fn helm(args: &[&str]) -> String {
+    let out = Command::new("helm")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("helm runs (it is on PATH in the test bed)");
+    assert!(
+        out.status.success(),
+        "helm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn service_account_client(admin: &kube::Client, namespace: &str, name: &str) -> kube::Client {
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let issued: TokenRequest = accounts
+        .create_subresource("token", name, &PostParams::default(), &request)
+        .await
+        .expect("token issued");
+    let token = issued.status.and_then(|s| s.token).expect("token");
+    let mut config = kube::Config::infer().await.expect("kubeconfig");
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    kube::Client::try_from(config).expect("client")
+}
+
+#[tokio::test]
+async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
+    let admin = kube_client().await;
+    // Installed first so helm and the other test find them in place instead of racing to create them.
+    install_crds(&admin).await;
+    let system = TestNamespace::new(&admin, "usersync-system").await;
+    let release = format!("us-{}", &system.name[system.name.len() - 8..]);
+    let kubeconfig = env::kube().kubeconfig;
+    helm(&[
+        "install",
+        &release,
+        "charts/usersync",
+        "--namespace",
+        &system.name,
+        "--kubeconfig",
+        &kubeconfig,
+        "--wait=false",
+    ]);
+    let account = format!("{release}-usersync");
+
+    let operator_client = service_account_client(&admin, &system.name, &account).await;
+    let ns = TestNamespace::new(&admin, "e2e-helm").await;
+    let mut ldap = samba_admin().await;
+    let base = directory_subtree(&mut ldap, &ns.name).await;
+    secrets(&admin, &ns.name, &env::samba().admin_password).await;
+    let tasks = create_task(&admin, &ns.name, &base).await;
+    let operator = start_operator(&operator_client, &ns.name);
+
+    let task = wait_for_run(&tasks, None).await;
+    assert_eq!(
+        condition(&task, "Ready"),
+        Some(("True".into(), "Synced".into())),
+        "{:?}",
+        task.status
+    );
+    let groups: Api<UserGroup> = Api::namespaced(admin.clone(), &ns.name);
+    assert_eq!(
+        groups
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        3
+    );
+    operator.abort();
+
+    // Least privilege: the operator may read a Secret it is told about, never list them, and has no
+    // business with pods.
+    let secrets_api: Api<Secret> = Api::namespaced(operator_client.clone(), &ns.name);
+    secrets_api.get("bind").await.expect("get a named Secret");
+    let forbidden =
+        |r: Result<_, kube::Error>| matches!(r, Err(kube::Error::Api(s)) if s.code == 403);
+    assert!(
+        forbidden(secrets_api.list(&ListParams::default()).await.map(|_| ())),
+        "listing Secrets is refused"
+    );
+    let pods: Api<Pod> = Api::namespaced(operator_client, &ns.name);
+    assert!(
+        forbidden(pods.list(&ListParams::default()).await.map(|_| ())),
+        "pods are none of its business"
+    );
+
+    helm(&[
+        "uninstall",
+        &release,
+        "--namespace",
+        &system.name,
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+}
+
+#[tokio::test]
+async fn plain_manifests_apply_on_a_bare_cluster() {
+    install_crds(&kube_client().await).await;
+    let kubeconfig = env::kube().kubeconfig;
+    let out = Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            &kubeconfig,
+            "apply",
+            "--server-side",
+            "-f",
+            "deploy/",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("kubectl runs (it is on PATH in the test bed)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for kind in [
+        "namespace/usersync-system",
+        "customresourcedefinition",
+        "clusterrole",
+        "deployment.apps/usersync",
+    ] {
+        assert!(stdout.contains(kind), "{kind} missing from: {stdout}");
+    }
+    // The CRDs stay: other tests use them.
+    let _ = Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "delete", "--wait=false"])
+        .args([
+            "-f",
+            "deploy/02-operator.yaml",
+            "-f",
+            "deploy/00-namespace.yaml",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+}

@@ -1,0 +1,213 @@
+//! Building blocks of the end-to-end tests: a directory subtree of their own in Samba, the task and
+//! its Secrets, the operator run in-process, and waiting for runs.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use ldap3::Ldap;
+use usersync::api::{UserGroup, UserSynchronization};
+use usersync_testbed::env;
+
+use super::ldap_connect;
+
+pub async fn samba_admin() -> Ldap {
+    let samba = env::samba();
+    let mut ldap = ldap_connect(&samba.ldaps_url, &samba.ca_file, false).await;
+    ldap.simple_bind(
+        &format!("{}\\Administrator", samba.domain),
+        &samba.admin_password,
+    )
+    .await
+    .and_then(|r| r.success())
+    .expect("admin bind");
+    ldap
+}
+
+async fn add(ldap: &mut Ldap, dn: &str, attrs: Vec<(&str, Vec<&str>)>) {
+    let attrs = attrs
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect::<HashSet<_>>()))
+        .collect();
+    ldap.add(dn, attrs)
+        .await
+        .and_then(|r| r.success())
+        .unwrap_or_else(|e| panic!("add {dn}: {e}"));
+}
+
+/// OU=<name> with users alice and bob, and groups Devs (alice, bob) and Ops (bob).
+pub async fn directory_subtree(ldap: &mut Ldap, name: &str) -> String {
+    let base = format!("OU={name},{}", env::samba().base_dn);
+    add(
+        ldap,
+        &base,
+        vec![("objectClass", vec!["organizationalUnit"])],
+    )
+    .await;
+    for user in ["alice", "bob"] {
+        let sam = format!("{name}-{user}");
+        add(
+            ldap,
+            &format!("CN={user},{base}"),
+            vec![
+                ("objectClass", vec!["user"]),
+                ("sAMAccountName", vec![sam.as_str()]),
+                ("displayName", vec![user]),
+                ("userAccountControl", vec!["544"]),
+            ],
+        )
+        .await;
+    }
+    let alice = format!("CN=alice,{base}");
+    let bob = format!("CN=bob,{base}");
+    add(
+        ldap,
+        &format!("CN=Devs,{base}"),
+        vec![
+            ("objectClass", vec!["group"]),
+            ("member", vec![alice.as_str(), bob.as_str()]),
+        ],
+    )
+    .await;
+    add(
+        ldap,
+        &format!("CN=Ops,{base}"),
+        vec![
+            ("objectClass", vec!["group"]),
+            ("member", vec![bob.as_str()]),
+        ],
+    )
+    .await;
+    base
+}
+
+pub async fn secrets(client: &kube::Client, ns: &str, password: &str) {
+    let samba = env::samba();
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secret = |name: &str, data: BTreeMap<String, String>| Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        string_data: Some(data),
+        ..Default::default()
+    };
+    let bind = BTreeMap::from([
+        (
+            "username".to_owned(),
+            format!("{}\\administrator", samba.domain.to_lowercase()),
+        ),
+        ("password".to_owned(), password.to_owned()),
+    ]);
+    let ca = BTreeMap::from([(
+        "ca.crt".to_owned(),
+        std::fs::read_to_string(&samba.ca_file).expect("CA"),
+    )]);
+    for s in [secret("bind", bind), secret("ca", ca)] {
+        api.patch(
+            s.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::apply("tests").force(),
+            &Patch::Apply(&s),
+        )
+        .await
+        .expect("secret applied");
+    }
+}
+
+pub async fn create_task(
+    client: &kube::Client,
+    ns: &str,
+    base_dn: &str,
+) -> Api<UserSynchronization> {
+    let api: Api<UserSynchronization> = Api::namespaced(client.clone(), ns);
+    let task: UserSynchronization = serde_json::from_value(serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1",
+        "kind": "UserSynchronization",
+        "metadata": {"name": "corp"},
+        "spec": {
+            "targetGroup": "all-users",
+            "server": {
+                "urls": [env::samba().ldaps_url],
+                "credentialsSecretRef": {"name": "bind"},
+                "tls": {"caSecretRef": {"name": "ca"}},
+            },
+            "directory": {"baseDN": base_dn},
+        },
+    }))
+    .expect("task");
+    api.create(&PostParams::default(), &task)
+        .await
+        .expect("task created");
+    api
+}
+
+pub fn start_operator(client: &kube::Client, ns: &str) -> tokio::task::JoinHandle<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("usersync=debug,kube_runtime=info")
+        .try_init();
+    let options = usersync::controller::Options {
+        namespace: Some(ns.to_owned()),
+        concurrency: 2,
+        read_options: Default::default(),
+    };
+    tokio::spawn(usersync::controller::run(client.clone(), options))
+}
+
+pub fn condition(task: &UserSynchronization, type_: &str) -> Option<(String, String)> {
+    let status = task.status.as_ref()?;
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Waits for the first run (`token` None) or for the run that answered run-now value `token`.
+pub async fn wait_for_run(
+    tasks: &Api<UserSynchronization>,
+    token: Option<&str>,
+) -> UserSynchronization {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(task) = tasks.get("corp").await {
+            let status = task.status.as_ref();
+            let done = match token {
+                None => status.is_some_and(|s| s.last_sync_time.is_some()),
+                Some(t) => status.and_then(|s| s.last_handled_run_now.as_deref()) == Some(t),
+            };
+            if done {
+                return task;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task did not finish a run within 90s"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub fn by_display<'a>(groups: &'a [UserGroup], name: &str) -> &'a UserGroup {
+    groups
+        .iter()
+        .find(|g| g.spec.display_name == name)
+        .unwrap_or_else(|| panic!("UserGroup {name}"))
+}
+
+pub fn audit_writes(ns: &str) -> usize {
+    let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
+    let needle = format!("\"namespace\":\"{ns}\"");
+    log.lines()
+        .filter(|l| l.contains("\"resource\":\"usergroups\"") && l.contains(&needle))
+        .count()
+}
+
+pub async fn run_now(tasks: &Api<UserSynchronization>, token: &str) {
+    let patch = serde_json::json!({"metadata": {"annotations": {"usersync.io/run-now": token}}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("annotate");
+}
