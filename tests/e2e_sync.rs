@@ -213,5 +213,25 @@ async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced() {
         !status_text.contains(wrong),
         "the password never reaches status"
     );
+
+    // Fixing the Secret is enough: the operator notices the rotation and runs again by itself.
+    secrets(&client, &ns.name, &env::samba().admin_password).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let task = tasks.get("corp").await.expect("task");
+        if condition(&task, "Ready") == Some(("True".into(), "Synced".into())) {
+            assert_eq!(
+                condition(&task, "Stalled").map(|c| c.0),
+                Some("False".into())
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no run after the Secret was fixed: {:?}",
+            task.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     operator.abort();
 }

@@ -303,6 +303,9 @@ pub struct UserSynchronizationStatus {
     /// The `usersync.io/approve-deletions` value the last run used up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_approval: Option<String>,
+    /// resourceVersions of the Secrets and ConfigMap the last run used; a change triggers a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub references_version: Option<String>,
     /// Failed runs in a row; the retry delay grows with it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub consecutive_failures: i32,

@@ -43,6 +43,9 @@ enum Command {
         /// Tasks synchronized at the same time.
         #[arg(long, default_value_t = 4, env = "USERSYNC_CONCURRENCY")]
         concurrency: u16,
+        /// Seconds between checks of a task's Secrets for rotation.
+        #[arg(long, default_value_t = 60, env = "USERSYNC_REFERENCE_POLL_SECONDS")]
+        reference_poll_seconds: u64,
         /// Log format: json or text.
         #[arg(long, default_value = "json", env = "USERSYNC_LOG_FORMAT")]
         log_format: String,
@@ -78,6 +81,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Run {
             namespace,
             concurrency,
+            reference_poll_seconds,
             log_format,
         } => {
             init_logging(&log_format);
@@ -89,6 +93,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 namespace: namespace.filter(|n| !n.trim().is_empty()),
                 concurrency,
                 read_options: ReadOptions::default(),
+                reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
             };
             crate::controller::run(client, options).await;
             Ok(())

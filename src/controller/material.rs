@@ -93,3 +93,49 @@ fn missing(kind: &'static str, name: &str, key: &str, object_exists: bool) -> Co
         detail: detail.to_owned(),
     }
 }
+
+/// The resourceVersions of the Secrets and ConfigMap a task names, as one string. A change means
+/// rotated credentials or a new CA: reason enough to run again. Read with `get` only, so the
+/// operator needs no right to list or watch Secrets.
+pub async fn references_version(
+    client: &kube::Client,
+    namespace: &str,
+    spec: &UserSynchronizationSpec,
+) -> Result<String, ControllerError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let mut parts = Vec::new();
+    let tls = &spec.server.tls;
+    for name in [
+        spec.server.credentials_secret_ref.as_ref().map(|r| &r.name),
+        tls.ca_secret_ref.as_ref().map(|r| &r.name),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let found = secrets
+            .get_opt(name)
+            .await
+            .map_err(kube("reading a referenced Secret"))?;
+        parts.push(format!(
+            "secret/{name}@{}",
+            found
+                .and_then(|s| s.metadata.resource_version)
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(r) = &tls.ca_config_map_ref {
+        let found = maps
+            .get_opt(&r.name)
+            .await
+            .map_err(kube("reading the CA ConfigMap"))?;
+        parts.push(format!(
+            "configmap/{}@{}",
+            r.name,
+            found
+                .and_then(|m| m.metadata.resource_version)
+                .unwrap_or_default()
+        ));
+    }
+    Ok(parts.join(","))
+}

@@ -31,6 +31,8 @@ pub struct Options {
     /// Tasks reconciled at once.
     pub concurrency: u16,
     pub read_options: ReadOptions,
+    /// How often an idle task checks its Secrets for rotation.
+    pub reference_poll: Duration,
 }
 
 /// Runs the controller until the process is asked to stop.
@@ -47,6 +49,7 @@ pub async fn run(client: kube::Client, options: Options) {
         recorder: Recorder::new(client.clone(), reporter),
         client,
         read_options: options.read_options,
+        reference_poll: options.reference_poll,
     });
     info!(
         namespace = options.namespace.as_deref().unwrap_or("*"),

@@ -34,6 +34,8 @@ pub struct Context {
     pub client: kube::Client,
     pub recorder: Recorder,
     pub read_options: ReadOptions,
+    /// How often an idle task checks its Secrets for rotation (a `get` each; no watch on Secrets).
+    pub reference_poll: Duration,
 }
 
 const PREVIEW_SAMPLE: usize = 20;
@@ -90,8 +92,19 @@ pub async fn reconcile(
     let run_now_asked = run_now.is_some() && run_now != status.last_handled_run_now;
     let next_at = status.next_sync_time.as_ref().map(|t| t.0.as_second());
     let due_by_time = next_at.is_some_and(|t| t <= now.as_second());
-    let due =
-        (first_run && task.spec.run_on_create) || spec_changed || run_now_asked || due_by_time;
+    let namespace = task.namespace().unwrap_or_default();
+    // Unreadable references are the run's business: it reports them.
+    let references = material::references_version(&ctx.client, &namespace, &task.spec)
+        .await
+        .ok();
+    let references_changed = status.references_version.is_some()
+        && references.is_some()
+        && references != status.references_version;
+    let due = (first_run && task.spec.run_on_create)
+        || spec_changed
+        || run_now_asked
+        || due_by_time
+        || references_changed;
     if !due {
         if first_run && status.next_sync_time.is_none() {
             // runOnCreate: false: the first run waits for the schedule.
@@ -102,9 +115,17 @@ pub async fn reconcile(
             next.observed_generation = generation;
             next.next_sync_time = schedule_time(&task, created)?;
             write_status(&api, &task, &status, &next).await?;
-            return Ok(requeue_at(next.next_sync_time.as_ref(), now));
+            return Ok(requeue_at(
+                next.next_sync_time.as_ref(),
+                now,
+                ctx.reference_poll,
+            ));
         }
-        return Ok(requeue_at(status.next_sync_time.as_ref(), now));
+        return Ok(requeue_at(
+            status.next_sync_time.as_ref(),
+            now,
+            ctx.reference_poll,
+        ));
     }
 
     let started = Instant::now();
@@ -119,6 +140,7 @@ pub async fn reconcile(
     next.observed_generation = generation;
     next.last_sync_time = Some(Time(finished));
     next.last_handled_run_now = run_now.or(next.last_handled_run_now);
+    next.references_version = references.or(next.references_version);
     let reference = task.object_ref(&());
     if task.spec.server.tls.insecure_skip_verify {
         let message = "tls.insecureSkipVerify: the directory's certificate is not checked";
@@ -227,7 +249,7 @@ pub async fn reconcile(
             next.last_run = Some(summary);
             publish(&ctx.recorder, &reference, event_type, reason, &message).await;
             info!(task = %task.name_any(), namespace = %task.namespace().unwrap_or_default(), reason, "run finished");
-            requeue_at(next.next_sync_time.as_ref(), finished)
+            requeue_at(next.next_sync_time.as_ref(), finished, ctx.reference_poll)
         }
         Err(err) => {
             let reason = err.reason();
@@ -277,10 +299,10 @@ pub async fn reconcile(
                 next.next_sync_time = Some(Time(finished + delay));
                 Action::requeue(delay)
             } else {
-                // A permanent failure waits for a change of the task (or its Secret) to try again.
+                // A permanent failure waits for a change of the task or of what it references.
                 next.consecutive_failures = 0;
                 next.next_sync_time = None;
-                Action::await_change()
+                requeue_at(None, finished, ctx.reference_poll)
             }
         }
     };
@@ -359,14 +381,11 @@ fn schedule_time(task: &UserSynchronization, from: i64) -> Result<Option<Time>, 
     Ok(next.and_then(|s| Timestamp::from_second(s).ok()).map(Time))
 }
 
-fn requeue_at(next: Option<&Time>, now: Timestamp) -> Action {
-    match next {
-        Some(t) => {
-            let seconds = (t.0.as_second() - now.as_second()).max(1) as u64;
-            Action::requeue(Duration::from_secs(seconds))
-        }
-        None => Action::await_change(),
-    }
+/// Back at the next run time, and at least every `poll` to notice rotated Secrets.
+fn requeue_at(next: Option<&Time>, now: Timestamp, poll: Duration) -> Action {
+    let until_next =
+        next.map(|t| Duration::from_secs((t.0.as_second() - now.as_second()).max(1) as u64));
+    Action::requeue(until_next.map_or(poll, |d| d.min(poll)))
 }
 
 /// 5 s, 10 s, 20 s … up to 10 minutes.

@@ -151,6 +151,7 @@ pub fn start_operator(client: &kube::Client, ns: &str) -> tokio::task::JoinHandl
         namespace: Some(ns.to_owned()),
         concurrency: 2,
         read_options: Default::default(),
+        reference_poll: Duration::from_secs(1),
     };
     tokio::spawn(usersync::controller::run(client.clone(), options))
 }
