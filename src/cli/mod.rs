@@ -94,6 +94,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 concurrency,
                 read_options: ReadOptions::default(),
                 reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
+                shard_bytes: crate::planner::shard::DEFAULT_SHARD_BYTES,
             };
             crate::controller::run(client, options).await;
             Ok(())

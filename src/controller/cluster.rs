@@ -1,46 +1,94 @@
-//! The task's UserGroups in the cluster: reading them for the planner and writing the plan with
-//! server-side apply under one field manager.
+//! The task's UserGroups in the cluster: reading them (shards joined) for the planner, and writing
+//! the plan with server-side apply under one field manager, splitting large member lists into shard
+//! objects labelled `usersync.io/shard-of`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 
 use super::error::{ControllerError, kube};
 use crate::api::{
-    EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SYNCHRONIZATION_LABEL, UserGroup, UserGroupSpec,
-    UserGroupStatus, UserSynchronization,
+    EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SYNCHRONIZATION_LABEL, UserGroup,
+    UserGroupSpec, UserGroupStatus, UserSynchronization,
 };
+use crate::planner::names::shard_name;
 use crate::planner::plan::{CurrentGroup, Plan};
+use crate::planner::shard::split;
+
+/// The namespace's UserGroups as the planner sees them, and the shard objects behind the task's.
+pub struct ClusterState {
+    /// Every UserGroup that is not a shard, with its shards' members appended.
+    pub groups: Vec<CurrentGroup>,
+    /// Shard names of each of the task's groups, in order.
+    pub shards: HashMap<String, Vec<String>>,
+}
 
 /// Every UserGroup of the namespace: the task's own ones, and the others that names may collide with.
 pub async fn current_groups(
     api: &Api<UserGroup>,
     task: &UserSynchronization,
-) -> Result<Vec<CurrentGroup>, ControllerError> {
+) -> Result<ClusterState, ControllerError> {
     let list = api
         .list(&ListParams::default())
         .await
         .map_err(kube("listing UserGroups"))?;
     let uid = task.uid();
-    Ok(list
+    let owned_by_task = |g: &UserGroup| {
+        g.labels().get(SYNCHRONIZATION_LABEL).map(String::as_str) == Some(task.name_any().as_str())
+            && g.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == uid.as_ref())
+    };
+    let (shard_objects, bases): (Vec<UserGroup>, Vec<UserGroup>) = list
         .items
         .into_iter()
+        .partition(|g| g.labels().contains_key(SHARD_OF_LABEL));
+    let mut shard_users: HashMap<String, Vec<(usize, String, UserGroupSpec)>> = HashMap::new();
+    for shard in shard_objects.into_iter().filter(|s| owned_by_task(s)) {
+        let base = shard.labels()[SHARD_OF_LABEL].clone();
+        let index = shard_index(&shard.name_any());
+        shard_users
+            .entry(base)
+            .or_default()
+            .push((index, shard.name_any(), shard.spec));
+    }
+    let mut shards = HashMap::new();
+    let groups = bases
+        .into_iter()
         .map(|g| {
-            let labelled = g.labels().get(SYNCHRONIZATION_LABEL).map(String::as_str)
-                == Some(task.name_any().as_str());
-            let owner = g
-                .owner_references()
-                .iter()
-                .any(|o| Some(&o.uid) == uid.as_ref());
+            let owned = owned_by_task(&g);
+            let name = g.name_any();
+            let mut spec = g.spec;
+            if let Some(mut parts) = shard_users.remove(&name).filter(|_| owned) {
+                parts.sort_by_key(|(index, _, _)| *index);
+                shards.insert(
+                    name.clone(),
+                    parts.iter().map(|(_, n, _)| n.clone()).collect(),
+                );
+                spec.users
+                    .extend(parts.into_iter().flat_map(|(_, _, s)| s.users));
+            }
             CurrentGroup {
-                name: g.name_any(),
-                owned: labelled && owner,
-                marked_extinct: g.annotations().contains_key(EXTINCT_SINCE_ANNOTATION),
-                spec: g.spec,
+                marked_extinct: g
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(EXTINCT_SINCE_ANNOTATION)),
+                name,
+                owned,
+                spec,
             }
         })
-        .collect())
+        .collect();
+    Ok(ClusterState { groups, shards })
+}
+
+/// The N of a shard named `<base>-sN`; unknown names sort last.
+fn shard_index(name: &str) -> usize {
+    name.rsplit_once("-s")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(usize::MAX)
 }
 
 /// Counts of what a plan's application wrote.
@@ -52,71 +100,136 @@ pub struct Applied {
     pub marked: usize,
 }
 
-pub async fn apply(
-    api: &Api<UserGroup>,
-    task: &UserSynchronization,
-    plan: &Plan,
-    current: &[CurrentGroup],
-    now: &str,
-) -> Result<Applied, ControllerError> {
-    let mut applied = Applied::default();
-    for write in &plan.create {
-        put(api, task, &write.name, &write.spec, None).await?;
-        applied.created += 1;
-    }
-    for write in &plan.update {
-        put(api, task, &write.name, &write.spec, None).await?;
-        applied.updated += 1;
-    }
-    for name in &plan.mark_extinct {
-        if let Some(c) = current.iter().find(|c| &c.name == name) {
-            put(api, task, name, &c.spec, Some(now)).await?;
-            applied.marked += 1;
-        }
-    }
-    for name in &plan.remove {
-        match api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => applied.removed += 1,
-            Err(kube::Error::Api(status)) if status.is_not_found() => {}
-            Err(e) => return Err(kube("removing a UserGroup")(e)),
-        }
-    }
-    Ok(applied)
+/// Writes a plan. `shard_bytes` bounds the serialized members kept in one object.
+pub struct Writer<'a> {
+    pub api: &'a Api<UserGroup>,
+    pub task: &'a UserSynchronization,
+    pub state: &'a ClusterState,
+    pub shard_bytes: usize,
 }
 
-/// Applies the whole object as this task wants it. Fields usersync applied before and leaves out now
-/// (such as the extinct-since annotation) are removed by the apiserver.
-async fn put(
-    api: &Api<UserGroup>,
-    task: &UserSynchronization,
-    name: &str,
-    spec: &UserGroupSpec,
-    extinct_since: Option<&str>,
-) -> Result<(), ControllerError> {
-    let mut group = UserGroup::new(name, spec.clone());
-    group.metadata.labels = Some(BTreeMap::from([(
-        SYNCHRONIZATION_LABEL.to_owned(),
-        task.name_any(),
-    )]));
-    group.metadata.owner_references = task.controller_owner_ref(&()).map(|r| vec![r]);
-    if let Some(since) = extinct_since {
-        group.metadata.annotations = Some(BTreeMap::from([(
-            EXTINCT_SINCE_ANNOTATION.to_owned(),
-            since.to_owned(),
-        )]));
+impl Writer<'_> {
+    pub async fn apply(&self, plan: &Plan, now: &str) -> Result<Applied, ControllerError> {
+        let mut applied = Applied::default();
+        for write in &plan.create {
+            self.put(&write.name, &write.spec, None).await?;
+            applied.created += 1;
+        }
+        for write in &plan.update {
+            self.put(&write.name, &write.spec, None).await?;
+            applied.updated += 1;
+        }
+        for name in &plan.mark_extinct {
+            if let Some(c) = self.state.groups.iter().find(|c| &c.name == name) {
+                self.put(name, &c.spec, Some(now)).await?;
+                applied.marked += 1;
+            }
+        }
+        for name in &plan.remove {
+            let shards = self
+                .state
+                .shards
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for object in std::iter::once(name).chain(shards) {
+                self.delete(object).await?;
+            }
+            applied.removed += 1;
+        }
+        Ok(applied)
     }
-    // Force: this task is the only writer of these fields, and Overwrite takes objects over.
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(name, &params, &Patch::Apply(&group))
-        .await
-        .map_err(kube("applying a UserGroup"))?;
-    let status = serde_json::json!({
-        "apiVersion": UserGroup::api_version(&()),
-        "kind": UserGroup::kind(&()),
-        "status": UserGroupStatus { user_count: spec.users.len() as i64 },
-    });
-    api.patch_status(name, &params, &Patch::Apply(&status))
-        .await
-        .map_err(kube("applying a UserGroup status"))?;
-    Ok(())
+
+    /// Applies the whole group as this task wants it, shards included. Fields usersync applied before
+    /// and leaves out now (such as the extinct-since annotation) are removed by the apiserver.
+    async fn put(
+        &self,
+        name: &str,
+        spec: &UserGroupSpec,
+        extinct_since: Option<&str>,
+    ) -> Result<(), ControllerError> {
+        let chunks = split(&spec.users, self.shard_bytes);
+        let base = UserGroupSpec {
+            users: chunks[0].to_vec(),
+            ..spec.clone()
+        };
+        let annotations = extinct_since
+            .map(|since| BTreeMap::from([(EXTINCT_SINCE_ANNOTATION.to_owned(), since.to_owned())]));
+        self.apply_object(name, base, None, annotations, spec.users.len())
+            .await?;
+        for (i, chunk) in chunks.iter().enumerate().skip(1) {
+            let shard = UserGroupSpec {
+                display_name: spec.display_name.clone(),
+                parent: Some(name.to_owned()),
+                users: chunk.to_vec(),
+                ..Default::default()
+            };
+            self.apply_object(&shard_name(name, i), shard, Some(name), None, chunk.len())
+                .await?;
+        }
+        let stale = self
+            .state
+            .shards
+            .get(name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for old in stale.iter().filter(|s| shard_index(s) >= chunks.len()) {
+            self.delete(old).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_object(
+        &self,
+        name: &str,
+        spec: UserGroupSpec,
+        shard_of: Option<&str>,
+        annotations: Option<BTreeMap<String, String>>,
+        user_count: usize,
+    ) -> Result<(), ControllerError> {
+        let mut group = UserGroup::new(name, spec);
+        let mut labels = BTreeMap::from([(SYNCHRONIZATION_LABEL.to_owned(), self.task.name_any())]);
+        if let Some(base) = shard_of {
+            labels.insert(SHARD_OF_LABEL.to_owned(), base.to_owned());
+        }
+        group.metadata.labels = Some(labels);
+        group.metadata.annotations = annotations;
+        group.metadata.owner_references = self.task.controller_owner_ref(&()).map(|r| vec![r]);
+        // Force: this task is the only writer of these fields, and Overwrite takes objects over.
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.api
+            .patch(name, &params, &Patch::Apply(&group))
+            .await
+            .map_err(kube("applying a UserGroup"))?;
+        let status = serde_json::json!({
+            "apiVersion": UserGroup::api_version(&()),
+            "kind": UserGroup::kind(&()),
+            "status": UserGroupStatus { user_count: user_count as i64 },
+        });
+        self.api
+            .patch_status(name, &params, &Patch::Apply(&status))
+            .await
+            .map_err(kube("applying a UserGroup status"))?;
+        Ok(())
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), ControllerError> {
+        match self.api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+            Err(e) => Err(kube("removing a UserGroup")(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_indices_come_from_the_name() {
+        assert_eq!(shard_index("corp-all-staff-4e8608-s2"), 2);
+        assert_eq!(shard_index("corp-all-staff-4e8608-s10"), 10);
+        assert_eq!(shard_index("no-index"), usize::MAX);
+    }
 }

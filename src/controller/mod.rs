@@ -33,6 +33,8 @@ pub struct Options {
     pub read_options: ReadOptions,
     /// How often an idle task checks its Secrets for rotation.
     pub reference_poll: Duration,
+    /// Serialized members kept in one UserGroup object before a shard continues the list.
+    pub shard_bytes: usize,
 }
 
 /// Runs the controller until the process is asked to stop.
@@ -50,6 +52,7 @@ pub async fn run(client: kube::Client, options: Options) {
         client,
         read_options: options.read_options,
         reference_poll: options.reference_poll,
+        shard_bytes: options.shard_bytes,
     });
     info!(
         namespace = options.namespace.as_deref().unwrap_or("*"),

@@ -12,7 +12,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
-use super::cluster::{Applied, apply, current_groups};
+use super::cluster::{Applied, Writer, current_groups};
 use super::conditions::{
     self, DIRECTORY_REACHABLE, READY, RECONCILING, STALLED, TLS_VERIFICATION_DISABLED,
 };
@@ -36,6 +36,8 @@ pub struct Context {
     pub read_options: ReadOptions,
     /// How often an idle task checks its Secrets for rotation (a `get` each; no watch on Secrets).
     pub reference_poll: Duration,
+    /// Serialized members kept in one UserGroup object before a shard continues the list.
+    pub shard_bytes: usize,
 }
 
 const PREVIEW_SAMPLE: usize = 20;
@@ -337,7 +339,7 @@ async fn run(
     let _ = conn.ldap.unbind().await;
 
     let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
-    let current = current_groups(&groups_api, task).await?;
+    let state = current_groups(&groups_api, task).await?;
     let desired = desired_groups(
         &snapshot,
         &spec.target_group,
@@ -352,18 +354,17 @@ async fn run(
         max_deletions,
         deletions_approved: approved,
     };
-    let plan = plan(desired, &current, &policies);
+    let plan = plan(desired, &state.groups, &policies);
     let applied = if spec.dry_run {
         Applied::default()
     } else {
-        apply(
-            &groups_api,
+        let writer = Writer {
+            api: &groups_api,
             task,
-            &plan,
-            &current,
-            &Timestamp::now().to_string(),
-        )
-        .await?
+            state: &state,
+            shard_bytes: ctx.shard_bytes,
+        };
+        writer.apply(&plan, &Timestamp::now().to_string()).await?
     };
     Ok(RunResult {
         server: conn.server,

@@ -4,3 +4,4 @@
 pub mod desired;
 pub mod names;
 pub mod plan;
+pub mod shard;

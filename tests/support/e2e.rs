@@ -143,6 +143,15 @@ pub async fn create_task(
 }
 
 pub fn start_operator(client: &kube::Client, ns: &str) -> tokio::task::JoinHandle<()> {
+    start_operator_with(client, ns, usersync::planner::shard::DEFAULT_SHARD_BYTES)
+}
+
+/// The operator with a smaller shard size, so tests see shards without huge groups.
+pub fn start_operator_with(
+    client: &kube::Client,
+    ns: &str,
+    shard_bytes: usize,
+) -> tokio::task::JoinHandle<()> {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter("usersync=debug,kube_runtime=info")
@@ -152,6 +161,7 @@ pub fn start_operator(client: &kube::Client, ns: &str) -> tokio::task::JoinHandl
         concurrency: 2,
         read_options: Default::default(),
         reference_poll: Duration::from_secs(1),
+        shard_bytes,
     };
     tokio::spawn(usersync::controller::run(client.clone(), options))
 }
