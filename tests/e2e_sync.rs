@@ -235,3 +235,52 @@ async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced() {
     }
     operator.abort();
 }
+
+#[tokio::test]
+async fn dry_run_previews_and_writes_no_user_group() {
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-dry").await;
+    let mut ldap = samba_admin().await;
+    let base = directory_subtree(&mut ldap, &ns.name).await;
+    secrets(&client, &ns.name, &env::samba().admin_password).await;
+    let tasks = create_task(&client, &ns.name, &base).await;
+    let dry = serde_json::json!({"spec": {"dryRun": true}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&dry))
+        .await
+        .expect("dry run on");
+    let operator = start_operator(&client, &ns.name);
+    let task = wait_for_run(&tasks, None).await;
+    assert_eq!(
+        condition(&task, "Ready"),
+        Some(("True".into(), "Previewed".into())),
+        "{:?}",
+        task.status
+    );
+    let preview = task
+        .status
+        .as_ref()
+        .and_then(|s| s.preview.clone())
+        .expect("status.preview");
+    assert_eq!((preview.create, preview.update, preview.remove), (3, 0, 0));
+    assert_eq!(preview.changes.len(), 3);
+    assert!(
+        preview
+            .changes
+            .iter()
+            .any(|c| c.action == "Create" && c.display_name.as_deref() == Some("Devs"))
+    );
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    assert!(
+        groups
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty(),
+        "a dry run writes nothing"
+    );
+    assert_eq!(audit_writes(&ns.name), 0);
+    operator.abort();
+}
