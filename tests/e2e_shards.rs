@@ -37,7 +37,7 @@ async fn a_big_group_is_split_into_shards_and_joined_back() {
         .await
         .expect("task created");
     // About 100 kB of members per object: the 3100 members need several.
-    let operator = start_operator_with(&client, &ns.name, 100_000);
+    let operator = start_operator_with(&client, &ns.name, 100_000, None);
 
     let task = wait_for_run(&tasks, None).await;
     assert_eq!(

@@ -11,8 +11,8 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use support::e2e::{
-    audit_writes, by_display, condition, create_task, directory_subtree, run_now, samba_admin,
-    secrets, start_operator, wait_for_run,
+    audit_writes, by_display, condition, create_task, directory_subtree, http_get, run_now,
+    samba_admin, secrets, start_operator, start_operator_with, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client};
 use usersync::api::UserGroup;
@@ -282,5 +282,48 @@ async fn dry_run_previews_and_writes_no_user_group() {
         "a dry run writes nothing"
     );
     assert_eq!(audit_writes(&ns.name), 0);
+    operator.abort();
+}
+
+#[tokio::test]
+async fn health_and_metrics_endpoints_report_runs() {
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-metrics").await;
+    let mut ldap = samba_admin().await;
+    let base = directory_subtree(&mut ldap, &ns.name).await;
+    secrets(&client, &ns.name, &env::samba().admin_password).await;
+    let tasks = create_task(&client, &ns.name, &base).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let operator = start_operator_with(
+        &client,
+        &ns.name,
+        usersync::planner::shard::DEFAULT_SHARD_BYTES,
+        Some(addr),
+    );
+    wait_for_run(&tasks, None).await;
+
+    assert_eq!(http_get(addr, "/healthz").await.0, "HTTP/1.1 200 OK");
+    assert_eq!(http_get(addr, "/readyz").await.0, "HTTP/1.1 200 OK");
+    let (status, body) = http_get(addr, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(
+        body.contains("usersync_runs_total{result=\"success\"} 1"),
+        "{body}"
+    );
+    let users = format!(
+        "usersync_users{{namespace=\"{}\",task=\"corp\"}} 2",
+        ns.name
+    );
+    assert!(body.contains(&users), "{body}");
+    assert!(
+        body.contains("usersync_run_duration_seconds_count 1"),
+        "{body}"
+    );
+    assert!(!body.contains(&env::samba().admin_password));
     operator.abort();
 }

@@ -46,6 +46,9 @@ enum Command {
         /// Seconds between checks of a task's Secrets for rotation.
         #[arg(long, default_value_t = 60, env = "USERSYNC_REFERENCE_POLL_SECONDS")]
         reference_poll_seconds: u64,
+        /// Address of /healthz, /readyz and /metrics.
+        #[arg(long, default_value = "0.0.0.0:8080", env = "USERSYNC_LISTEN")]
+        listen: std::net::SocketAddr,
         /// Log format: json or text.
         #[arg(long, default_value = "json", env = "USERSYNC_LOG_FORMAT")]
         log_format: String,
@@ -82,6 +85,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             namespace,
             concurrency,
             reference_poll_seconds,
+            listen,
             log_format,
         } => {
             init_logging(&log_format);
@@ -95,6 +99,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 read_options: ReadOptions::default(),
                 reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
                 shard_bytes: crate::planner::shard::DEFAULT_SHARD_BYTES,
+                listen: Some(listen),
             };
             crate::controller::run(client, options).await;
             Ok(())

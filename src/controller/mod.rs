@@ -4,19 +4,24 @@
 pub mod cluster;
 pub mod conditions;
 pub mod error;
+pub mod http;
 pub mod material;
+pub mod metrics;
 pub mod reconcile;
 pub mod schedule;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::api::ListParams;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::api::UserSynchronization;
 use crate::directory::read::ReadOptions;
@@ -35,6 +40,8 @@ pub struct Options {
     pub reference_poll: Duration,
     /// Serialized members kept in one UserGroup object before a shard continues the list.
     pub shard_bytes: usize,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not at all.
+    pub listen: Option<SocketAddr>,
 }
 
 /// Runs the controller until the process is asked to stop.
@@ -47,12 +54,31 @@ pub async fn run(client: kube::Client, options: Options) {
         controller: "usersync".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let metrics = Arc::new(metrics::Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = options.listen {
+        let health = http::Health {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = http::serve(addr, health).await {
+                error!(error = %e, %addr, "cannot serve health and metrics");
+            }
+        });
+    }
+    // Ready once the apiserver answers with the rights the operator needs to list its tasks.
+    match tasks.list(&ListParams::default().limit(1)).await {
+        Ok(_) => ready.store(true, Ordering::Relaxed),
+        Err(e) => warn!(error = %e, "cannot list UserSynchronizations yet"),
+    }
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
         read_options: options.read_options,
         reference_poll: options.reference_poll,
         shard_bytes: options.shard_bytes,
+        metrics,
     });
     info!(
         namespace = options.namespace.as_deref().unwrap_or("*"),
@@ -62,9 +88,13 @@ pub async fn run(client: kube::Client, options: Options) {
         .with_config(Config::default().concurrency(options.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                error!(error = %e, "reconcile failed");
+        .for_each(|result| {
+            let ready = ready.clone();
+            async move {
+                match result {
+                    Ok(_) => ready.store(true, Ordering::Relaxed),
+                    Err(e) => error!(error = %e, "reconcile failed"),
+                }
             }
         })
         .await;

@@ -18,6 +18,7 @@ use super::conditions::{
 };
 use super::error::{ControllerError, kube};
 use super::material;
+use super::metrics::{Metrics, ReasonLabels, ResultLabels, TaskLabels};
 use super::schedule::next_run;
 use crate::api::{
     APPROVE_DELETIONS_ANNOTATION, PlannedChange, Preview, RUN_NOW_ANNOTATION, RunSummary,
@@ -38,6 +39,7 @@ pub struct Context {
     pub reference_poll: Duration,
     /// Serialized members kept in one UserGroup object before a shard continues the list.
     pub shard_bytes: usize,
+    pub metrics: Arc<Metrics>,
 }
 
 const PREVIEW_SAMPLE: usize = 20;
@@ -168,8 +170,38 @@ pub async fn reconcile(
         &Time(finished),
     );
 
+    ctx.metrics
+        .duration
+        .observe(started.elapsed().as_secs_f64());
+    let task_labels = TaskLabels {
+        namespace: task.namespace().unwrap_or_default(),
+        task: task.name_any(),
+    };
     let action = match outcome {
         Ok(result) => {
+            let result_label = if result.plan.brake.is_some() {
+                "braked"
+            } else {
+                "success"
+            };
+            ctx.metrics
+                .runs
+                .get_or_create(&ResultLabels {
+                    result: result_label,
+                })
+                .inc();
+            ctx.metrics
+                .users
+                .get_or_create(&task_labels)
+                .set(result.users as i64);
+            ctx.metrics
+                .groups
+                .get_or_create(&task_labels)
+                .set(result.groups as i64);
+            ctx.metrics
+                .last_success
+                .get_or_create(&task_labels)
+                .set(finished.as_millisecond() as f64 / 1000.0);
             next.consecutive_failures = 0;
             next.last_successful_sync_time = Some(Time(finished));
             next.next_sync_time = schedule_time(&task, finished.as_second())?;
@@ -255,6 +287,14 @@ pub async fn reconcile(
         }
         Err(err) => {
             let reason = err.reason();
+            ctx.metrics
+                .runs
+                .get_or_create(&ResultLabels { result: "failure" })
+                .inc();
+            ctx.metrics
+                .failures
+                .get_or_create(&ReasonLabels { reason })
+                .inc();
             let message = err.to_string();
             warn!(task = %task.name_any(), namespace = %task.namespace().unwrap_or_default(), reason, error = %message, "run failed");
             if let Some(reachable) = err.directory_reachable() {

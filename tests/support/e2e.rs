@@ -143,14 +143,21 @@ pub async fn create_task(
 }
 
 pub fn start_operator(client: &kube::Client, ns: &str) -> tokio::task::JoinHandle<()> {
-    start_operator_with(client, ns, usersync::planner::shard::DEFAULT_SHARD_BYTES)
+    start_operator_with(
+        client,
+        ns,
+        usersync::planner::shard::DEFAULT_SHARD_BYTES,
+        None,
+    )
 }
 
-/// The operator with a smaller shard size, so tests see shards without huge groups.
+/// The operator with a smaller shard size (so tests see shards without huge groups) and, with
+/// `listen`, its health and metrics endpoints.
 pub fn start_operator_with(
     client: &kube::Client,
     ns: &str,
     shard_bytes: usize,
+    listen: Option<std::net::SocketAddr>,
 ) -> tokio::task::JoinHandle<()> {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -162,6 +169,7 @@ pub fn start_operator_with(
         read_options: Default::default(),
         reference_poll: Duration::from_secs(1),
         shard_bytes,
+        listen,
     };
     tokio::spawn(usersync::controller::run(client.clone(), options))
 }
@@ -221,4 +229,27 @@ pub async fn run_now(tasks: &Api<UserSynchronization>, token: &str) {
         .patch("corp", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("annotate");
+}
+
+/// GET `path` from the operator's HTTP endpoint: (status line, body).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("operator HTTP answers");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response read");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
 }

@@ -1,0 +1,86 @@
+//! Prometheus metrics. Labels are low-cardinality: a run's result, a failure's fixed reason, and the
+//! task's namespace and name for the per-task gauges.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// success, failure or braked.
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    pub namespace: String,
+    pub task: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub runs: Family<ResultLabels, Counter>,
+    pub failures: Family<ReasonLabels, Counter>,
+    pub duration: Histogram,
+    pub users: Family<TaskLabels, Gauge>,
+    pub groups: Family<TaskLabels, Gauge>,
+    pub last_success: Family<TaskLabels, Gauge<f64, AtomicU64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("usersync");
+        let runs = Family::<ResultLabels, Counter>::default();
+        let failures = Family::<ReasonLabels, Counter>::default();
+        let duration = Histogram::new(exponential_buckets(0.1, 2.0, 14));
+        let users = Family::<TaskLabels, Gauge>::default();
+        let groups = Family::<TaskLabels, Gauge>::default();
+        let last_success = Family::<TaskLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register("runs", "Finished runs by result", runs.clone());
+        registry.register("run_failures", "Failed runs by reason", failures.clone());
+        registry.register("run_duration_seconds", "Duration of runs", duration.clone());
+        registry.register(
+            "users",
+            "Users in the task's last successful read",
+            users.clone(),
+        );
+        registry.register(
+            "groups",
+            "Groups in the task's last successful read",
+            groups.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "When the task last finished a run successfully",
+            last_success.clone(),
+        );
+        Metrics {
+            registry,
+            runs,
+            failures,
+            duration,
+            users,
+            groups,
+            last_success,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
