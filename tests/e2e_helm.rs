@@ -9,10 +9,12 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::api::{Api, ListParams, PostParams};
 use support::e2e::{
-    condition, create_task, directory_subtree, samba_admin, secrets, start_operator, wait_for_run,
+    condition, create_task, directory_subtree, operator_options, samba_admin, secrets,
+    start_operator_options, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client};
 use usersync::api::UserGroup;
+use usersync::controller::leader::LeaderElection;
 use usersync_testbed::env;
 
 fn helm(args: &[&str]) -> String {
@@ -77,7 +79,15 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
     let base = directory_subtree(&mut ldap, &ns.name).await;
     secrets(&admin, &ns.name, &env::samba().admin_password).await;
     let tasks = create_task(&admin, &ns.name, &base).await;
-    let operator = start_operator(&operator_client, &ns.name);
+    // As the chart runs it: with leader election on a Lease in the release namespace.
+    let mut options = operator_options(&ns.name);
+    options.leader_election = Some(LeaderElection {
+        namespace: system.name.clone(),
+        lease_name: "usersync-leader".into(),
+        identity: "chart-test".into(),
+        lease_duration: std::time::Duration::from_secs(15),
+    });
+    let operator = start_operator_options(&operator_client, options);
 
     let task = wait_for_run(&tasks, None).await;
     assert_eq!(

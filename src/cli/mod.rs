@@ -46,6 +46,12 @@ enum Command {
         /// Seconds between checks of a task's Secrets for rotation.
         #[arg(long, default_value_t = 60, env = "USERSYNC_REFERENCE_POLL_SECONDS")]
         reference_poll_seconds: u64,
+        /// Namespace of the leader-election Lease; set it to run several replicas safely.
+        #[arg(long, env = "USERSYNC_LEADER_ELECTION_NAMESPACE")]
+        leader_election_namespace: Option<String>,
+        /// Name of the leader-election Lease.
+        #[arg(long, default_value = "usersync-leader", env = "USERSYNC_LEASE_NAME")]
+        lease_name: String,
         /// Address of /healthz, /readyz and /metrics.
         #[arg(long, default_value = "0.0.0.0:8080", env = "USERSYNC_LISTEN")]
         listen: std::net::SocketAddr,
@@ -85,6 +91,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             namespace,
             concurrency,
             reference_poll_seconds,
+            leader_election_namespace,
+            lease_name,
             listen,
             log_format,
         } => {
@@ -100,6 +108,16 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
                 shard_bytes: crate::planner::shard::DEFAULT_SHARD_BYTES,
                 listen: Some(listen),
+                leader_election: leader_election_namespace
+                    .filter(|n| !n.trim().is_empty())
+                    .map(|namespace| crate::controller::leader::LeaderElection {
+                        namespace,
+                        lease_name,
+                        identity: std::env::var("POD_NAME")
+                            .or_else(|_| std::env::var("HOSTNAME"))
+                            .unwrap_or_else(|_| format!("usersync-{}", std::process::id())),
+                        lease_duration: std::time::Duration::from_secs(15),
+                    }),
             };
             crate::controller::run(client, options).await;
             Ok(())

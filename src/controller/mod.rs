@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod conditions;
 pub mod error;
 pub mod http;
+pub mod leader;
 pub mod material;
 pub mod metrics;
 pub mod reconcile;
@@ -42,6 +43,8 @@ pub struct Options {
     pub shard_bytes: usize,
     /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not at all.
     pub listen: Option<SocketAddr>,
+    /// Hold this Lease before writing anything; `None`: a single replica that always writes.
+    pub leader_election: Option<leader::LeaderElection>,
 }
 
 /// Runs the controller until the process is asked to stop.
@@ -67,6 +70,17 @@ pub async fn run(client: kube::Client, options: Options) {
             }
         });
     }
+    // Replicas wait here; only the leader watches and writes. Losing the lease stops the controller.
+    let leading = match &options.leader_election {
+        Some(election) => match leader::acquire(client.clone(), election).await {
+            Ok(leading) => Some(leading),
+            Err(e) => {
+                error!(error = %e, "leader election failed");
+                return;
+            }
+        },
+        None => None,
+    };
     // Ready once the apiserver answers with the rights the operator needs to list its tasks.
     match tasks.list(&ListParams::default().limit(1)).await {
         Ok(_) => ready.store(true, Ordering::Relaxed),
@@ -84,7 +98,7 @@ pub async fn run(client: kube::Client, options: Options) {
         namespace = options.namespace.as_deref().unwrap_or("*"),
         "controller starting"
     );
-    Controller::new(tasks, watcher::Config::default())
+    let controller = Controller::new(tasks, watcher::Config::default())
         .with_config(Config::default().concurrency(options.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
@@ -96,8 +110,16 @@ pub async fn run(client: kube::Client, options: Options) {
                     Err(e) => error!(error = %e, "reconcile failed"),
                 }
             }
-        })
-        .await;
+        });
+    match leading {
+        Some(leading) => {
+            tokio::select! {
+                () = controller => {}
+                () = leader::lost(leading) => error!("lost the leader lease; stopping"),
+            }
+        }
+        None => controller.await,
+    }
 }
 
 /// Only failures to talk to the apiserver end up here (a run's own failures are reported on

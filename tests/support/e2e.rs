@@ -159,18 +159,33 @@ pub fn start_operator_with(
     shard_bytes: usize,
     listen: Option<std::net::SocketAddr>,
 ) -> tokio::task::JoinHandle<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("usersync=debug,kube_runtime=info")
-        .try_init();
-    let options = usersync::controller::Options {
+    let mut options = operator_options(ns);
+    options.shard_bytes = shard_bytes;
+    options.listen = listen;
+    start_operator_options(client, options)
+}
+
+/// The options `usersync run` would use, watching `ns`, with quick polling for tests.
+pub fn operator_options(ns: &str) -> usersync::controller::Options {
+    usersync::controller::Options {
         namespace: Some(ns.to_owned()),
         concurrency: 2,
         read_options: Default::default(),
         reference_poll: Duration::from_secs(1),
-        shard_bytes,
-        listen,
-    };
+        shard_bytes: usersync::planner::shard::DEFAULT_SHARD_BYTES,
+        listen: None,
+        leader_election: None,
+    }
+}
+
+pub fn start_operator_options(
+    client: &kube::Client,
+    options: usersync::controller::Options,
+) -> tokio::task::JoinHandle<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("usersync=debug,kube_runtime=info,kube_lease_manager=info")
+        .try_init();
     tokio::spawn(usersync::controller::run(client.clone(), options))
 }
 
