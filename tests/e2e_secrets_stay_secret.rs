@@ -1,0 +1,101 @@
+//! The password never shows: not in the operator's logs (at debug level), not in Events, not on
+//! status. Runs the real `usersync run` binary against the test bed.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
+use support::e2e::{condition, create_task, directory_subtree, samba_admin, secrets, wait_for_run};
+use support::{TestNamespace, install_crds, kube_client};
+use usersync_testbed::env;
+
+#[tokio::test]
+async fn passwords_stay_out_of_logs_events_and_status() {
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-secret").await;
+    let mut ldap = samba_admin().await;
+    let base = directory_subtree(&mut ldap, &ns.name).await;
+    let wrong = "Wr0ng-But-Secret-Passw0rd";
+    secrets(&client, &ns.name, wrong).await;
+    let tasks = create_task(&client, &ns.name, &base).await;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    // Logs go to a file: a pipe nobody reads would fill up and block the operator.
+    let log_path = std::env::temp_dir().join(format!("{}-operator.log", ns.name));
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut operator = tokio::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+        .args([
+            "run",
+            "--namespace",
+            &ns.name,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--reference-poll-seconds",
+            "1",
+        ])
+        .env("RUST_LOG", "debug")
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("usersync run starts");
+    let task = wait_for_run(&tasks, None).await;
+    assert_eq!(
+        condition(&task, "Stalled"),
+        Some(("True".into(), "InvalidCredentials".into()))
+    );
+
+    // Now the right password: the run succeeds, with the real password in use.
+    let right = env::samba().admin_password;
+    secrets(&client, &ns.name, &right).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let task = loop {
+        let task = tasks.get("corp").await.expect("task");
+        if condition(&task, "Ready") == Some(("True".into(), "Synced".into())) {
+            break task;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no successful run: {:?}",
+            task.status
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let events = serde_json::to_string(
+        &events
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items,
+    )
+    .expect("json");
+    assert!(
+        events.contains("InvalidCredentials"),
+        "the failure was reported in an Event"
+    );
+    let status = serde_json::to_string(&task.status).expect("json");
+
+    operator.kill().await.expect("stop the operator");
+    let logs = std::fs::read_to_string(&log_path).expect("operator log");
+    let _ = std::fs::remove_file(&log_path);
+    assert!(
+        logs.contains("InvalidCredentials"),
+        "the logs report the failure"
+    );
+    for password in [wrong, right.as_str()] {
+        for (place, text) in [("logs", &logs), ("Events", &events), ("status", &status)] {
+            assert!(
+                !text.contains(password),
+                "a password appears in the {place}"
+            );
+        }
+    }
+}
