@@ -12,6 +12,11 @@ use support::ldap_connect;
 use usersync_testbed::env;
 use usersync_testbed::fixture::{FixtureSpec, generate};
 
+/// Where the fixture lives; other tests add entries of their own elsewhere under the base DN.
+fn fixture_base(slapd: &env::Slapd) -> String {
+    format!("ou=Corp,{}", slapd.base_dn)
+}
+
 async fn admin(starttls: bool) -> Ldap {
     let slapd = env::slapd();
     let url = if starttls {
@@ -71,7 +76,7 @@ async fn paged_search_returns_every_user_over_several_pages() {
         let (entries, result) = ldap
             .with_controls(page.critical())
             .search(
-                &slapd.base_dn,
+                &fixture_base(&slapd),
                 Scope::Subtree,
                 "(objectClass=inetOrgPerson)",
                 vec!["uid"],
@@ -254,25 +259,26 @@ async fn standard_fixture_is_loaded_whole() {
     let slapd = env::slapd();
     let fixture = generate(FixtureSpec::STANDARD);
     let mut ldap = admin(false).await;
+    let base = fixture_base(&slapd);
     assert_eq!(
-        count(&mut ldap, &slapd.base_dn, "(objectClass=inetOrgPerson)").await,
+        count(&mut ldap, &base, "(objectClass=inetOrgPerson)").await,
         fixture.users.len()
     );
     assert_eq!(
         count(
             &mut ldap,
-            &slapd.base_dn,
+            &base,
             "(&(objectClass=posixAccount)(shadowExpire=1))"
         )
         .await,
         fixture.users.iter().filter(|u| u.disabled).count()
     );
     assert_eq!(
-        count(&mut ldap, &slapd.base_dn, "(objectClass=groupOfNames)").await,
+        count(&mut ldap, &base, "(objectClass=groupOfNames)").await,
         fixture.groups.len()
     );
     assert_eq!(
-        count(&mut ldap, &slapd.base_dn, "(objectClass=posixGroup)").await,
+        count(&mut ldap, &base, "(objectClass=posixGroup)").await,
         fixture.groups.len()
     );
 }
