@@ -327,3 +327,64 @@ async fn health_and_metrics_endpoints_report_runs() {
     assert!(!body.contains(&env::samba().admin_password));
     operator.abort();
 }
+
+#[tokio::test]
+async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-cli").await;
+    let mut ldap = samba_admin().await;
+    let base = directory_subtree(&mut ldap, &ns.name).await;
+    let samba = env::samba();
+    let file = std::env::temp_dir().join(format!("{}-task.yaml", ns.name));
+    let task_yaml = serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
+        "metadata": {"name": "corp", "namespace": ns.name},
+        "spec": {
+            "targetGroup": "all-users",
+            "server": {"urls": [samba.ldaps_url], "credentialsSecretRef": {"name": "bind"}},
+            "directory": {"baseDN": base},
+        },
+    });
+    let secret_yaml = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bind", "namespace": ns.name},
+        "stringData": {"username": format!("{}\\Administrator", samba.domain), "password": samba.admin_password},
+    });
+    std::fs::write(&file, format!("{task_yaml}\n---\n{secret_yaml}\n")).expect("task file");
+    let dry_run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+            .args(["sync", "--dry-run", "-f"])
+            .arg(&file)
+            .args(["--ca-file", &samba.ca_file])
+            .env("KUBECONFIG", env::kube().kubeconfig)
+            .output()
+            .expect("usersync sync runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = dry_run();
+    assert!(before.contains("create 3, update 0, remove 0"), "{before}");
+    assert!(
+        before
+            .lines()
+            .any(|l| l.starts_with("+ ") && l.contains("(Devs, 2 users)")),
+        "{before}"
+    );
+
+    // Once the operator has synced, the same command finds nothing to do.
+    secrets(&client, &ns.name, &samba.admin_password).await;
+    let tasks = create_task(&client, &ns.name, &base).await;
+    let operator = start_operator(&client, &ns.name);
+    wait_for_run(&tasks, None).await;
+    let after = dry_run();
+    assert!(
+        after.contains("create 0, update 0, remove 0, skip 0, unchanged 3"),
+        "{after}"
+    );
+    let _ = std::fs::remove_file(&file);
+    operator.abort();
+}

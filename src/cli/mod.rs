@@ -59,6 +59,18 @@ enum Command {
         #[arg(long, default_value = "json", env = "USERSYNC_LOG_FORMAT")]
         log_format: String,
     },
+    /// Plan a task's sync against the cluster and print the changes it would make (needs --dry-run:
+    /// writing is the operator's job).
+    Sync {
+        #[command(flatten)]
+        task: TaskArgs,
+        /// Print the plan, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Namespace of the task (default: the file's, else the kubeconfig's).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
     /// List the tree under the task's base DN: containers, groups and counts. No cluster needed.
     Browse {
         #[command(flatten)]
@@ -127,6 +139,18 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             print!("{}", report::summary(&snapshot, &server, seconds));
             Ok(())
         }
+        Command::Sync {
+            task,
+            dry_run,
+            namespace,
+        } => {
+            if !dry_run {
+                return Err(
+                    "sync only plans (--dry-run); the operator (usersync run) applies".into(),
+                );
+            }
+            sync_dry_run(&task, namespace).await
+        }
         Command::Browse { task, depth, base } => {
             let (snapshot, _, _) = read(&task, base).await?;
             print!("{}", report::tree(&snapshot, depth));
@@ -168,6 +192,83 @@ fn init_logging(format: &str) {
     } else {
         builder.json().flatten_event(true).init();
     }
+}
+
+/// Reads the directory as the task file says, compares with the task's UserGroups in the cluster,
+/// and prints the plan: the same diff a dry-run task shows on its status.
+async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), String> {
+    use crate::api::UserGroup;
+    use crate::controller::reconcile::{plan_changes, preview, read_directory};
+    use kube::ResourceExt;
+
+    let file = TaskFile::load(&args.file)?;
+    let material = file.material(&args.overrides)?;
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
+    let namespace = namespace
+        .or_else(|| file.task.namespace())
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    // The task as the cluster has it (its uid tells which UserGroups it owns), or the file's.
+    let tasks: kube::Api<crate::api::UserSynchronization> =
+        kube::Api::namespaced(client.clone(), &namespace);
+    let mut task = tasks
+        .get_opt(&file.task.name_any())
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| file.task.clone());
+    task.spec = file.task.spec.clone();
+    let options = ReadOptions {
+        member_range: args.member_range,
+    };
+    let failed = |e: crate::controller::error::ControllerError| format!("{e} ({})", e.reason());
+    let (snapshot, server) = read_directory(&task, material, &options)
+        .await
+        .map_err(failed)?;
+    let groups: kube::Api<UserGroup> = kube::Api::namespaced(client, &namespace);
+    let (plan, _) = plan_changes(&groups, &task, &snapshot, false)
+        .await
+        .map_err(failed)?;
+    let summary = preview(&plan);
+    println!(
+        "task {namespace}/{}: {} users, {} groups read from {server}",
+        task.name_any(),
+        snapshot.users.len(),
+        snapshot.groups.len()
+    );
+    println!(
+        "create {}, update {}, remove {}, skip {}, unchanged {}",
+        summary.create, summary.update, summary.remove, summary.skip, plan.unchanged
+    );
+    for w in &plan.create {
+        println!(
+            "+ {}  ({}, {} users)",
+            w.name,
+            w.spec.display_name,
+            w.spec.users.len()
+        );
+    }
+    for w in &plan.update {
+        println!(
+            "~ {}  ({}, {} users)",
+            w.name,
+            w.spec.display_name,
+            w.spec.users.len()
+        );
+    }
+    for name in &plan.remove {
+        println!("- {name}");
+    }
+    for s in &plan.skipped {
+        println!("! {}  skipped: {:?}", s.name, s.reason);
+    }
+    if let Some(brake) = plan.brake {
+        println!(
+            "brake: {} removals exceed maxDeletions ({}); a run would remove nothing",
+            brake.would_remove, brake.limit
+        );
+    }
+    Ok(())
 }
 
 fn write_crds(output: Option<PathBuf>) -> Result<(), String> {

@@ -12,7 +12,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
-use super::cluster::{Applied, Writer, current_groups};
+use super::cluster::{Applied, ClusterState, Writer, current_groups};
 use super::conditions::{
     self, DIRECTORY_REACHABLE, READY, RECONCILING, STALLED, TLS_VERIFICATION_DISABLED,
 };
@@ -27,6 +27,7 @@ use crate::api::{
 use crate::directory::connect::connect;
 use crate::directory::read::{ReadOptions, read_snapshot};
 use crate::directory::settings::server_settings;
+use crate::directory::snapshot::Snapshot;
 use crate::planner::desired::desired_groups;
 use crate::planner::plan::{MaxDeletions, Plan, Policies, plan};
 
@@ -367,21 +368,60 @@ async fn run(
     approved: bool,
 ) -> Result<RunResult, ControllerError> {
     let namespace = task.namespace().unwrap_or_default();
+    schedule_time(task, 0)?;
+    let material = material::fetch(&ctx.client, &namespace, &task.spec).await?;
+    let (snapshot, server) = read_directory(task, material, &ctx.read_options).await?;
+    let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
+    let (plan, state) = plan_changes(&groups_api, task, &snapshot, approved).await?;
+    let applied = if task.spec.dry_run {
+        Applied::default()
+    } else {
+        let writer = Writer {
+            api: &groups_api,
+            task,
+            state: &state,
+            shard_bytes: ctx.shard_bytes,
+        };
+        writer.apply(&plan, &Timestamp::now().to_string()).await?
+    };
+    Ok(RunResult {
+        server,
+        users: snapshot.users.len(),
+        groups: snapshot.groups.len(),
+        unresolved: snapshot.unresolved.count,
+        plan,
+        applied,
+    })
+}
+
+/// Step 1 of a run: the complete snapshot of the task's part of the directory, and the server that
+/// gave it.
+pub async fn read_directory(
+    task: &UserSynchronization,
+    material: crate::directory::settings::Material,
+    options: &ReadOptions,
+) -> Result<(Snapshot, String), ControllerError> {
+    let settings = server_settings(&task.spec.server, material)?;
+    let mut conn = connect(&settings).await?;
+    let snapshot = read_snapshot(&mut conn, &task.spec.directory, options).await?;
+    let _ = conn.ldap.unbind().await;
+    Ok((snapshot, conn.server))
+}
+
+/// Step 2: what to change in the task's namespace so it matches the snapshot.
+pub async fn plan_changes(
+    groups: &Api<UserGroup>,
+    task: &UserSynchronization,
+    snapshot: &Snapshot,
+    approved: bool,
+) -> Result<(Plan, ClusterState), ControllerError> {
     let spec = &task.spec;
     let max_deletions = MaxDeletions::parse(&spec.max_deletions).ok_or_else(|| {
         ControllerError::InvalidSpec("maxDeletions must be an integer or a percentage".into())
     })?;
-    schedule_time(task, 0)?;
-    let material = material::fetch(&ctx.client, &namespace, spec).await?;
-    let settings = server_settings(&spec.server, material)?;
-    let mut conn = connect(&settings).await?;
-    let snapshot = read_snapshot(&mut conn, &spec.directory, &ctx.read_options).await?;
-    let _ = conn.ldap.unbind().await;
-
-    let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
-    let state = current_groups(&groups_api, task).await?;
+    let state = current_groups(groups, task).await?;
     let desired = desired_groups(
-        &snapshot,
+        snapshot,
         &spec.target_group,
         spec.description.as_deref(),
         spec.directory.nested_groups,
@@ -394,26 +434,7 @@ async fn run(
         max_deletions,
         deletions_approved: approved,
     };
-    let plan = plan(desired, &state.groups, &policies);
-    let applied = if spec.dry_run {
-        Applied::default()
-    } else {
-        let writer = Writer {
-            api: &groups_api,
-            task,
-            state: &state,
-            shard_bytes: ctx.shard_bytes,
-        };
-        writer.apply(&plan, &Timestamp::now().to_string()).await?
-    };
-    Ok(RunResult {
-        server: conn.server,
-        users: snapshot.users.len(),
-        groups: snapshot.groups.len(),
-        unresolved: snapshot.unresolved.count,
-        plan,
-        applied,
-    })
+    Ok((plan(desired, &state.groups, &policies), state))
 }
 
 fn schedule_time(task: &UserSynchronization, from: i64) -> Result<Option<Time>, ControllerError> {
@@ -465,7 +486,7 @@ fn run_message(s: &RunSummary, result: &RunResult) -> String {
     message
 }
 
-fn preview(plan: &Plan) -> Preview {
+pub fn preview(plan: &Plan) -> Preview {
     let mut changes: Vec<PlannedChange> = Vec::new();
     let change =
         |action: &str, name: &str, display: Option<&str>, reason: Option<String>| PlannedChange {
