@@ -8,12 +8,10 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use support::e2e::{
-    condition, create_task, directory_subtree, operator_options, run_now, samba_admin, secrets,
-    start_operator_options, wait_for_run,
+    Scenario, condition, create_task, operator_options, run_now, start_operator_options,
+    wait_for_run,
 };
-use support::{TestNamespace, install_crds, kube_client};
 use usersync::controller::leader::LeaderElection;
-use usersync_testbed::env;
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
     leases
@@ -27,12 +25,12 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
 
 #[tokio::test]
 async fn one_replica_leads_and_the_other_takes_over() {
-    let client = kube_client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-leader").await;
-    let mut ldap = samba_admin().await;
-    let base = directory_subtree(&mut ldap, &ns.name).await;
-    secrets(&client, &ns.name, &env::samba().admin_password).await;
+    let Scenario {
+        client,
+        ns,
+        ldap: _,
+        base,
+    } = Scenario::new("e2e-leader").await;
     let tasks = create_task(&client, &ns.name, &base).await;
 
     let replica = |identity: &str| {

@@ -3,21 +3,19 @@
 
 mod support;
 
-use std::time::Duration;
-
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
-use support::e2e::{condition, create_task, directory_subtree, samba_admin, secrets, wait_for_run};
-use support::{TestNamespace, install_crds, kube_client};
+use support::e2e::{Scenario, condition, create_task, secrets, wait_for_condition, wait_for_run};
 use usersync_testbed::env;
 
 #[tokio::test]
 async fn passwords_stay_out_of_logs_events_and_status() {
-    let client = kube_client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-secret").await;
-    let mut ldap = samba_admin().await;
-    let base = directory_subtree(&mut ldap, &ns.name).await;
+    let Scenario {
+        client,
+        ns,
+        ldap: _,
+        base,
+    } = Scenario::new("e2e-secret").await;
     let wrong = "Wr0ng-But-Secret-Passw0rd";
     secrets(&client, &ns.name, wrong).await;
     let tasks = create_task(&client, &ns.name, &base).await;
@@ -54,19 +52,7 @@ async fn passwords_stay_out_of_logs_events_and_status() {
     // Now the right password: the run succeeds, with the real password in use.
     let right = env::samba().admin_password;
     secrets(&client, &ns.name, &right).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let task = loop {
-        let task = tasks.get("corp").await.expect("task");
-        if condition(&task, "Ready") == Some(("True".into(), "Synced".into())) {
-            break task;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no successful run: {:?}",
-            task.status
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let task = wait_for_condition(&tasks, "Ready", "True", "Synced").await;
 
     let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
     let events = serde_json::to_string(

@@ -11,21 +11,20 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use support::e2e::{
-    audit_writes, by_display, condition, create_task, directory_subtree, http_get, run_now,
-    samba_admin, secrets, start_operator, start_operator_with, wait_for_run,
+    Scenario, audit_writes, by_display, condition, create_task, http_get, run_now, secrets,
+    start_operator, start_operator_with, wait_for_condition, wait_for_run,
 };
-use support::{TestNamespace, install_crds, kube_client};
 use usersync::api::UserGroup;
 use usersync_testbed::env;
 
 #[tokio::test]
 async fn sync_no_op_rename_and_removal() {
-    let client = kube_client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e").await;
-    let mut ldap = samba_admin().await;
-    let base = directory_subtree(&mut ldap, &ns.name).await;
-    secrets(&client, &ns.name, &env::samba().admin_password).await;
+    let Scenario {
+        client,
+        ns,
+        mut ldap,
+        base,
+    } = Scenario::new("e2e").await;
     let tasks = create_task(&client, &ns.name, &base).await;
     let operator = start_operator(&client, &ns.name);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
@@ -169,12 +168,12 @@ async fn sync_no_op_rename_and_removal() {
 
 #[tokio::test]
 async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced() {
-    let client = kube_client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-badpw").await;
-    let mut ldap = samba_admin().await;
-    let base = directory_subtree(&mut ldap, &ns.name).await;
-    secrets(&client, &ns.name, &env::samba().admin_password).await;
+    let Scenario {
+        client,
+        ns,
+        ldap: _,
+        base,
+    } = Scenario::new("e2e-badpw").await;
     let tasks = create_task(&client, &ns.name, &base).await;
     let operator = start_operator(&client, &ns.name);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
@@ -216,34 +215,22 @@ async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced() {
 
     // Fixing the Secret is enough: the operator notices the rotation and runs again by itself.
     secrets(&client, &ns.name, &env::samba().admin_password).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let task = tasks.get("corp").await.expect("task");
-        if condition(&task, "Ready") == Some(("True".into(), "Synced".into())) {
-            assert_eq!(
-                condition(&task, "Stalled").map(|c| c.0),
-                Some("False".into())
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no run after the Secret was fixed: {:?}",
-            task.status
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
+    let task = wait_for_condition(&tasks, "Ready", "True", "Synced").await;
+    assert_eq!(
+        condition(&task, "Stalled").map(|c| c.0),
+        Some("False".into())
+    );
     operator.abort();
 }
 
 #[tokio::test]
 async fn dry_run_previews_and_writes_no_user_group() {
-    let client = kube_client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-dry").await;
-    let mut ldap = samba_admin().await;
-    let base = directory_subtree(&mut ldap, &ns.name).await;
-    secrets(&client, &ns.name, &env::samba().admin_password).await;
+    let Scenario {
+        client,
+        ns,
+        ldap: _,
+        base,
+    } = Scenario::new("e2e-dry").await;
     let tasks = create_task(&client, &ns.name, &base).await;
     let dry = serde_json::json!({"spec": {"dryRun": true}});
     tasks
@@ -287,12 +274,12 @@ async fn dry_run_previews_and_writes_no_user_group() {
 
 #[tokio::test]
 async fn health_and_metrics_endpoints_report_runs() {
-    let client = kube_client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-metrics").await;
-    let mut ldap = samba_admin().await;
-    let base = directory_subtree(&mut ldap, &ns.name).await;
-    secrets(&client, &ns.name, &env::samba().admin_password).await;
+    let Scenario {
+        client,
+        ns,
+        ldap: _,
+        base,
+    } = Scenario::new("e2e-metrics").await;
     let tasks = create_task(&client, &ns.name, &base).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -330,11 +317,12 @@ async fn health_and_metrics_endpoints_report_runs() {
 
 #[tokio::test]
 async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
-    let client = kube_client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-cli").await;
-    let mut ldap = samba_admin().await;
-    let base = directory_subtree(&mut ldap, &ns.name).await;
+    let Scenario {
+        client,
+        ns,
+        ldap: _,
+        base,
+    } = Scenario::new("e2e-cli").await;
     let samba = env::samba();
     let file = std::env::temp_dir().join(format!("{}-task.yaml", ns.name));
     let task_yaml = serde_json::json!({

@@ -402,10 +402,25 @@ pub async fn read_directory(
     options: &ReadOptions,
 ) -> Result<(Snapshot, String), ControllerError> {
     let settings = server_settings(&task.spec.server, material)?;
-    let mut conn = connect(&settings).await?;
-    let snapshot = read_snapshot(&mut conn, &task.spec.directory, options).await?;
-    let _ = conn.ldap.unbind().await;
-    Ok((snapshot, conn.server))
+    let directory = task.spec.directory.clone();
+    let options = options.clone();
+    let first_url = settings.urls.first().cloned().unwrap_or_default();
+    // In a task of its own: the LDAP library panics on some malformed server messages, and that must
+    // fail this run, not the operator.
+    let read = tokio::spawn(async move {
+        let mut conn = connect(&settings).await?;
+        let snapshot = read_snapshot(&mut conn, &directory, &options).await?;
+        let _ = conn.ldap.unbind().await;
+        Ok::<_, crate::directory::error::DirectoryError>((snapshot, conn.server))
+    });
+    match read.await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(crate::directory::error::DirectoryError::MalformedData {
+            server: first_url,
+            detail: format!("reading the directory failed unexpectedly ({e})"),
+        }
+        .into()),
+    }
 }
 
 /// Step 2: what to change in the task's namespace so it matches the snapshot.

@@ -268,3 +268,51 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String
         body.to_owned(),
     )
 }
+
+/// A test's own namespace (CRDs installed) and its own OU in the Samba directory holding alice, bob,
+/// Devs and Ops, with the `bind` and `ca` Secrets in place.
+pub struct Scenario {
+    pub client: kube::Client,
+    pub ns: super::TestNamespace,
+    pub ldap: Ldap,
+    pub base: String,
+}
+
+impl Scenario {
+    pub async fn new(prefix: &str) -> Scenario {
+        let client = super::kube_client().await;
+        super::install_crds(&client).await;
+        let ns = super::TestNamespace::new(&client, prefix).await;
+        let mut ldap = samba_admin().await;
+        let base = directory_subtree(&mut ldap, &ns.name).await;
+        secrets(&client, &ns.name, &env::samba().admin_password).await;
+        Scenario {
+            client,
+            ns,
+            ldap,
+            base,
+        }
+    }
+}
+
+/// Waits until the task's condition `type_` has `status` and `reason`, for up to a minute.
+pub async fn wait_for_condition(
+    tasks: &Api<UserSynchronization>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> UserSynchronization {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let task = tasks.get("corp").await.expect("task");
+        if condition(&task, type_) == Some((status.to_owned(), reason.to_owned())) {
+            return task;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{type_} is not {status}/{reason} within a minute: {:?}",
+            task.status
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
