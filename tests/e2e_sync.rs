@@ -376,3 +376,115 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
     let _ = std::fs::remove_file(&file);
     operator.abort();
 }
+
+#[tokio::test]
+async fn collisions_and_kept_groups_follow_the_policies() {
+    let Scenario {
+        client,
+        ns,
+        mut ldap,
+        base,
+    } = Scenario::new("e2e-policy").await;
+    // The name the operator will want for Devs, already taken by a UserGroup someone made by hand.
+    let (entries, _) = ldap
+        .search(
+            &format!("CN=Devs,{base}"),
+            ldap3::Scope::Base,
+            "(objectClass=*)",
+            vec!["objectGUID"],
+        )
+        .await
+        .and_then(|r| r.success())
+        .expect("read Devs");
+    let entry = ldap3::SearchEntry::construct(entries.into_iter().next().expect("Devs"));
+    let guid = usersync::directory::identity::guid_to_string(&entry.bin_attrs["objectGUID"][0])
+        .expect("GUID");
+    let taken = usersync::planner::names::user_group_name("corp", "Devs", &guid);
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let hand_made = UserGroup::new(
+        &taken,
+        usersync::api::UserGroupSpec {
+            display_name: "Hand-made".into(),
+            ..Default::default()
+        },
+    );
+    groups
+        .create(&Default::default(), &hand_made)
+        .await
+        .expect("hand-made group");
+
+    let tasks = create_task(&client, &ns.name, &base).await;
+    let keep =
+        serde_json::json!({"spec": {"groupExtinctionPolicy": "Skip", "collisionPolicy": "Skip"}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&keep))
+        .await
+        .expect("policies");
+    let operator = start_operator(&client, &ns.name);
+    let task = wait_for_run(&tasks, None).await;
+    assert_eq!(
+        task.status
+            .as_ref()
+            .and_then(|s| s.last_run.as_ref())
+            .map(|r| r.skipped),
+        Some(1)
+    );
+    assert_eq!(
+        groups
+            .get(&taken)
+            .await
+            .expect("hand-made")
+            .spec
+            .display_name,
+        "Hand-made",
+        "Skip leaves it alone"
+    );
+
+    // Ops vanishes from the directory: with Skip it stays, marked.
+    ldap.delete(&format!("CN=Ops,{base}"))
+        .await
+        .and_then(|r| r.success())
+        .expect("delete Ops");
+    run_now(&tasks, "ops-gone").await;
+    wait_for_run(&tasks, Some("ops-gone")).await;
+    let all = groups.list(&Default::default()).await.expect("list").items;
+    let ops = by_display(&all, "Ops");
+    assert!(
+        ops.annotations().contains_key("usersync.io/extinct-since"),
+        "{:?}",
+        ops.metadata.annotations
+    );
+
+    // Overwrite takes the hand-made object over.
+    let overwrite = serde_json::json!({"spec": {"collisionPolicy": "Overwrite"}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&overwrite))
+        .await
+        .expect("overwrite");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let object = groups.get(&taken).await.expect("taken");
+        if object.spec.display_name == "Devs" {
+            assert_eq!(
+                object
+                    .labels()
+                    .get("usersync.io/synchronization")
+                    .map(String::as_str),
+                Some("corp")
+            );
+            assert!(
+                object
+                    .owner_references()
+                    .iter()
+                    .any(|o| o.kind == "UserSynchronization")
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Overwrite did not take the object over"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    operator.abort();
+}
