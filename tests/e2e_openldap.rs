@@ -1,11 +1,11 @@
-//! End to end with OpenLDAP (StartTLS, entryUUID identities, groupOfNames and RFC2307 posixGroup):
+//! End to end with OpenLDAP (StartTLS with the CA from a ConfigMap, entryUUID identities, groupOfNames):
 //! the operator syncs a subtree of its own into UserGroups and follows changes.
 
 mod support;
 
 use std::collections::{BTreeMap, HashSet};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use ldap3::Mod;
 use support::e2e::{by_display, condition, run_now, start_operator, wait_for_run};
@@ -77,10 +77,6 @@ async fn openldap_subtree_syncs_and_follows_membership_changes() {
     let data = BTreeMap::from([
         ("username".to_owned(), slapd.admin_dn.clone()),
         ("password".to_owned(), slapd.admin_password.clone()),
-        (
-            "ca.crt".to_owned(),
-            std::fs::read_to_string(&slapd.ca_file).expect("CA"),
-        ),
     ]);
     let secret = Secret {
         metadata: ObjectMeta {
@@ -98,6 +94,22 @@ async fn openldap_subtree_syncs_and_follows_membership_changes() {
         )
         .await
         .expect("secret");
+    // The CA comes from a ConfigMap here (the Samba tests use a Secret).
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
+    let ca = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("ldap-ca".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "bundle.pem".to_owned(),
+            std::fs::read_to_string(&slapd.ca_file).expect("CA"),
+        )])),
+        ..Default::default()
+    };
+    maps.create(&PostParams::default(), &ca)
+        .await
+        .expect("CA ConfigMap");
     let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
     let task: UserSynchronization = serde_json::from_value(serde_json::json!({
         "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
@@ -108,7 +120,7 @@ async fn openldap_subtree_syncs_and_follows_membership_changes() {
                 "type": "LDAP",
                 "urls": [slapd.url],
                 "credentialsSecretRef": {"name": "ldap"},
-                "tls": {"mode": "StartTLS", "caSecretRef": {"name": "ldap", "key": "ca.crt"}},
+                "tls": {"mode": "StartTLS", "caConfigMapRef": {"name": "ldap-ca", "key": "bundle.pem"}},
             },
             "directory": {"preset": "OpenLDAP", "baseDN": base},
         },
