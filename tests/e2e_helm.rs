@@ -10,25 +10,19 @@ use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::api::{Api, ListParams, PostParams};
 use support::e2e::{
     condition, create_task, directory_subtree, operator_options, samba_admin, secrets,
-    start_operator_options, wait_for_run,
+    start_operator_options, user_groups, wait_for_run,
 };
-use support::{TestNamespace, install_crds, kube_client};
+use support::{TestNamespace, install_crds, kube_client, run_ok};
 use usersync::api::UserGroup;
 use usersync::controller::leader::LeaderElection;
 use usersync_testbed::env;
 
 fn helm(args: &[&str]) -> String {
-    let out = Command::new("helm")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("helm runs (it is on PATH in the test bed)");
-    assert!(
-        out.status.success(),
-        "helm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(
+        Command::new("helm")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR")),
+    )
 }
 
 async fn service_account_client(admin: &kube::Client, namespace: &str, name: &str) -> kube::Client {
@@ -97,15 +91,7 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
         task.status
     );
     let groups: Api<UserGroup> = Api::namespaced(admin.clone(), &ns.name);
-    assert_eq!(
-        groups
-            .list(&ListParams::default())
-            .await
-            .expect("list")
-            .items
-            .len(),
-        3
-    );
+    assert_eq!(user_groups(&groups).await.len(), 3);
     operator.abort();
 
     // Least privilege: the operator may read a Secret it is told about, never list them, and has no
@@ -138,23 +124,17 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
 async fn plain_manifests_apply_on_a_bare_cluster() {
     install_crds(&kube_client().await).await;
     let kubeconfig = env::kube().kubeconfig;
-    let out = Command::new("kubectl")
-        .args([
-            "--kubeconfig",
-            &kubeconfig,
-            "apply",
-            "--server-side",
-            "-f",
-            "deploy/",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("kubectl runs (it is on PATH in the test bed)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_ok(
+        Command::new("kubectl")
+            .args([
+                "--kubeconfig",
+                &kubeconfig,
+                "apply",
+                "--server-side",
+                "-f",
+                "deploy/",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR")),
     );
     for kind in [
         "namespace/usersync-system",

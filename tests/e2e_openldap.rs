@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use ldap3::Mod;
-use support::e2e::{by_display, condition, run_now, start_operator, wait_for_run};
+use support::e2e::{by_display, condition, run_now, start_operator, user_groups, wait_for_run};
 use support::{TestNamespace, install_crds, kube_client, ldap_connect};
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::env;
@@ -140,7 +140,7 @@ async fn openldap_subtree_syncs_and_follows_membership_changes() {
         task.status
     );
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
-    let synced = groups.list(&Default::default()).await.expect("list").items;
+    let synced = user_groups(&groups).await;
     let accounting = by_display(&synced, "Účtovníctvo");
     assert_eq!(accounting.spec.users.len(), 1);
     assert_eq!(
@@ -172,7 +172,7 @@ async fn openldap_subtree_syncs_and_follows_membership_changes() {
     .expect("add jan");
     run_now(&tasks, "member-added").await;
     wait_for_run(&tasks, Some("member-added")).await;
-    let synced = groups.list(&Default::default()).await.expect("list").items;
+    let synced = user_groups(&groups).await;
     let names: Vec<&str> = by_display(&synced, "Účtovníctvo")
         .spec
         .users

@@ -7,8 +7,10 @@ mod support;
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, PostParams};
-use support::e2e::{audit_writes, condition, run_now, secrets, start_operator_with, wait_for_run};
+use kube::api::{Api, PostParams};
+use support::e2e::{
+    audit_writes, condition, run_now, secrets, start_operator_with, user_groups, wait_for_run,
+};
 use support::{TestNamespace, install_crds, kube_client};
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::env;
@@ -47,11 +49,7 @@ async fn a_big_group_is_split_into_shards_and_joined_back() {
         task.status
     );
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
-    let all = groups
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .items;
+    let all = user_groups(&groups).await;
     let base = all
         .iter()
         .find(|g| {

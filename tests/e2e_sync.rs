@@ -12,8 +12,9 @@ use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use support::e2e::{
     Scenario, audit_writes, by_display, condition, create_task, http_get, run_now, secrets,
-    start_operator, start_operator_with, wait_for_condition, wait_for_run,
+    start_operator, start_operator_with, user_groups, wait_for_condition, wait_for_run,
 };
+use support::run_ok;
 use usersync::api::UserGroup;
 use usersync_testbed::env;
 
@@ -36,7 +37,7 @@ async fn sync_no_op_rename_and_removal() {
         "{:?}",
         task.status
     );
-    let synced = groups.list(&Default::default()).await.expect("list").items;
+    let synced = user_groups(&groups).await;
     assert_eq!(
         synced.len(),
         3,
@@ -117,7 +118,7 @@ async fn sync_no_op_rename_and_removal() {
     .expect("describe");
     run_now(&tasks, "2").await;
     wait_for_run(&tasks, Some("2")).await;
-    let synced = groups.list(&Default::default()).await.expect("list").items;
+    let synced = user_groups(&groups).await;
     let developers = by_display(&synced, "Developers");
     assert_eq!(developers.uid(), devs_uid, "same object after the rename");
     assert_eq!(developers.spec.description.as_deref(), Some("renamed"));
@@ -134,12 +135,7 @@ async fn sync_no_op_rename_and_removal() {
         Some(("True".into(), "DeletionThresholdExceeded".into()))
     );
     assert_eq!(
-        groups
-            .list(&Default::default())
-            .await
-            .expect("list")
-            .items
-            .len(),
+        user_groups(&groups).await.len(),
         3,
         "the brake removed nothing"
     );
@@ -153,11 +149,8 @@ async fn sync_no_op_rename_and_removal() {
         condition(&task, "Ready"),
         Some(("True".into(), "Synced".into()))
     );
-    let left: Vec<String> = groups
-        .list(&Default::default())
+    let left: Vec<String> = user_groups(&groups)
         .await
-        .expect("list")
-        .items
         .iter()
         .map(|g| g.spec.display_name.clone())
         .collect();
@@ -178,15 +171,7 @@ async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced() {
     let operator = start_operator(&client, &ns.name);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     wait_for_run(&tasks, None).await;
-    assert_eq!(
-        groups
-            .list(&Default::default())
-            .await
-            .expect("list")
-            .items
-            .len(),
-        3
-    );
+    assert_eq!(user_groups(&groups).await.len(), 3);
 
     let wrong = "Wrong-Passw0rd-For-Test";
     secrets(&client, &ns.name, wrong).await;
@@ -198,12 +183,7 @@ async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced() {
     );
     assert_eq!(condition(&task, "Ready").map(|c| c.0), Some("False".into()));
     assert_eq!(
-        groups
-            .list(&Default::default())
-            .await
-            .expect("list")
-            .items
-            .len(),
+        user_groups(&groups).await.len(),
         3,
         "nothing synced is lost"
     );
@@ -260,12 +240,7 @@ async fn dry_run_previews_and_writes_no_user_group() {
     );
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     assert!(
-        groups
-            .list(&Default::default())
-            .await
-            .expect("list")
-            .items
-            .is_empty(),
+        user_groups(&groups).await.is_empty(),
         "a dry run writes nothing"
     );
     assert_eq!(audit_writes(&ns.name), 0);
@@ -340,19 +315,13 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
     });
     std::fs::write(&file, format!("{task_yaml}\n---\n{secret_yaml}\n")).expect("task file");
     let dry_run = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
-            .args(["sync", "--dry-run", "-f"])
-            .arg(&file)
-            .args(["--ca-file", &samba.ca_file])
-            .env("KUBECONFIG", env::kube().kubeconfig)
-            .output()
-            .expect("usersync sync runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_ok(
+            std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+                .args(["sync", "--dry-run", "-f"])
+                .arg(&file)
+                .args(["--ca-file", &samba.ca_file])
+                .env("KUBECONFIG", env::kube().kubeconfig),
+        )
     };
     let before = dry_run();
     assert!(before.contains("create 3, update 0, remove 0"), "{before}");
@@ -447,7 +416,7 @@ async fn collisions_and_kept_groups_follow_the_policies() {
         .expect("delete Ops");
     run_now(&tasks, "ops-gone").await;
     wait_for_run(&tasks, Some("ops-gone")).await;
-    let all = groups.list(&Default::default()).await.expect("list").items;
+    let all = user_groups(&groups).await;
     let ops = by_display(&all, "Ops");
     assert!(
         ops.annotations().contains_key("usersync.io/extinct-since"),

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::{Resource, ResourceExt};
-use support::{TestNamespace, eventually, install_crds, kube_client};
+use support::{TestNamespace, eventually, install_crds, kube_client, run_ok};
 use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
 
 fn task_json(name: &str, spec: serde_json::Value) -> serde_json::Value {
@@ -249,19 +249,6 @@ fn pinned_version(name: &str) -> String {
         .to_owned()
 }
 
-fn run_tool(program: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test]
 async fn built_tools_and_apiserver_have_the_pinned_versions() {
     let client = kube_client().await;
@@ -280,11 +267,12 @@ async fn built_tools_and_apiserver_have_the_pinned_versions() {
     );
     assert_eq!(server.minor, "37");
 
-    let kubectl: serde_json::Value =
-        serde_json::from_str(&run_tool("kubectl", &["version", "--client", "-o", "json"]))
-            .expect("kubectl version is JSON");
+    let kubectl: serde_json::Value = serde_json::from_str(&run_ok(
+        std::process::Command::new("kubectl").args(["version", "--client", "-o", "json"]),
+    ))
+    .expect("kubectl version is JSON");
     assert_eq!(kubectl["clientVersion"]["gitVersion"], kubernetes.as_str());
-    let helm = run_tool("helm", &["version", "--short"]);
+    let helm = run_ok(std::process::Command::new("helm").args(["version", "--short"]));
     assert!(
         helm.starts_with(&pinned_version("HELM_VERSION")),
         "helm version: {helm}"

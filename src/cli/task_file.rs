@@ -68,14 +68,7 @@ impl TaskFile {
             .secrets
             .iter()
             .find(|s| s.metadata.name.as_deref() == Some(name))?;
-        if let Some(v) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
-            return Some(v.as_bytes().to_vec());
-        }
-        secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(key))
-            .map(|b| b.0.clone())
+        crate::controller::material::secret_value(secret, key)
     }
 
     fn config_map_value(&self, r: &KeyRef) -> Option<Vec<u8>> {

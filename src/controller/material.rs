@@ -24,7 +24,9 @@ pub async fn fetch(
                 .await
                 .map_err(kube("reading the credentials Secret"))?;
             let value = |key: &str| -> Result<String, ControllerError> {
-                secret_value(secret.as_ref(), key)
+                secret
+                    .as_ref()
+                    .and_then(|s| secret_value(s, key))
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .ok_or_else(|| missing("Secret", &r.name, key, secret.is_some()))
             };
@@ -40,7 +42,9 @@ pub async fn fetch(
             .await
             .map_err(kube("reading the CA Secret"))?;
         Some(
-            secret_value(secret.as_ref(), &r.key)
+            secret
+                .as_ref()
+                .and_then(|s| secret_value(s, &r.key))
                 .ok_or_else(|| missing("Secret", &r.name, &r.key, secret.is_some()))?,
         )
     } else if let Some(r) = &tls.ca_config_map_ref {
@@ -64,19 +68,20 @@ pub async fn fetch(
     })
 }
 
-fn secret_value(secret: Option<&Secret>, key: &str) -> Option<Vec<u8>> {
-    let secret = secret?;
+/// A Secret's value for `key`. `stringData` wins over `data`, as when the apiserver merges them on
+/// write (objects read back from the cluster only have `data`; files may have either).
+pub fn secret_value(secret: &Secret, key: &str) -> Option<Vec<u8>> {
     secret
-        .data
+        .string_data
         .as_ref()
         .and_then(|d| d.get(key))
-        .map(|b| b.0.clone())
+        .map(|s| s.as_bytes().to_vec())
         .or_else(|| {
             secret
-                .string_data
+                .data
                 .as_ref()
                 .and_then(|d| d.get(key))
-                .map(|s| s.as_bytes().to_vec())
+                .map(|b| b.0.clone())
         })
 }
 

@@ -316,3 +316,11 @@ pub async fn wait_for_condition(
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// Every UserGroup the API returns (shards included).
+pub async fn user_groups(api: &Api<UserGroup>) -> Vec<UserGroup> {
+    api.list(&Default::default())
+        .await
+        .expect("list UserGroups")
+        .items
+}
