@@ -13,7 +13,7 @@ use support::e2e::{
     start_operator_options, user_groups, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client, run_ok};
-use usersync::api::UserGroup;
+use usersync::api::{UserGroup, UserSynchronization};
 use usersync::controller::leader::LeaderElection;
 use usersync_testbed::env;
 
@@ -47,15 +47,14 @@ async fn service_account_client(admin: &kube::Client, namespace: &str, name: &st
     kube::Client::try_from(config).expect("client")
 }
 
-#[tokio::test]
-async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
-    let admin = kube_client().await;
-    // Installed first so helm and the other test find them in place instead of racing to create them.
-    install_crds(&admin).await;
-    let system = TestNamespace::new(&admin, "usersync-system").await;
+/// `helm install` of the chart into a fresh namespace; returns it and the release name.
+async fn install_chart(admin: &kube::Client, values: &[&str]) -> (TestNamespace, String) {
+    // Installed first so helm and the other tests find them in place instead of racing to create them.
+    install_crds(admin).await;
+    let system = TestNamespace::new(admin, "usersync-system").await;
     let release = format!("us-{}", &system.name[system.name.len() - 8..]);
     let kubeconfig = env::kube().kubeconfig;
-    helm(&[
+    let mut args = vec![
         "install",
         &release,
         "charts/usersync",
@@ -64,7 +63,33 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
         "--kubeconfig",
         &kubeconfig,
         "--wait=false",
+    ];
+    for value in values {
+        args.extend(["--set", value]);
+    }
+    helm(&args);
+    (system, release)
+}
+
+fn uninstall_chart(system: &TestNamespace, release: &str) {
+    helm(&[
+        "uninstall",
+        release,
+        "--namespace",
+        &system.name,
+        "--kubeconfig",
+        &env::kube().kubeconfig,
     ]);
+}
+
+fn forbidden<T>(result: Result<T, kube::Error>) -> bool {
+    matches!(result, Err(kube::Error::Api(s)) if s.code == 403)
+}
+
+#[tokio::test]
+async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
+    let admin = kube_client().await;
+    let (system, release) = install_chart(&admin, &[]).await;
     let account = format!("{release}-usersync");
 
     let operator_client = service_account_client(&admin, &system.name, &account).await;
@@ -98,26 +123,75 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
     // business with pods.
     let secrets_api: Api<Secret> = Api::namespaced(operator_client.clone(), &ns.name);
     secrets_api.get("bind").await.expect("get a named Secret");
-    let forbidden =
-        |r: Result<_, kube::Error>| matches!(r, Err(kube::Error::Api(s)) if s.code == 403);
     assert!(
-        forbidden(secrets_api.list(&ListParams::default()).await.map(|_| ())),
+        forbidden(secrets_api.list(&ListParams::default()).await),
         "listing Secrets is refused"
     );
     let pods: Api<Pod> = Api::namespaced(operator_client, &ns.name);
     assert!(
-        forbidden(pods.list(&ListParams::default()).await.map(|_| ())),
+        forbidden(pods.list(&ListParams::default()).await),
         "pods are none of its business"
     );
+    uninstall_chart(&system, &release);
+}
 
-    helm(&[
-        "uninstall",
-        &release,
-        "--namespace",
-        &system.name,
-        "--kubeconfig",
-        &kubeconfig,
-    ]);
+#[tokio::test]
+async fn a_chart_limited_to_listed_namespaces_syncs_there_and_nowhere_else() {
+    let admin = kube_client().await;
+    install_crds(&admin).await;
+    let mut ldap = samba_admin().await;
+    let mut namespaces = Vec::new();
+    let mut task_apis = Vec::new();
+    for prefix in ["e2e-watched-a", "e2e-watched-b", "e2e-unwatched"] {
+        let ns = TestNamespace::new(&admin, prefix).await;
+        let base = directory_subtree(&mut ldap, &ns.name).await;
+        secrets(&admin, &ns.name, &env::samba().admin_password).await;
+        task_apis.push(create_task(&admin, &ns.name, &base).await);
+        namespaces.push(ns);
+    }
+    let watched = format!(
+        "watchNamespaces={{{},{}}}",
+        namespaces[0].name, namespaces[1].name
+    );
+    let (system, release) =
+        install_chart(&admin, &[&watched, "leaderElection.enabled=false"]).await;
+    let operator_client =
+        service_account_client(&admin, &system.name, &format!("{release}-usersync")).await;
+    // One run at a time across both namespaces: the limit is shared, and both still get their turn.
+    let mut options = operator_options(&namespaces[0].name);
+    options.namespaces = vec![namespaces[0].name.clone(), namespaces[1].name.clone()];
+    options.concurrency = 1;
+    let operator = start_operator_options(&operator_client, options);
+
+    for (tasks, ns) in task_apis.iter().zip(&namespaces).take(2) {
+        let task = wait_for_run(tasks, None).await;
+        assert_eq!(
+            condition(&task, "Ready"),
+            Some(("True".into(), "Synced".into())),
+            "{}: {:?}",
+            ns.name,
+            task.status
+        );
+        let groups: Api<UserGroup> = Api::namespaced(admin.clone(), &ns.name);
+        assert_eq!(user_groups(&groups).await.len(), 3, "{}", ns.name);
+    }
+    let unwatched = task_apis[2].get("corp").await.expect("task");
+    assert!(
+        unwatched.status.is_none(),
+        "a task outside the watched namespaces is left alone: {:?}",
+        unwatched.status
+    );
+    let groups: Api<UserGroup> = Api::namespaced(admin.clone(), &namespaces[2].name);
+    assert!(user_groups(&groups).await.is_empty());
+    operator.abort();
+
+    // The chart granted Roles in the listed namespaces only: no ClusterRole to fall back on.
+    let elsewhere: Api<UserSynchronization> =
+        Api::namespaced(operator_client.clone(), &namespaces[2].name);
+    assert!(forbidden(elsewhere.list(&ListParams::default()).await));
+    let everywhere: Api<UserSynchronization> = Api::all(operator_client);
+    assert!(forbidden(everywhere.list(&ListParams::default()).await));
+    uninstall_chart(&system, &release);
 }
 
 #[tokio::test]

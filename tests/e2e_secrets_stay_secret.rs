@@ -76,6 +76,7 @@ async fn passwords_stay_out_of_logs_events_and_status() {
         logs.contains("InvalidCredentials"),
         "the logs report the failure"
     );
+    check_run_logs(&logs, &ns.name);
     for password in [wrong, right.as_str()] {
         for (place, text) in [("logs", &logs), ("Events", &events), ("status", &status)] {
             assert!(
@@ -84,4 +85,51 @@ async fn passwords_stay_out_of_logs_events_and_status() {
             );
         }
     }
+}
+
+/// Each run's lines carry the task, its namespace and a run id of their own, down to the directory
+/// layer's lines written from the task that reads the directory.
+fn check_run_logs(logs: &str, namespace: &str) {
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let run_of = |line: &serde_json::Value| {
+        let span = &line["span"];
+        (span["name"] == "run").then(|| {
+            assert_eq!(span["task"], "corp", "{line}");
+            assert_eq!(span["namespace"], namespace, "{line}");
+            span["run_id"].as_str().expect("run_id").to_owned()
+        })
+    };
+    let finished: Vec<(String, String)> = lines
+        .iter()
+        .filter(|l| matches!(l["message"].as_str(), Some("run finished" | "run failed")))
+        .map(|l| {
+            let reason = l["reason"].as_str().unwrap_or_default().to_owned();
+            (
+                run_of(l).expect("a run's outcome is logged inside its span"),
+                reason,
+            )
+        })
+        .collect();
+    assert!(
+        finished.iter().any(|(_, r)| r == "InvalidCredentials")
+            && finished.iter().any(|(_, r)| r == "Synced"),
+        "{finished:?}"
+    );
+    let ids: std::collections::HashSet<&String> = finished.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), finished.len(), "every run has its own id");
+    let (synced, _) = finished
+        .iter()
+        .find(|(_, r)| r == "Synced")
+        .expect("synced");
+    assert!(
+        lines.iter().any(|l| l["message"] == "directory read"
+            && l["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("usersync::directory"))
+            && run_of(l).as_ref() == Some(synced)),
+        "the directory layer logs under the run's id"
+    );
 }

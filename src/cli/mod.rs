@@ -37,9 +37,9 @@ enum Command {
     },
     /// Run the operator: watch UserSynchronizations and keep their UserGroups in sync.
     Run {
-        /// Watch only this namespace (default: all namespaces).
-        #[arg(long, env = "USERSYNC_NAMESPACE")]
-        namespace: Option<String>,
+        /// Watch only these namespaces (repeat the flag or separate with commas; default: all).
+        #[arg(long = "namespace", env = "USERSYNC_NAMESPACES", value_delimiter = ',')]
+        namespaces: Vec<String>,
         /// Tasks synchronized at the same time.
         #[arg(long, default_value_t = 4, env = "USERSYNC_CONCURRENCY")]
         concurrency: u16,
@@ -100,7 +100,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Crd { output } => write_crds(output),
         Command::Run {
-            namespace,
+            namespaces,
             concurrency,
             reference_poll_seconds,
             leader_election_namespace,
@@ -114,7 +114,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
             let options = crate::controller::Options {
                 // The chart passes an empty value for "all namespaces".
-                namespace: namespace.filter(|n| !n.trim().is_empty()),
+                namespaces: namespaces
+                    .into_iter()
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
                 concurrency,
                 read_options: ReadOptions::default(),
                 reference_poll: std::time::Duration::from_secs(reference_poll_seconds),

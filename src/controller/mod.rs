@@ -22,6 +22,7 @@ use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
+use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
 use crate::api::UserSynchronization;
@@ -32,9 +33,9 @@ use reconcile::{Context, reconcile};
 /// Options of `usersync run`.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Watch only this namespace; all when `None`.
-    pub namespace: Option<String>,
-    /// Tasks reconciled at once.
+    /// Watch only these namespaces; all when empty.
+    pub namespaces: Vec<String>,
+    /// Tasks synchronized at once, across all watched namespaces.
     pub concurrency: u16,
     pub read_options: ReadOptions,
     /// How often an idle task checks its Secrets for rotation.
@@ -49,9 +50,15 @@ pub struct Options {
 
 /// Runs the controller until the process is asked to stop.
 pub async fn run(client: kube::Client, options: Options) {
-    let tasks: Api<UserSynchronization> = match &options.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    // One watch per namespace when a list is given: the operator's rights may end at those namespaces.
+    let task_apis: Vec<Api<UserSynchronization>> = if options.namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        options
+            .namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
     };
     let reporter = Reporter {
         controller: "usersync".into(),
@@ -82,10 +89,14 @@ pub async fn run(client: kube::Client, options: Options) {
         None => None,
     };
     // Ready once the apiserver answers with the rights the operator needs to list its tasks.
-    match tasks.list(&ListParams::default().limit(1)).await {
-        Ok(_) => ready.store(true, Ordering::Relaxed),
-        Err(e) => warn!(error = %e, "cannot list UserSynchronizations yet"),
+    let mut can_list = true;
+    for tasks in &task_apis {
+        if let Err(e) = tasks.list(&ListParams::default().limit(1)).await {
+            warn!(error = %e, "cannot list UserSynchronizations yet");
+            can_list = false;
+        }
     }
+    ready.store(can_list, Ordering::Relaxed);
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
@@ -93,24 +104,30 @@ pub async fn run(client: kube::Client, options: Options) {
         reference_poll: options.reference_poll,
         shard_bytes: options.shard_bytes,
         metrics,
+        runs: Arc::new(Semaphore::new(usize::from(options.concurrency.max(1)))),
     });
-    info!(
-        namespace = options.namespace.as_deref().unwrap_or("*"),
-        "controller starting"
-    );
-    let controller = Controller::new(tasks, watcher::Config::default())
-        .with_config(Config::default().concurrency(options.concurrency))
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            let ready = ready.clone();
-            async move {
-                match result {
-                    Ok(_) => ready.store(true, Ordering::Relaxed),
-                    Err(e) => error!(error = %e, "reconcile failed"),
-                }
+    let namespaces = if options.namespaces.is_empty() {
+        "*".to_owned()
+    } else {
+        options.namespaces.join(",")
+    };
+    info!(%namespaces, "controller starting");
+    let controllers = task_apis.into_iter().map(|tasks| {
+        Controller::new(tasks, watcher::Config::default())
+            .with_config(Config::default().concurrency(options.concurrency))
+            .shutdown_on_signal()
+            .run(reconcile, error_policy, ctx.clone())
+            .boxed()
+    });
+    let controller = futures::stream::select_all(controllers).for_each(|result| {
+        let ready = ready.clone();
+        async move {
+            match result {
+                Ok(_) => ready.store(true, Ordering::Relaxed),
+                Err(e) => error!(error = %e, "reconcile failed"),
             }
-        });
+        }
+    });
     match leading {
         Some(leading) => {
             tokio::select! {

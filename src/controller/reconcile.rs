@@ -10,7 +10,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
-use tracing::{info, warn};
+use tokio::sync::Semaphore;
+use tracing::{Instrument, info, info_span, warn};
 
 use super::cluster::{Applied, ClusterState, Writer, current_groups};
 use super::conditions::{
@@ -41,6 +42,8 @@ pub struct Context {
     /// Serialized members kept in one UserGroup object before a shard continues the list.
     pub shard_bytes: usize,
     pub metrics: Arc<Metrics>,
+    /// Runs in progress across all watched namespaces are limited by these permits.
+    pub runs: Arc<Semaphore>,
 }
 
 const PREVIEW_SAMPLE: usize = 20;
@@ -133,13 +136,49 @@ pub async fn reconcile(
         ));
     }
 
+    let run_id = run_id();
+    let span = info_span!("run", task = %task.name_any(), %namespace, %run_id);
+    let permit = ctx.runs.clone().acquire_owned().await;
+    let report = Due {
+        status,
+        run_now,
+        references,
+    };
+    let action = run_and_report(&task, &ctx, &api, report)
+        .instrument(span)
+        .await;
+    drop(permit);
+    action
+}
+
+/// What `reconcile` learned before deciding a run is due.
+struct Due {
+    status: UserSynchronizationStatus,
+    run_now: Option<String>,
+    references: Option<String>,
+}
+
+/// Runs the task once and reports the outcome on status, in an Event, in metrics and in the log.
+async fn run_and_report(
+    task: &UserSynchronization,
+    ctx: &Context,
+    api: &Api<UserSynchronization>,
+    due: Due,
+) -> Result<Action, ControllerError> {
+    let Due {
+        status,
+        run_now,
+        references,
+    } = due;
+    let generation = task.metadata.generation;
+    info!("run started");
     let started = Instant::now();
     let approval = task
         .annotations()
         .get(APPROVE_DELETIONS_ANNOTATION)
         .cloned();
     let approved = approval.is_some() && approval != status.last_handled_approval;
-    let outcome = run(&task, &ctx, approved).await;
+    let outcome = run(task, ctx, approved).await;
     let finished = Timestamp::now();
     let mut next = status.clone();
     next.observed_generation = generation;
@@ -205,7 +244,7 @@ pub async fn reconcile(
                 .set(finished.as_millisecond() as f64 / 1000.0);
             next.consecutive_failures = 0;
             next.last_successful_sync_time = Some(Time(finished));
-            next.next_sync_time = schedule_time(&task, finished.as_second())?;
+            next.next_sync_time = schedule_time(task, finished.as_second())?;
             if approved && result.plan.brake.is_none() {
                 next.last_handled_approval = approval;
             }
@@ -283,7 +322,7 @@ pub async fn reconcile(
             next.preview = task.spec.dry_run.then(|| preview(&result.plan));
             next.last_run = Some(summary);
             publish(&ctx.recorder, &reference, event_type, reason, &message).await;
-            info!(task = %task.name_any(), namespace = %task.namespace().unwrap_or_default(), reason, "run finished");
+            info!(reason, "run finished");
             requeue_at(next.next_sync_time.as_ref(), finished, ctx.reference_poll)
         }
         Err(err) => {
@@ -297,7 +336,7 @@ pub async fn reconcile(
                 .get_or_create(&ReasonLabels { reason })
                 .inc();
             let message = err.to_string();
-            warn!(task = %task.name_any(), namespace = %task.namespace().unwrap_or_default(), reason, error = %message, "run failed");
+            warn!(reason, error = %message, "run failed");
             if let Some(reachable) = err.directory_reachable() {
                 let why = if reachable { "Connected" } else { reason };
                 conditions::set(
@@ -349,7 +388,7 @@ pub async fn reconcile(
             }
         }
     };
-    write_status(&api, &task, &status, &next).await?;
+    write_status(api, task, &status, &next).await?;
     Ok(action)
 }
 
@@ -407,12 +446,15 @@ pub async fn read_directory(
     let first_url = settings.urls.first().cloned().unwrap_or_default();
     // In a task of its own: the LDAP library panics on some malformed server messages, and that must
     // fail this run, not the operator.
-    let read = tokio::spawn(async move {
-        let mut conn = connect(&settings).await?;
-        let snapshot = read_snapshot(&mut conn, &directory, &options).await?;
-        let _ = conn.ldap.unbind().await;
-        Ok::<_, crate::directory::error::DirectoryError>((snapshot, conn.server))
-    });
+    let read = tokio::spawn(
+        async move {
+            let mut conn = connect(&settings).await?;
+            let snapshot = read_snapshot(&mut conn, &directory, &options).await?;
+            let _ = conn.ldap.unbind().await;
+            Ok::<_, crate::directory::error::DirectoryError>((snapshot, conn.server))
+        }
+        .in_current_span(),
+    );
     match read.await {
         Ok(result) => Ok(result?),
         Err(e) => Err(crate::directory::error::DirectoryError::MalformedData {
@@ -463,6 +505,11 @@ fn requeue_at(next: Option<&Time>, now: Timestamp, poll: Duration) -> Action {
     let until_next =
         next.map(|t| Duration::from_secs((t.0.as_second() - now.as_second()).max(1) as u64));
     Action::requeue(until_next.map_or(poll, |d| d.min(poll)))
+}
+
+/// A short id that ties together the log lines of one run.
+fn run_id() -> String {
+    format!("{:012x}", fastrand::u64(..) >> 16)
 }
 
 /// 5 s, 10 s, 20 s … up to 10 minutes.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError};
 use secrecy::{ExposeSecret, SecretString};
+use tracing::debug;
 
 use super::error::DirectoryError;
 use super::tls::{Trust, client_config};
@@ -61,7 +62,10 @@ pub async fn connect(settings: &ServerSettings) -> Result<Connection, DirectoryE
     let mut failures = Vec::new();
     for url in &settings.urls {
         match connect_one(url, settings, config.clone()).await {
-            Ok(connection) => return Ok(connection),
+            Ok(connection) => {
+                debug!(server = %connection.server, "bound to the directory");
+                return Ok(connection);
+            }
             Err(err) if is_per_server(&err) => failures.push(err),
             Err(err) => return Err(err),
         }

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Scope as LdapScope, SearchEntry, SearchResult};
+use tracing::debug;
 
 use super::assemble::{RawContainer, RawGroup, RawUser, Scope, assemble};
 use super::connect::{Connection, map_operation_error};
@@ -126,6 +127,12 @@ pub async fn read_snapshot(
     )
     .await?;
 
+    debug!(
+        %server,
+        entries = stats.entries,
+        requests = stats.requests,
+        "directory read"
+    );
     Ok(assemble(users, groups, containers, &scope, stats))
 }
 

@@ -168,7 +168,7 @@ pub fn start_operator_with(
 /// The options `usersync run` would use, watching `ns`, with quick polling for tests.
 pub fn operator_options(ns: &str) -> usersync::controller::Options {
     usersync::controller::Options {
-        namespace: Some(ns.to_owned()),
+        namespaces: vec![ns.to_owned()],
         concurrency: 2,
         read_options: Default::default(),
         reference_poll: Duration::from_secs(1),
