@@ -102,7 +102,9 @@ run_ds() {
 
 start() {
   need ns-slapd pwdhash certutil pk12util ldapsearch ldapadd openssl
+  stop_ds  # an instance left running in DIR would outlive its files
   rm -rf "$dir" && mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)  # dse.ldif needs absolute paths
   "$ENV_DIR/certs.sh" "$dir/tls"
   local port tls_port
   port=$(free_port); tls_port=$(free_port)
@@ -115,7 +117,7 @@ export USERSYNC_DS389_URL=ldap://127.0.0.1:$port
 export USERSYNC_DS389_LDAPS_URL=ldaps://127.0.0.1:$tls_port
 export USERSYNC_DS389_BASE_DN=$DS389_BASE_DN
 export USERSYNC_DS389_ADMIN_DN='$DS389_ADMIN_DN'
-export USERSYNC_DS389_ADMIN_PASSWORD=$DS389_ADMIN_PASSWORD
+export USERSYNC_DS389_ADMIN_PASSWORD='$DS389_ADMIN_PASSWORD'
 export USERSYNC_DS389_CA=$dir/tls/ca.crt
 ENV
   log "389-ds ready: ldap://127.0.0.1:$port ldaps://127.0.0.1:$tls_port base $DS389_BASE_DN"

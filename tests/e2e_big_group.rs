@@ -1,0 +1,192 @@
+//! A 50,000-member group read from a slapd of its own: stored as a base object plus shard objects,
+//! each well under the apiserver's object size limit, joined back complete; a re-run writes nothing.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use support::e2e::{audit_writes, condition, run_now, start_operator, user_groups, wait_for_run};
+use support::{TestNamespace, install_crds, kube_client, run_ok};
+use usersync::api::{SHARD_OF_LABEL, UserGroup, UserSynchronization};
+use usersync_testbed::fixture::{FixtureSpec, generate, names};
+use usersync_testbed::ldif::{self, Layout, OpenLdap};
+
+const MEMBERS: usize = 50_000;
+/// etcd's default request limit is 1.5 MiB; an object must stay clearly below it.
+const OBJECT_LIMIT: usize = 1024 * 1024;
+
+/// A slapd with the fixture loaded, stopped when dropped.
+struct Slapd {
+    dir: PathBuf,
+}
+
+impl Slapd {
+    fn start(spec: FixtureSpec) -> (Slapd, usersync_testbed::fixture::Fixture) {
+        let dir = std::env::temp_dir().join(format!("usersync-big-group-{}", std::process::id()));
+        let slapd = Slapd { dir };
+        slapd.script("start", &[]);
+        let fixture = generate(spec);
+        let ldif_path = slapd.dir.join("fixture.ldif");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&ldif_path).expect("ldif"));
+        ldif::write_openldap(&fixture, true, &mut out).expect("ldif written");
+        drop(out);
+        slapd.script("load", &[&ldif_path]);
+        (slapd, fixture)
+    }
+
+    fn script(&self, command: &str, extra: &[&Path]) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/env/slapd.sh");
+        run_ok(
+            Command::new("bash")
+                .arg(script)
+                .arg(command)
+                .arg(&self.dir)
+                .args(extra),
+        );
+    }
+
+    fn url(&self) -> String {
+        let port = std::fs::read_to_string(self.dir.join("tls_port")).expect("port");
+        format!("ldaps://127.0.0.1:{}", port.trim())
+    }
+
+    fn ca(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tls/ca.crt")).expect("CA")
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.script("stop", &[]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit() {
+    let (slapd, fixture) = Slapd::start(FixtureSpec {
+        users: MEMBERS,
+        teams: 2,
+        big_group_members: MEMBERS,
+    });
+    let big = fixture
+        .groups
+        .iter()
+        .find(|g| g.name == names::ALL_STAFF)
+        .expect("the big group");
+    assert_eq!(big.members.len(), MEMBERS);
+
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-big-group").await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    let secret = |name: &str, data: BTreeMap<String, String>| Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        string_data: Some(data),
+        ..Default::default()
+    };
+    let bind = BTreeMap::from([
+        (
+            "username".to_owned(),
+            "cn=admin,dc=example,dc=org".to_owned(),
+        ),
+        ("password".to_owned(), "usersync-admin".to_owned()),
+    ]);
+    let ca = BTreeMap::from([("ca.crt".to_owned(), slapd.ca())]);
+    for s in [secret("bind", bind), secret("ca", ca)] {
+        secrets
+            .patch(
+                &s.name_any(),
+                &PatchParams::apply("tests").force(),
+                &Patch::Apply(&s),
+            )
+            .await
+            .expect("secret applied");
+    }
+    let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
+    let task: UserSynchronization = serde_json::from_value(serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
+        "metadata": {"name": "corp"},
+        "spec": {
+            "targetGroup": "all-users",
+            "server": {"urls": [slapd.url()], "credentialsSecretRef": {"name": "bind"}, "tls": {"caSecretRef": {"name": "ca"}}},
+            "directory": {
+                "preset": "OpenLDAP",
+                "baseDN": OpenLdap.base_dn(),
+                "groups": [OpenLdap.group_dn(&fixture, big)],
+                "pageSize": 1000,
+            },
+        },
+    }))
+    .expect("task");
+    tasks
+        .create(&PostParams::default(), &task)
+        .await
+        .expect("task created");
+    // The operator's own shard size: what a real deployment does with such a group.
+    let operator = start_operator(&client, &ns.name);
+
+    let task = wait_for_run(&tasks, None).await;
+    assert_eq!(
+        condition(&task, "Ready"),
+        Some(("True".into(), "Synced".into())),
+        "{:?}",
+        task.status
+    );
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let all = user_groups(&groups).await;
+    let base = all
+        .iter()
+        .find(|g| {
+            g.spec.display_name == names::ALL_STAFF && !g.labels().contains_key(SHARD_OF_LABEL)
+        })
+        .expect("base object");
+    let shards: Vec<&UserGroup> = all
+        .iter()
+        .filter(|g| g.labels().get(SHARD_OF_LABEL) == Some(&base.name_any()))
+        .collect();
+    assert!(!shards.is_empty(), "50,000 members need shards");
+    let mut biggest = 0;
+    for object in std::iter::once(base).chain(shards.iter().copied()) {
+        let size = serde_json::to_vec(object).expect("serializes").len();
+        biggest = biggest.max(size);
+        assert!(size < OBJECT_LIMIT, "{} is {size} bytes", object.name_any());
+    }
+    let mut ids: Vec<&str> = base
+        .spec
+        .users
+        .iter()
+        .chain(shards.iter().flat_map(|s| &s.spec.users))
+        .map(|u| u.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        MEMBERS,
+        "the joined list is complete, without duplicates"
+    );
+    assert_eq!(
+        base.status.as_ref().map(|s| s.user_count),
+        Some(MEMBERS as i64)
+    );
+    eprintln!("{} shards, largest object {biggest} bytes", shards.len());
+
+    let writes = audit_writes(&ns.name);
+    run_now(&tasks, "again").await;
+    wait_for_run(&tasks, Some("again")).await;
+    assert_eq!(
+        audit_writes(&ns.name),
+        writes,
+        "an unchanged group writes nothing"
+    );
+    operator.abort();
+}
