@@ -1,4 +1,4 @@
-//! End to end on the real apiserver and Samba AD DC: the operator (in-process, as `usersync run`
+//! End to end on the real apiserver with Samba AD DC and OpenLDAP: the operator (in-process, as `usersync run`
 //! runs it) synchronizes a subtree of the directory into UserGroups, writes nothing when nothing
 //! changed, follows a rename to the same object, removes a vanished group, and reports a wrong
 //! password without touching what was synced. Each test works in its own OU and namespace.
@@ -11,22 +11,22 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use support::e2e::{
-    Scenario, audit_writes, by_display, condition, create_task, http_get, run_now, secrets,
-    start_operator, start_operator_with, user_groups, wait_for_condition, wait_for_run,
+    Scenario, Server, audit_writes, by_display, condition, create_task, create_task_on, http_get,
+    run_now, secrets, secrets_for, start_operator, start_operator_with, user_groups,
+    wait_for_condition, wait_for_run,
 };
 use support::run_ok;
 use usersync::api::UserGroup;
 use usersync_testbed::env;
 
-#[tokio::test]
-async fn sync_no_op_rename_and_removal() {
+async fn sync_no_op_rename_and_removal(server: Server) {
     let Scenario {
         client,
         ns,
         mut ldap,
         base,
-    } = Scenario::new("e2e").await;
-    let tasks = create_task(&client, &ns.name, &base).await;
+    } = Scenario::on(server, "e2e").await;
+    let tasks = create_task_on(server, &client, &ns.name, &base).await;
     let operator = start_operator(&client, &ns.name);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
 
@@ -60,11 +60,17 @@ async fn sync_no_op_rename_and_removal() {
         .map(|u| u.display_name.as_deref().unwrap_or_default())
         .collect();
     assert_eq!(members, ["alice", "bob"]);
-    assert!(devs.spec.source.as_ref().is_some_and(|s| {
-        s.sid
-            .as_deref()
-            .is_some_and(|sid| sid.starts_with("S-1-5-21-"))
-    }));
+    let source = devs.spec.source.as_ref().expect("source");
+    match server {
+        Server::Samba => assert!(
+            source
+                .sid
+                .as_deref()
+                .is_some_and(|sid| sid.starts_with("S-1-5-21-")),
+            "{source:?}"
+        ),
+        Server::OpenLdap => assert_eq!(source.id.len(), 36, "entryUUID: {source:?}"),
+    }
     assert_eq!(devs.status.as_ref().map(|s| s.user_count), Some(2));
     assert_eq!(
         devs.labels()
@@ -105,12 +111,17 @@ async fn sync_no_op_rename_and_removal() {
 
     // A rename in the directory updates the same object.
     let devs_uid = devs.uid();
-    ldap.modifydn(&format!("CN=Devs,{base}"), "CN=Developers", true, None)
-        .await
-        .and_then(|r| r.success())
-        .expect("rename");
+    ldap.modifydn(
+        &server.group_dn(&base, "Devs"),
+        &server.group_rdn("Developers"),
+        true,
+        None,
+    )
+    .await
+    .and_then(|r| r.success())
+    .expect("rename");
     ldap.modify(
-        &format!("CN=Developers,{base}"),
+        &server.group_dn(&base, "Developers"),
         vec![Mod::Replace("description", HashSet::from(["renamed"]))],
     )
     .await
@@ -124,7 +135,7 @@ async fn sync_no_op_rename_and_removal() {
     assert_eq!(developers.spec.description.as_deref(), Some("renamed"));
 
     // A group deleted in the directory is removed (maxDeletions 10% of 5 objects is 0: approve it).
-    ldap.delete(&format!("CN=Ops,{base}"))
+    ldap.delete(&server.group_dn(&base, "Ops"))
         .await
         .and_then(|r| r.success())
         .expect("delete Ops");
@@ -159,22 +170,21 @@ async fn sync_no_op_rename_and_removal() {
     operator.abort();
 }
 
-#[tokio::test]
-async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced() {
+async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced(server: Server) {
     let Scenario {
         client,
         ns,
         ldap: _,
         base,
-    } = Scenario::new("e2e-badpw").await;
-    let tasks = create_task(&client, &ns.name, &base).await;
+    } = Scenario::on(server, "e2e-badpw").await;
+    let tasks = create_task_on(server, &client, &ns.name, &base).await;
     let operator = start_operator(&client, &ns.name);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     wait_for_run(&tasks, None).await;
     assert_eq!(user_groups(&groups).await.len(), 3);
 
     let wrong = "Wrong-Passw0rd-For-Test";
-    secrets(&client, &ns.name, wrong).await;
+    secrets_for(server, &client, &ns.name, wrong).await;
     run_now(&tasks, "bad").await;
     let task = wait_for_run(&tasks, Some("bad")).await;
     assert_eq!(
@@ -194,7 +204,7 @@ async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced() {
     );
 
     // Fixing the Secret is enough: the operator notices the rotation and runs again by itself.
-    secrets(&client, &ns.name, &env::samba().admin_password).await;
+    secrets_for(server, &client, &ns.name, &server.credentials().1).await;
     let task = wait_for_condition(&tasks, "Ready", "True", "Synced").await;
     assert_eq!(
         condition(&task, "Stalled").map(|c| c.0),
@@ -203,15 +213,14 @@ async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced() {
     operator.abort();
 }
 
-#[tokio::test]
-async fn dry_run_previews_and_writes_no_user_group() {
+async fn dry_run_previews_and_writes_no_user_group(server: Server) {
     let Scenario {
         client,
         ns,
         ldap: _,
         base,
-    } = Scenario::new("e2e-dry").await;
-    let tasks = create_task(&client, &ns.name, &base).await;
+    } = Scenario::on(server, "e2e-dry").await;
+    let tasks = create_task_on(server, &client, &ns.name, &base).await;
     let dry = serde_json::json!({"spec": {"dryRun": true}});
     tasks
         .patch("corp", &PatchParams::default(), &Patch::Merge(&dry))
@@ -346,29 +355,18 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
     operator.abort();
 }
 
-#[tokio::test]
-async fn collisions_and_kept_groups_follow_the_policies() {
+async fn collisions_and_kept_groups_follow_the_policies(server: Server) {
     let Scenario {
         client,
         ns,
         mut ldap,
         base,
-    } = Scenario::new("e2e-policy").await;
+    } = Scenario::on(server, "e2e-policy").await;
     // The name the operator will want for Devs, already taken by a UserGroup someone made by hand.
-    let (entries, _) = ldap
-        .search(
-            &format!("CN=Devs,{base}"),
-            ldap3::Scope::Base,
-            "(objectClass=*)",
-            vec!["objectGUID"],
-        )
-        .await
-        .and_then(|r| r.success())
-        .expect("read Devs");
-    let entry = ldap3::SearchEntry::construct(entries.into_iter().next().expect("Devs"));
-    let guid = usersync::directory::identity::guid_to_string(&entry.bin_attrs["objectGUID"][0])
-        .expect("GUID");
-    let taken = usersync::planner::names::user_group_name("corp", "Devs", &guid);
+    let id = server
+        .read_id(&mut ldap, &server.group_dn(&base, "Devs"))
+        .await;
+    let taken = usersync::planner::names::user_group_name("corp", "Devs", &id);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     let hand_made = UserGroup::new(
         &taken,
@@ -382,7 +380,7 @@ async fn collisions_and_kept_groups_follow_the_policies() {
         .await
         .expect("hand-made group");
 
-    let tasks = create_task(&client, &ns.name, &base).await;
+    let tasks = create_task_on(server, &client, &ns.name, &base).await;
     let keep =
         serde_json::json!({"spec": {"groupExtinctionPolicy": "Skip", "collisionPolicy": "Skip"}});
     tasks
@@ -410,7 +408,7 @@ async fn collisions_and_kept_groups_follow_the_policies() {
     );
 
     // Ops vanishes from the directory: with Skip it stays, marked.
-    ldap.delete(&format!("CN=Ops,{base}"))
+    ldap.delete(&server.group_dn(&base, "Ops"))
         .await
         .and_then(|r| r.success())
         .expect("delete Ops");
@@ -457,3 +455,29 @@ async fn collisions_and_kept_groups_follow_the_policies() {
     }
     operator.abort();
 }
+
+/// Each scenario runs on Samba AD and on OpenLDAP.
+macro_rules! on_both_servers {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::*;
+
+            #[tokio::test]
+            async fn samba() {
+                super::$scenario(Server::Samba).await
+            }
+
+            #[tokio::test]
+            async fn openldap() {
+                super::$scenario(Server::OpenLdap).await
+            }
+        }
+    )*};
+}
+
+on_both_servers!(
+    sync_no_op_rename_and_removal,
+    a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced,
+    dry_run_previews_and_writes_no_user_group,
+    collisions_and_kept_groups_follow_the_policies,
+);

@@ -12,17 +12,117 @@ use usersync_testbed::env;
 
 use super::ldap_connect;
 
+/// Which of the test bed's directories a scenario runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    Samba,
+    OpenLdap,
+}
+
+impl Server {
+    /// Bound as the directory's administrator, over LDAPS.
+    pub async fn admin(self) -> Ldap {
+        let (url, ca) = (self.ldaps_url(), self.ca_file());
+        let (user, password) = self.credentials();
+        let mut ldap = ldap_connect(&url, &ca, false).await;
+        ldap.simple_bind(&user, &password)
+            .await
+            .and_then(|r| r.success())
+            .expect("admin bind");
+        ldap
+    }
+
+    fn ldaps_url(self) -> String {
+        match self {
+            Server::Samba => env::samba().ldaps_url,
+            Server::OpenLdap => env::slapd().ldaps_url,
+        }
+    }
+
+    fn ca_file(self) -> String {
+        match self {
+            Server::Samba => env::samba().ca_file,
+            Server::OpenLdap => env::slapd().ca_file,
+        }
+    }
+
+    /// The administrator's login (as a task's Secret gives it) and password.
+    pub fn credentials(self) -> (String, String) {
+        match self {
+            Server::Samba => {
+                let samba = env::samba();
+                // Lower case on purpose: the operator normalises DOMAIN\user.
+                (
+                    format!("{}\\administrator", samba.domain.to_lowercase()),
+                    samba.admin_password,
+                )
+            }
+            Server::OpenLdap => {
+                let slapd = env::slapd();
+                (slapd.admin_dn, slapd.admin_password)
+            }
+        }
+    }
+
+    fn base_dn(self) -> String {
+        match self {
+            Server::Samba => env::samba().base_dn,
+            Server::OpenLdap => env::slapd().base_dn,
+        }
+    }
+
+    fn preset(self) -> &'static str {
+        match self {
+            Server::Samba => "ActiveDirectory",
+            Server::OpenLdap => "OpenLDAP",
+        }
+    }
+
+    /// The relative DN of a group named `name`.
+    pub fn group_rdn(self, name: &str) -> String {
+        match self {
+            Server::Samba => format!("CN={name}"),
+            Server::OpenLdap => format!("cn={name}"),
+        }
+    }
+
+    /// The DN of a group named `name` directly under `base`.
+    pub fn group_dn(self, base: &str, name: &str) -> String {
+        format!("{},{base}", self.group_rdn(name))
+    }
+
+    fn user_dn(self, base: &str, login: &str) -> String {
+        match self {
+            Server::Samba => format!("CN={login},{base}"),
+            Server::OpenLdap => format!("uid={login},{base}"),
+        }
+    }
+
+    /// The entry's directory id as the operator reads it (objectGUID as a GUID string, entryUUID).
+    pub async fn read_id(self, ldap: &mut Ldap, dn: &str) -> String {
+        let attribute = match self {
+            Server::Samba => "objectGUID",
+            Server::OpenLdap => "entryUUID",
+        };
+        let (entries, _) = ldap
+            .search(dn, ldap3::Scope::Base, "(objectClass=*)", vec![attribute])
+            .await
+            .and_then(|r| r.success())
+            .unwrap_or_else(|e| panic!("read {dn}: {e}"));
+        let entry = ldap3::SearchEntry::construct(entries.into_iter().next().expect("entry"));
+        match self {
+            Server::Samba => {
+                usersync::directory::identity::guid_to_string(&entry.bin_attrs[attribute][0])
+                    .expect("GUID")
+            }
+            Server::OpenLdap => entry.attrs[attribute][0].clone(),
+        }
+    }
+}
+
+/// The Samba administrator, bound over LDAPS.
 pub async fn samba_admin() -> Ldap {
-    let samba = env::samba();
-    let mut ldap = ldap_connect(&samba.ldaps_url, &samba.ca_file, false).await;
-    ldap.simple_bind(
-        &format!("{}\\Administrator", samba.domain),
-        &samba.admin_password,
-    )
-    .await
-    .and_then(|r| r.success())
-    .expect("admin bind");
-    ldap
+    Server::Samba.admin().await
 }
 
 async fn add(ldap: &mut Ldap, dn: &str, attrs: Vec<(&str, Vec<&str>)>) {
@@ -36,54 +136,73 @@ async fn add(ldap: &mut Ldap, dn: &str, attrs: Vec<(&str, Vec<&str>)>) {
         .unwrap_or_else(|e| panic!("add {dn}: {e}"));
 }
 
-/// OU=<name> with users alice and bob, and groups Devs (alice, bob) and Ops (bob).
+/// OU=<name> with users alice and bob, and groups Devs (alice, bob) and Ops (bob), in Samba.
 pub async fn directory_subtree(ldap: &mut Ldap, name: &str) -> String {
-    let base = format!("OU={name},{}", env::samba().base_dn);
+    subtree_on(Server::Samba, ldap, name).await
+}
+
+/// OU=<name> with users alice and bob, and groups Devs (alice, bob) and Ops (bob).
+pub async fn subtree_on(server: Server, ldap: &mut Ldap, name: &str) -> String {
+    let base = format!("ou={name},{}", server.base_dn());
     add(
         ldap,
         &base,
-        vec![("objectClass", vec!["organizationalUnit"])],
+        vec![
+            ("objectClass", vec!["organizationalUnit"]),
+            ("ou", vec![name]),
+        ],
     )
     .await;
     for user in ["alice", "bob"] {
         let sam = format!("{name}-{user}");
-        add(
-            ldap,
-            &format!("CN={user},{base}"),
-            vec![
+        let attrs = match server {
+            Server::Samba => vec![
                 ("objectClass", vec!["user"]),
                 ("sAMAccountName", vec![sam.as_str()]),
                 ("displayName", vec![user]),
                 ("userAccountControl", vec!["544"]),
             ],
+            Server::OpenLdap => vec![
+                ("objectClass", vec!["inetOrgPerson"]),
+                ("uid", vec![user]),
+                ("cn", vec![user]),
+                ("sn", vec![user]),
+                ("displayName", vec![user]),
+            ],
+        };
+        add(ldap, &server.user_dn(&base, user), attrs).await;
+    }
+    let alice = server.user_dn(&base, "alice");
+    let bob = server.user_dn(&base, "bob");
+    let class = match server {
+        Server::Samba => "group",
+        Server::OpenLdap => "groupOfNames",
+    };
+    for (group, members) in [
+        ("Devs", vec![alice.as_str(), bob.as_str()]),
+        ("Ops", vec![bob.as_str()]),
+    ] {
+        add(
+            ldap,
+            &server.group_dn(&base, group),
+            vec![
+                ("objectClass", vec![class]),
+                ("cn", vec![group]),
+                ("member", members),
+            ],
         )
         .await;
     }
-    let alice = format!("CN=alice,{base}");
-    let bob = format!("CN=bob,{base}");
-    add(
-        ldap,
-        &format!("CN=Devs,{base}"),
-        vec![
-            ("objectClass", vec!["group"]),
-            ("member", vec![alice.as_str(), bob.as_str()]),
-        ],
-    )
-    .await;
-    add(
-        ldap,
-        &format!("CN=Ops,{base}"),
-        vec![
-            ("objectClass", vec!["group"]),
-            ("member", vec![bob.as_str()]),
-        ],
-    )
-    .await;
     base
 }
 
+/// The Samba task's `bind` Secret with this password, and its `ca` Secret.
 pub async fn secrets(client: &kube::Client, ns: &str, password: &str) {
-    let samba = env::samba();
+    secrets_for(Server::Samba, client, ns, password).await
+}
+
+/// The `bind` Secret (the server's administrator, with this password) and the `ca` Secret.
+pub async fn secrets_for(server: Server, client: &kube::Client, ns: &str, password: &str) {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let secret = |name: &str, data: BTreeMap<String, String>| Secret {
         metadata: ObjectMeta {
@@ -94,15 +213,12 @@ pub async fn secrets(client: &kube::Client, ns: &str, password: &str) {
         ..Default::default()
     };
     let bind = BTreeMap::from([
-        (
-            "username".to_owned(),
-            format!("{}\\administrator", samba.domain.to_lowercase()),
-        ),
+        ("username".to_owned(), server.credentials().0),
         ("password".to_owned(), password.to_owned()),
     ]);
     let ca = BTreeMap::from([(
         "ca.crt".to_owned(),
-        std::fs::read_to_string(&samba.ca_file).expect("CA"),
+        std::fs::read_to_string(server.ca_file()).expect("CA"),
     )]);
     for s in [secret("bind", bind), secret("ca", ca)] {
         api.patch(
@@ -115,7 +231,18 @@ pub async fn secrets(client: &kube::Client, ns: &str, password: &str) {
     }
 }
 
+/// The task `corp` syncing `base_dn` of Samba.
 pub async fn create_task(
+    client: &kube::Client,
+    ns: &str,
+    base_dn: &str,
+) -> Api<UserSynchronization> {
+    create_task_on(Server::Samba, client, ns, base_dn).await
+}
+
+/// The task `corp` syncing `base_dn` of `server` into the target group `all-users`.
+pub async fn create_task_on(
+    server: Server,
     client: &kube::Client,
     ns: &str,
     base_dn: &str,
@@ -128,11 +255,11 @@ pub async fn create_task(
         "spec": {
             "targetGroup": "all-users",
             "server": {
-                "urls": [env::samba().ldaps_url],
+                "urls": [server.ldaps_url()],
                 "credentialsSecretRef": {"name": "bind"},
                 "tls": {"caSecretRef": {"name": "ca"}},
             },
-            "directory": {"baseDN": base_dn},
+            "directory": {"preset": server.preset(), "baseDN": base_dn},
         },
     }))
     .expect("task");
@@ -269,8 +396,8 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String
     )
 }
 
-/// A test's own namespace (CRDs installed) and its own OU in the Samba directory holding alice, bob,
-/// Devs and Ops, with the `bind` and `ca` Secrets in place.
+/// A test's own namespace (CRDs installed) and its own OU in a directory holding alice, bob, Devs and
+/// Ops, with the `bind` and `ca` Secrets in place.
 pub struct Scenario {
     pub client: kube::Client,
     pub ns: super::TestNamespace,
@@ -279,13 +406,18 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// On Samba.
     pub async fn new(prefix: &str) -> Scenario {
+        Scenario::on(Server::Samba, prefix).await
+    }
+
+    pub async fn on(server: Server, prefix: &str) -> Scenario {
         let client = super::kube_client().await;
         super::install_crds(&client).await;
         let ns = super::TestNamespace::new(&client, prefix).await;
-        let mut ldap = samba_admin().await;
-        let base = directory_subtree(&mut ldap, &ns.name).await;
-        secrets(&client, &ns.name, &env::samba().admin_password).await;
+        let mut ldap = server.admin().await;
+        let base = subtree_on(server, &mut ldap, &ns.name).await;
+        secrets_for(server, &client, &ns.name, &server.credentials().1).await;
         Scenario {
             client,
             ns,
