@@ -202,11 +202,15 @@ fn rfc2307() -> Schema {
     }
 }
 
+/// FreeIPA and plain 389-DS. The id is nsUniqueId, which 389-DS (FreeIPA's server) gives every entry,
+/// OUs and containers included, and keeps across renames; ipaUniqueID exists only on FreeIPA's own
+/// users and groups. nsUniqueId and nsAccountLock are operational, returned only when asked for by
+/// name: the read names every attribute it wants.
 fn freeipa() -> Schema {
     Schema {
         user_filter: "(objectClass=inetOrgPerson)".into(),
         group_filter: "(objectClass=groupOfNames)".into(),
-        id: "ipaUniqueID".into(),
+        id: "nsUniqueId".into(),
         disabled: DisabledRule::NsAccountLock,
         ..openldap()
     }
@@ -252,6 +256,18 @@ mod tests {
             "an object class cannot inject a filter"
         );
         assert_eq!(s.email, "mail");
+    }
+
+    #[test]
+    fn freeipa_asks_for_ns_unique_id_and_account_lock_by_name() {
+        let s = Schema::new(DirectoryPreset::FreeIpa, &AttributeOverrides::default());
+        assert_eq!(s.id, "nsUniqueId");
+        assert_eq!(s.id_format, IdFormat::Text);
+        assert_eq!(s.disabled, DisabledRule::NsAccountLock);
+        let users = s.user_attributes();
+        assert!(users.contains(&"nsUniqueId") && users.contains(&"nsAccountLock"));
+        assert!(s.group_attributes().contains(&"nsUniqueId"));
+        assert_eq!(s.group_filter, "(objectClass=groupOfNames)");
     }
 
     #[test]

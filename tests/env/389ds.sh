@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 389ds.sh start|stop|load DIR [LDIF]: a 389 Directory Server for dc=example,dc=com on 127.0.0.1.
+# 389ds.sh start|stop|load DIR [LDIF]: a 389 Directory Server for dc=example,dc=org on 127.0.0.1.
 #
 # start: a fresh instance entirely under DIR (config, db, logs, run and lock dirs), with the memberOf
 #        plugin on, on free ports: plain LDAP (StartTLS available) and LDAPS, TLS from a CA made by
@@ -11,7 +11,7 @@
 # from the package's own template (what dscreate does too) and ns-slapd is run in the foreground.
 . "$(dirname "$0")/lib.sh"
 
-DS389_BASE_DN=dc=example,dc=com
+DS389_BASE_DN=dc=example,dc=org
 DS389_ADMIN_DN="cn=Directory Manager"
 DS389_ADMIN_PASSWORD=${DS389_ADMIN_PASSWORD:-usersync-admin}
 DS_DATA=/usr/share/dirsrv/data

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test bed runs (Samba AD DC, OpenLDAP, LDAP and ldb tools) when any
-# is missing. Idempotent and quick when everything is there. Needs root (or sudo) to install.
+# Installs the Debian packages the test bed runs (Samba AD DC, OpenLDAP, 389-DS, LDAP and ldb tools)
+# when any is missing. Idempotent and quick when everything is there. Needs root (or sudo) to
+# install.
 . "$(dirname "$0")/lib.sh"
 
-PACKAGES=(samba samba-ad-dc samba-ad-provision slapd ldap-utils ldb-tools openssl curl iproute2 python3)
-COMMANDS=(samba samba-tool slapd slapadd slappasswd ldapsearch ldbmodify openssl curl ss python3 go)
+PACKAGES=(samba samba-ad-dc samba-ad-provision slapd 389-ds-base libnss3-tools ldap-utils ldb-tools
+  openssl curl iproute2 python3)
+# Daemons such as slapd and ns-slapd live in /usr/sbin, which is searched too.
+COMMANDS=(samba samba-tool slapd slapadd slappasswd ns-slapd certutil ldapsearch ldbmodify openssl
+  curl ss python3 go)
 
 missing=()
 for cmd in "${COMMANDS[@]}"; do

@@ -1,6 +1,6 @@
 //! `cargo xtask …`: the project's developer tasks.
 //!
-//! - `test`: starts the test bed (Kubernetes, Samba AD, OpenLDAP), runs every test, stops it.
+//! - `test`: starts the test bed (Kubernetes, Samba AD, OpenLDAP, 389-DS), runs all tests, stops it.
 //! - `demo`: the README quick start: test bed + CRDs + an example task, then `kubectl get usync,ug`.
 //! - `up` / `down`: start or stop the test bed and leave it for manual use (`source .testbed/env`).
 //! - `fixture`: write the fixture LDIF for a server.
@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use usersync_testbed::env::Ds389;
 use usersync_testbed::fixture::{FixtureSpec, generate};
 use usersync_testbed::ldif;
 
@@ -40,7 +41,7 @@ enum Command {
     Fixture {
         #[arg(long, value_enum)]
         server: Server,
-        /// Number of users (default: the standard fixture used by the tests).
+        /// Number of users (default: the fixture the test bed loads into that server).
         #[arg(long)]
         users: Option<usize>,
         /// OpenLDAP only: include memberOf values, for offline slapadd loads.
@@ -55,6 +56,8 @@ enum Command {
 enum Server {
     ActiveDirectory,
     Openldap,
+    #[value(name = "389ds")]
+    Ds389,
 }
 
 fn main() -> ExitCode {
@@ -85,7 +88,11 @@ fn write_fixture(
     member_of: bool,
     output: &PathBuf,
 ) -> Result<(), String> {
-    let spec = users.map_or(FixtureSpec::STANDARD, FixtureSpec::scaled);
+    let default = match server {
+        Server::Ds389 => Ds389::FIXTURE,
+        Server::ActiveDirectory | Server::Openldap => FixtureSpec::STANDARD,
+    };
+    let spec = users.map_or(default, FixtureSpec::scaled);
     let fixture = generate(spec);
     let file =
         File::create(output).map_err(|e| format!("cannot create {}: {e}", output.display()))?;
@@ -93,6 +100,7 @@ fn write_fixture(
     match server {
         Server::ActiveDirectory => ldif::write_active_directory(&fixture, &mut out),
         Server::Openldap => ldif::write_openldap(&fixture, member_of, &mut out),
+        Server::Ds389 => ldif::write_389ds(&fixture, &mut out),
     }
     .and_then(|()| out.flush())
     .map_err(|e| format!("cannot write {}: {e}", output.display()))

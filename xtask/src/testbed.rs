@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 
+use usersync_testbed::env::Ds389;
 use usersync_testbed::fixture::{FixtureSpec, generate};
 use usersync_testbed::ldif;
 
@@ -45,8 +46,9 @@ fn bash(script_name: &str, args: &[&Path]) -> Result<(), String> {
     run(Command::new("bash").arg(script(script_name)).args(args))
 }
 
-/// Starts Kubernetes, Samba AD and OpenLDAP, loads the standard fixture into both directories and
-/// writes `.testbed/env`. A test bed left over from an earlier run is stopped first.
+/// Starts Kubernetes, Samba AD, OpenLDAP and 389-DS, loads the standard fixture into Samba and
+/// OpenLDAP and a small one into 389-DS, and writes `.testbed/env`. A test bed left over from an
+/// earlier run is stopped first.
 pub fn up() -> Result<Env, String> {
     down()?;
     run(Command::new("bash").arg(script("install-deps.sh")))?;
@@ -74,12 +76,21 @@ pub fn up() -> Result<Env, String> {
     let ldif_path = dir.join("fixture-openldap.ldif");
     write_ldif(&ldif_path, |out| ldif::write_openldap(&fixture, true, out))?;
     bash("slapd.sh", &[Path::new("load"), &slapd_dir, &ldif_path])?;
+    // 389-DS takes its fixture online, through its memberOf plugin, so it gets a small one; start
+    // and load fit in the time Samba still needs.
+    let ds389_dir = dir.join("ds389");
+    bash("389ds.sh", &[Path::new("start"), &ds389_dir])?;
+    let ldif_path = dir.join("fixture-389ds.ldif");
+    write_ldif(&ldif_path, |out| {
+        ldif::write_389ds(&generate(Ds389::FIXTURE), out)
+    })?;
+    bash("389ds.sh", &[Path::new("load"), &ds389_dir, &ldif_path])?;
     samba
         .join()
         .map_err(|_| "the Samba start-up thread panicked".to_owned())??;
 
     let mut text = String::new();
-    for part in ["kube", "samba", "slapd"] {
+    for part in ["kube", "samba", "slapd", "ds389"] {
         let path = dir.join(part).join("env");
         text += &fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -104,6 +115,7 @@ pub fn down() -> Result<(), String> {
         ("kube.sh", "kube"),
         ("samba.sh", "samba"),
         ("slapd.sh", "slapd"),
+        ("389ds.sh", "ds389"),
     ] {
         let path = dir.join(part);
         if path.exists() {

@@ -1,6 +1,8 @@
 //! Addresses and credentials of the servers `tests/env/testbed.sh up` started, from its environment.
 //! A test that needs a server fails with a clear message when the test bed is not up; it never skips.
 
+use crate::fixture::FixtureSpec;
+
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests through `cargo xtask test`, which starts the real servers")
@@ -51,6 +53,33 @@ pub fn slapd() -> Slapd {
         admin_dn: var("USERSYNC_SLAPD_ADMIN_DN"),
         admin_password: var("USERSYNC_SLAPD_ADMIN_PASSWORD"),
         ca_file: var("USERSYNC_SLAPD_CA"),
+    }
+}
+
+/// The 389 Directory Server, holding the [`Ds389::FIXTURE`] fixture under the OpenLDAP layout.
+pub struct Ds389 {
+    pub url: String,
+    pub ldaps_url: String,
+    pub base_dn: String,
+    pub admin_dn: String,
+    pub admin_password: String,
+    pub ca_file: String,
+}
+
+impl Ds389 {
+    /// The fixture `cargo xtask up` loads into 389-DS: small, since 389-DS takes it online, through
+    /// its memberOf plugin.
+    pub const FIXTURE: FixtureSpec = FixtureSpec::SMALL;
+}
+
+pub fn ds389() -> Ds389 {
+    Ds389 {
+        url: var("USERSYNC_DS389_URL"),
+        ldaps_url: var("USERSYNC_DS389_LDAPS_URL"),
+        base_dn: var("USERSYNC_DS389_BASE_DN"),
+        admin_dn: var("USERSYNC_DS389_ADMIN_DN"),
+        admin_password: var("USERSYNC_DS389_ADMIN_PASSWORD"),
+        ca_file: var("USERSYNC_DS389_CA"),
     }
 }
 

@@ -1,5 +1,5 @@
 //! LDIF for the fixture: Active Directory objects for Samba, inetOrgPerson/groupOfNames plus
-//! posixAccount/posixGroup for OpenLDAP.
+//! posixAccount/posixGroup for OpenLDAP and, with the marks 389-DS uses, for 389 Directory Server.
 
 use std::io::{self, Write};
 
@@ -238,12 +238,36 @@ fn write_person(out: &mut impl Write, user: &User) -> io::Result<()> {
     attr(out, "description", &user.description)
 }
 
+/// What differs between the servers that take the inetOrgPerson/groupOfNames layout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// With `member_of`, users carry the memberOf values the memberof overlay would have added.
+    OpenLdap { member_of: bool },
+    /// 389-DS: its memberOf plugin fills memberOf into the nsMemberOf class, which users and groups
+    /// carry from the start; disabled users also have `nsAccountLock: true`.
+    Ds389,
+}
+
 /// OpenLDAP content records (no changetype), for `slapadd` or `ldapadd`, below the base entry.
 /// Groups are groupOfNames; each also has a posixGroup twin under ou=PosixGroups for RFC2307.
 /// Disabled users carry `shadowExpire: 1` (expired since 1970). With `member_of`, users get the
 /// memberOf values the memberof overlay would have added: `slapadd` bypasses overlays.
 pub fn write_openldap(fixture: &Fixture, member_of: bool, out: &mut impl Write) -> io::Result<()> {
+    write_ldap(fixture, Flavor::OpenLdap { member_of }, out)
+}
+
+/// 389 Directory Server content records for `ldapadd`, below the base entry: the OpenLDAP layout and
+/// base DN, with `objectClass: nsMemberOf` on users and groups for the memberOf plugin to write into,
+/// and `nsAccountLock: true` (as well as `shadowExpire: 1`) on disabled users. groupOfNames needs no
+/// member on 389-DS, so the empty group has none.
+pub fn write_389ds(fixture: &Fixture, out: &mut impl Write) -> io::Result<()> {
+    write_ldap(fixture, Flavor::Ds389, out)
+}
+
+fn write_ldap(fixture: &Fixture, flavor: Flavor, out: &mut impl Write) -> io::Result<()> {
     let layout = OpenLdap;
+    let member_of = flavor == Flavor::OpenLdap { member_of: true };
+    let ds389 = flavor == Flavor::Ds389;
     for ou in 0..fixture.ous.len() {
         attr(out, "dn", &layout.ou_dn(fixture, ou))?;
         writeln!(out, "objectClass: organizationalUnit")?;
@@ -276,6 +300,9 @@ pub fn write_openldap(fixture: &Fixture, member_of: bool, out: &mut impl Write) 
             out,
             "objectClass: inetOrgPerson\nobjectClass: posixAccount\nobjectClass: shadowAccount"
         )?;
+        if ds389 {
+            writeln!(out, "objectClass: nsMemberOf")?;
+        }
         writeln!(out, "uid: {}", user.login)?;
         attr(out, "cn", &user.common_name())?;
         write_person(out, user)?;
@@ -287,6 +314,9 @@ pub fn write_openldap(fixture: &Fixture, member_of: bool, out: &mut impl Write) 
         writeln!(out, "loginShell: /bin/bash")?;
         if user.disabled {
             writeln!(out, "shadowExpire: 1")?;
+            if ds389 {
+                writeln!(out, "nsAccountLock: true")?;
+            }
         }
         for &g in groups_of_user.get(i).into_iter().flatten() {
             attr(
@@ -300,10 +330,13 @@ pub fn write_openldap(fixture: &Fixture, member_of: bool, out: &mut impl Write) 
     for group in &fixture.groups {
         attr(out, "dn", &layout.group_dn(fixture, group))?;
         writeln!(out, "objectClass: groupOfNames")?;
+        if ds389 {
+            writeln!(out, "objectClass: nsMemberOf")?;
+        }
         attr(out, "cn", &group.name)?;
         attr(out, "description", &group.description)?;
-        if group.members.is_empty() {
-            // groupOfNames requires a member; the empty DN is the usual placeholder.
+        if group.members.is_empty() && !ds389 {
+            // OpenLDAP's groupOfNames requires a member; the empty DN is the usual placeholder.
             writeln!(out, "member:")?;
         }
         for &member in &group.members {
@@ -382,5 +415,17 @@ mod tests {
             ldap.matches("objectClass: posixGroup\n").count(),
             fixture.groups.len()
         );
+        assert!(!ldap.contains("nsAccountLock") && !ldap.contains("nsMemberOf"));
+
+        let ds = render(&|o| write_389ds(&fixture, o).unwrap());
+        let disabled = fixture.users.iter().filter(|u| u.disabled).count();
+        assert!(disabled > 0);
+        assert_eq!(ds.matches("nsAccountLock: true\n").count(), disabled);
+        assert_eq!(ds.matches("shadowExpire: 1\n").count(), disabled);
+        assert_eq!(
+            ds.matches("objectClass: nsMemberOf\n").count(),
+            fixture.users.len() + fixture.groups.len()
+        );
+        assert!(!ds.contains("memberOf:") && !ds.contains("member:\n"));
     }
 }
