@@ -45,6 +45,7 @@ async fn ds389(tls_mode: TlsMode) -> Connection {
         _ => ds.url.clone(),
     };
     connect(&ServerSettings {
+        auth: usersync::api::BindMethod::Simple,
         urls: vec![url],
         tls_mode,
         trust: Trust::CaBundle(std::fs::read(&ds.ca_file).expect("CA")),

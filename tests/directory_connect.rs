@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
-use usersync::api::TlsMode;
+use usersync::api::{BindMethod, TlsMode};
 use usersync::directory::connect::{Credentials, ServerSettings, connect};
 use usersync::directory::tls::Trust;
 use usersync_testbed::env;
@@ -16,6 +16,7 @@ fn ca(path: &str) -> Trust {
 fn samba_settings(username: &str, password: &str) -> ServerSettings {
     let samba = env::samba();
     ServerSettings {
+        auth: usersync::api::BindMethod::Simple,
         urls: vec![samba.ldaps_url.clone()],
         tls_mode: TlsMode::Ldaps,
         trust: ca(&samba.ca_file),
@@ -180,6 +181,7 @@ async fn a_server_that_never_answers_is_a_timeout() {
 async fn openldap_binds_as_a_dn_and_anonymously() {
     let slapd = env::slapd();
     let settings = ServerSettings {
+        auth: usersync::api::BindMethod::Simple,
         urls: vec![slapd.ldaps_url.clone()],
         tls_mode: TlsMode::Ldaps,
         trust: ca(&slapd.ca_file),
@@ -206,6 +208,7 @@ async fn ldaps_to_a_plain_ldap_port_is_a_tls_handshake_failure() {
     let slapd = env::slapd();
     let plain_port = slapd.url.rsplit(':').next().expect("the URL has a port");
     let settings = ServerSettings {
+        auth: usersync::api::BindMethod::Simple,
         urls: vec![format!("ldaps://127.0.0.1:{plain_port}")],
         tls_mode: TlsMode::Ldaps,
         trust: ca(&slapd.ca_file),
@@ -213,4 +216,57 @@ async fn ldaps_to_a_plain_ldap_port_is_a_tls_handshake_failure() {
         credentials: None,
     };
     assert_eq!(reason_of(&settings).await, "TLSHandshakeFailed");
+}
+
+#[tokio::test]
+async fn ntlm_binds_over_tls_and_reports_each_failure() {
+    let samba = env::samba();
+    let ntlm = |settings: ServerSettings| ServerSettings {
+        auth: BindMethod::Ntlm,
+        ..settings
+    };
+    let connection = connect(&ntlm(admin())).await.expect("NTLM over LDAPS");
+    // The bind is real: the base DN is readable only when authenticated.
+    let mut ldap = connection.ldap;
+    let (entries, _) = ldap
+        .search(
+            &samba.base_dn,
+            ldap3::Scope::Base,
+            "(objectClass=*)",
+            vec!["dn"],
+        )
+        .await
+        .and_then(|r| r.success())
+        .expect("search after the NTLM bind");
+    assert_eq!(entries.len(), 1);
+    let upn = samba_settings(
+        &format!("Administrator@{}", samba.realm.to_lowercase()),
+        &samba.admin_password,
+    );
+    connect(&ntlm(upn)).await.expect("NTLM with user@realm");
+    let starttls = ServerSettings {
+        urls: vec![samba.url.clone()],
+        tls_mode: TlsMode::StartTls,
+        ..ntlm(admin())
+    };
+    connect(&starttls).await.expect("NTLM over StartTLS");
+
+    let wrong = ntlm(samba_settings(
+        &format!("{}\\administrator", samba.domain),
+        "Not-The-Passw0rd",
+    ));
+    assert_eq!(reason_of(&wrong).await, "InvalidCredentials");
+    // Unsigned NTLM without TLS: Samba insists on signing or sealing.
+    let plain = ServerSettings {
+        urls: vec![samba.url.clone()],
+        tls_mode: TlsMode::Plaintext,
+        ..ntlm(admin())
+    };
+    assert_eq!(reason_of(&plain).await, "StrongAuthRequired");
+    // A DN is no NTLM account name: refused before anything is sent.
+    let dn = ntlm(samba_settings(
+        &format!("CN=Administrator,CN=Users,{}", samba.base_dn),
+        &samba.admin_password,
+    ));
+    assert_eq!(reason_of(&dn).await, "InvalidSettings");
 }

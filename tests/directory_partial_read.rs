@@ -82,6 +82,7 @@ impl Drop for OwnSlapd {
 async fn a_server_dying_mid_read_is_an_error_not_a_smaller_snapshot() {
     let slapd = OwnSlapd::start();
     let settings = ServerSettings {
+        auth: usersync::api::BindMethod::Simple,
         urls: vec![format!("ldap://127.0.0.1:{}", slapd.read("port"))],
         tls_mode: TlsMode::StartTls,
         trust: Trust::CaBundle(std::fs::read(slapd.dir.join("tls/ca.crt")).expect("CA")),

@@ -26,6 +26,7 @@ fn directory(preset: DirectoryPreset, base_dn: &str) -> DirectorySpec {
 async fn samba() -> Connection {
     let samba = env::samba();
     connect(&ServerSettings {
+        auth: usersync::api::BindMethod::Simple,
         urls: vec![samba.ldaps_url.clone()],
         tls_mode: TlsMode::Ldaps,
         trust: Trust::CaBundle(std::fs::read(&samba.ca_file).expect("CA")),
@@ -42,6 +43,7 @@ async fn samba() -> Connection {
 async fn slapd() -> Connection {
     let slapd = env::slapd();
     connect(&ServerSettings {
+        auth: usersync::api::BindMethod::Simple,
         urls: vec![slapd.url.clone()],
         tls_mode: TlsMode::StartTls,
         trust: Trust::CaBundle(std::fs::read(&slapd.ca_file).expect("CA")),
@@ -413,6 +415,7 @@ async fn members_outside_the_scope_are_reported_not_dropped_silently() {
 async fn anonymous_reads_on_active_directory_are_insufficient_access() {
     let samba = env::samba();
     let mut conn = connect(&ServerSettings {
+        auth: usersync::api::BindMethod::Simple,
         urls: vec![samba.ldaps_url.clone()],
         tls_mode: TlsMode::Ldaps,
         trust: Trust::CaBundle(std::fs::read(&samba.ca_file).expect("CA")),

@@ -109,6 +109,18 @@ async fn crds_install_and_admission_enforces_cel_rules() {
     assert!(
         rejection(create_raw(&api, task_json("scheme", wrong_scheme)).await).contains("ldaps://")
     );
+
+    let mut ntlm = valid_spec();
+    ntlm["server"]["auth"] = "NTLM".into();
+    assert!(
+        rejection(create_raw(&api, task_json("ntlm-anonymous", ntlm.clone())).await)
+            .contains("NTLM needs credentialsSecretRef")
+    );
+    ntlm["server"]["credentialsSecretRef"] = serde_json::json!({"name": "bind"});
+    let created = create_raw(&api, task_json("ntlm", ntlm))
+        .await
+        .expect("NTLM with credentials is accepted");
+    assert_eq!(created.spec.server.auth, usersync::api::BindMethod::Ntlm);
 }
 
 #[tokio::test]

@@ -101,6 +101,8 @@ pub enum ExtinctionPolicy {
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "self.tls.mode == 'LDAPS' ? self.urls.all(u, u.startsWith('ldaps://')) : self.urls.all(u, u.startsWith('ldap://'))",
      "message": "urls must use ldaps:// with tls.mode LDAPS and ldap:// with StartTLS or None"},
+    {"rule": "!has(self.auth) || self.auth != 'NTLM' || has(self.credentialsSecretRef)",
+     "message": "auth NTLM needs credentialsSecretRef"},
 ]))]
 pub struct ServerSpec {
     #[serde(rename = "type", default)]
@@ -115,12 +117,27 @@ pub struct ServerSpec {
     /// bind is anonymous.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<LocalObjectRef>,
+    /// How the credentials bind: a simple bind (the default), or NTLM (Active Directory, over TLS).
+    #[serde(default)]
+    pub auth: BindMethod,
     #[serde(default)]
     pub tls: TlsSpec,
     /// Limit for each LDAP operation.
     #[serde(default = "default_timeout_seconds")]
     #[schemars(range(min = 1, max = 3600))]
     pub timeout_seconds: i32,
+}
+
+/// The bind mechanism for `credentialsSecretRef`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum BindMethod {
+    /// LDAP simple bind with DOMAIN\user, user@realm or a DN.
+    #[default]
+    Simple,
+    /// SASL GSS-SPNEGO with NTLM; the username is DOMAIN\user or user@realm. The password never
+    /// crosses the wire, but the session is not signed, so the server must accept NTLM over TLS.
+    #[serde(rename = "NTLM")]
+    Ntlm,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]

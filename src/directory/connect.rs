@@ -9,7 +9,7 @@ use tracing::debug;
 
 use super::error::DirectoryError;
 use super::tls::{Trust, client_config};
-use crate::api::TlsMode;
+use crate::api::{BindMethod, TlsMode};
 
 /// Bind identity. The password is a [`SecretString`]: it never appears in `Debug` output.
 #[derive(Clone, Debug)]
@@ -28,6 +28,8 @@ pub struct ServerSettings {
     pub timeout: Duration,
     /// `None`: anonymous bind.
     pub credentials: Option<Credentials>,
+    /// How `credentials` bind.
+    pub auth: BindMethod,
 }
 
 /// A bound connection and the URL of the server that answered.
@@ -144,10 +146,19 @@ async fn connect_one(
         ),
         None => (String::new(), String::new()),
     };
-    let result = ldap
-        .simple_bind(&user, &password)
-        .await
-        .map_err(|e| map_operation_error(&server, "bind", e, settings.timeout))?;
+    let bind = match (settings.auth, settings.credentials.is_some()) {
+        (BindMethod::Ntlm, true) => {
+            check_ntlm_username(&user)?;
+            ldap.sasl_ntlm_bind(&user, &password).await
+        }
+        (BindMethod::Ntlm, false) => {
+            return Err(DirectoryError::InvalidSettings(
+                "auth NTLM needs credentials".to_owned(),
+            ));
+        }
+        (BindMethod::Simple, _) => ldap.simple_bind(&user, &password).await,
+    };
+    let result = bind.map_err(|e| map_operation_error(&server, "bind", e, settings.timeout))?;
     match result.rc {
         0 => Ok(Connection {
             ldap,
@@ -171,6 +182,23 @@ async fn connect_one(
             operation: "bind",
             detail: format!("result code {rc}: {}", result.text),
         }),
+    }
+}
+
+/// NTLM names an account as DOMAIN\\user or user@realm; anything else (a DN) cannot bind that way.
+fn check_ntlm_username(user: &str) -> Result<(), DirectoryError> {
+    let valid = match user.split_once('\\') {
+        Some((domain, name)) => !domain.is_empty() && !name.is_empty() && !name.contains('\\'),
+        None => user
+            .split_once('@')
+            .is_some_and(|(name, realm)| !name.is_empty() && !realm.is_empty()),
+    };
+    if valid && !user.contains('=') {
+        Ok(())
+    } else {
+        Err(DirectoryError::InvalidSettings(
+            "auth NTLM needs the username as DOMAIN\\user or user@realm".to_owned(),
+        ))
     }
 }
 
@@ -268,6 +296,24 @@ pub(crate) fn map_operation_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ntlm_takes_domain_user_or_upn_only() {
+        for good in ["CORP\\svc-sync", "svc-sync@corp.example.com"] {
+            assert!(check_ntlm_username(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "CN=svc,DC=corp",
+            "svc-sync",
+            "\\svc",
+            "CORP\\",
+            "CORP\\a\\b",
+            "@corp",
+            "",
+        ] {
+            assert!(check_ntlm_username(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn domain_part_is_upper_cased_only() {

@@ -48,5 +48,6 @@ pub fn server_settings(
         trust,
         timeout: Duration::from_secs(seconds),
         credentials: material.credentials,
+        auth: server.auth,
     })
 }

@@ -29,6 +29,8 @@ start() {
   rm -rf "$dir" && mkdir -p "$dir/run" "$dir/ntp"
   "$ENV_DIR/certs.sh" "$dir/tls"
   log "provisioning Samba AD DC in $dir"
+  # allow_sasl_over_tls: NTLM binds without signing are accepted over TLS (as Windows AD does);
+  # simple binds in clear text stay refused.
   samba-tool domain provision --targetdir="$dir" --realm="$SAMBA_REALM" --domain="$SAMBA_DOMAIN" \
     --server-role=dc --dns-backend=NONE --use-rfc2307 --host-name=dc1 \
     --adminpass="$SAMBA_ADMIN_PASSWORD" \
@@ -37,7 +39,8 @@ start() {
     --option="pid directory=$dir/run" --option="ntp signd socket directory=$dir/ntp" \
     --option="log file=$dir/samba.log" \
     --option="tls keyfile=$dir/tls/server.key" --option="tls certfile=$dir/tls/server.crt" \
-    --option="tls cafile=$dir/tls/ca.crt" >"$dir/provision.log" 2>&1 ||
+    --option="tls cafile=$dir/tls/ca.crt" \
+    --option="ldap server require strong auth=allow_sasl_over_tls" >"$dir/provision.log" 2>&1 ||
     { tail -20 "$dir/provision.log" >&2; die "samba-tool domain provision failed"; }
   # Tests add thousands of objects; password complexity and history only slow that down.
   samba-tool domain passwordsettings set -s "$dir/etc/smb.conf" --complexity=off --history-length=0 \
