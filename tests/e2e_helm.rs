@@ -5,12 +5,11 @@ mod support;
 
 use std::process::Command;
 
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
-use kube::api::{Api, ListParams, PostParams};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, ListParams};
 use support::e2e::{
     condition, create_task, directory_subtree, operator_options, samba_admin, secrets,
-    start_operator_options, user_groups, wait_for_run,
+    service_account_client, start_operator_options, user_groups, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client, run_ok};
 use usersync::api::{UserGroup, UserSynchronization};
@@ -23,28 +22,6 @@ fn helm(args: &[&str]) -> String {
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR")),
     )
-}
-
-async fn service_account_client(admin: &kube::Client, namespace: &str, name: &str) -> kube::Client {
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let issued: TokenRequest = accounts
-        .create_subresource("token", name, &PostParams::default(), &request)
-        .await
-        .expect("token issued");
-    let token = issued.status.and_then(|s| s.token).expect("token");
-    let mut config = kube::Config::infer().await.expect("kubeconfig");
-    config.auth_info = kube::config::AuthInfo {
-        token: Some(token.into()),
-        ..Default::default()
-    };
-    kube::Client::try_from(config).expect("client")
 }
 
 /// `helm install` of the chart into a fresh namespace; returns it and the release name.

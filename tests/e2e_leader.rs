@@ -1,15 +1,18 @@
-//! Two replicas with leader election on a real Lease: one runs the task, and when it goes away the
-//! other takes over.
+//! Two replicas with leader election on a real Lease, each with a ServiceAccount of its own so the
+//! apiserver's audit log tells their writes apart: only the leader ever writes, and when it goes away
+//! the other takes over.
 
 mod support;
 
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::Api;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use kube::api::{Api, ObjectMeta, PostParams};
 use support::e2e::{
-    Scenario, condition, create_task, operator_options, run_now, start_operator_options,
-    wait_for_run,
+    Scenario, audit_writers, condition, create_task, operator_options, run_now,
+    service_account_client, start_operator_options, wait_for_run,
 };
 use usersync::controller::leader::LeaderElection;
 
@@ -23,8 +26,47 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
         .and_then(|s| s.holder_identity)
 }
 
+/// A ServiceAccount allowed everything in `ns` (the replicas' rights are not under test here).
+async fn replica_account(admin: &kube::Client, ns: &str, name: &str) -> kube::Client {
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), ns);
+    let account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("ServiceAccount");
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), ns);
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: "cluster-admin".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(ns.into()),
+            ..Default::default()
+        }]),
+    };
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("RoleBinding");
+    service_account_client(admin, ns, name).await
+}
+
 #[tokio::test]
-async fn one_replica_leads_and_the_other_takes_over() {
+async fn only_the_leader_writes_and_the_other_takes_over() {
     let Scenario {
         client,
         ns,
@@ -33,7 +75,10 @@ async fn one_replica_leads_and_the_other_takes_over() {
     } = Scenario::new("e2e-leader").await;
     let tasks = create_task(&client, &ns.name, &base).await;
 
-    let replica = |identity: &str| {
+    let user = |identity: &str| format!("system:serviceaccount:{}:{identity}", ns.name);
+    let mut replicas = Vec::new();
+    for identity in ["replica-a", "replica-b"] {
+        let replica_client = replica_account(&client, &ns.name, identity).await;
         let mut options = operator_options(&ns.name);
         options.leader_election = Some(LeaderElection {
             namespace: ns.name.clone(),
@@ -41,21 +86,46 @@ async fn one_replica_leads_and_the_other_takes_over() {
             identity: identity.into(),
             lease_duration: Duration::from_secs(4),
         });
-        start_operator_options(&client, options)
-    };
-    let mut a = Some(replica("replica-a"));
-    let mut b = Some(replica("replica-b"));
+        replicas.push((
+            identity,
+            Some(start_operator_options(&replica_client, options)),
+        ));
+    }
     let task = wait_for_run(&tasks, None).await;
     assert_eq!(
         condition(&task, "Ready"),
         Some(("True".into(), "Synced".into()))
     );
+    for token in ["again-1", "again-2"] {
+        run_now(&tasks, token).await;
+        wait_for_run(&tasks, Some(token)).await;
+    }
 
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns.name);
     let first = holder(&leases).await.expect("the lease has a holder");
+    let standby = if first == "replica-a" {
+        "replica-b"
+    } else {
+        "replica-a"
+    };
+    let writers = audit_writers(&ns.name);
+    assert!(
+        writers.get(&user(&first)).is_some_and(|&n| n >= 4),
+        "the leader wrote the UserGroups, statuses and Events: {writers:?}"
+    );
+    assert_eq!(
+        writers.get(&user(standby)),
+        None,
+        "the standby wrote nothing: {writers:?}"
+    );
+
     // Stop the leader: the other replica gets the lease and answers the next run-now.
-    let leader = if first == "replica-a" { &mut a } else { &mut b };
-    leader.take().expect("leader handle").abort();
+    for (identity, handle) in &mut replicas {
+        if *identity == first {
+            handle.take().expect("leader handle").abort();
+        }
+    }
+    let leader_writes = audit_writers(&ns.name)[&user(&first)];
     run_now(&tasks, "after-failover").await;
     let task = wait_for_run(&tasks, Some("after-failover")).await;
     assert_eq!(
@@ -63,8 +133,17 @@ async fn one_replica_leads_and_the_other_takes_over() {
         Some(("True".into(), "Synced".into()))
     );
     let second = holder(&leases).await.expect("the lease has a holder");
-    assert_ne!(first, second, "the other replica took over");
-    for handle in [a, b].into_iter().flatten() {
-        handle.abort();
+    assert_eq!(second, standby, "the other replica took over");
+    let writers = audit_writers(&ns.name);
+    assert_eq!(
+        writers[&user(&first)],
+        leader_writes,
+        "the old leader wrote nothing more"
+    );
+    assert!(writers.contains_key(&user(standby)), "{writers:?}");
+    for (_, handle) in replicas {
+        if let Some(handle) = handle {
+            handle.abort();
+        }
     }
 }

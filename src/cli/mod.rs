@@ -43,6 +43,12 @@ enum Command {
         /// Tasks synchronized at the same time.
         #[arg(long, default_value_t = 4, env = "USERSYNC_CONCURRENCY")]
         concurrency: u16,
+        /// UserGroups written at the same time within one run.
+        #[arg(long, default_value_t = 8, env = "USERSYNC_WRITE_CONCURRENCY")]
+        write_concurrency: usize,
+        /// Ask Active Directory for members in explicit ranges of this size.
+        #[arg(long, value_name = "N")]
+        member_range: Option<usize>,
         /// Seconds between checks of a task's Secrets for rotation.
         #[arg(long, default_value_t = 60, env = "USERSYNC_REFERENCE_POLL_SECONDS")]
         reference_poll_seconds: u64,
@@ -102,6 +108,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Run {
             namespaces,
             concurrency,
+            write_concurrency,
+            member_range,
             reference_poll_seconds,
             leader_election_namespace,
             lease_name,
@@ -120,9 +128,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                     .filter(|n| !n.is_empty())
                     .collect(),
                 concurrency,
-                read_options: ReadOptions::default(),
+                read_options: ReadOptions { member_range },
                 reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
                 shard_bytes: crate::planner::shard::DEFAULT_SHARD_BYTES,
+                write_concurrency,
                 listen: Some(listen),
                 leader_election: leader_election_namespace
                     .filter(|n| !n.trim().is_empty())

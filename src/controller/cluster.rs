@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 
@@ -106,37 +107,54 @@ pub struct Writer<'a> {
     pub task: &'a UserSynchronization,
     pub state: &'a ClusterState,
     pub shard_bytes: usize,
+    /// Objects written at the same time.
+    pub concurrency: usize,
 }
 
 impl Writer<'_> {
     pub async fn apply(&self, plan: &Plan, now: &str) -> Result<Applied, ControllerError> {
         let mut applied = Applied::default();
-        for write in &plan.create {
-            self.put(&write.name, &write.spec, None).await?;
-            applied.created += 1;
-        }
-        for write in &plan.update {
-            self.put(&write.name, &write.spec, None).await?;
-            applied.updated += 1;
-        }
-        for name in &plan.mark_extinct {
-            if let Some(c) = self.state.groups.iter().find(|c| &c.name == name) {
-                self.put(name, &c.spec, Some(now)).await?;
-                applied.marked += 1;
-            }
-        }
-        for name in &plan.remove {
+        let puts = plan
+            .create
+            .iter()
+            .map(|w| (w.name.as_str(), &w.spec, None))
+            .chain(plan.update.iter().map(|w| (w.name.as_str(), &w.spec, None)))
+            .chain(plan.mark_extinct.iter().filter_map(|name| {
+                let current = self.state.groups.iter().find(|c| &c.name == name)?;
+                Some((name.as_str(), &current.spec, Some(now)))
+            }));
+        // Objects are independent of each other (parents are referenced by name), so they are
+        // written concurrently, a bounded number at a time.
+        // Collected first: a stream over a closure's futures is not provably Send to the controller.
+        let puts: Vec<_> = puts
+            .map(|(name, spec, extinct)| self.put(name, spec, extinct))
+            .collect();
+        futures::stream::iter(puts)
+            .buffer_unordered(self.concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        applied.created = plan.create.len();
+        applied.updated = plan.update.len();
+        applied.marked = plan
+            .mark_extinct
+            .iter()
+            .filter(|name| self.state.groups.iter().any(|c| &c.name == *name))
+            .count();
+        let deletes = plan.remove.iter().flat_map(|name| {
             let shards = self
                 .state
                 .shards
                 .get(name)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            for object in std::iter::once(name).chain(shards) {
-                self.delete(object).await?;
-            }
-            applied.removed += 1;
-        }
+            std::iter::once(name).chain(shards)
+        });
+        let deletes: Vec<_> = deletes.map(|object| self.delete(object)).collect();
+        futures::stream::iter(deletes)
+            .buffer_unordered(self.concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        applied.removed = plan.remove.len();
         Ok(applied)
     }
 

@@ -35,6 +35,10 @@ pub struct Metrics {
     pub users: Family<TaskLabels, Gauge>,
     pub groups: Family<TaskLabels, Gauge>,
     pub last_success: Family<TaskLabels, Gauge<f64, AtomicU64>>,
+    /// Entries the directories returned (users, groups, containers, range continuations).
+    pub entries_read: Counter,
+    /// UserGroup objects created, updated or removed.
+    pub objects_written: Counter,
 }
 
 impl Default for Metrics {
@@ -46,6 +50,8 @@ impl Default for Metrics {
         let users = Family::<TaskLabels, Gauge>::default();
         let groups = Family::<TaskLabels, Gauge>::default();
         let last_success = Family::<TaskLabels, Gauge<f64, AtomicU64>>::default();
+        let entries_read = Counter::default();
+        let objects_written = Counter::default();
         registry.register("runs", "Finished runs by result", runs.clone());
         registry.register("run_failures", "Failed runs by reason", failures.clone());
         registry.register("run_duration_seconds", "Duration of runs", duration.clone());
@@ -64,8 +70,20 @@ impl Default for Metrics {
             "When the task last finished a run successfully",
             last_success.clone(),
         );
+        registry.register(
+            "directory_entries_read",
+            "Entries read from directories",
+            entries_read.clone(),
+        );
+        registry.register(
+            "user_groups_written",
+            "UserGroup objects created, updated or removed",
+            objects_written.clone(),
+        );
         Metrics {
             registry,
+            entries_read,
+            objects_written,
             runs,
             failures,
             duration,

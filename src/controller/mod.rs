@@ -42,6 +42,8 @@ pub struct Options {
     pub reference_poll: Duration,
     /// Serialized members kept in one UserGroup object before a shard continues the list.
     pub shard_bytes: usize,
+    /// UserGroups written at the same time within one run.
+    pub write_concurrency: usize,
     /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not at all.
     pub listen: Option<SocketAddr>,
     /// Hold this Lease before writing anything; `None`: a single replica that always writes.
@@ -103,6 +105,7 @@ pub async fn run(client: kube::Client, options: Options) {
         read_options: options.read_options,
         reference_poll: options.reference_poll,
         shard_bytes: options.shard_bytes,
+        write_concurrency: options.write_concurrency,
         metrics,
         runs: Arc::new(Semaphore::new(usize::from(options.concurrency.max(1)))),
     });

@@ -41,6 +41,8 @@ pub struct Context {
     pub reference_poll: Duration,
     /// Serialized members kept in one UserGroup object before a shard continues the list.
     pub shard_bytes: usize,
+    /// UserGroups written at the same time within one run.
+    pub write_concurrency: usize,
     pub metrics: Arc<Metrics>,
     /// Runs in progress across all watched namespaces are limited by these permits.
     pub runs: Arc<Semaphore>,
@@ -410,6 +412,9 @@ async fn run(
     schedule_time(task, 0)?;
     let material = material::fetch(&ctx.client, &namespace, &task.spec).await?;
     let (snapshot, server) = read_directory(task, material, &ctx.read_options).await?;
+    ctx.metrics
+        .entries_read
+        .inc_by(snapshot.stats.entries as u64);
     let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
     let (plan, state) = plan_changes(&groups_api, task, &snapshot, approved).await?;
     let applied = if task.spec.dry_run {
@@ -420,8 +425,12 @@ async fn run(
             task,
             state: &state,
             shard_bytes: ctx.shard_bytes,
+            concurrency: ctx.write_concurrency,
         };
-        writer.apply(&plan, &Timestamp::now().to_string()).await?
+        let applied = writer.apply(&plan, &Timestamp::now().to_string()).await?;
+        let written = applied.created + applied.updated + applied.marked + applied.removed;
+        ctx.metrics.objects_written.inc_by(written as u64);
+        applied
     };
     Ok(RunResult {
         server,

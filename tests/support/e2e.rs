@@ -300,6 +300,7 @@ pub fn operator_options(ns: &str) -> usersync::controller::Options {
         read_options: Default::default(),
         reference_poll: Duration::from_secs(1),
         shard_bytes: usersync::planner::shard::DEFAULT_SHARD_BYTES,
+        write_concurrency: 4,
         listen: None,
         leader_election: None,
     }
@@ -455,4 +456,55 @@ pub async fn user_groups(api: &Api<UserGroup>) -> Vec<UserGroup> {
         .await
         .expect("list UserGroups")
         .items
+}
+
+/// A client authenticated as the ServiceAccount `name` (with a fresh token), as a pod would be.
+pub async fn service_account_client(
+    admin: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> kube::Client {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let issued: TokenRequest = accounts
+        .create_subresource("token", name, &PostParams::default(), &request)
+        .await
+        .expect("token issued");
+    let token = issued.status.and_then(|s| s.token).expect("token");
+    let mut config = kube::Config::infer().await.expect("kubeconfig");
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    kube::Client::try_from(config).expect("client")
+}
+
+/// Writes in namespace `ns` recorded by the apiserver's audit log, per user name, leader-election
+/// Leases left out.
+pub fn audit_writers(ns: &str) -> BTreeMap<String, usize> {
+    let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
+    let mut writers = BTreeMap::new();
+    for line in log.lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let verb = event["verb"].as_str().unwrap_or_default();
+        if event["objectRef"]["namespace"] != ns
+            || event["objectRef"]["resource"] == "leases"
+            || !matches!(verb, "create" | "update" | "patch" | "delete")
+        {
+            continue;
+        }
+        let user = event["user"]["username"].as_str().unwrap_or_default();
+        *writers.entry(user.to_owned()).or_default() += 1;
+    }
+    writers
 }

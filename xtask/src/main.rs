@@ -4,7 +4,9 @@
 //! - `demo`: the README quick start: test bed + CRDs + an example task, then `kubectl get usync,ug`.
 //! - `up` / `down`: start or stop the test bed and leave it for manual use (`source .testbed/env`).
 //! - `fixture`: write the fixture LDIF for a server.
+//! - `bench`: measure usersync against floors and a baseline; writes `docs/benchmarks.md`.
 
+mod bench;
 mod testbed;
 
 use std::fs::File;
@@ -37,6 +39,12 @@ enum Command {
     Up,
     /// Stop a test bed left running by `up`.
     Down,
+    /// Measure usersync on big directories against floors and a baseline; writes docs/benchmarks.md.
+    Bench {
+        /// Arguments for the benchmark (see `cargo run -p usersync-bench -- --help`), after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Write the fixture as LDIF.
     Fixture {
         #[arg(long, value_enum)]
@@ -66,6 +74,7 @@ fn main() -> ExitCode {
         Command::Demo => testbed::demo(),
         Command::Up => testbed::up().map(|_| ()),
         Command::Down => testbed::down(),
+        Command::Bench { args } => bench::bench(&args),
         Command::Fixture {
             server,
             users,

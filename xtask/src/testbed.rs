@@ -15,7 +15,7 @@ use usersync_testbed::ldif;
 /// Environment of a running test bed: what tests and tools need to reach its servers.
 pub type Env = BTreeMap<String, String>;
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
@@ -30,7 +30,7 @@ fn script(name: &str) -> PathBuf {
     root().join("tests/env").join(name)
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
+pub fn run(cmd: &mut Command) -> Result<(), String> {
     let shown = format!("{cmd:?}");
     let status = cmd
         .status()

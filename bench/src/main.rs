@@ -1,0 +1,306 @@
+//! The benchmark behind `cargo xtask bench`: brings up its own apiserver and directories under
+//! `.bench/`, measures usersync against two floors and a baseline in the same run, and writes the
+//! report (by default `docs/benchmarks.md`).
+
+mod baseline;
+mod bed;
+mod floors;
+mod measure;
+mod operator;
+mod report;
+mod target;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use clap::Parser;
+use kube::api::{Api, ListParams};
+use usersync::api::{UserGroup, UserSynchronization};
+use usersync_testbed::fixture::FixtureSpec;
+
+use measure::{AuditLog, Sample};
+use operator::Operator;
+use report::TargetReport;
+use target::Target;
+
+#[derive(Parser)]
+struct Args {
+    /// Users in the big OpenLDAP directory (with one group per 20 users and a group of half of them).
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Users in the small OpenLDAP directory that growth is measured against; 0 skips it.
+    #[arg(long, default_value_t = 10_000)]
+    small_users: usize,
+    /// Users in the Samba AD directory; 0 skips it (Samba loads about 130 users a second).
+    #[arg(long, default_value_t = 20_000)]
+    samba_users: usize,
+    /// Member range forced on Samba.
+    #[arg(long, default_value_t = 500)]
+    member_range: usize,
+    /// The usersync binary to measure (a release build).
+    #[arg(long)]
+    usersync: PathBuf,
+    /// Python of a venv with bench/baseline/requirements.txt; without it the baseline is skipped.
+    #[arg(long)]
+    python: Option<PathBuf>,
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    output: PathBuf,
+}
+
+struct Run<'a> {
+    args: &'a Args,
+    root: PathBuf,
+    client: kube::Client,
+    kubeconfig: String,
+    audit: AuditLog,
+    logs: PathBuf,
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = bench(Args::parse()).await {
+        eprintln!("bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn bench(args: Args) -> Result<(), String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace root")?
+        .to_owned();
+    let mut bed = bed::Bed::new(&root);
+    let kube_env = bed.start_kube()?;
+    // SAFETY of set_var: single-threaded at this point apart from the runtime's idle workers, which
+    // read no environment.
+    unsafe { std::env::set_var("KUBECONFIG", &kube_env.kubeconfig) };
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("kube client: {e}"))?;
+    install_crds(&client).await?;
+    let mut run = Run {
+        args: &args,
+        root: root.clone(),
+        client,
+        kubeconfig: kube_env.kubeconfig.clone(),
+        audit: AuditLog::new(kube_env.audit_log.clone()),
+        logs: bed.dir().to_owned(),
+    };
+
+    let mut reports = Vec::new();
+    if args.small_users > 0 {
+        let target = bed.start_slapd("slapd-small", FixtureSpec::scaled(args.small_users))?;
+        reports.push(run.measure(&target, "small", false).await?);
+    }
+    let target = bed.start_slapd("slapd-big", FixtureSpec::scaled(args.users))?;
+    reports.push(run.measure(&target, "big", true).await?);
+    if args.samba_users > 0 {
+        let target = bed.start_samba(FixtureSpec::scaled(args.samba_users), args.member_range)?;
+        reports.push(run.measure(&target, "samba", true).await?);
+    }
+
+    let header = format!(
+        "# Benchmarks\n\nWritten by `cargo xtask bench` on {} ({} cores). Every number comes from the same run, \
+         against the local apiserver and directories the test bed's scripts start; wall times include the \
+         apiserver and the directory, which share the machine. Scenarios run one after another on each \
+         directory; UserGroup writes are counted in the apiserver's audit log.\n",
+        chrono_like_now(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let notes = std::fs::read_to_string(root.join("bench/notes.md")).unwrap_or_default();
+    let text = report::render(&header, &reports, &notes);
+    let output = root.join(&args.output);
+    std::fs::write(&output, text).map_err(|e| format!("{}: {e}", output.display()))?;
+    eprintln!("bench: wrote {}", output.display());
+    Ok(())
+}
+
+fn chrono_like_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output();
+    out.ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The CRDs as the Rust types define them, applied and established.
+async fn install_crds(client: &kube::Client) -> Result<(), String> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::CustomResourceExt;
+    use kube::api::{Patch, PatchParams};
+    use kube::runtime::wait::{await_condition, conditions};
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [UserSynchronization::crd(), UserGroup::crd()] {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.patch(
+            &name,
+            &PatchParams::apply("usersync-bench").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .map_err(|e| format!("CRD {name}: {e}"))?;
+        let established = await_condition(api.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(std::time::Duration::from_secs(30), established)
+            .await
+            .map_err(|_| format!("CRD {name} not established"))?
+            .map_err(|e| format!("CRD {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+impl Run<'_> {
+    async fn measure(
+        &mut self,
+        target: &Target,
+        tag: &str,
+        full: bool,
+    ) -> Result<TargetReport, String> {
+        let label = target.label();
+        eprintln!("bench: {label}");
+        let mut report = TargetReport {
+            label,
+            users: target.fixture.users.len(),
+            rows: Vec::new(),
+            one_user_visible: None,
+        };
+        report.rows.push((report::FLOOR_A, floors::dump(target)?));
+
+        let ns = format!("bench-{tag}");
+        operator::prepare_namespace(&self.client, &ns, target).await?;
+        let operator = Operator::start(
+            &self.args.usersync.to_string_lossy(),
+            &ns,
+            &self.kubeconfig,
+            &self.logs.join(format!("operator-{tag}.log")),
+            target.member_range,
+        )?;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let tasks: Api<UserSynchronization> = Api::namespaced(self.client.clone(), &ns);
+        let groups: Api<UserGroup> = Api::namespaced(self.client.clone(), &ns);
+
+        let sample = self
+            .observe(&operator, &ns, operator::first_run(&tasks, target))
+            .await?;
+        report.rows.push((report::FULL, sample));
+        let sample = self
+            .observe(&operator, &ns, operator::run_now(&tasks, "no-change"))
+            .await?;
+        report.rows.push((report::NO_CHANGE, sample));
+        if !full {
+            return Ok(report);
+        }
+        report
+            .rows
+            .push((report::PREVIEW, self.preview(target, &ns)?));
+
+        // One user renamed: how soon its group shows it, and what the run costs.
+        let (group, dn) = group_of_a_user(&groups, target).await?;
+        target.modify(&target.rename_users_ldif(0, 1, "renamed"))?;
+        let started = Instant::now();
+        let visible = operator::until_member_shows(&groups, &group, &dn, "User 0 renamed", started);
+        let (sample, visible) = tokio::join!(
+            self.observe(&operator, &ns, operator::run_now(&tasks, "one-user")),
+            visible
+        );
+        report.rows.push((report::ONE_USER, sample?));
+        report.one_user_visible = Some(visible?);
+
+        let hundredth = target.fixture.users.len() / 100;
+        target.modify(&target.rename_users_ldif(1, 1 + hundredth, "changed"))?;
+        let sample = self
+            .observe(&operator, &ns, operator::run_now(&tasks, "one-percent"))
+            .await?;
+        report.rows.push((report::ONE_PERCENT, sample));
+
+        target.modify(&format!(
+            "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n\n",
+            target.big_group_dn(),
+            target.user_dn(target.fixture.users.len() / 2 - 1)
+        ))?;
+        let sample = self
+            .observe(&operator, &ns, operator::run_now(&tasks, "big-group"))
+            .await?;
+        report.rows.push((report::BIG_GROUP, sample));
+        drop(operator);
+
+        let floor_ns = format!("bench-{tag}-floor-b");
+        operator::prepare_namespace(&self.client, &floor_ns, target).await?;
+        let mut sample = floors::apply_loop(&self.client, &ns, &floor_ns, 16).await?;
+        sample.user_group_writes = Some(self.audit.user_group_writes(&floor_ns));
+        sample.note = "16 at a time".into();
+        report.rows.push((report::FLOOR_B, sample));
+
+        if let Some(python) = &self.args.python {
+            let base_ns = format!("bench-{tag}-baseline");
+            operator::prepare_namespace(&self.client, &base_ns, target).await?;
+            let script = self.root.join("bench/baseline/sync.py");
+            let mut sample = baseline::run(python, &script, target, &base_ns, &self.kubeconfig)?;
+            sample.user_group_writes = Some(self.audit.user_group_writes(&base_ns));
+            report.rows.push((report::BASELINE, sample));
+        }
+        Ok(report)
+    }
+
+    /// Runs one operator scenario and collects its peak RSS, entries read and writes.
+    async fn observe(
+        &mut self,
+        operator: &Operator,
+        ns: &str,
+        scenario: impl std::future::Future<Output = Result<Sample, String>>,
+    ) -> Result<Sample, String> {
+        self.audit.user_group_writes(ns);
+        let entries = operator.entries_read().await?;
+        operator.reset_peak();
+        let mut sample = scenario.await?;
+        sample.peak_rss_kib = operator.peak_rss_kib();
+        sample.entries_read = Some(operator.entries_read().await? - entries);
+        sample.user_group_writes = Some(self.audit.user_group_writes(ns));
+        eprintln!("bench:   {:.2} s {}", sample.wall_seconds, sample.note);
+        Ok(sample)
+    }
+
+    /// `usersync sync --dry-run`: the same read, planned against the namespace, nothing written.
+    fn preview(&self, target: &Target, ns: &str) -> Result<Sample, String> {
+        let file = self.logs.join(format!("{ns}-task.yaml"));
+        let task =
+            serde_json::to_string(&target.task(operator::TASK)).map_err(|e| e.to_string())?;
+        std::fs::write(&file, task).map_err(|e| e.to_string())?;
+        let mut sample = measure::time_command(
+            Command::new(&self.args.usersync)
+                .args(["sync", "--dry-run", "-n", ns, "-f"])
+                .arg(&file)
+                .args([
+                    "--username",
+                    &target.bind,
+                    "--password-env",
+                    "BENCH_PASSWORD",
+                ])
+                .args(["--ca-file", &target.ca_file])
+                .env("BENCH_PASSWORD", &target.password)
+                .env("KUBECONFIG", &self.kubeconfig),
+            |_| {},
+        )?;
+        sample.note = "no changes to plan".into();
+        Ok(sample)
+    }
+}
+
+/// A UserGroup with user 0 of the fixture among its members: (its name, the user's DN).
+async fn group_of_a_user(
+    groups: &Api<UserGroup>,
+    target: &Target,
+) -> Result<(String, String), String> {
+    let dn = target.user_dn(0);
+    let all = groups
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("list: {e}"))?;
+    all.items
+        .iter()
+        .find(|g| g.spec.users.iter().any(|u| u.dn.eq_ignore_ascii_case(&dn)))
+        .and_then(|g| g.metadata.name.clone())
+        .map(|name| (name, dn))
+        .ok_or_else(|| "user 0 is in no UserGroup".to_owned())
+}

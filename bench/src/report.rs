@@ -1,0 +1,175 @@
+//! docs/benchmarks.md: the measurements, the ratios the targets are stated in, and the notes.
+
+use std::fmt::Write;
+
+use crate::measure::Sample;
+
+pub struct TargetReport {
+    pub label: String,
+    pub users: usize,
+    pub rows: Vec<(&'static str, Sample)>,
+    /// Seconds from asking for a run until the changed user showed in its UserGroup.
+    pub one_user_visible: Option<f64>,
+}
+
+impl TargetReport {
+    pub fn get(&self, scenario: &str) -> Option<&Sample> {
+        self.rows
+            .iter()
+            .find(|(s, _)| *s == scenario)
+            .map(|(_, s)| s)
+    }
+}
+
+pub const FLOOR_A: &str = "floor A: paged ldapsearch dump";
+pub const FLOOR_B: &str = "floor B: parallel server-side apply of the final objects";
+pub const BASELINE: &str = "baseline: Python ldap3 + kubernetes";
+pub const FULL: &str = "usersync: full sync from empty";
+pub const PREVIEW: &str = "usersync: preview (sync --dry-run: read + plan)";
+pub const NO_CHANGE: &str = "usersync: re-sync, nothing changed";
+pub const ONE_USER: &str = "usersync: re-sync, 1 user changed";
+pub const ONE_PERCENT: &str = "usersync: re-sync, 1% of users changed";
+pub const BIG_GROUP: &str = "usersync: re-sync, 50k-member group lost a member";
+
+fn cell<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| v.to_string())
+}
+
+pub fn render(header: &str, targets: &[TargetReport], notes: &str) -> String {
+    let mut out = String::new();
+    out.push_str(header);
+    for t in targets {
+        let _ = writeln!(out, "\n## {}\n", t.label);
+        out.push_str("| Scenario | Wall (s) | Peak RSS (MiB) | LDAP entries read | UserGroup writes | Notes |\n");
+        out.push_str("| --- | ---: | ---: | ---: | ---: | --- |\n");
+        for (scenario, s) in &t.rows {
+            let _ = writeln!(
+                out,
+                "| {scenario} | {:.2} | {} | {} | {} | {} |",
+                s.wall_seconds,
+                cell(s.rss_mib().map(|m| format!("{m:.0}"))),
+                cell(s.entries_read),
+                cell(s.user_group_writes),
+                s.note
+            );
+        }
+    }
+    out.push_str("\n## Ratios against the targets\n\n");
+    out.push_str(
+        "| Directory | Ratio | Measured | Target | Met |\n| --- | --- | ---: | --- | --- |\n",
+    );
+    for t in targets {
+        for (name, value, target, met) in ratios(t, targets) {
+            let _ = writeln!(
+                out,
+                "| {} | {name} | {value} | {target} | {} |",
+                t.label,
+                if met { "yes" } else { "**no**" }
+            );
+        }
+    }
+    out.push('\n');
+    out.push_str(notes);
+    out
+}
+
+type Ratio = (&'static str, String, &'static str, bool);
+
+fn ratios(t: &TargetReport, all: &[TargetReport]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    let wall = |s: &str| t.get(s).map(|s| s.wall_seconds);
+    if let (Some(full), Some(a), Some(b)) = (wall(FULL), wall(FLOOR_A), wall(FLOOR_B)) {
+        let r = full / (a + b);
+        out.push(("full sync / (A + B)", format!("{r:.2}"), "≤ 1.3", r <= 1.3));
+    }
+    if let (Some(preview), Some(a)) = (wall(PREVIEW), wall(FLOOR_A)) {
+        let r = preview / a;
+        out.push(("preview / A", format!("{r:.2}"), "≤ 1.3", r <= 1.3));
+    }
+    if let (Some(full), Some(base)) = (wall(FULL), wall(BASELINE)) {
+        let r = base / full;
+        out.push((
+            "baseline / usersync (full sync)",
+            format!("{r:.1}×"),
+            "≥ 10×",
+            r >= 10.0,
+        ));
+    }
+    if let (Some(again), Some(full)) = (wall(NO_CHANGE), wall(FULL)) {
+        let r = again / full;
+        out.push((
+            "no-change re-sync / full sync",
+            format!("{:.1} %", r * 100.0),
+            "≤ 5 %",
+            r <= 0.05,
+        ));
+    }
+    if let Some(writes) = t.get(NO_CHANGE).and_then(|s| s.user_group_writes) {
+        out.push((
+            "UserGroup writes, no-change re-sync",
+            writes.to_string(),
+            "0",
+            writes == 0,
+        ));
+    }
+    if let (Some(again), Some(full)) = (
+        t.get(NO_CHANGE).and_then(|s| s.entries_read),
+        t.get(FULL).and_then(|s| s.entries_read),
+    ) {
+        let r = again as f64 / full.max(1) as f64;
+        out.push((
+            "LDAP entries read, no-change / full",
+            format!("{:.1} %", r * 100.0),
+            "proportional to changes",
+            r <= 0.05,
+        ));
+    }
+    if let Some(seconds) = t.one_user_visible {
+        out.push((
+            "1 changed user visible after",
+            format!("{seconds:.2} s"),
+            "≤ 2 s",
+            seconds <= 2.0,
+        ));
+    }
+    if let Some(rss) = t.get(FULL).and_then(Sample::rss_mib)
+        && t.users >= 100_000
+    {
+        out.push((
+            "peak RSS, full sync",
+            format!("{rss:.0} MiB"),
+            "≤ 250 MiB",
+            rss <= 250.0,
+        ));
+    }
+    // Growth against the smallest directory of the same kind measured in this run.
+    if let Some(small) = all
+        .iter()
+        .filter(|o| o.users < t.users && same_kind(o, t))
+        .min_by_key(|o| o.users)
+    {
+        let scale = t.users as f64 / small.users as f64;
+        let pair = |f: fn(&Sample) -> Option<f64>| Some(f(t.get(FULL)?)? / f(small.get(FULL)?)?);
+        if let Some(r) = pair(|s| Some(s.wall_seconds)) {
+            out.push((
+                "full-sync time growth for the user ratio",
+                format!("{r:.1}× for {scale:.0}× users"),
+                "linear (≤ users ratio)",
+                r <= scale * 1.1,
+            ));
+        }
+        if let Some(r) = pair(Sample::rss_mib) {
+            out.push((
+                "peak RSS growth for the user ratio",
+                format!("{r:.1}× for {scale:.0}× users"),
+                "linear (≤ users ratio)",
+                r <= scale * 1.1,
+            ));
+        }
+    }
+    out
+}
+
+fn same_kind(a: &TargetReport, b: &TargetReport) -> bool {
+    a.label.split(',').next() == b.label.split(',').next()
+}
