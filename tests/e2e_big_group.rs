@@ -50,6 +50,33 @@ impl Slapd {
         );
     }
 
+    /// Applies an LDIF change as the directory's administrator.
+    fn modify(&self, ldif: &str) {
+        use std::io::Write;
+        let url = self.url();
+        let mut child = Command::new("ldapmodify")
+            .args([
+                "-x",
+                "-H",
+                &url,
+                "-D",
+                "cn=admin,dc=example,dc=org",
+                "-w",
+                "usersync-admin",
+            ])
+            .env("LDAPTLS_CACERT", self.dir.join("tls/ca.crt"))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("ldapmodify runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(ldif.as_bytes())
+            .expect("LDIF written");
+        assert!(child.wait().expect("ldapmodify ends").success());
+    }
+
     fn url(&self) -> String {
         let port = std::fs::read_to_string(self.dir.join("tls_port")).expect("port");
         format!("ldaps://127.0.0.1:{}", port.trim())
@@ -187,6 +214,26 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
         audit_writes(&ns.name),
         writes,
         "an unchanged group writes nothing"
+    );
+
+    // One member renamed: only the object that lists that member is written, and its status (the
+    // count) is left alone.
+    let user = &fixture.users[MEMBERS - 10];
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: displayName\ndisplayName: Renamed Member\n",
+        OpenLdap.user_dn(&fixture, user)
+    ));
+    run_now(&tasks, "renamed").await;
+    let task = wait_for_run(&tasks, Some("renamed")).await;
+    assert_eq!(
+        task.status.and_then(|s| s.last_run).map(|r| r.updated),
+        Some(1)
+    );
+    assert_eq!(
+        audit_writes(&ns.name),
+        writes + 1,
+        "one of {} objects rewritten",
+        shards.len() + 1
     );
     operator.abort();
 }

@@ -23,6 +23,35 @@ pub struct ClusterState {
     pub groups: Vec<CurrentGroup>,
     /// Shard names of each of the task's groups, in order.
     pub shards: HashMap<String, Vec<String>>,
+    /// What each of the task's objects (shards included) holds now, so that writing a group touches
+    /// only the objects that change.
+    pub stored: HashMap<String, Stored>,
+}
+
+/// One stored object, in brief.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    spec_hash: u64,
+    user_count: Option<i64>,
+    extinct: bool,
+}
+
+fn spec_hash(spec: &UserGroupSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // Serializing cannot fail for these plain types; an empty buffer would only force a write.
+    serde_json::to_vec(spec)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+fn stored(group: &UserGroup) -> Stored {
+    Stored {
+        spec_hash: spec_hash(&group.spec),
+        user_count: group.status.as_ref().map(|s| s.user_count),
+        extinct: group.annotations().contains_key(EXTINCT_SINCE_ANNOTATION),
+    }
 }
 
 /// Every UserGroup of the namespace: the task's own ones, and the others that names may collide with.
@@ -45,6 +74,12 @@ pub async fn current_groups(
         .items
         .into_iter()
         .partition(|g| g.labels().contains_key(SHARD_OF_LABEL));
+    let stored: HashMap<String, Stored> = shard_objects
+        .iter()
+        .chain(&bases)
+        .filter(|g| owned_by_task(g))
+        .map(|g| (g.name_any(), stored(g)))
+        .collect();
     let mut shard_users: HashMap<String, Vec<(usize, String, UserGroupSpec)>> = HashMap::new();
     for shard in shard_objects.into_iter().filter(|s| owned_by_task(s)) {
         let base = shard.labels()[SHARD_OF_LABEL].clone();
@@ -82,7 +117,11 @@ pub async fn current_groups(
             }
         })
         .collect();
-    Ok(ClusterState { groups, shards })
+    Ok(ClusterState {
+        groups,
+        shards,
+        stored,
+    })
 }
 
 /// The N of a shard named `<base>-sN`; unknown names sort last.
@@ -213,12 +252,25 @@ impl Writer<'_> {
         group.metadata.labels = Some(labels);
         group.metadata.annotations = annotations;
         group.metadata.owner_references = self.task.controller_owner_ref(&()).map(|r| vec![r]);
+        let current = self.state.stored.get(name);
+        let wanted = Stored {
+            spec_hash: spec_hash(&group.spec),
+            user_count: Some(user_count as i64),
+            extinct: group.metadata.annotations.is_some(),
+        };
         // Force: this task is the only writer of these fields, and Overwrite takes objects over.
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        self.api
-            .patch(name, &params, &Patch::Apply(&group))
-            .await
-            .map_err(kube("applying a UserGroup"))?;
+        let unchanged =
+            current.is_some_and(|c| c.spec_hash == wanted.spec_hash && c.extinct == wanted.extinct);
+        if !unchanged {
+            self.api
+                .patch(name, &params, &Patch::Apply(&group))
+                .await
+                .map_err(kube("applying a UserGroup"))?;
+        }
+        if current.is_some_and(|c| c.user_count == wanted.user_count) {
+            return Ok(());
+        }
         let status = serde_json::json!({
             "apiVersion": UserGroup::api_version(&()),
             "kind": UserGroup::kind(&()),
