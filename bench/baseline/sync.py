@@ -15,9 +15,24 @@ from kubernetes import client, config
 from ldap3 import SUBTREE, Connection, Server, Tls
 
 GROUP, VERSION, PLURAL = "usersync.io", "v1alpha1", "usergroups"
-USER_ATTRS = ["uid", "cn", "displayName", "mail", "telephoneNumber", "description", "entryUUID"]
 CHUNK = 2500
-GROUP_ATTRS = ["cn", "description", "member", "uniqueMember", "entryUUID"]
+# What to read, per kind of directory: filters, the login attribute, the id attribute.
+KINDS = {
+    "openldap": {
+        "users": "(objectClass=inetOrgPerson)",
+        "groups": "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
+        "login": "uid",
+        "id": "entryUUID",
+        "members": ["member", "uniqueMember"],
+    },
+    "ad": {
+        "users": "(&(objectCategory=person)(objectClass=user))",
+        "groups": "(objectClass=group)",
+        "login": "sAMAccountName",
+        "id": "objectGUID",
+        "members": ["member"],
+    },
+}
 
 
 def name_for(task, display, key):
@@ -45,12 +60,16 @@ def main():
     conn = Connection(server, env["BASELINE_BIND_DN"], env["BASELINE_PASSWORD"], auto_bind=True)
     base, task, namespace = env["BASELINE_BASE_DN"], "baseline", env["BASELINE_NAMESPACE"]
     page = int(env.get("BASELINE_PAGE_SIZE", "500"))
+    kind = KINDS[env.get("BASELINE_KIND", "openldap")]
+    login, ident = kind["login"], kind["id"]
+    user_attrs = [login, "cn", "displayName", "mail", "telephoneNumber", "description", ident]
+    group_attrs = ["cn", "description", ident] + kind["members"]
 
     users = {}
-    for e in paged(conn, base, "(objectClass=inetOrgPerson)", USER_ATTRS, page):
+    for e in paged(conn, base, kind["users"], user_attrs, page):
         if e.get("type") != "searchResEntry":
             continue
-        user = {"name": first(e, "uid") or "", "dn": e["dn"], "id": first(e, "entryUUID")}
+        user = {"name": first(e, login) or "", "dn": e["dn"], "id": str(first(e, ident))}
         for key, attr in (("displayName", "displayName"), ("email", "mail"),
                           ("phone", "telephoneNumber"), ("description", "description")):
             value = first(e, attr)
@@ -59,11 +78,10 @@ def main():
         users[e["dn"].lower()] = user
 
     groups = []
-    for e in paged(conn, base, "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
-                   GROUP_ATTRS, page):
+    for e in paged(conn, base, kind["groups"], group_attrs, page):
         if e.get("type") != "searchResEntry":
             continue
-        members = list(e["attributes"].get("member", [])) + list(e["attributes"].get("uniqueMember", []))
+        members = [m for attr in kind["members"] for m in e["attributes"].get(attr, [])]
         found = [users[m.lower()] for m in members if m.lower() in users]
         found.sort(key=lambda u: u["name"])
         groups.append((e, found))
@@ -84,7 +102,7 @@ def main():
     for e, members in groups:
         display = first(e, "cn") or e["dn"]
         spec = {"displayName": display, "parent": target,
-                "source": {"dn": e["dn"], "id": first(e, "entryUUID")}, "users": members}
+                "source": {"dn": e["dn"], "id": str(first(e, ident))}, "users": members}
         description = first(e, "description")
         if description:
             spec["description"] = description

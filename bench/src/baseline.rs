@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::measure::{Sample, time_command};
-use crate::target::Target;
+use crate::target::{Kind, Target};
 
 pub fn run(
     python: &Path,
@@ -24,6 +24,13 @@ pub fn run(
             .env("BASELINE_BASE_DN", target.base_dn())
             .env("BASELINE_NAMESPACE", namespace)
             .env("BASELINE_PAGE_SIZE", "1000")
+            .env(
+                "BASELINE_KIND",
+                match target.kind {
+                    Kind::OpenLdap => "openldap",
+                    Kind::Samba => "ad",
+                },
+            )
             .env("KUBECONFIG", kubeconfig),
         |_| {},
     )

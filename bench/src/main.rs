@@ -95,11 +95,20 @@ async fn bench(args: Args) -> Result<(), String> {
     }
     let target = bed.start_slapd("slapd-big", FixtureSpec::scaled(args.users))?;
     reports.push(run.measure(&target, "big", true).await?);
+    // What is measured so far is kept even if a later directory fails.
+    write_report(&root, &args, &reports)?;
     if args.samba_users > 0 {
         let target = bed.start_samba(FixtureSpec::scaled(args.samba_users), args.member_range)?;
         reports.push(run.measure(&target, "samba", true).await?);
     }
+    write_report(&root, &args, &reports)
+}
 
+fn write_report(
+    root: &std::path::Path,
+    args: &Args,
+    reports: &[TargetReport],
+) -> Result<(), String> {
     let header = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench` on {} ({} cores). Every number comes from the same run, \
          against the local apiserver and directories the test bed's scripts start; wall times include the \
@@ -109,7 +118,7 @@ async fn bench(args: Args) -> Result<(), String> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let notes = std::fs::read_to_string(root.join("bench/notes.md")).unwrap_or_default();
-    let text = report::render(&header, &reports, &notes);
+    let text = report::render(&header, reports, &notes);
     let output = root.join(&args.output);
     std::fs::write(&output, text).map_err(|e| format!("{}: {e}", output.display()))?;
     eprintln!("bench: wrote {}", output.display());
@@ -165,7 +174,9 @@ impl Run<'_> {
             rows: Vec::new(),
             one_user_visible: None,
         };
-        report.rows.push((report::FLOOR_A, floors::dump(target)?));
+        let dump = floors::dump(target)?;
+        eprintln!("bench:   floor A {:.2} s", dump.wall_seconds);
+        report.rows.push((report::FLOOR_A, dump));
 
         let ns = format!("bench-{tag}");
         operator::prepare_namespace(&self.client, &ns, target).await?;
@@ -230,15 +241,21 @@ impl Run<'_> {
         let mut sample = floors::apply_loop(&self.client, &ns, &floor_ns, 16).await?;
         sample.user_group_writes = Some(self.audit.user_group_writes(&floor_ns));
         sample.note = "16 at a time".into();
+        eprintln!("bench:   floor B {:.2} s", sample.wall_seconds);
         report.rows.push((report::FLOOR_B, sample));
 
         if let Some(python) = &self.args.python {
             let base_ns = format!("bench-{tag}-baseline");
             operator::prepare_namespace(&self.client, &base_ns, target).await?;
             let script = self.root.join("bench/baseline/sync.py");
-            let mut sample = baseline::run(python, &script, target, &base_ns, &self.kubeconfig)?;
-            sample.user_group_writes = Some(self.audit.user_group_writes(&base_ns));
-            report.rows.push((report::BASELINE, sample));
+            match baseline::run(python, &script, target, &base_ns, &self.kubeconfig) {
+                Ok(mut sample) => {
+                    sample.user_group_writes = Some(self.audit.user_group_writes(&base_ns));
+                    eprintln!("bench:   baseline {:.2} s", sample.wall_seconds);
+                    report.rows.push((report::BASELINE, sample));
+                }
+                Err(e) => eprintln!("bench:   the baseline failed: {e}"),
+            }
         }
         Ok(report)
     }
