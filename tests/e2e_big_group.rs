@@ -235,5 +235,23 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
         "one of {} objects rewritten",
         shards.len() + 1
     );
+
+    // One member leaves: the chunk that held it (rarely its neighbour too) and the counts change;
+    // the other shards are not rewritten.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
+        OpenLdap.group_dn(&fixture, big),
+        OpenLdap.user_dn(&fixture, &fixture.users[MEMBERS / 2])
+    ));
+    let before = audit_writes(&ns.name);
+    run_now(&tasks, "left").await;
+    wait_for_run(&tasks, Some("left")).await;
+    let written = audit_writes(&ns.name) - before;
+    // Spec and status of at most two shards, and the base object's status (its total count).
+    assert!(
+        (2..=5).contains(&written),
+        "{written} writes for one member leaving a group of {} objects",
+        shards.len() + 1
+    );
     operator.abort();
 }

@@ -115,6 +115,11 @@ pub async fn run(client: kube::Client, options: Options) {
         options.namespaces.join(",")
     };
     info!(%namespaces, "controller starting");
+    tokio::spawn(async {
+        if shutdown_signal().await.is_ok() {
+            info!("shutdown requested; runs in progress finish first");
+        }
+    });
     let controllers = task_apis.into_iter().map(|tasks| {
         Controller::new(tasks, watcher::Config::default())
             .with_config(Config::default().concurrency(options.concurrency))
@@ -139,6 +144,15 @@ pub async fn run(client: kube::Client, options: Options) {
             }
         }
         None => controller.await,
+    }
+}
+
+/// SIGTERM (what Kubernetes sends a pod) or Ctrl-C: the signals the controllers stop on.
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => Ok(()),
+        result = tokio::signal::ctrl_c() => result,
     }
 }
 

@@ -1,5 +1,10 @@
 //! Large member lists continue in shard objects, so no UserGroup comes near the apiserver's object
 //! size limit (etcd's 1.5 MiB request limit). The first chunk stays in the group itself.
+//!
+//! Chunk boundaries depend on the members themselves, not on their positions: a member whose id
+//! hashes under a threshold ends its chunk. Adding or removing one member therefore changes the one
+//! chunk that holds it (rarely its neighbour), instead of shifting every chunk after it, and a run
+//! rewrites one shard object rather than all of them.
 
 use crate::api::GroupUser;
 
@@ -7,8 +12,10 @@ use crate::api::GroupUser;
 pub const DEFAULT_SHARD_BYTES: usize = 700_000;
 
 /// Splits `users` into chunks of at most `max_bytes` of JSON each (a user larger than that gets a
-/// chunk of its own). Always at least one chunk, possibly empty.
+/// chunk of its own), about a third of that on average. Always at least one chunk, possibly empty.
 pub fn split(users: &[GroupUser], max_bytes: usize) -> Vec<&[GroupUser]> {
+    let min_bytes = max_bytes / 16;
+    let spacing = max_bytes / 4;
     let mut chunks = Vec::new();
     let (mut start, mut size) = (0, 0);
     for (i, user) in users.iter().enumerate() {
@@ -19,9 +26,37 @@ pub fn split(users: &[GroupUser], max_bytes: usize) -> Vec<&[GroupUser]> {
             size = 0;
         }
         size += bytes;
+        // Each member ends a chunk with probability bytes / spacing: chunks average about
+        // min_bytes + spacing, and reach max_bytes rarely (about e^-3.75). The minimum is small next
+        // to the spacing, so a change shifts at most the boundary right after it.
+        if size >= min_bytes && ends_chunk(&user.id, bytes, spacing) && i + 1 < users.len() {
+            chunks.push(&users[start..=i]);
+            start = i + 1;
+            size = 0;
+        }
     }
     chunks.push(&users[start..]);
     chunks
+}
+
+fn ends_chunk(id: &str, bytes: usize, spacing: usize) -> bool {
+    let threshold = (u64::MAX as f64 * bytes as f64 / spacing.max(1) as f64).min(u64::MAX as f64);
+    fnv1a(id.as_bytes()) < threshold as u64
+}
+
+/// FNV-1a with murmur3's finalizer: stable across processes and releases (unlike the standard
+/// library's hasher), and with well-mixed high bits even for ids that differ in a character or two.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
 }
 
 #[cfg(test)]
@@ -39,6 +74,13 @@ mod tests {
             .collect()
     }
 
+    fn ids(chunks: &[&[GroupUser]]) -> Vec<Vec<String>> {
+        chunks
+            .iter()
+            .map(|c| c.iter().map(|u| u.id.clone()).collect())
+            .collect()
+    }
+
     #[test]
     fn chunks_respect_the_budget_and_keep_order() {
         let all = users(50_000);
@@ -50,6 +92,29 @@ mod tests {
         let joined: Vec<&GroupUser> = chunks.iter().flat_map(|c| c.iter()).collect();
         assert_eq!(joined.len(), all.len());
         assert!(joined.iter().zip(&all).all(|(a, b)| *a == b));
+    }
+
+    #[test]
+    fn one_member_more_or_less_changes_one_chunk() {
+        let all = users(50_000);
+        let before = ids(&split(&all, 100_000));
+        assert!(before.len() > 10, "{} chunks", before.len());
+        for (what, changed) in [
+            ("removed", [&all[..20_000], &all[20_001..]].concat()),
+            ("added", {
+                let mut more = all.clone();
+                more.insert(30_000, users(50_001).pop().unwrap());
+                more
+            }),
+        ] {
+            let after = ids(&split(&changed, 100_000));
+            let new = after.iter().filter(|c| !before.contains(c)).count();
+            assert!(
+                new <= 2,
+                "one member {what}: {new} of {} chunks differ",
+                after.len()
+            );
+        }
     }
 
     #[test]
