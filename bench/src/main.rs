@@ -120,6 +120,9 @@ fn write_report(
     let notes = std::fs::read_to_string(root.join("bench/notes.md")).unwrap_or_default();
     let text = report::render(&header, reports, &notes);
     let output = root.join(&args.output);
+    if let Some(dir) = output.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     std::fs::write(&output, text).map_err(|e| format!("{}: {e}", output.display()))?;
     eprintln!("bench: wrote {}", output.display());
     Ok(())
