@@ -11,13 +11,14 @@ use ldap3::controls::{MakeCritical, PagedResults};
 use ldap3::{Ldap, Scope, SearchEntry};
 use secrecy::SecretString;
 use support::ldap_connect;
+use support::logical::{expected_logical, logical};
 use usersync::api::{DirectoryPreset, DirectorySpec, NestedGroups, TlsMode};
 use usersync::directory::connect::{Connection, Credentials, ServerSettings, connect};
 use usersync::directory::read::{ReadOptions, read_snapshot};
 use usersync::directory::snapshot::Snapshot;
 use usersync::directory::tls::Trust;
 use usersync_testbed::env::{self, Ds389};
-use usersync_testbed::fixture::{Fixture, Member, generate, names};
+use usersync_testbed::fixture::{Fixture, generate, names};
 
 const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 
@@ -76,42 +77,6 @@ async fn read(conn: &mut Connection, spec: &DirectorySpec) -> Snapshot {
         .expect("389-DS read")
 }
 
-/// group name → (sorted member logins, sorted child group names): the logical content, free of ids.
-fn logical(s: &Snapshot) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
-    s.groups
-        .iter()
-        .map(|g| {
-            let mut users: Vec<String> = s.user_names(g).into_iter().map(str::to_owned).collect();
-            users.sort();
-            let mut children: Vec<String> =
-                g.groups.iter().map(|&c| s.groups[c].name.clone()).collect();
-            children.sort();
-            (g.name.clone(), (users, children))
-        })
-        .collect()
-}
-
-/// What the fixture generator says each group holds.
-fn expected_logical() -> BTreeMap<String, (Vec<String>, Vec<String>)> {
-    let f = fixture();
-    f.groups
-        .iter()
-        .map(|g| {
-            let mut users = Vec::new();
-            let mut children = Vec::new();
-            for m in &g.members {
-                match *m {
-                    Member::User(u) => users.push(f.users[u].login.clone()),
-                    Member::Group(c) => children.push(f.groups[c].name.clone()),
-                }
-            }
-            users.sort();
-            children.sort();
-            (g.name.clone(), (users, children))
-        })
-        .collect()
-}
-
 /// nsUniqueId as 389-DS shows it: four groups of eight lower-case hex digits.
 fn is_ns_unique_id(id: &str) -> bool {
     let parts: Vec<&str> = id.split('-').collect();
@@ -162,7 +127,7 @@ async fn check_snapshot_matches_the_fixture(tls_mode: TlsMode) {
         f.groups.len(),
         "groupOfNames only: the posixGroup twins are not groups of this preset"
     );
-    assert_eq!(logical(&s), expected_logical());
+    assert_eq!(logical(&s), expected_logical(&fixture()));
     assert_eq!(s.unresolved.count, 0, "{:?}", s.unresolved.sample);
 
     let mut disabled: Vec<&str> = s
@@ -379,7 +344,7 @@ async fn pages_smaller_than_the_data_bring_everything() {
     let mut conn = ds389(TlsMode::Ldaps).await;
     let small = read(&mut conn, &directory(PAGE)).await;
     let large = read(&mut conn, &directory(1000)).await;
-    assert_eq!(logical(&small), expected_logical());
+    assert_eq!(logical(&small), expected_logical(&fixture()));
     assert_eq!(small.users, large.users);
     assert_eq!(small.groups, large.groups);
     assert_eq!(small.containers, large.containers);

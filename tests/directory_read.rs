@@ -4,10 +4,10 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use support::logical::{Logical, expected_logical, logical};
 use usersync::api::{DirectoryPreset, DirectorySpec, NestedGroups, TlsMode};
 use usersync::directory::connect::{Connection, Credentials, ServerSettings, connect};
 use usersync::directory::read::{ReadOptions, read_snapshot};
@@ -65,42 +65,6 @@ fn ldap_corp() -> String {
     format!("ou=Corp,{}", env::slapd().base_dn)
 }
 
-/// group name → (sorted member logins, sorted child group names): the logical content, free of ids.
-fn logical(s: &Snapshot) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
-    s.groups
-        .iter()
-        .map(|g| {
-            let mut users: Vec<String> = s.user_names(g).into_iter().map(str::to_owned).collect();
-            users.sort();
-            let mut children: Vec<String> =
-                g.groups.iter().map(|&c| s.groups[c].name.clone()).collect();
-            children.sort();
-            (g.name.clone(), (users, children))
-        })
-        .collect()
-}
-
-/// What the fixture generator says each group holds.
-fn expected_logical() -> BTreeMap<String, (Vec<String>, Vec<String>)> {
-    let f = generate(FixtureSpec::STANDARD);
-    f.groups
-        .iter()
-        .map(|g| {
-            let mut users = Vec::new();
-            let mut children = Vec::new();
-            for m in &g.members {
-                match *m {
-                    Member::User(u) => users.push(f.users[u].login.clone()),
-                    Member::Group(c) => children.push(f.groups[c].name.clone()),
-                }
-            }
-            users.sort();
-            children.sort();
-            (g.name.clone(), (users, children))
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn active_directory_snapshot_matches_the_fixture() {
     let mut conn = samba().await;
@@ -114,7 +78,10 @@ async fn active_directory_snapshot_matches_the_fixture() {
         s.users.iter().filter(|u| u.disabled).count(),
         fixture.users.iter().filter(|u| u.disabled).count()
     );
-    assert_eq!(logical(&s), expected_logical());
+    assert_eq!(
+        logical(&s),
+        expected_logical(&generate(FixtureSpec::STANDARD))
+    );
     assert_eq!(s.unresolved.count, 0, "{:?}", s.unresolved.sample);
     assert!(
         s.stats.requests > s.users.len() / 100,
@@ -182,7 +149,7 @@ async fn forced_small_member_ranges_still_bring_every_member() {
     assert!(all_staff.users.len() > 3000);
     assert_eq!(
         logical(&s),
-        expected_logical(),
+        expected_logical(&generate(FixtureSpec::STANDARD)),
         "ranged reads give the same snapshot"
     );
     let plain = read_snapshot(&mut conn, &spec, &ReadOptions::default())
@@ -201,7 +168,10 @@ async fn openldap_and_rfc2307_give_the_same_logical_directory() {
     let s = read_snapshot(&mut conn, &spec, &ReadOptions::default())
         .await
         .expect("OpenLDAP read");
-    assert_eq!(logical(&s), expected_logical());
+    assert_eq!(
+        logical(&s),
+        expected_logical(&generate(FixtureSpec::STANDARD))
+    );
     assert_eq!(s.unresolved.count, 0, "{:?}", s.unresolved.sample);
     let fixture = generate(FixtureSpec::STANDARD);
     assert_eq!(
@@ -221,7 +191,7 @@ async fn openldap_and_rfc2307_give_the_same_logical_directory() {
     .await
     .expect("RFC2307 read");
     // posixGroup cannot nest: each group holds its direct users only.
-    let direct: BTreeMap<String, (Vec<String>, Vec<String>)> = expected_logical()
+    let direct: Logical = expected_logical(&generate(FixtureSpec::STANDARD))
         .into_iter()
         .map(|(k, (users, _))| (k, (users, vec![])))
         .collect();

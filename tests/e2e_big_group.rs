@@ -3,14 +3,15 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
-use support::e2e::{audit_writes, condition, run_now, start_operator, user_groups, wait_for_run};
+use kube::api::{Api, PostParams};
+use support::e2e::{
+    audit_writes, bind_and_ca_secrets, condition, run_now, start_operator, user_groups,
+    wait_for_run,
+};
 use support::{TestNamespace, install_crds, kube_client, run_ok};
 use usersync::api::{SHARD_OF_LABEL, UserGroup, UserSynchronization};
 use usersync_testbed::fixture::{FixtureSpec, generate, names};
@@ -111,33 +112,14 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
     let client = kube_client().await;
     install_crds(&client).await;
     let ns = TestNamespace::new(&client, "e2e-big-group").await;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
-    let secret = |name: &str, data: BTreeMap<String, String>| Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        string_data: Some(data),
-        ..Default::default()
-    };
-    let bind = BTreeMap::from([
-        (
-            "username".to_owned(),
-            "cn=admin,dc=example,dc=org".to_owned(),
-        ),
-        ("password".to_owned(), "usersync-admin".to_owned()),
-    ]);
-    let ca = BTreeMap::from([("ca.crt".to_owned(), slapd.ca())]);
-    for s in [secret("bind", bind), secret("ca", ca)] {
-        secrets
-            .patch(
-                &s.name_any(),
-                &PatchParams::apply("tests").force(),
-                &Patch::Apply(&s),
-            )
-            .await
-            .expect("secret applied");
-    }
+    bind_and_ca_secrets(
+        &client,
+        &ns.name,
+        "cn=admin,dc=example,dc=org",
+        "usersync-admin",
+        &slapd.ca(),
+    )
+    .await;
     let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
     let task: UserSynchronization = serde_json::from_value(serde_json::json!({
         "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",

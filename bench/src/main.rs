@@ -72,12 +72,12 @@ async fn bench(args: Args) -> Result<(), String> {
         .to_owned();
     let mut bed = bed::Bed::new(&root);
     let kube_env = bed.start_kube()?;
-    // SAFETY of set_var: single-threaded at this point apart from the runtime's idle workers, which
-    // read no environment.
-    unsafe { std::env::set_var("KUBECONFIG", &kube_env.kubeconfig) };
-    let client = kube::Client::try_default()
+    let kubeconfig = kube::config::Kubeconfig::read_from(&kube_env.kubeconfig)
+        .map_err(|e| format!("kubeconfig: {e}"))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
-        .map_err(|e| format!("kube client: {e}"))?;
+        .map_err(|e| format!("kubeconfig: {e}"))?;
+    let client = kube::Client::try_from(config).map_err(|e| format!("kube client: {e}"))?;
     install_crds(&client).await?;
     let mut run = Run {
         args: &args,
@@ -114,7 +114,7 @@ fn write_report(
          against the local apiserver and directories the test bed's scripts start; wall times include the \
          apiserver and the directory, which share the machine. Scenarios run one after another on each \
          directory; UserGroup writes are counted in the apiserver's audit log.\n",
-        chrono_like_now(),
+        utc_now(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let notes = std::fs::read_to_string(root.join("bench/notes.md")).unwrap_or_default();
@@ -128,7 +128,8 @@ fn write_report(
     Ok(())
 }
 
-fn chrono_like_now() -> String {
+/// The time the report is written, from `date` (no calendar crate needed for one line).
+fn utc_now() -> String {
     let out = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output();

@@ -29,7 +29,7 @@ pub const PREVIEW: &str = "usersync: preview (sync --dry-run: read + plan)";
 pub const NO_CHANGE: &str = "usersync: re-sync, nothing changed";
 pub const ONE_USER: &str = "usersync: re-sync, 1 user changed";
 pub const ONE_PERCENT: &str = "usersync: re-sync, 1% of users changed";
-pub const BIG_GROUP: &str = "usersync: re-sync, 50k-member group lost a member";
+pub const BIG_GROUP: &str = "usersync: re-sync, the big group (half the users) lost a member";
 
 fn cell<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| v.to_string())

@@ -3,7 +3,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A group synchronized from the directory (or the task's target group, which has no `source`).
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema,
+)]
 #[kube(
     group = "usersync.io",
     version = "v1alpha1",
@@ -37,7 +39,7 @@ pub struct UserGroupSpec {
 
 /// The identity of a directory object. `id` is the stable identity (objectGUID, entryUUID,
 /// nsUniqueId, ipaUniqueID); `dn` changes when the object is renamed or moved.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectorySource {
     pub dn: String,
@@ -48,7 +50,7 @@ pub struct DirectorySource {
 }
 
 /// A member of a UserGroup, as the directory describes the user.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupUser {
     /// Login name: sAMAccountName on Active Directory, uid on LDAP.

@@ -39,10 +39,7 @@ pub struct Stored {
 fn spec_hash(spec: &UserGroupSpec) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    // Serializing cannot fail for these plain types; an empty buffer would only force a write.
-    serde_json::to_vec(spec)
-        .unwrap_or_default()
-        .hash(&mut hasher);
+    spec.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -152,33 +149,38 @@ pub struct Writer<'a> {
 
 impl Writer<'_> {
     pub async fn apply(&self, plan: &Plan, now: &str) -> Result<Applied, ControllerError> {
-        let mut applied = Applied::default();
-        let puts = plan
+        let marks: Vec<(&str, &UserGroupSpec)> = plan
+            .mark_extinct
+            .iter()
+            .filter_map(|name| {
+                let current = self.state.groups.iter().find(|c| &c.name == name)?;
+                Some((name.as_str(), &current.spec))
+            })
+            .collect();
+        let applied = Applied {
+            created: plan.create.len(),
+            updated: plan.update.len(),
+            marked: marks.len(),
+            removed: plan.remove.len(),
+        };
+        // Objects are independent of each other (parents are referenced by name), so they are
+        // written concurrently, a bounded number at a time. The futures are collected first: a
+        // stream over a closure's futures is not provably Send to the controller.
+        let puts: Vec<_> = plan
             .create
             .iter()
-            .map(|w| (w.name.as_str(), &w.spec, None))
-            .chain(plan.update.iter().map(|w| (w.name.as_str(), &w.spec, None)))
-            .chain(plan.mark_extinct.iter().filter_map(|name| {
-                let current = self.state.groups.iter().find(|c| &c.name == name)?;
-                Some((name.as_str(), &current.spec, Some(now)))
-            }));
-        // Objects are independent of each other (parents are referenced by name), so they are
-        // written concurrently, a bounded number at a time.
-        // Collected first: a stream over a closure's futures is not provably Send to the controller.
-        let puts: Vec<_> = puts
-            .map(|(name, spec, extinct)| self.put(name, spec, extinct))
+            .chain(&plan.update)
+            .map(|w| self.put(&w.name, &w.spec, None))
+            .chain(
+                marks
+                    .into_iter()
+                    .map(|(name, spec)| self.put(name, spec, Some(now))),
+            )
             .collect();
         futures::stream::iter(puts)
             .buffer_unordered(self.concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;
-        applied.created = plan.create.len();
-        applied.updated = plan.update.len();
-        applied.marked = plan
-            .mark_extinct
-            .iter()
-            .filter(|name| self.state.groups.iter().any(|c| &c.name == *name))
-            .count();
         let deletes = plan.remove.iter().flat_map(|name| {
             let shards = self
                 .state
@@ -193,7 +195,6 @@ impl Writer<'_> {
             .buffer_unordered(self.concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;
-        applied.removed = plan.remove.len();
         Ok(applied)
     }
 

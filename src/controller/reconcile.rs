@@ -141,37 +141,23 @@ pub async fn reconcile(
     let run_id = run_id();
     let span = info_span!("run", task = %task.name_any(), %namespace, %run_id);
     let permit = ctx.runs.clone().acquire_owned().await;
-    let report = Due {
-        status,
-        run_now,
-        references,
-    };
-    let action = run_and_report(&task, &ctx, &api, report)
+    let action = run_and_report(&task, &ctx, &api, status, run_now, references)
         .instrument(span)
         .await;
     drop(permit);
     action
 }
 
-/// What `reconcile` learned before deciding a run is due.
-struct Due {
-    status: UserSynchronizationStatus,
-    run_now: Option<String>,
-    references: Option<String>,
-}
-
 /// Runs the task once and reports the outcome on status, in an Event, in metrics and in the log.
+/// `run_now` and `references` are what `reconcile` saw when it decided the run was due.
 async fn run_and_report(
     task: &UserSynchronization,
     ctx: &Context,
     api: &Api<UserSynchronization>,
-    due: Due,
+    status: UserSynchronizationStatus,
+    run_now: Option<String>,
+    references: Option<String>,
 ) -> Result<Action, ControllerError> {
-    let Due {
-        status,
-        run_now,
-        references,
-    } = due;
     let generation = task.metadata.generation;
     info!("run started");
     let started = Instant::now();

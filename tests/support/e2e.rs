@@ -203,6 +203,18 @@ pub async fn secrets(client: &kube::Client, ns: &str, password: &str) {
 
 /// The `bind` Secret (the server's administrator, with this password) and the `ca` Secret.
 pub async fn secrets_for(server: Server, client: &kube::Client, ns: &str, password: &str) {
+    let ca = std::fs::read_to_string(server.ca_file()).expect("CA");
+    bind_and_ca_secrets(client, ns, &server.credentials().0, password, &ca).await
+}
+
+/// The `bind` Secret (`username`, `password`) and the `ca` Secret (`ca.crt`) tasks refer to.
+pub async fn bind_and_ca_secrets(
+    client: &kube::Client,
+    ns: &str,
+    username: &str,
+    password: &str,
+    ca_pem: &str,
+) {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let secret = |name: &str, data: BTreeMap<String, String>| Secret {
         metadata: ObjectMeta {
@@ -213,13 +225,10 @@ pub async fn secrets_for(server: Server, client: &kube::Client, ns: &str, passwo
         ..Default::default()
     };
     let bind = BTreeMap::from([
-        ("username".to_owned(), server.credentials().0),
+        ("username".to_owned(), username.to_owned()),
         ("password".to_owned(), password.to_owned()),
     ]);
-    let ca = BTreeMap::from([(
-        "ca.crt".to_owned(),
-        std::fs::read_to_string(server.ca_file()).expect("CA"),
-    )]);
+    let ca = BTreeMap::from([("ca.crt".to_owned(), ca_pem.to_owned())]);
     for s in [secret("bind", bind), secret("ca", ca)] {
         api.patch(
             s.metadata.name.as_deref().unwrap_or_default(),

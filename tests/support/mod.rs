@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod e2e;
+pub mod logical;
 
 use std::sync::Arc;
 use std::time::Duration;
