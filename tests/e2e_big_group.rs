@@ -9,11 +9,11 @@ use std::process::Command;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use support::e2e::{
-    audit_writes, bind_and_ca_secrets, condition, run_now, start_operator, user_groups,
-    wait_for_run,
+    audit_writes, base_and_shards, bind_and_ca_secrets, condition, joined_member_ids, run_now,
+    start_operator, user_groups, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client, run_ok};
-use usersync::api::{SHARD_OF_LABEL, UserGroup, UserSynchronization};
+use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::fixture::{FixtureSpec, generate, names};
 use usersync_testbed::ldif::{self, Layout, OpenLdap};
 
@@ -152,16 +152,7 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
     );
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     let all = user_groups(&groups).await;
-    let base = all
-        .iter()
-        .find(|g| {
-            g.spec.display_name == names::ALL_STAFF && !g.labels().contains_key(SHARD_OF_LABEL)
-        })
-        .expect("base object");
-    let shards: Vec<&UserGroup> = all
-        .iter()
-        .filter(|g| g.labels().get(SHARD_OF_LABEL) == Some(&base.name_any()))
-        .collect();
+    let (base, shards) = base_and_shards(&all, names::ALL_STAFF);
     assert!(!shards.is_empty(), "50,000 members need shards");
     let mut biggest = 0;
     for object in std::iter::once(base).chain(shards.iter().copied()) {
@@ -169,15 +160,7 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
         biggest = biggest.max(size);
         assert!(size < OBJECT_LIMIT, "{} is {size} bytes", object.name_any());
     }
-    let mut ids: Vec<&str> = base
-        .spec
-        .users
-        .iter()
-        .chain(shards.iter().flat_map(|s| &s.spec.users))
-        .map(|u| u.id.as_str())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = joined_member_ids(base, &shards);
     assert_eq!(
         ids.len(),
         MEMBERS,

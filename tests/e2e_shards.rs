@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use support::e2e::{
-    audit_writes, condition, run_now, secrets, start_operator_with, user_groups, wait_for_run,
+    audit_writes, base_and_shards, condition, joined_member_ids, run_now, secrets,
+    start_operator_with, user_groups, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client};
 use usersync::api::{UserGroup, UserSynchronization};
@@ -50,17 +51,7 @@ async fn a_big_group_is_split_into_shards_and_joined_back() {
     );
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     let all = user_groups(&groups).await;
-    let base = all
-        .iter()
-        .find(|g| {
-            g.spec.display_name == names::ALL_STAFF
-                && !g.labels().contains_key("usersync.io/shard-of")
-        })
-        .expect("base object");
-    let shards: Vec<&UserGroup> = all
-        .iter()
-        .filter(|g| g.labels().get("usersync.io/shard-of") == Some(&base.name_any()))
-        .collect();
+    let (base, shards) = base_and_shards(&all, names::ALL_STAFF);
     assert!(shards.len() >= 3, "{} shards", shards.len());
     for object in std::iter::once(base).chain(shards.iter().copied()) {
         assert!(
@@ -68,15 +59,7 @@ async fn a_big_group_is_split_into_shards_and_joined_back() {
             "each object stays small"
         );
     }
-    let mut ids: Vec<&str> = base
-        .spec
-        .users
-        .iter()
-        .chain(shards.iter().flat_map(|s| &s.spec.users))
-        .map(|u| u.id.as_str())
-        .collect();
-    ids.sort();
-    ids.dedup();
+    let ids = joined_member_ids(base, &shards);
     assert_eq!(
         ids.len(),
         3100,

@@ -517,3 +517,36 @@ pub fn audit_writers(ns: &str) -> BTreeMap<String, usize> {
     }
     writers
 }
+
+/// The UserGroup of the directory group `display_name` and its shard objects, in name order.
+pub fn base_and_shards<'a>(
+    all: &'a [UserGroup],
+    display_name: &str,
+) -> (&'a UserGroup, Vec<&'a UserGroup>) {
+    use kube::ResourceExt;
+    use usersync::api::SHARD_OF_LABEL;
+    let base = all
+        .iter()
+        .find(|g| g.spec.display_name == display_name && !g.labels().contains_key(SHARD_OF_LABEL))
+        .unwrap_or_else(|| panic!("no UserGroup for {display_name}"));
+    let mut shards: Vec<&UserGroup> = all
+        .iter()
+        .filter(|g| g.labels().get(SHARD_OF_LABEL) == Some(&base.name_any()))
+        .collect();
+    shards.sort_by_key(|s| s.name_any());
+    (base, shards)
+}
+
+/// The member ids of a group joined from its base object and shards, sorted, duplicates removed.
+pub fn joined_member_ids<'a>(base: &'a UserGroup, shards: &[&'a UserGroup]) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = base
+        .spec
+        .users
+        .iter()
+        .chain(shards.iter().flat_map(|s| &s.spec.users))
+        .map(|u| u.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
