@@ -9,14 +9,12 @@ use std::time::Duration;
 
 use ldap3::controls::{MakeCritical, PagedResults};
 use ldap3::{Ldap, Scope, SearchEntry};
-use secrecy::SecretString;
-use support::ldap_connect;
 use support::logical::{expected_logical, logical};
+use support::{bind_settings, ldap_connect};
 use usersync::api::{DirectoryPreset, DirectorySpec, NestedGroups, TlsMode};
-use usersync::directory::connect::{Connection, Credentials, ServerSettings, connect};
+use usersync::directory::connect::{Connection, connect};
 use usersync::directory::read::{ReadOptions, read_snapshot};
 use usersync::directory::snapshot::Snapshot;
-use usersync::directory::tls::Trust;
 use usersync_testbed::env::{self, Ds389};
 use usersync_testbed::fixture::{Fixture, generate, names};
 
@@ -45,17 +43,14 @@ async fn ds389(tls_mode: TlsMode) -> Connection {
         TlsMode::Ldaps => ds.ldaps_url.clone(),
         _ => ds.url.clone(),
     };
-    connect(&ServerSettings {
-        auth: usersync::api::BindMethod::Simple,
-        urls: vec![url],
+    connect(&bind_settings(
+        &url,
         tls_mode,
-        trust: Trust::CaBundle(std::fs::read(&ds.ca_file).expect("CA")),
-        timeout: Duration::from_secs(30),
-        credentials: Some(Credentials {
-            username: ds.admin_dn.clone(),
-            password: SecretString::from(ds.admin_password.clone()),
-        }),
-    })
+        &ds.ca_file,
+        &ds.admin_dn,
+        &ds.admin_password,
+        Duration::from_secs(30),
+    ))
     .await
     .expect("389-DS bind")
 }

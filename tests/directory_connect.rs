@@ -1,7 +1,11 @@
 //! Connecting and binding to the real Samba AD DC and OpenLDAP: TLS modes, trust, failover and the
 //! error reason of each way it can go wrong.
 
+mod support;
+
 use std::time::Duration;
+
+use support::bind_settings;
 
 use secrecy::SecretString;
 use usersync::api::{BindMethod, TlsMode};
@@ -15,17 +19,14 @@ fn ca(path: &str) -> Trust {
 
 fn samba_settings(username: &str, password: &str) -> ServerSettings {
     let samba = env::samba();
-    ServerSettings {
-        auth: usersync::api::BindMethod::Simple,
-        urls: vec![samba.ldaps_url.clone()],
-        tls_mode: TlsMode::Ldaps,
-        trust: ca(&samba.ca_file),
-        timeout: Duration::from_secs(10),
-        credentials: Some(Credentials {
-            username: username.into(),
-            password: SecretString::from(password),
-        }),
-    }
+    bind_settings(
+        &samba.ldaps_url,
+        TlsMode::Ldaps,
+        &samba.ca_file,
+        username,
+        password,
+        Duration::from_secs(10),
+    )
 }
 
 fn admin() -> ServerSettings {

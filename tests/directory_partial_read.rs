@@ -1,15 +1,17 @@
 //! A directory server that dies in the middle of a read yields an error, never a smaller snapshot.
 //! Runs its own slapd (through tests/env/slapd.sh) so the shared one is not disturbed.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use support::bind_settings;
+
 use usersync::api::{DirectoryPreset, DirectorySpec, TlsMode};
-use usersync::directory::connect::{Credentials, ServerSettings, connect};
+use usersync::directory::connect::connect;
 use usersync::directory::read::{ReadOptions, read_snapshot};
-use usersync::directory::tls::Trust;
 use usersync_testbed::fixture::{FixtureSpec, generate};
 use usersync_testbed::ldif;
 
@@ -81,17 +83,14 @@ impl Drop for OwnSlapd {
 #[tokio::test]
 async fn a_server_dying_mid_read_is_an_error_not_a_smaller_snapshot() {
     let slapd = OwnSlapd::start();
-    let settings = ServerSettings {
-        auth: usersync::api::BindMethod::Simple,
-        urls: vec![format!("ldap://127.0.0.1:{}", slapd.read("port"))],
-        tls_mode: TlsMode::StartTls,
-        trust: Trust::CaBundle(std::fs::read(slapd.dir.join("tls/ca.crt")).expect("CA")),
-        timeout: Duration::from_secs(5),
-        credentials: Some(Credentials {
-            username: "cn=admin,dc=example,dc=org".into(),
-            password: SecretString::from("usersync-admin"),
-        }),
-    };
+    let settings = bind_settings(
+        &format!("ldap://127.0.0.1:{}", slapd.read("port")),
+        TlsMode::StartTls,
+        slapd.dir.join("tls/ca.crt"),
+        "cn=admin,dc=example,dc=org",
+        "usersync-admin",
+        Duration::from_secs(5),
+    );
     // One entry per page: the read takes thousands of round trips, long enough to be cut.
     let spec: DirectorySpec = serde_json::from_value(serde_json::json!({
         "baseDN": "dc=example,dc=org", "preset": DirectoryPreset::OpenLdap, "pageSize": 1

@@ -6,13 +6,12 @@ mod support;
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use support::bind_settings;
 use support::logical::{Logical, expected_logical, logical};
 use usersync::api::{DirectoryPreset, DirectorySpec, NestedGroups, TlsMode};
-use usersync::directory::connect::{Connection, Credentials, ServerSettings, connect};
+use usersync::directory::connect::{Connection, ServerSettings, connect};
 use usersync::directory::read::{ReadOptions, read_snapshot};
 use usersync::directory::snapshot::Snapshot;
-use usersync::directory::tls::Trust;
 use usersync_testbed::env;
 use usersync_testbed::fixture::{FixtureSpec, Member, generate, names};
 
@@ -25,34 +24,28 @@ fn directory(preset: DirectoryPreset, base_dn: &str) -> DirectorySpec {
 
 async fn samba() -> Connection {
     let samba = env::samba();
-    connect(&ServerSettings {
-        auth: usersync::api::BindMethod::Simple,
-        urls: vec![samba.ldaps_url.clone()],
-        tls_mode: TlsMode::Ldaps,
-        trust: Trust::CaBundle(std::fs::read(&samba.ca_file).expect("CA")),
-        timeout: Duration::from_secs(30),
-        credentials: Some(Credentials {
-            username: format!("{}\\Administrator", samba.domain),
-            password: SecretString::from(samba.admin_password.clone()),
-        }),
-    })
+    connect(&bind_settings(
+        &samba.ldaps_url,
+        TlsMode::Ldaps,
+        &samba.ca_file,
+        &format!("{}\\Administrator", samba.domain),
+        &samba.admin_password,
+        Duration::from_secs(30),
+    ))
     .await
     .expect("Samba bind")
 }
 
 async fn slapd() -> Connection {
     let slapd = env::slapd();
-    connect(&ServerSettings {
-        auth: usersync::api::BindMethod::Simple,
-        urls: vec![slapd.url.clone()],
-        tls_mode: TlsMode::StartTls,
-        trust: Trust::CaBundle(std::fs::read(&slapd.ca_file).expect("CA")),
-        timeout: Duration::from_secs(30),
-        credentials: Some(Credentials {
-            username: slapd.admin_dn.clone(),
-            password: SecretString::from(slapd.admin_password.clone()),
-        }),
-    })
+    connect(&bind_settings(
+        &slapd.url,
+        TlsMode::StartTls,
+        &slapd.ca_file,
+        &slapd.admin_dn,
+        &slapd.admin_password,
+        Duration::from_secs(30),
+    ))
     .await
     .expect("slapd bind")
 }
@@ -385,12 +378,15 @@ async fn members_outside_the_scope_are_reported_not_dropped_silently() {
 async fn anonymous_reads_on_active_directory_are_insufficient_access() {
     let samba = env::samba();
     let mut conn = connect(&ServerSettings {
-        auth: usersync::api::BindMethod::Simple,
-        urls: vec![samba.ldaps_url.clone()],
-        tls_mode: TlsMode::Ldaps,
-        trust: Trust::CaBundle(std::fs::read(&samba.ca_file).expect("CA")),
-        timeout: Duration::from_secs(10),
         credentials: None,
+        ..bind_settings(
+            &samba.ldaps_url,
+            TlsMode::Ldaps,
+            &samba.ca_file,
+            "",
+            "",
+            Duration::from_secs(10),
+        )
     })
     .await
     .expect("an anonymous bind itself succeeds");

@@ -147,3 +147,27 @@ pub fn run_ok(command: &mut std::process::Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Settings for a simple bind as `username` to `url`, trusting only the PEM CA in `ca_file`.
+pub fn bind_settings(
+    url: &str,
+    tls_mode: usersync::api::TlsMode,
+    ca_file: impl AsRef<std::path::Path>,
+    username: &str,
+    password: &str,
+    timeout: Duration,
+) -> usersync::directory::connect::ServerSettings {
+    usersync::directory::connect::ServerSettings {
+        auth: usersync::api::BindMethod::Simple,
+        urls: vec![url.to_owned()],
+        tls_mode,
+        trust: usersync::directory::tls::Trust::CaBundle(
+            std::fs::read(ca_file).expect("CA file is readable"),
+        ),
+        timeout,
+        credentials: Some(usersync::directory::connect::Credentials {
+            username: username.to_owned(),
+            password: secrecy::SecretString::from(password),
+        }),
+    }
+}
