@@ -76,6 +76,42 @@ pub struct UserSynchronizationSpec {
     pub dry_run: bool,
     pub server: ServerSpec,
     pub directory: DirectorySpec,
+    /// Incremental runs: read only what changed since the last run where the server can say so.
+    #[serde(default)]
+    pub incremental: IncrementalSpec,
+}
+
+/// How runs read the directory after the first one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IncrementalSpec {
+    #[serde(default)]
+    pub mode: IncrementalMode,
+    /// A run reads everything again at least this often (a Go-style duration), so that nothing a
+    /// change feed missed stays wrong for long.
+    #[serde(default = "default_full_sync_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub full_sync_interval: String,
+}
+
+impl Default for IncrementalSpec {
+    fn default() -> Self {
+        IncrementalSpec {
+            mode: IncrementalMode::default(),
+            full_sync_interval: default_full_sync_interval(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum IncrementalMode {
+    /// Read changes only where the server offers a change feed: Active Directory's uSNChanged
+    /// (deletions through the Show Deleted control) or OpenLDAP's syncrepl (RFC 4533). Elsewhere,
+    /// and whenever the kept state is missing or stale, a run reads everything.
+    #[default]
+    Auto,
+    /// Every run reads everything.
+    Disabled,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -326,6 +362,32 @@ pub struct UserSynchronizationStatus {
     /// Failed runs in a row; the retry delay grows with it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub consecutive_failures: i32,
+    /// Where the directory's change feed stood when the last read began; the next run reads the
+    /// changes since. Absent when the server offers no change feed or incremental mode is Disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalStatus>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IncrementalStatus {
+    /// `Syncrepl` or `USNChanged`.
+    pub method: String,
+    /// The server the position belongs to.
+    pub server: String,
+    /// The syncrepl cookie (OpenLDAP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// The domain controller's invocationId (Active Directory); a new one means a restored
+    /// database, whose USNs cannot be compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_id: Option<String>,
+    /// The domain controller's highestCommittedUSN (Active Directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highest_committed_usn: Option<i64>,
+    /// When the last read of everything began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_read_time: Option<Time>,
 }
 
 fn is_zero(n: &i32) -> bool {
@@ -345,6 +407,12 @@ pub struct RunSummary {
     /// Member values that named nothing in scope (reported, never removed).
     #[serde(default)]
     pub unresolved_members: i64,
+    /// `Full` or `Incremental`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub directory_read: String,
+    /// Entries the directory returned in this run.
+    #[serde(default)]
+    pub entries_read: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -377,6 +445,10 @@ pub struct PlannedChange {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_full_sync_interval() -> String {
+    "24h".to_owned()
 }
 
 fn default_max_deletions() -> IntOrString {

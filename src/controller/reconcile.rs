@@ -526,6 +526,7 @@ fn summary(result: &RunResult, elapsed: Duration) -> RunSummary {
         skipped: plan.skipped.len() as i64,
         duration_seconds: (elapsed.as_secs_f64() * 100.0).round() / 100.0,
         unresolved_members: result.unresolved as i64,
+        ..Default::default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Directory access: everything that speaks LDAP, and nothing else.
 
 pub mod assemble;
+pub mod cache;
 pub mod connect;
 pub mod dn;
 pub mod entry;

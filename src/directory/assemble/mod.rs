@@ -9,18 +9,21 @@ use super::snapshot::{Container, Group, ReadStats, Snapshot, Unresolved, User};
 use crate::api::NestedGroups;
 
 /// A user entry as read, before scoping.
+#[derive(Clone, Debug)]
 pub struct RawUser {
     pub dn: Dn,
     pub user: User,
 }
 
 /// A group entry as read: its member values are DNs or user names, as the schema says.
+#[derive(Clone, Debug)]
 pub struct RawGroup {
     pub dn: Dn,
     pub group: Group,
     pub members: Vec<String>,
 }
 
+#[derive(Clone, Debug)]
 pub struct RawContainer {
     pub dn: Dn,
     /// The DN as the server wrote it.

@@ -1,0 +1,205 @@
+//! The entries one read found, kept between runs of a task so that the next run can read only what
+//! changed and apply it here. Pure: the change feeds in `delta` produce [`Changes`], this applies them.
+
+use std::collections::{HashMap, HashSet};
+
+use super::assemble::{RawContainer, RawGroup, RawUser};
+use super::dn::Dn;
+
+/// Every user, group and container in the task's searches, by stable id.
+#[derive(Clone, Debug, Default)]
+pub struct Entries {
+    pub users: HashMap<String, RawUser>,
+    pub groups: HashMap<String, RawGroup>,
+    pub containers: HashMap<String, RawContainer>,
+}
+
+/// What a change feed reported for one kind of entry.
+#[derive(Debug)]
+pub struct Changes<T> {
+    /// Entries added or changed, as they are now.
+    pub upserts: Vec<T>,
+    /// Ids of entries that left the search: deleted, moved out, or no longer matching the filter.
+    pub removed: HashSet<String>,
+    /// When the feed lists what is still there instead of what left: every id still in the search.
+    pub present: Option<HashSet<String>>,
+}
+
+impl<T> Default for Changes<T> {
+    fn default() -> Self {
+        Changes {
+            upserts: Vec::new(),
+            removed: HashSet::new(),
+            present: None,
+        }
+    }
+}
+
+/// Why changes cannot be applied and everything must be read again.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    /// A renamed, moved or deleted OU changes the DNs of everything below it without the feed
+    /// reporting those entries.
+    #[error("an OU or container was renamed, moved or deleted")]
+    ContainerMoved,
+}
+
+pub trait Keyed {
+    fn id(&self) -> &str;
+    fn dn(&self) -> &Dn;
+    /// The DN as the server wrote it.
+    fn text(&self) -> &str;
+}
+
+impl Keyed for RawUser {
+    fn id(&self) -> &str {
+        &self.user.id
+    }
+    fn dn(&self) -> &Dn {
+        &self.dn
+    }
+    fn text(&self) -> &str {
+        &self.user.dn
+    }
+}
+
+impl Keyed for RawGroup {
+    fn id(&self) -> &str {
+        &self.group.id
+    }
+    fn dn(&self) -> &Dn {
+        &self.dn
+    }
+    fn text(&self) -> &str {
+        &self.group.dn
+    }
+}
+
+impl Keyed for RawContainer {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn dn(&self) -> &Dn {
+        &self.dn
+    }
+    fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Entries {
+    pub fn from_read(
+        users: Vec<RawUser>,
+        groups: Vec<RawGroup>,
+        containers: Vec<RawContainer>,
+    ) -> Entries {
+        Entries {
+            users: by_id(users),
+            groups: by_id(groups),
+            containers: by_id(containers),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.len() + self.groups.len() + self.containers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies one feed's changes. With `member_links` (Active Directory), member values follow
+    /// renamed and moved entries, as the server's own links do without touching the groups; other
+    /// servers rewrite the groups themselves (referential integrity) and report them as changed.
+    pub fn apply(
+        &mut self,
+        users: Changes<RawUser>,
+        groups: Changes<RawGroup>,
+        containers: Changes<RawContainer>,
+        member_links: bool,
+    ) -> Result<(), Unusable> {
+        let containers_moved = containers.upserts.iter().any(|c| {
+            self.containers
+                .get(c.id())
+                .is_some_and(|old| old.dn != c.dn)
+        }) || gone(&self.containers, &containers).next().is_some();
+        if containers_moved {
+            return Err(Unusable::ContainerMoved);
+        }
+        apply_kind(&mut self.containers, containers);
+        let mut renamed = apply_kind(&mut self.users, users);
+        renamed.extend(apply_kind(&mut self.groups, groups));
+        if member_links && !renamed.is_empty() {
+            self.follow_renames(&renamed);
+        }
+        Ok(())
+    }
+
+    fn follow_renames(&mut self, renamed: &HashMap<String, String>) {
+        for group in self.groups.values_mut() {
+            for value in group.members.iter_mut() {
+                if let Ok(dn) = Dn::parse(value)
+                    && let Some(now) = renamed.get(dn.key())
+                {
+                    value.clone_from(now);
+                }
+            }
+        }
+    }
+
+    /// Copies for one assembly; the kept entries stay for the next run.
+    pub fn to_vecs(&self) -> (Vec<RawUser>, Vec<RawGroup>, Vec<RawContainer>) {
+        (
+            self.users.values().cloned().collect(),
+            self.groups.values().cloned().collect(),
+            self.containers.values().cloned().collect(),
+        )
+    }
+}
+
+fn by_id<T: Keyed>(items: Vec<T>) -> HashMap<String, T> {
+    items
+        .into_iter()
+        .map(|item| (item.id().to_owned(), item))
+        .collect()
+}
+
+/// Ids of kept entries the changes say are gone.
+fn gone<'a, T: Keyed>(
+    kept: &'a HashMap<String, T>,
+    changes: &'a Changes<T>,
+) -> impl Iterator<Item = &'a String> + 'a {
+    let upserted: HashSet<&str> = changes.upserts.iter().map(Keyed::id).collect();
+    kept.keys().filter(move |id| {
+        !upserted.contains(id.as_str())
+            && (changes.removed.contains(*id)
+                || changes
+                    .present
+                    .as_ref()
+                    .is_some_and(|present| !present.contains(*id)))
+    })
+}
+
+/// Applies the changes of one kind; returns the renamed entries (old DN key → new DN text).
+fn apply_kind<T: Keyed>(
+    kept: &mut HashMap<String, T>,
+    changes: Changes<T>,
+) -> HashMap<String, String> {
+    let gone: Vec<String> = gone(kept, &changes).cloned().collect();
+    for id in gone {
+        kept.remove(&id);
+    }
+    let mut renamed = HashMap::new();
+    for item in changes.upserts {
+        if let Some(old) = kept.get(item.id())
+            && old.dn() != item.dn()
+        {
+            renamed.insert(old.dn().key().to_owned(), item.text().to_owned());
+        }
+        kept.insert(item.id().to_owned(), item);
+    }
+    renamed
+}
+
+#[cfg(test)]
+mod tests;

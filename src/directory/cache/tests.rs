@@ -1,0 +1,154 @@
+use super::*;
+use crate::directory::snapshot::{Group, User};
+
+fn user(id: &str, dn: &str) -> RawUser {
+    RawUser {
+        dn: Dn::parse(dn).expect("dn"),
+        user: User {
+            id: id.into(),
+            dn: dn.into(),
+            name: id.into(),
+            ..Default::default()
+        },
+    }
+}
+
+fn group(id: &str, dn: &str, members: &[&str]) -> RawGroup {
+    RawGroup {
+        dn: Dn::parse(dn).expect("dn"),
+        group: Group {
+            id: id.into(),
+            dn: dn.into(),
+            name: id.into(),
+            ..Default::default()
+        },
+        members: members.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+fn container(id: &str, dn: &str) -> RawContainer {
+    RawContainer {
+        dn: Dn::parse(dn).expect("dn"),
+        text: dn.into(),
+        name: id.into(),
+        id: id.into(),
+    }
+}
+
+fn kept() -> Entries {
+    Entries::from_read(
+        vec![
+            user("u1", "CN=One,OU=A,DC=x"),
+            user("u2", "CN=Two,OU=A,DC=x"),
+        ],
+        vec![group(
+            "g1",
+            "CN=G,OU=A,DC=x",
+            &["CN=One,OU=A,DC=x", "CN=Two,OU=A,DC=x"],
+        )],
+        vec![container("a", "OU=A,DC=x")],
+    )
+}
+
+fn ids<T>(map: &HashMap<String, T>) -> Vec<&str> {
+    let mut ids: Vec<&str> = map.keys().map(String::as_str).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn upserts_replace_and_add_removals_drop() {
+    let mut entries = kept();
+    let users = Changes {
+        upserts: vec![
+            user("u3", "CN=Three,OU=A,DC=x"),
+            user("u1", "CN=One,OU=A,DC=x"),
+        ],
+        removed: HashSet::from(["u2".to_owned(), "never-seen".to_owned()]),
+        present: None,
+    };
+    entries
+        .apply(users, Changes::default(), Changes::default(), true)
+        .expect("applies");
+    assert_eq!(ids(&entries.users), ["u1", "u3"]);
+    assert_eq!(ids(&entries.groups), ["g1"]);
+}
+
+#[test]
+fn a_present_list_removes_everything_it_does_not_name() {
+    let mut entries = kept();
+    let users = Changes {
+        upserts: vec![user("u3", "CN=Three,OU=A,DC=x")],
+        removed: HashSet::new(),
+        present: Some(HashSet::from(["u1".to_owned()])),
+    };
+    entries
+        .apply(users, Changes::default(), Changes::default(), false)
+        .expect("applies");
+    assert_eq!(ids(&entries.users), ["u1", "u3"], "u3 is new, u1 present");
+
+    let groups = Changes {
+        present: Some(HashSet::new()),
+        ..Changes::default()
+    };
+    entries
+        .apply(Changes::default(), groups, Changes::default(), false)
+        .expect("applies");
+    assert!(
+        entries.groups.is_empty(),
+        "an empty present list means all gone"
+    );
+}
+
+#[test]
+fn member_values_follow_renamed_entries_with_member_links() {
+    for links in [true, false] {
+        let mut entries = kept();
+        let users = Changes {
+            upserts: vec![user("u1", "CN=Uno,OU=A,DC=x")],
+            ..Changes::default()
+        };
+        entries
+            .apply(users, Changes::default(), Changes::default(), links)
+            .expect("applies");
+        let members = &entries.groups["g1"].members;
+        if links {
+            assert_eq!(members, &["CN=Uno,OU=A,DC=x", "CN=Two,OU=A,DC=x"]);
+        } else {
+            assert_eq!(
+                members,
+                &["CN=One,OU=A,DC=x", "CN=Two,OU=A,DC=x"],
+                "without links the server reports the rewritten group itself"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_moved_or_deleted_container_needs_a_full_read() {
+    let moved = Changes {
+        upserts: vec![container("a", "OU=A2,DC=x")],
+        ..Changes::default()
+    };
+    let mut entries = kept();
+    assert_eq!(
+        entries.apply(Changes::default(), Changes::default(), moved, true),
+        Err(Unusable::ContainerMoved)
+    );
+    let deleted = Changes {
+        removed: HashSet::from(["a".to_owned()]),
+        ..Changes::default()
+    };
+    assert_eq!(
+        entries.apply(Changes::default(), Changes::default(), deleted, true),
+        Err(Unusable::ContainerMoved)
+    );
+    let added = Changes {
+        upserts: vec![container("b", "OU=B,DC=x"), container("a", "OU=A,DC=x")],
+        ..Changes::default()
+    };
+    entries
+        .apply(Changes::default(), Changes::default(), added, true)
+        .expect("a new OU and an unchanged one are fine");
+    assert_eq!(ids(&entries.containers), ["a", "b"]);
+}
