@@ -29,6 +29,25 @@ pub fn guid_to_string(bytes: &[u8]) -> Option<String> {
     Some(s)
 }
 
+/// Formats a 16-byte UUID (RFC 4122) the way entryUUID is written: byte order, lower case.
+pub fn uuid_to_string(bytes: &[u8]) -> Option<String> {
+    let b: &[u8; 16] = bytes.try_into().ok()?;
+    let hex = |range: std::ops::Range<usize>| {
+        b[range].iter().fold(String::new(), |mut s, byte| {
+            let _ = write!(s, "{byte:02x}");
+            s
+        })
+    };
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    ))
+}
+
 /// Formats a binary objectSid as `S-1-5-21-…`: revision, 48-bit big-endian identifier authority,
 /// then the sub-authorities, each 32-bit little-endian.
 pub fn sid_to_string(bytes: &[u8]) -> Option<String> {
@@ -52,6 +71,19 @@ pub fn sid_to_string(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_are_written_in_byte_order() {
+        let bytes = [
+            0x75, 0xb2, 0xd9, 0xac, 0x7d, 0x8d, 0x10, 0x41, 0x99, 0x7f, 0x55, 0xe4, 0x14, 0xbf,
+            0x63, 0x64,
+        ];
+        assert_eq!(
+            uuid_to_string(&bytes).as_deref(),
+            Some("75b2d9ac-7d8d-1041-997f-55e414bf6364")
+        );
+        assert_eq!(uuid_to_string(&bytes[..15]), None);
+    }
 
     #[test]
     fn guid_uses_active_directory_byte_order() {

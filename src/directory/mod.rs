@@ -3,6 +3,7 @@
 pub mod assemble;
 pub mod cache;
 pub mod connect;
+pub mod delta;
 pub mod dn;
 pub mod entry;
 pub mod error;

@@ -2,14 +2,18 @@
 //! ranged member retrieval, and assembles them into a [`Snapshot`]. A read that fails part-way is an
 //! error, never a smaller snapshot.
 
+use std::hash::{Hash, Hasher};
 use std::time::SystemTime;
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::controls::RawControl;
 use ldap3::{Scope as LdapScope, SearchEntry, SearchResult};
 use tracing::debug;
 
 use super::assemble::{RawContainer, RawGroup, RawUser, Scope, assemble};
+use super::cache::Entries;
 use super::connect::{Connection, map_operation_error};
+use super::delta::{self, Mark};
 use super::dn::Dn;
 use super::entry;
 use super::error::DirectoryError;
@@ -25,115 +29,271 @@ pub struct ReadOptions {
     pub member_range: Option<usize>,
 }
 
-/// Reads the part of the directory the task describes.
+/// Reads the part of the directory the task describes, all of it.
 pub async fn read_snapshot(
     conn: &mut Connection,
     spec: &DirectorySpec,
     options: &ReadOptions,
 ) -> Result<Snapshot, DirectoryError> {
-    let schema = Schema::new(spec.preset, &spec.attributes);
-    let scope = scope(spec, &schema)?;
-    let mut user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())?;
-    if schema.active_directory && !spec.groups.is_empty() {
-        // Active Directory names the transitive members of the chosen groups itself, so only those
-        // users are read instead of everything under the base DN.
-        user_filter = format!("(&{user_filter}{})", in_chain_filter(&spec.groups));
-    }
-    let group_filter = and_filter(&schema.group_filter, spec.group_filter.as_deref())?;
-    let page_size = usize::try_from(spec.page_size)
-        .ok()
-        .filter(|&n| n > 0)
-        .unwrap_or(500);
+    Ok(read(conn, spec, options, Feed::Off).await?.snapshot)
+}
+
+/// Whether a read follows the directory's change feed.
+pub enum Feed {
+    /// Read everything and keep nothing.
+    Off,
+    /// Read the changes since `Kept` when it still applies, else everything; keep the result.
+    Follow(Option<Kept>),
+}
+
+/// What a read keeps for the next run of the same task: the entries, and where the server's change
+/// feed stood when the read began.
+pub struct Kept {
+    /// Fingerprint of the settings the entries were read with; other settings mean a full read.
+    pub settings: u64,
+    pub server: String,
+    pub mark: Mark,
+    pub entries: Entries,
+    /// When the last read of everything began.
+    pub full_read_at: SystemTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadKind {
+    Full,
+    Incremental,
+}
+
+pub struct Read {
+    pub snapshot: Snapshot,
+    pub kind: ReadKind,
+    /// `None` when the server offers no usable change feed (or the feed is off).
+    pub kept: Option<Kept>,
+}
+
+/// Reads the directory, incrementally when `feed` allows and the server supports it. A feed that
+/// cannot be trusted (other settings or server, a restored database, an answer the server marks as
+/// too old) means a full read, never a guess.
+pub async fn read(
+    conn: &mut Connection,
+    spec: &DirectorySpec,
+    options: &ReadOptions,
+    feed: Feed,
+) -> Result<Read, DirectoryError> {
+    let query = Query::new(spec, options)?;
     let mut stats = ReadStats::default();
-    let now = SystemTime::now();
-    let server = conn.server.clone();
-
     check_base(conn, &spec.base_dn).await?;
+    let (previous, probe) = match feed {
+        Feed::Off => (None, None),
+        Feed::Follow(previous) => (previous, delta::probe(conn, &query).await?),
+    };
+    let settings = settings_fingerprint(spec, options);
+    let previous = previous.filter(|p| {
+        p.settings == settings
+            && p.server == conn.server
+            && probe.as_ref().is_some_and(|now| now.mark.follows(&p.mark))
+    });
 
-    let user_attrs: Vec<String> = schema
-        .user_attributes()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let users = search(
-        conn,
-        &spec.base_dn,
-        &user_filter,
-        user_attrs,
-        page_size,
-        &mut stats,
-        |e| parse_user(e, &schema, now, &server),
-    )
-    .await?;
-
-    let ranged = schema.active_directory && schema.member_format == MemberFormat::Dn;
-    let mut group_attrs: Vec<String> = schema
-        .group_attributes()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    if let (true, Some(step)) = (ranged, options.member_range) {
-        for attr in group_attrs.iter_mut().filter(|a| schema.member.contains(a)) {
-            *attr = format!("{attr};range=0-{}", step.saturating_sub(1));
+    let mut incremental = None;
+    if let (Some(mut kept), Some(now)) = (previous, probe.as_ref()) {
+        match delta::changes(conn, &query, &kept.mark, now, &mut stats).await? {
+            Ok((users, groups, containers)) => {
+                let links = query.schema.member_format == MemberFormat::Dn;
+                match kept.entries.apply(users, groups, containers, links) {
+                    Ok(()) => incremental = Some(kept),
+                    Err(why) => debug!(%why, "changes unusable; reading everything"),
+                }
+            }
+            Err(why) => debug!(%why, "change feed unusable; reading everything"),
         }
     }
-    let mut groups = search(
+    let kind = if incremental.is_some() {
+        ReadKind::Incremental
+    } else {
+        ReadKind::Full
+    };
+    let (entries, full_read_at) = match incremental {
+        Some(kept) => (kept.entries, kept.full_read_at),
+        None => {
+            let started = SystemTime::now();
+            stats = ReadStats::default();
+            let (users, groups, containers) = read_all(conn, &query, None, &mut stats).await?;
+            (Entries::from_read(users, groups, containers), started)
+        }
+    };
+    debug!(
+        server = %conn.server,
+        entries = stats.entries,
+        requests = stats.requests,
+        incremental = kind == ReadKind::Incremental,
+        "directory read"
+    );
+    let (users, groups, containers) = entries.to_vecs();
+    let snapshot = assemble(users, groups, containers, &query.scope, stats);
+    let kept = probe.map(|now| Kept {
+        settings,
+        server: conn.server.clone(),
+        mark: now.mark,
+        entries,
+        full_read_at,
+    });
+    Ok(Read {
+        snapshot,
+        kind,
+        kept,
+    })
+}
+
+/// What the searches ask for, worked out once from the task.
+pub(super) struct Query {
+    pub schema: Schema,
+    pub scope: Scope,
+    pub base_dn: String,
+    pub user_filter: String,
+    pub group_filter: String,
+    pub user_attrs: Vec<String>,
+    pub group_attrs: Vec<String>,
+    pub page_size: usize,
+    /// Active Directory member lists may come in ranges.
+    pub ranged: bool,
+    pub member_range: Option<usize>,
+    /// The user filter depends on group membership, which changes no user entry on Active
+    /// Directory (memberOf is a back link): such users cannot be read incrementally there.
+    pub membership_filtered: bool,
+}
+
+/// builtinDomain is CN=Builtin on Active Directory, home of the built-in groups.
+pub(super) const CONTAINER_FILTER: &str =
+    "(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))";
+
+impl Query {
+    fn new(spec: &DirectorySpec, options: &ReadOptions) -> Result<Query, DirectoryError> {
+        let schema = Schema::new(spec.preset, &spec.attributes);
+        let scope = scope(spec, &schema)?;
+        let mut user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())?;
+        if schema.active_directory && !spec.groups.is_empty() {
+            // Active Directory names the transitive members of the chosen groups itself, so only
+            // those users are read instead of everything under the base DN.
+            user_filter = format!("(&{user_filter}{})", in_chain_filter(&spec.groups));
+        }
+        let group_filter = and_filter(&schema.group_filter, spec.group_filter.as_deref())?;
+        let page_size = usize::try_from(spec.page_size)
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or(500);
+        let ranged = schema.active_directory && schema.member_format == MemberFormat::Dn;
+        let user_attrs = schema
+            .user_attributes()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut group_attrs: Vec<String> = schema
+            .group_attributes()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if let (true, Some(step)) = (ranged, options.member_range) {
+            for attr in group_attrs.iter_mut().filter(|a| schema.member.contains(a)) {
+                *attr = format!("{attr};range=0-{}", step.saturating_sub(1));
+            }
+        }
+        let membership_filtered =
+            schema.active_directory && user_filter.to_ascii_lowercase().contains("memberof");
+        Ok(Query {
+            schema,
+            scope,
+            base_dn: spec.base_dn.clone(),
+            user_filter,
+            group_filter,
+            user_attrs,
+            group_attrs,
+            page_size,
+            ranged,
+            member_range: options.member_range,
+            membership_filtered,
+        })
+    }
+
+    pub fn container_attrs(&self) -> Vec<String> {
+        vec![self.schema.id.clone()]
+    }
+}
+
+/// Users, groups (with every member range) and containers, each search narrowed by `extra` when
+/// given.
+pub(super) async fn read_all(
+    conn: &mut Connection,
+    q: &Query,
+    extra: Option<&str>,
+    stats: &mut ReadStats,
+) -> Result<(Vec<RawUser>, Vec<RawGroup>, Vec<RawContainer>), DirectoryError> {
+    let narrowed = |filter: &str| match extra {
+        Some(extra) => format!("(&{filter}{extra})"),
+        None => filter.to_owned(),
+    };
+    let server = conn.server.clone();
+    let now = SystemTime::now();
+    let users = search(
         conn,
-        &spec.base_dn,
-        &group_filter,
-        group_attrs,
-        page_size,
-        &mut stats,
-        |e| parse_group(e, &schema, &server),
+        &q.base_dn,
+        &narrowed(&q.user_filter),
+        q.user_attrs.clone(),
+        q.page_size,
+        Vec::new(),
+        stats,
+        |e| parse_user(e, &q.schema, now, &server),
     )
     .await?;
-    if ranged {
+    let mut groups = search(
+        conn,
+        &q.base_dn,
+        &narrowed(&q.group_filter),
+        q.group_attrs.clone(),
+        q.page_size,
+        Vec::new(),
+        stats,
+        |e| parse_group(e, &q.schema, &server),
+    )
+    .await?;
+    if q.ranged {
         for (group, next) in groups.iter_mut() {
             if let Some(start) = next.take() {
                 fetch_member_ranges(
                     conn,
                     group,
-                    &schema.member[0],
+                    &q.schema.member[0],
                     start,
-                    options.member_range,
-                    &mut stats,
+                    q.member_range,
+                    stats,
                 )
                 .await?;
             }
         }
     }
     let groups = groups.into_iter().map(|(g, _)| g).collect();
-
-    // builtinDomain is CN=Builtin on Active Directory, home of the built-in groups.
-    let container_filter =
-        "(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))";
     let containers = search(
         conn,
-        &spec.base_dn,
-        container_filter,
-        vec![schema.id.clone()],
-        page_size,
-        &mut stats,
-        |e| {
-            let dn = parse_dn(&e.dn, &server)?;
-            Ok(RawContainer {
-                name: dn.name().unwrap_or_default().to_owned(),
-                id: entry::id(e, &schema.id, schema.id_format)
-                    .ok_or_else(|| missing(&server, &e.dn, &schema.id))?,
-                text: e.dn.clone(),
-                dn,
-            })
-        },
+        &q.base_dn,
+        &narrowed(CONTAINER_FILTER),
+        q.container_attrs(),
+        q.page_size,
+        Vec::new(),
+        stats,
+        |e| parse_container(e, &q.schema, &server),
     )
     .await?;
+    Ok((users, groups, containers))
+}
 
-    debug!(
-        %server,
-        entries = stats.entries,
-        requests = stats.requests,
-        "directory read"
-    );
-    Ok(assemble(users, groups, containers, &scope, stats))
+/// Everything that decides what the searches return; kept entries read with other settings are
+/// not reused.
+fn settings_fingerprint(spec: &DirectorySpec, options: &ReadOptions) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    serde_json::to_string(spec)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    options.member_range.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn scope(spec: &DirectorySpec, schema: &Schema) -> Result<Scope, DirectoryError> {
@@ -208,7 +368,12 @@ async fn check_base(conn: &mut Connection, base_dn: &str) -> Result<(), Director
     }
 }
 
-fn result_error(server: &str, operation: &'static str, rc: u32, text: &str) -> DirectoryError {
+pub(super) fn result_error(
+    server: &str,
+    operation: &'static str,
+    rc: u32,
+    text: &str,
+) -> DirectoryError {
     let server = server.to_owned();
     // Active Directory answers an anonymous search with operationsError rather than a refusal.
     let anonymous_refused = rc == 1
@@ -240,14 +405,15 @@ fn result_error(server: &str, operation: &'static str, rc: u32, text: &str) -> D
     }
 }
 
-/// One paged subtree search; `parse` turns each entry into an item. Entries are converted as they
+/// One paged subtree search, with `controls` besides paging; `parse` turns each entry into an item. Entries are converted as they
 /// arrive, so memory holds the parsed items, not the raw messages.
-async fn search<T>(
+pub(super) async fn search<T>(
     conn: &mut Connection,
     base: &str,
     filter: &str,
     attrs: Vec<String>,
     page_size: usize,
+    controls: Vec<RawControl>,
     stats: &mut ReadStats,
     mut parse: impl FnMut(&SearchEntry) -> Result<T, DirectoryError>,
 ) -> Result<Vec<T>, DirectoryError> {
@@ -259,6 +425,7 @@ async fn search<T>(
     ];
     let mut stream = conn
         .ldap
+        .with_controls(controls)
         .with_timeout(conn.timeout)
         .streaming_search_with(adapters, base, LdapScope::Subtree, filter, attrs)
         .await
@@ -341,6 +508,21 @@ async fn fetch_member_ranges(
     }
 }
 
+pub(super) fn parse_container(
+    e: &SearchEntry,
+    schema: &Schema,
+    server: &str,
+) -> Result<RawContainer, DirectoryError> {
+    let dn = parse_dn(&e.dn, server)?;
+    Ok(RawContainer {
+        name: dn.name().unwrap_or_default().to_owned(),
+        id: entry::id(e, &schema.id, schema.id_format)
+            .ok_or_else(|| missing(server, &e.dn, &schema.id))?,
+        text: e.dn.clone(),
+        dn,
+    })
+}
+
 fn parse_dn(text: &str, server: &str) -> Result<Dn, DirectoryError> {
     Dn::parse(text).map_err(|e| DirectoryError::MalformedData {
         server: server.to_owned(),
@@ -355,7 +537,7 @@ fn missing(server: &str, dn: &str, attr: &str) -> DirectoryError {
     }
 }
 
-fn parse_user(
+pub(super) fn parse_user(
     e: &SearchEntry,
     schema: &Schema,
     now: SystemTime,
@@ -380,7 +562,7 @@ fn parse_user(
 }
 
 /// A group and, for a ranged member list, where the next range starts.
-fn parse_group(
+pub(super) fn parse_group(
     e: &SearchEntry,
     schema: &Schema,
     server: &str,

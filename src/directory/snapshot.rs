@@ -78,6 +78,9 @@ pub struct ReadStats {
     pub excluded: usize,
     /// Disabled users left out by `ignoreDisabledUsers`.
     pub disabled_skipped: usize,
+    /// syncrepl refreshes the server answered with a list of what is still there, because its log
+    /// did not reach back to the kept cookie.
+    pub present_lists: usize,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 SLAPD_BASE_DN=dc=example,dc=org
 SLAPD_ADMIN_DN=cn=admin,dc=example,dc=org
 SLAPD_ADMIN_PASSWORD=${SLAPD_ADMIN_PASSWORD:-usersync-admin}
+SLAPD_SESSIONLOG=${SLAPD_SESSIONLOG:-200}
 MODULE_DIR=/usr/lib/ldap
 SCHEMA_DIR=/etc/ldap/schema
 
@@ -51,6 +52,8 @@ index member,uniqueMember eq
 
 overlay syncprov
 syncprov-checkpoint 100 10
+# Deletions and entries leaving a search are reported from this log; older cookies get a present list.
+syncprov-sessionlog $SLAPD_SESSIONLOG
 overlay memberof
 memberof-group-oc groupOfNames
 memberof-member-ad member

@@ -64,14 +64,14 @@ impl Server {
         }
     }
 
-    fn base_dn(self) -> String {
+    pub fn base_dn(self) -> String {
         match self {
             Server::Samba => env::samba().base_dn,
             Server::OpenLdap => env::slapd().base_dn,
         }
     }
 
-    fn preset(self) -> &'static str {
+    pub fn preset(self) -> &'static str {
         match self {
             Server::Samba => "ActiveDirectory",
             Server::OpenLdap => "OpenLDAP",
@@ -91,7 +91,7 @@ impl Server {
         format!("{},{base}", self.group_rdn(name))
     }
 
-    fn user_dn(self, base: &str, login: &str) -> String {
+    pub fn user_dn(self, base: &str, login: &str) -> String {
         match self {
             Server::Samba => format!("CN={login},{base}"),
             Server::OpenLdap => format!("uid={login},{base}"),
@@ -125,7 +125,7 @@ pub async fn samba_admin() -> Ldap {
     Server::Samba.admin().await
 }
 
-async fn add(ldap: &mut Ldap, dn: &str, attrs: Vec<(&str, Vec<&str>)>) {
+pub async fn add(ldap: &mut Ldap, dn: &str, attrs: Vec<(&str, Vec<&str>)>) {
     let attrs = attrs
         .into_iter()
         .map(|(k, v)| (k, v.into_iter().collect::<HashSet<_>>()))

@@ -42,6 +42,9 @@ pub enum Unusable {
     /// reporting those entries.
     #[error("an OU or container was renamed, moved or deleted")]
     ContainerMoved,
+    /// The server cannot answer from the kept position (too old, or a limit was hit).
+    #[error("the server refused the change feed: {0}")]
+    FeedRefused(String),
 }
 
 pub trait Keyed {
@@ -108,9 +111,10 @@ impl Entries {
         self.len() == 0
     }
 
-    /// Applies one feed's changes. With `member_links` (Active Directory), member values follow
-    /// renamed and moved entries, as the server's own links do without touching the groups; other
-    /// servers rewrite the groups themselves (referential integrity) and report them as changed.
+    /// Applies one feed's changes. With `member_links` (member values are DNs), member values follow
+    /// renamed and moved entries: Active Directory's links follow without changing the group, and
+    /// OpenLDAP's refint overlay rewrites groups without a new entryCSN, so neither feed reports
+    /// those groups.
     pub fn apply(
         &mut self,
         users: Changes<RawUser>,

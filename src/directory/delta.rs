@@ -1,0 +1,451 @@
+//! Change feeds: where the directory stands before a read (a [`Mark`]), and what changed since an
+//! earlier mark. OpenLDAP: RFC 4533 syncrepl in refreshOnly mode. Active Directory: entries whose
+//! uSNChanged is above the last highestCommittedUSN of the same database (same invocationId), and,
+//! through the Show Deleted control, the ids of everything changed, so entries that left the
+//! searches (deleted, moved out, no longer matching) are noticed.
+
+use std::collections::HashSet;
+
+use ldap3::controls::{
+    MakeCritical, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest, SyncState,
+    parse_syncinfo,
+};
+use ldap3::{Scope as LdapScope, SearchEntry};
+use tracing::debug;
+
+use super::assemble::{RawContainer, RawGroup, RawUser};
+use super::cache::{Changes, Keyed, Unusable};
+use super::connect::{Connection, map_operation_error};
+use super::dn::Dn;
+use super::entry;
+use super::error::DirectoryError;
+use super::identity::{guid_to_string, uuid_to_string};
+use super::preset::IdFormat;
+use super::read::{
+    CONTAINER_FILTER, Query, parse_container, parse_group, parse_user, read_all, result_error,
+    search,
+};
+use super::snapshot::ReadStats;
+
+const SYNC_REQUEST_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
+const SYNC_STATE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.2";
+const SYNC_DONE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.3";
+const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
+/// e-syncRefreshRequired: the server cannot answer from this cookie.
+const SYNC_REFRESH_REQUIRED: u32 = 4096;
+const SIZE_LIMIT_EXCEEDED: u32 = 4;
+
+/// A position in a server's change feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mark {
+    Syncrepl { cookie: String },
+    Usn { invocation_id: String, usn: i64 },
+}
+
+impl Mark {
+    /// Whether the changes since `earlier` can be asked for from the server that gave `self`.
+    pub fn follows(&self, earlier: &Mark) -> bool {
+        match (self, earlier) {
+            (Mark::Syncrepl { .. }, Mark::Syncrepl { .. }) => true,
+            (
+                Mark::Usn {
+                    invocation_id: now,
+                    usn: to,
+                },
+                Mark::Usn {
+                    invocation_id: then,
+                    usn: from,
+                },
+            ) => now == then && to >= from,
+            _ => false,
+        }
+    }
+
+    pub fn method(&self) -> &'static str {
+        match self {
+            Mark::Syncrepl { .. } => "Syncrepl",
+            Mark::Usn { .. } => "USNChanged",
+        }
+    }
+}
+
+/// Where the feed stands now, and (Active Directory) the naming context whose changes are listed.
+pub struct Position {
+    pub mark: Mark,
+    naming_context: Option<String>,
+}
+
+type AllChanges = (Changes<RawUser>, Changes<RawGroup>, Changes<RawContainer>);
+
+/// The server's feed position, or `None` when it offers no feed this task can use.
+pub(super) async fn probe(
+    conn: &mut Connection,
+    q: &Query,
+) -> Result<Option<Position>, DirectoryError> {
+    let root = base_entry(
+        conn,
+        "",
+        vec![
+            "supportedControl",
+            "highestCommittedUSN",
+            "dsServiceName",
+            "namingContexts",
+        ],
+    )
+    .await?;
+    let Some(root) = root else { return Ok(None) };
+    let controls = entry::values(&root, "supportedControl");
+    let supports = |oid: &str| controls.iter().any(|c| *c == oid.as_bytes());
+    if q.schema.active_directory {
+        if q.membership_filtered || !supports(SHOW_DELETED_OID) {
+            return Ok(None);
+        }
+        return usn_position(conn, q, &root).await;
+    }
+    if supports(SYNC_REQUEST_OID) && q.schema.id.eq_ignore_ascii_case("entryUUID") {
+        return syncrepl_position(conn, q).await;
+    }
+    Ok(None)
+}
+
+async fn usn_position(
+    conn: &mut Connection,
+    q: &Query,
+    root: &SearchEntry,
+) -> Result<Option<Position>, DirectoryError> {
+    let usn = entry::text(root, "highestCommittedUSN").and_then(|v| v.parse::<i64>().ok());
+    let (Some(usn), Some(service)) = (usn, entry::text(root, "dsServiceName")) else {
+        return Ok(None);
+    };
+    let base = Dn::parse(&q.base_dn).ok();
+    let naming_context = entry::values(root, "namingContexts")
+        .into_iter()
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .filter(|nc| {
+            let nc = Dn::parse(nc).ok();
+            matches!((&base, &nc), (Some(b), Some(nc)) if b.is_within(nc))
+        })
+        .max_by_key(|nc| nc.len())
+        .map(str::to_owned);
+    let Some(naming_context) = naming_context else {
+        return Ok(None);
+    };
+    // Without the right to list deleted objects a search shows no deletions at all; that must not
+    // look like "nothing was deleted".
+    let deleted = format!("CN=Deleted Objects,{naming_context}");
+    let show_deleted = RawControl {
+        ctype: SHOW_DELETED_OID.to_owned(),
+        crit: true,
+        val: None,
+    };
+    let server = conn.server.clone();
+    let visible = conn
+        .ldap
+        .with_controls(show_deleted)
+        .with_timeout(conn.timeout)
+        .search(&deleted, LdapScope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .map_err(|e| map_operation_error(&server, "deleted objects check", e, conn.timeout))?;
+    if visible.1.rc != 0 || visible.0.is_empty() {
+        debug!(
+            rc = visible.1.rc,
+            "deleted objects not visible; no incremental reads"
+        );
+        return Ok(None);
+    }
+    let Some(settings) = base_entry(conn, &service, vec!["invocationId"]).await? else {
+        return Ok(None);
+    };
+    let Some(invocation_id) = entry::values(&settings, "invocationId")
+        .first()
+        .and_then(|b| guid_to_string(b))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Position {
+        mark: Mark::Usn { invocation_id, usn },
+        naming_context: Some(naming_context),
+    }))
+}
+
+async fn syncrepl_position(
+    conn: &mut Connection,
+    q: &Query,
+) -> Result<Option<Position>, DirectoryError> {
+    // A refresh of the base entry alone: its SyncDone carries the server's current cookie.
+    let server = conn.server.clone();
+    let request = SyncRequest {
+        mode: RefreshMode::RefreshOnly,
+        cookie: None,
+        reload_hint: false,
+    }
+    .critical();
+    let result = conn
+        .ldap
+        .with_controls(request)
+        .with_timeout(conn.timeout)
+        .search(&q.base_dn, LdapScope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .map_err(|e| map_operation_error(&server, "syncrepl position", e, conn.timeout))?;
+    if result.1.rc != 0 {
+        debug!(rc = result.1.rc, "syncrepl refused; no incremental reads");
+        return Ok(None);
+    }
+    let cookie = sync_done(&result.1.ctrls)
+        .and_then(|done| done.cookie)
+        .and_then(|c| String::from_utf8(c).ok());
+    Ok(cookie.map(|cookie| Position {
+        mark: Mark::Syncrepl { cookie },
+        naming_context: None,
+    }))
+}
+
+async fn base_entry(
+    conn: &mut Connection,
+    dn: &str,
+    attrs: Vec<&str>,
+) -> Result<Option<SearchEntry>, DirectoryError> {
+    let server = conn.server.clone();
+    let result = conn
+        .ldap
+        .with_timeout(conn.timeout)
+        .search(dn, LdapScope::Base, "(objectClass=*)", attrs)
+        .await
+        .map_err(|e| map_operation_error(&server, "root DSE", e, conn.timeout))?;
+    if result.1.rc != 0 {
+        return Ok(None);
+    }
+    Ok(result.0.into_iter().next().map(SearchEntry::construct))
+}
+
+/// What changed since `since`, or why the changes cannot be used.
+pub(super) async fn changes(
+    conn: &mut Connection,
+    q: &Query,
+    since: &Mark,
+    now: &Position,
+    stats: &mut ReadStats,
+) -> Result<Result<AllChanges, Unusable>, DirectoryError> {
+    match since {
+        Mark::Syncrepl { cookie } => syncrepl_changes(conn, q, cookie, stats).await,
+        Mark::Usn { usn, .. } => {
+            let Some(naming_context) = now.naming_context.as_deref() else {
+                return Ok(Err(Unusable::FeedRefused("no naming context".into())));
+            };
+            usn_changes(conn, q, *usn, naming_context, stats)
+                .await
+                .map(Ok)
+        }
+    }
+}
+
+async fn usn_changes(
+    conn: &mut Connection,
+    q: &Query,
+    usn: i64,
+    naming_context: &str,
+    stats: &mut ReadStats,
+) -> Result<AllChanges, DirectoryError> {
+    let changed = format!("(uSNChanged>={})", usn + 1);
+    let (users, groups, containers) = read_all(conn, q, Some(&changed), stats).await?;
+    let show_deleted = RawControl {
+        ctype: SHOW_DELETED_OID.to_owned(),
+        crit: true,
+        val: None,
+    };
+    let ids = search(
+        conn,
+        naming_context,
+        &changed,
+        vec!["objectGUID".to_owned()],
+        q.page_size,
+        vec![show_deleted],
+        stats,
+        |e| Ok(entry::id(e, "objectGUID", IdFormat::BinaryGuid)),
+    )
+    .await?;
+    // Everything that changed and is not in a search any more has left it.
+    let left: HashSet<String> = ids.into_iter().flatten().collect();
+    Ok((
+        left_or_changed(users, &left),
+        left_or_changed(groups, &left),
+        left_or_changed(containers, &left),
+    ))
+}
+
+fn left_or_changed<T>(upserts: Vec<T>, left: &HashSet<String>) -> Changes<T> {
+    Changes {
+        upserts,
+        removed: left.clone(),
+        present: None,
+    }
+}
+
+async fn syncrepl_changes(
+    conn: &mut Connection,
+    q: &Query,
+    cookie: &str,
+    stats: &mut ReadStats,
+) -> Result<Result<AllChanges, Unusable>, DirectoryError> {
+    let server = conn.server.clone();
+    let now = std::time::SystemTime::now();
+    let users = sync_search(
+        conn,
+        &q.user_filter,
+        q.user_attrs.clone(),
+        q,
+        cookie,
+        stats,
+        |e| parse_user(e, &q.schema, now, &server),
+    )
+    .await?;
+    let groups = sync_search(
+        conn,
+        &q.group_filter,
+        q.group_attrs.clone(),
+        q,
+        cookie,
+        stats,
+        |e| parse_group(e, &q.schema, &server).map(|(g, _)| g),
+    )
+    .await?;
+    let containers = sync_search(
+        conn,
+        CONTAINER_FILTER,
+        q.container_attrs(),
+        q,
+        cookie,
+        stats,
+        |e| parse_container(e, &q.schema, &server),
+    )
+    .await?;
+    Ok(match (users, groups, containers) {
+        (Ok(u), Ok(g), Ok(c)) => Ok((u, g, c)),
+        (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => Err(why),
+    })
+}
+
+/// One refreshOnly search from `cookie`: changed entries in full, deletions as ids, and, when the
+/// server answers with a present list instead, the ids still there.
+async fn sync_search<T: Keyed>(
+    conn: &mut Connection,
+    filter: &str,
+    attrs: Vec<String>,
+    q: &Query,
+    cookie: &str,
+    stats: &mut ReadStats,
+    mut parse: impl FnMut(&SearchEntry) -> Result<T, DirectoryError>,
+) -> Result<Result<Changes<T>, Unusable>, DirectoryError> {
+    let server = conn.server.clone();
+    let op = |e| map_operation_error(&server, "syncrepl refresh", e, conn.timeout);
+    let request = SyncRequest {
+        mode: RefreshMode::RefreshOnly,
+        cookie: Some(cookie.as_bytes().to_vec()),
+        reload_hint: false,
+    }
+    .critical();
+    let mut stream = conn
+        .ldap
+        .with_controls(request)
+        .with_timeout(conn.timeout)
+        .streaming_search(&q.base_dn, LdapScope::Subtree, filter, attrs)
+        .await
+        .map_err(op)?;
+    let mut changes = Changes::default();
+    let mut present = HashSet::new();
+    let malformed = |detail: &str| DirectoryError::MalformedData {
+        server: server.clone(),
+        detail: detail.to_owned(),
+    };
+    while let Some(item) = stream.next().await.map_err(op)? {
+        if item.is_intermediate() {
+            if let SyncInfo::SyncIdSet {
+                refresh_deletes,
+                sync_uuids,
+                ..
+            } = parse_syncinfo(item)
+            {
+                let ids = sync_uuids.iter().filter_map(|u| uuid_to_string(u));
+                if refresh_deletes {
+                    changes.removed.extend(ids);
+                } else {
+                    present.extend(ids);
+                }
+            }
+            continue;
+        }
+        if item.is_ref() {
+            continue;
+        }
+        stats.entries += 1;
+        let state: SyncState = item
+            .1
+            .iter()
+            .find(|c| c.1.ctype == SYNC_STATE_OID)
+            .map(|c| c.1.parse())
+            .ok_or_else(|| malformed("a syncrepl entry without its sync state"))?;
+        let id = uuid_to_string(&state.entry_uuid)
+            .ok_or_else(|| malformed("a sync state with a malformed entryUUID"))?;
+        match state.state {
+            ldap3::controls::EntryState::Present => {
+                present.insert(id);
+            }
+            ldap3::controls::EntryState::Delete => {
+                changes.removed.insert(id);
+            }
+            ldap3::controls::EntryState::Add | ldap3::controls::EntryState::Modify => {
+                changes.upserts.push(parse(&SearchEntry::construct(item))?);
+            }
+        }
+    }
+    let result = stream.finish().await;
+    stats.requests += 1;
+    match result.rc {
+        0 => {}
+        SIZE_LIMIT_EXCEEDED | SYNC_REFRESH_REQUIRED => {
+            return Ok(Err(Unusable::FeedRefused(format!(
+                "result code {}: {}",
+                result.rc, result.text
+            ))));
+        }
+        rc => return Err(result_error(&server, "syncrepl refresh", rc, &result.text)),
+    }
+    let Some(done) = sync_done(&result.ctrls) else {
+        return Ok(Err(Unusable::FeedRefused("no SyncDone control".into())));
+    };
+    if !done.refresh_deletes {
+        // The present phase: whatever the server did not list is gone.
+        stats.present_lists += 1;
+        changes.present = Some(present);
+    }
+    Ok(Ok(changes))
+}
+
+fn sync_done(controls: &[ldap3::controls::Control]) -> Option<SyncDone> {
+    controls
+        .iter()
+        .find(|c| c.1.ctype == SYNC_DONE_OID)
+        .map(|c| c.1.parse())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usn_marks_follow_only_on_the_same_database_forward() {
+        let usn = |id: &str, usn| Mark::Usn {
+            invocation_id: id.into(),
+            usn,
+        };
+        assert!(usn("a", 10).follows(&usn("a", 7)));
+        assert!(usn("a", 7).follows(&usn("a", 7)));
+        assert!(!usn("a", 6).follows(&usn("a", 7)), "a USN going back");
+        assert!(!usn("b", 10).follows(&usn("a", 7)), "a restored database");
+        let cookie = Mark::Syncrepl {
+            cookie: "rid=000,csn=1".into(),
+        };
+        assert!(cookie.follows(&cookie));
+        assert!(!cookie.follows(&usn("a", 7)));
+    }
+}

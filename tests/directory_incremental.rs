@@ -1,0 +1,337 @@
+//! Incremental reads on the real servers: after adds, modifications, renames, moves, deletions and
+//! entries leaving the user filter, the snapshot built from the change feed equals a fresh full read,
+//! entry for entry, and the feed returns far fewer entries than a full read. Samba follows
+//! uSNChanged with Show Deleted; OpenLDAP follows syncrepl (both its session log and, once the log
+//! has overflowed, its present list).
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use ldap3::{Ldap, Mod};
+use support::bind_settings;
+use support::e2e::{Server, add, subtree_on};
+use usersync::api::{DirectorySpec, TlsMode};
+use usersync::directory::connect::connect;
+use usersync::directory::read::{Feed, Read, ReadKind, ReadOptions, read, read_snapshot};
+use usersync::directory::snapshot::Snapshot;
+use usersync_testbed::env;
+
+const FILLER_USERS: usize = 30;
+
+fn spec(server: Server, base: &str) -> DirectorySpec {
+    serde_json::from_value(serde_json::json!({
+        "baseDN": base,
+        "preset": server.preset(),
+        "pageSize": 7,
+        "userFilter": "(!(description=hidden))",
+    }))
+    .expect("directory spec")
+}
+
+async fn connection(server: Server) -> usersync::directory::connect::Connection {
+    let (url, ca) = match server {
+        Server::Samba => (env::samba().ldaps_url, env::samba().ca_file),
+        Server::OpenLdap => (env::slapd().ldaps_url, env::slapd().ca_file),
+    };
+    let (user, password) = server.credentials();
+    connect(&bind_settings(
+        &url,
+        TlsMode::Ldaps,
+        ca,
+        &user,
+        &password,
+        Duration::from_secs(30),
+    ))
+    .await
+    .expect("bind")
+}
+
+async fn read_following(server: Server, spec: &DirectorySpec, previous: Option<Read>) -> Read {
+    let mut conn = connection(server).await;
+    let kept = previous.and_then(|r| r.kept);
+    read(&mut conn, spec, &ReadOptions::default(), Feed::Follow(kept))
+        .await
+        .expect("read")
+}
+
+async fn fresh(server: Server, spec: &DirectorySpec) -> Snapshot {
+    let mut conn = connection(server).await;
+    read_snapshot(&mut conn, spec, &ReadOptions::default())
+        .await
+        .expect("full read")
+}
+
+/// The incremental snapshot holds exactly what a fresh full read finds.
+async fn assert_same_as_fresh(server: Server, spec: &DirectorySpec, read: &Read, step: &str) {
+    let full = fresh(server, spec).await;
+    let got = &read.snapshot;
+    assert_eq!(got.users, full.users, "{server:?} {step}: users");
+    assert_eq!(got.groups, full.groups, "{server:?} {step}: groups");
+    assert_eq!(
+        got.containers, full.containers,
+        "{server:?} {step}: containers"
+    );
+    assert_eq!(
+        got.unresolved, full.unresolved,
+        "{server:?} {step}: unresolved"
+    );
+}
+
+async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<Mod<&str>>) {
+    ldap.modify(dn, mods)
+        .await
+        .and_then(|r| r.success())
+        .unwrap_or_else(|e| panic!("modify {dn}: {e}"));
+}
+
+async fn rename(ldap: &mut Ldap, dn: &str, rdn: &str, new_parent: Option<&str>) {
+    ldap.modifydn(dn, rdn, true, new_parent)
+        .await
+        .and_then(|r| r.success())
+        .unwrap_or_else(|e| panic!("rename {dn}: {e}"));
+}
+
+async fn delete(ldap: &mut Ldap, dn: &str) {
+    ldap.delete(dn)
+        .await
+        .and_then(|r| r.success())
+        .unwrap_or_else(|e| panic!("delete {dn}: {e}"));
+}
+
+async fn add_user(server: Server, ldap: &mut Ldap, parent: &str, login: &str) -> String {
+    let dn = server.user_dn(parent, login);
+    let attrs = match server {
+        Server::Samba => vec![
+            ("objectClass", vec!["user"]),
+            ("sAMAccountName", vec![login]),
+            ("userAccountControl", vec!["544"]),
+        ],
+        Server::OpenLdap => vec![
+            ("objectClass", vec!["inetOrgPerson"]),
+            ("uid", vec![login]),
+            ("cn", vec![login]),
+            ("sn", vec![login]),
+        ],
+    };
+    add(ldap, &dn, attrs).await;
+    dn
+}
+
+fn user_rdn(server: Server, login: &str) -> String {
+    match server {
+        Server::Samba => format!("CN={login}"),
+        Server::OpenLdap => format!("uid={login}"),
+    }
+}
+
+async fn incremental_equals_full(server: Server) {
+    let mut ldap = server.admin().await;
+    let name = format!(
+        "incr-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+    );
+    let base = subtree_on(server, &mut ldap, &name).await;
+    let prefix = |login: &str| match server {
+        // sAMAccountName is unique in the whole domain.
+        Server::Samba => format!("{name}-{login}"),
+        Server::OpenLdap => login.to_owned(),
+    };
+    for i in 0..FILLER_USERS {
+        add_user(server, &mut ldap, &base, &prefix(&format!("filler{i:02}"))).await;
+    }
+    let spec = spec(server, &base);
+    let alice = server.user_dn(&base, "alice");
+    let bob = server.user_dn(&base, "bob");
+    let ops = server.group_dn(&base, "Ops");
+    let devs = server.group_dn(&base, "Devs");
+
+    let first = read_following(server, &spec, None).await;
+    assert_eq!(first.kind, ReadKind::Full, "{server:?}: nothing kept yet");
+    let method = first
+        .kept
+        .as_ref()
+        .expect("the server has a change feed")
+        .mark
+        .method();
+    let expected_method = match server {
+        Server::Samba => "USNChanged",
+        Server::OpenLdap => "Syncrepl",
+    };
+    assert_eq!(method, expected_method);
+    let full_entries = first.snapshot.stats.entries;
+    assert!(full_entries > FILLER_USERS, "{server:?}: {full_entries}");
+
+    let unchanged = read_following(server, &spec, Some(first)).await;
+    assert_eq!(unchanged.kind, ReadKind::Incremental);
+    assert_eq!(
+        unchanged.snapshot.stats.entries, 0,
+        "{server:?}: nothing changed, nothing read"
+    );
+    assert_same_as_fresh(server, &spec, &unchanged, "no change").await;
+
+    // Adds, a modification, a user renamed, a user moved to a new OU, a group renamed.
+    let carol = add_user(server, &mut ldap, &base, &prefix("carol")).await;
+    modify(
+        &mut ldap,
+        &ops,
+        vec![Mod::Add("member", HashSet::from([carol.as_str()]))],
+    )
+    .await;
+    add(
+        &mut ldap,
+        &server.group_dn(&base, "QA"),
+        vec![
+            (
+                "objectClass",
+                vec![match server {
+                    Server::Samba => "group",
+                    Server::OpenLdap => "groupOfNames",
+                }],
+            ),
+            ("cn", vec!["QA"]),
+            ("member", vec![carol.as_str()]),
+        ],
+    )
+    .await;
+    modify(
+        &mut ldap,
+        &alice,
+        vec![Mod::Replace(
+            "displayName",
+            HashSet::from(["Alice Changed"]),
+        )],
+    )
+    .await;
+    rename(&mut ldap, &bob, &user_rdn(server, "robert"), None).await;
+    let robert = server.user_dn(&base, "robert");
+    let moved = format!("ou=Moved,{base}");
+    add(
+        &mut ldap,
+        &moved,
+        vec![
+            ("objectClass", vec!["organizationalUnit"]),
+            ("ou", vec!["Moved"]),
+        ],
+    )
+    .await;
+    rename(&mut ldap, &alice, &user_rdn(server, "alice"), Some(&moved)).await;
+    let empty = format!("ou=Empty,{base}");
+    add(
+        &mut ldap,
+        &empty,
+        vec![
+            ("objectClass", vec!["organizationalUnit"]),
+            ("ou", vec!["Empty"]),
+        ],
+    )
+    .await;
+    rename(&mut ldap, &ops, &server.group_rdn("Operations"), None).await;
+    let operations = server.group_dn(&base, "Operations");
+
+    let changed = read_following(server, &spec, Some(unchanged)).await;
+    assert_eq!(changed.kind, ReadKind::Incremental, "{server:?}");
+    assert!(
+        changed.snapshot.stats.entries < full_entries / 2,
+        "{server:?}: {} entries for a few changes, {full_entries} for everything",
+        changed.snapshot.stats.entries
+    );
+    assert_same_as_fresh(server, &spec, &changed, "adds, renames, moves").await;
+    let operations_group = changed
+        .snapshot
+        .group_by_name("Operations")
+        .expect("renamed group");
+    let mut members = changed.snapshot.user_names(operations_group);
+    members.sort();
+    assert_eq!(members.len(), 2, "{members:?}: robert and carol");
+
+    // Deletions, a member leaving a group, and a user leaving the user filter.
+    delete(&mut ldap, &devs).await;
+    modify(
+        &mut ldap,
+        &operations,
+        vec![Mod::Delete("member", HashSet::from([robert.as_str()]))],
+    )
+    .await;
+    delete(&mut ldap, &robert).await;
+    modify(
+        &mut ldap,
+        &carol,
+        vec![Mod::Replace("description", HashSet::from(["hidden"]))],
+    )
+    .await;
+    let removed = read_following(server, &spec, Some(changed)).await;
+    assert_eq!(removed.kind, ReadKind::Incremental, "{server:?}");
+    assert_eq!(
+        removed.snapshot.stats.present_lists, 0,
+        "from the session log"
+    );
+    assert_same_as_fresh(server, &spec, &removed, "deletions").await;
+    assert!(removed.snapshot.group_by_name("Devs").is_none());
+    assert!(
+        !removed
+            .snapshot
+            .users
+            .iter()
+            .any(|u| u.name == prefix("carol") || u.name == "robert"),
+        "{server:?}: carol left the filter, robert was deleted"
+    );
+
+    let removed = if server == Server::OpenLdap {
+        // More changes than the session log holds: the server answers with a present list.
+        let filler = server.user_dn(&base, &prefix("filler00"));
+        for i in 0..210 {
+            modify(
+                &mut ldap,
+                &filler,
+                vec![Mod::Replace(
+                    "title",
+                    HashSet::from([format!("t{i}").as_str()]),
+                )],
+            )
+            .await;
+        }
+        delete(&mut ldap, &server.user_dn(&base, &prefix("filler01"))).await;
+        let present = read_following(server, &spec, Some(removed)).await;
+        assert_eq!(present.kind, ReadKind::Incremental);
+        assert!(present.snapshot.stats.present_lists > 0, "a present list");
+        assert_same_as_fresh(server, &spec, &present, "present list").await;
+        assert_eq!(
+            present.snapshot.users.len(),
+            FILLER_USERS - 1 + 1,
+            "fillers but one, and alice"
+        );
+        present
+    } else {
+        removed
+    };
+
+    // A renamed OU moves everything below it without the feed naming those entries. (OpenLDAP's
+    // mdb renames leaf entries only, so there the OU is an empty one.)
+    let ou = match server {
+        Server::Samba => &moved,
+        Server::OpenLdap => &empty,
+    };
+    rename(&mut ldap, ou, "ou=Renamed", None).await;
+    let after_ou_rename = read_following(server, &spec, Some(removed)).await;
+    assert_eq!(
+        after_ou_rename.kind,
+        ReadKind::Full,
+        "{server:?}: an OU rename falls back to a full read"
+    );
+    assert_same_as_fresh(server, &spec, &after_ou_rename, "OU renamed").await;
+}
+
+#[tokio::test]
+async fn incremental_reads_equal_full_reads_on_samba() {
+    incremental_equals_full(Server::Samba).await;
+}
+
+#[tokio::test]
+async fn incremental_reads_equal_full_reads_on_openldap() {
+    incremental_equals_full(Server::OpenLdap).await;
+}
