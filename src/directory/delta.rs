@@ -22,8 +22,8 @@ use super::error::DirectoryError;
 use super::identity::{guid_to_string, uuid_to_string};
 use super::preset::IdFormat;
 use super::read::{
-    CONTAINER_FILTER, Query, parse_container, parse_group, parse_user, read_all, result_error,
-    search,
+    CONTAINER_FILTER, Query, Request, parse_container, parse_group, parse_user, read_all,
+    result_error, search,
 };
 use super::snapshot::ReadStats;
 
@@ -95,7 +95,7 @@ pub(super) async fn probe(
     .await?;
     let Some(root) = root else { return Ok(None) };
     let controls = entry::values(&root, "supportedControl");
-    let supports = |oid: &str| controls.iter().any(|c| *c == oid.as_bytes());
+    let supports = |oid: &str| controls.contains(&oid.as_bytes());
     if q.schema.active_directory {
         if q.membership_filtered || !supports(SHOW_DELETED_OID) {
             return Ok(None);
@@ -255,11 +255,13 @@ async fn usn_changes(
     };
     let ids = search(
         conn,
-        naming_context,
-        &changed,
-        vec!["objectGUID".to_owned()],
-        q.page_size,
-        vec![show_deleted],
+        Request {
+            base: naming_context,
+            filter: &changed,
+            attrs: vec!["objectGUID".to_owned()],
+            page_size: q.page_size,
+            controls: vec![show_deleted],
+        },
         stats,
         |e| Ok(entry::id(e, "objectGUID", IdFormat::BinaryGuid)),
     )

@@ -43,7 +43,7 @@ pub enum Feed {
     /// Read everything and keep nothing.
     Off,
     /// Read the changes since `Kept` when it still applies, else everything; keep the result.
-    Follow(Option<Kept>),
+    Follow(Option<Box<Kept>>),
 }
 
 /// What a read keeps for the next run of the same task: the entries, and where the server's change
@@ -68,7 +68,7 @@ pub struct Read {
     pub snapshot: Snapshot,
     pub kind: ReadKind,
     /// `None` when the server offers no usable change feed (or the feed is off).
-    pub kept: Option<Kept>,
+    pub kept: Option<Box<Kept>>,
 }
 
 /// Reads the directory, incrementally when `feed` allows and the server supports it. A feed that
@@ -130,12 +130,14 @@ pub async fn read(
     );
     let (users, groups, containers) = entries.to_vecs();
     let snapshot = assemble(users, groups, containers, &query.scope, stats);
-    let kept = probe.map(|now| Kept {
-        settings,
-        server: conn.server.clone(),
-        mark: now.mark,
-        entries,
-        full_read_at,
+    let kept = probe.map(|now| {
+        Box::new(Kept {
+            settings,
+            server: conn.server.clone(),
+            mark: now.mark,
+            entries,
+            full_read_at,
+        })
     });
     Ok(Read {
         snapshot,
@@ -235,22 +237,26 @@ pub(super) async fn read_all(
     let now = SystemTime::now();
     let users = search(
         conn,
-        &q.base_dn,
-        &narrowed(&q.user_filter),
-        q.user_attrs.clone(),
-        q.page_size,
-        Vec::new(),
+        Request {
+            base: &q.base_dn,
+            filter: &narrowed(&q.user_filter),
+            attrs: q.user_attrs.clone(),
+            page_size: q.page_size,
+            controls: Vec::new(),
+        },
         stats,
         |e| parse_user(e, &q.schema, now, &server),
     )
     .await?;
     let mut groups = search(
         conn,
-        &q.base_dn,
-        &narrowed(&q.group_filter),
-        q.group_attrs.clone(),
-        q.page_size,
-        Vec::new(),
+        Request {
+            base: &q.base_dn,
+            filter: &narrowed(&q.group_filter),
+            attrs: q.group_attrs.clone(),
+            page_size: q.page_size,
+            controls: Vec::new(),
+        },
         stats,
         |e| parse_group(e, &q.schema, &server),
     )
@@ -273,11 +279,13 @@ pub(super) async fn read_all(
     let groups = groups.into_iter().map(|(g, _)| g).collect();
     let containers = search(
         conn,
-        &q.base_dn,
-        &narrowed(CONTAINER_FILTER),
-        q.container_attrs(),
-        q.page_size,
-        Vec::new(),
+        Request {
+            base: &q.base_dn,
+            filter: &narrowed(CONTAINER_FILTER),
+            attrs: q.container_attrs(),
+            page_size: q.page_size,
+            controls: Vec::new(),
+        },
         stats,
         |e| parse_container(e, &q.schema, &server),
     )
@@ -405,18 +413,30 @@ pub(super) fn result_error(
     }
 }
 
-/// One paged subtree search, with `controls` besides paging; `parse` turns each entry into an item. Entries are converted as they
+/// A paged subtree search: where, what, and the controls besides paging.
+pub(super) struct Request<'a> {
+    pub base: &'a str,
+    pub filter: &'a str,
+    pub attrs: Vec<String>,
+    pub page_size: usize,
+    pub controls: Vec<RawControl>,
+}
+
+/// One paged subtree search; `parse` turns each entry into an item. Entries are converted as they
 /// arrive, so memory holds the parsed items, not the raw messages.
 pub(super) async fn search<T>(
     conn: &mut Connection,
-    base: &str,
-    filter: &str,
-    attrs: Vec<String>,
-    page_size: usize,
-    controls: Vec<RawControl>,
+    request: Request<'_>,
     stats: &mut ReadStats,
     mut parse: impl FnMut(&SearchEntry) -> Result<T, DirectoryError>,
 ) -> Result<Vec<T>, DirectoryError> {
+    let Request {
+        base,
+        filter,
+        attrs,
+        page_size,
+        controls,
+    } = request;
     let server = conn.server.clone();
     let op = |e| map_operation_error(&server, "search", e, conn.timeout);
     let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
