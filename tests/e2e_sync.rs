@@ -108,6 +108,19 @@ async fn sync_no_op_rename_and_removal(server: Server) {
             .and_then(|s| s.last_handled_run_now.as_deref()),
         Some("1")
     );
+    let status = task.status.as_ref().expect("status");
+    let incremental = status.incremental.as_ref().expect("a change feed position");
+    let expected_method = match server {
+        Server::Samba => "USNChanged",
+        Server::OpenLdap => "Syncrepl",
+    };
+    assert_eq!(incremental.method, expected_method, "{incremental:?}");
+    let last_run = status.last_run.as_ref().expect("last run");
+    assert_eq!(
+        (last_run.directory_read.as_str(), last_run.entries_read),
+        ("Incremental", 0),
+        "nothing changed, nothing read"
+    );
 
     // A rename in the directory updates the same object.
     let devs_uid = devs.uid();
@@ -128,7 +141,18 @@ async fn sync_no_op_rename_and_removal(server: Server) {
     .and_then(|r| r.success())
     .expect("describe");
     run_now(&tasks, "2").await;
-    wait_for_run(&tasks, Some("2")).await;
+    let task = wait_for_run(&tasks, Some("2")).await;
+    let last_run = task.status.and_then(|s| s.last_run).expect("last run");
+    // Active Directory also lists the id of every changed object, to notice what left the scope.
+    let entries = match server {
+        Server::Samba => 2,
+        Server::OpenLdap => 1,
+    };
+    assert_eq!(
+        (last_run.directory_read.as_str(), last_run.entries_read),
+        ("Incremental", entries),
+        "only the renamed group is read"
+    );
     let synced = user_groups(&groups).await;
     let developers = by_display(&synced, "Developers");
     assert_eq!(developers.uid(), devs_uid, "same object after the rename");

@@ -9,7 +9,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 use crate::directory::connect::connect;
-use crate::directory::read::{ReadOptions, read_snapshot};
+use crate::directory::read::{Feed, ReadOptions, read_snapshot};
 use crate::directory::settings::server_settings;
 use crate::directory::snapshot::Snapshot;
 use task_file::{Overrides, TaskFile};
@@ -235,9 +235,10 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
         member_range: args.member_range,
     };
     let failed = |e: crate::controller::error::ControllerError| format!("{e} ({})", e.reason());
-    let (snapshot, server) = read_directory(&task, material, &options)
+    let (read, server) = read_directory(&task, material, &options, Feed::Off)
         .await
         .map_err(failed)?;
+    let snapshot = read.snapshot;
     let groups: kube::Api<UserGroup> = kube::Api::namespaced(client, &namespace);
     let (plan, _) = plan_changes(&groups, &task, &snapshot, false)
         .await

@@ -22,6 +22,12 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadLabels {
+    /// full or incremental.
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TaskLabels {
     pub namespace: String,
     pub task: String,
@@ -37,6 +43,8 @@ pub struct Metrics {
     pub last_success: Family<TaskLabels, Gauge<f64, AtomicU64>>,
     /// Entries the directories returned (users, groups, containers, range continuations).
     pub entries_read: Counter,
+    /// Directory reads by kind.
+    pub reads: Family<ReadLabels, Counter>,
     /// UserGroup objects created, updated or removed.
     pub objects_written: Counter,
 }
@@ -51,6 +59,7 @@ impl Default for Metrics {
         let groups = Family::<TaskLabels, Gauge>::default();
         let last_success = Family::<TaskLabels, Gauge<f64, AtomicU64>>::default();
         let entries_read = Counter::default();
+        let reads = Family::<ReadLabels, Counter>::default();
         let objects_written = Counter::default();
         registry.register("runs", "Finished runs by result", runs.clone());
         registry.register("run_failures", "Failed runs by reason", failures.clone());
@@ -76,6 +85,11 @@ impl Default for Metrics {
             entries_read.clone(),
         );
         registry.register(
+            "directory_reads",
+            "Directory reads by kind: full, or incremental from the server's change feed",
+            reads.clone(),
+        );
+        registry.register(
             "user_groups_written",
             "UserGroup objects created, updated or removed",
             objects_written.clone(),
@@ -83,6 +97,7 @@ impl Default for Metrics {
         Metrics {
             registry,
             entries_read,
+            reads,
             objects_written,
             runs,
             failures,

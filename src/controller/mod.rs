@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod conditions;
 pub mod error;
 pub mod http;
+pub mod kept;
 pub mod leader;
 pub mod material;
 pub mod metrics;
@@ -99,7 +100,17 @@ pub async fn run(client: kube::Client, options: Options) {
         }
     }
     ready.store(can_list, Ordering::Relaxed);
+    let controllers: Vec<Controller<UserSynchronization>> = task_apis
+        .into_iter()
+        .map(|tasks| {
+            Controller::new(tasks, watcher::Config::default())
+                .with_config(Config::default().concurrency(options.concurrency))
+                .shutdown_on_signal()
+        })
+        .collect();
     let ctx = Arc::new(Context {
+        tasks: controllers.iter().map(Controller::store).collect(),
+        kept: kept::KeptReads::default(),
         recorder: Recorder::new(client.clone(), reporter),
         client,
         read_options: options.read_options,
@@ -120,13 +131,9 @@ pub async fn run(client: kube::Client, options: Options) {
             info!("shutdown requested; runs in progress finish first");
         }
     });
-    let controllers = task_apis.into_iter().map(|tasks| {
-        Controller::new(tasks, watcher::Config::default())
-            .with_config(Config::default().concurrency(options.concurrency))
-            .shutdown_on_signal()
-            .run(reconcile, error_policy, ctx.clone())
-            .boxed()
-    });
+    let controllers = controllers
+        .into_iter()
+        .map(|controller| controller.run(reconcile, error_policy, ctx.clone()).boxed());
     let controller = futures::stream::select_all(controllers).for_each(|result| {
         let ready = ready.clone();
         async move {

@@ -9,6 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, info, info_span, warn};
@@ -18,15 +19,16 @@ use super::conditions::{
     self, DIRECTORY_REACHABLE, READY, RECONCILING, STALLED, TLS_VERIFICATION_DISABLED,
 };
 use super::error::{ControllerError, kube};
+use super::kept::{KeptReads, status_of};
 use super::material;
-use super::metrics::{Metrics, ReasonLabels, ResultLabels, TaskLabels};
-use super::schedule::next_run;
+use super::metrics::{Metrics, ReadLabels, ReasonLabels, ResultLabels, TaskLabels};
+use super::schedule::{next_run, parse_interval};
 use crate::api::{
-    APPROVE_DELETIONS_ANNOTATION, PlannedChange, Preview, RUN_NOW_ANNOTATION, RunSummary,
-    UserGroup, UserSynchronization, UserSynchronizationStatus,
+    APPROVE_DELETIONS_ANNOTATION, IncrementalMode, IncrementalStatus, PlannedChange, Preview,
+    RUN_NOW_ANNOTATION, RunSummary, UserGroup, UserSynchronization, UserSynchronizationStatus,
 };
 use crate::directory::connect::connect;
-use crate::directory::read::{ReadOptions, read_snapshot};
+use crate::directory::read::{Feed, Read, ReadKind, ReadOptions, read};
 use crate::directory::settings::server_settings;
 use crate::directory::snapshot::Snapshot;
 use crate::planner::desired::desired_groups;
@@ -46,6 +48,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Runs in progress across all watched namespaces are limited by these permits.
     pub runs: Arc<Semaphore>,
+    /// Every watched task, as the controllers' caches see them.
+    pub tasks: Vec<Store<UserSynchronization>>,
+    /// What each task's last directory read kept for an incremental next run.
+    pub kept: KeptReads,
 }
 
 const PREVIEW_SAMPLE: usize = 20;
@@ -166,7 +172,7 @@ async fn run_and_report(
         .get(APPROVE_DELETIONS_ANNOTATION)
         .cloned();
     let approved = approval.is_some() && approval != status.last_handled_approval;
-    let outcome = run(task, ctx, approved).await;
+    let outcome = run(task, ctx, approved, status.incremental.as_ref()).await;
     let finished = Timestamp::now();
     let mut next = status.clone();
     next.observed_generation = generation;
@@ -308,6 +314,7 @@ async fn run_and_report(
                 }
             };
             next.preview = task.spec.dry_run.then(|| preview(&result.plan));
+            next.incremental = result.incremental.clone();
             next.last_run = Some(summary);
             publish(&ctx.recorder, &reference, event_type, reason, &message).await;
             info!(reason, "run finished");
@@ -325,6 +332,9 @@ async fn run_and_report(
                 .inc();
             let message = err.to_string();
             warn!(reason, error = %message, "run failed");
+            // What the failed run read is not kept: the next one starts from a full read.
+            ctx.kept.forget(&task.uid().unwrap_or_default());
+            next.incremental = None;
             if let Some(reachable) = err.directory_reachable() {
                 let why = if reachable { "Connected" } else { reason };
                 conditions::set(
@@ -382,6 +392,9 @@ async fn run_and_report(
 
 struct RunResult {
     server: String,
+    read_kind: ReadKind,
+    entries_read: usize,
+    incremental: Option<IncrementalStatus>,
     plan: Plan,
     applied: Applied,
     users: usize,
@@ -393,14 +406,55 @@ async fn run(
     task: &UserSynchronization,
     ctx: &Context,
     approved: bool,
+    incremental: Option<&IncrementalStatus>,
 ) -> Result<RunResult, ControllerError> {
     let namespace = task.namespace().unwrap_or_default();
     schedule_time(task, 0)?;
+    let full_every = parse_interval(&task.spec.incremental.full_sync_interval)
+        .map_err(|e| ControllerError::InvalidSpec(format!("incremental.fullSyncInterval: {e}")))?;
     let material = material::fetch(&ctx.client, &namespace, &task.spec).await?;
-    let (snapshot, server) = read_directory(task, material, &ctx.read_options).await?;
+    let uid = task.uid().unwrap_or_default();
+    let feed = match task.spec.incremental.mode {
+        IncrementalMode::Disabled => {
+            ctx.kept.forget(&uid);
+            Feed::Off
+        }
+        IncrementalMode::Auto => {
+            Feed::Follow(
+                ctx.kept
+                    .take(&uid, incremental, full_every, std::time::SystemTime::now()),
+            )
+        }
+    };
+    let (read, server) = read_directory(task, material, &ctx.read_options, feed).await?;
+    let Read {
+        snapshot,
+        kind: read_kind,
+        kept,
+    } = read;
+    let incremental = kept.as_ref().map(|k| status_of(k));
+    if let Some(kept) = kept {
+        let live: std::collections::HashSet<String> = ctx
+            .tasks
+            .iter()
+            .flat_map(|store| store.state())
+            .filter_map(|t| t.uid())
+            .collect();
+        ctx.kept
+            .put(&uid, kept, |other| other == uid || live.contains(other));
+    }
     ctx.metrics
         .entries_read
         .inc_by(snapshot.stats.entries as u64);
+    ctx.metrics
+        .reads
+        .get_or_create(&ReadLabels {
+            kind: match read_kind {
+                ReadKind::Full => "full",
+                ReadKind::Incremental => "incremental",
+            },
+        })
+        .inc();
     let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
     let (plan, state) = plan_changes(&groups_api, task, &snapshot, approved).await?;
     let applied = if task.spec.dry_run {
@@ -420,6 +474,9 @@ async fn run(
     };
     Ok(RunResult {
         server,
+        read_kind,
+        entries_read: snapshot.stats.entries,
+        incremental,
         users: snapshot.users.len(),
         groups: snapshot.groups.len(),
         unresolved: snapshot.unresolved.count,
@@ -428,13 +485,14 @@ async fn run(
     })
 }
 
-/// Step 1 of a run: the complete snapshot of the task's part of the directory, and the server that
-/// gave it.
+/// Step 1 of a run: the complete snapshot of the task's part of the directory (read incrementally
+/// when `feed` allows), and the server that gave it.
 pub async fn read_directory(
     task: &UserSynchronization,
     material: crate::directory::settings::Material,
     options: &ReadOptions,
-) -> Result<(Snapshot, String), ControllerError> {
+    feed: Feed,
+) -> Result<(Read, String), ControllerError> {
     let settings = server_settings(&task.spec.server, material)?;
     let directory = task.spec.directory.clone();
     let options = options.clone();
@@ -444,9 +502,9 @@ pub async fn read_directory(
     let read = tokio::spawn(
         async move {
             let mut conn = connect(&settings).await?;
-            let snapshot = read_snapshot(&mut conn, &directory, &options).await?;
+            let read = read(&mut conn, &directory, &options, feed).await?;
             let _ = conn.ldap.unbind().await;
-            Ok::<_, crate::directory::error::DirectoryError>((snapshot, conn.server))
+            Ok::<_, crate::directory::error::DirectoryError>((read, conn.server))
         }
         .in_current_span(),
     );
@@ -526,7 +584,12 @@ fn summary(result: &RunResult, elapsed: Duration) -> RunSummary {
         skipped: plan.skipped.len() as i64,
         duration_seconds: (elapsed.as_secs_f64() * 100.0).round() / 100.0,
         unresolved_members: result.unresolved as i64,
-        ..Default::default()
+        directory_read: match result.read_kind {
+            ReadKind::Full => "Full",
+            ReadKind::Incremental => "Incremental",
+        }
+        .to_owned(),
+        entries_read: result.entries_read as i64,
     }
 }
 
