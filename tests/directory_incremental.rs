@@ -335,3 +335,87 @@ async fn incremental_reads_equal_full_reads_on_samba() {
 async fn incremental_reads_equal_full_reads_on_openldap() {
     incremental_equals_full(Server::OpenLdap).await;
 }
+
+/// A Samba user that is not an administrator, with a password of its own.
+async fn plain_user(ldap: &mut Ldap, base: &str, login: &str, password: &str) {
+    let dn = format!("CN={login},{base}");
+    add(
+        ldap,
+        &dn,
+        vec![
+            ("objectClass", vec!["user"]),
+            ("sAMAccountName", vec![login]),
+        ],
+    )
+    .await;
+    // unicodePwd is the quoted password in UTF-16LE, settable over TLS only.
+    let quoted: Vec<u8> = format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    ldap.modify(
+        &dn,
+        vec![
+            Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([quoted])),
+            Mod::Replace(
+                b"userAccountControl".to_vec(),
+                HashSet::from([b"512".to_vec()]),
+            ),
+        ],
+    )
+    .await
+    .and_then(|r| r.success())
+    .unwrap_or_else(|e| panic!("password of {dn}: {e}"));
+}
+
+#[tokio::test]
+async fn active_directory_reads_everything_when_the_feed_would_be_incomplete() {
+    let server = Server::Samba;
+    let mut ldap = server.admin().await;
+    let name = format!(
+        "nofeed-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            % 1_000_000
+    );
+    let base = subtree_on(server, &mut ldap, &name).await;
+
+    // Users chosen through group membership: memberOf changes no user's uSNChanged.
+    let mut chosen = spec(server, &base);
+    chosen.groups = vec![server.group_dn(&base, "Ops")];
+    let first = read_following(server, &chosen, None).await;
+    assert!(first.kept.is_none(), "no feed with chosen groups");
+    assert_eq!(first.snapshot.users.len(), 1, "bob, Ops' only member");
+
+    // A plain user cannot see deleted objects, so deletions would go unnoticed.
+    let login = format!("{name}-r");
+    let password = "Plain-Reader-1!";
+    plain_user(&mut ldap, &base, &login, password).await;
+    let samba = env::samba();
+    let mut conn = connect(&bind_settings(
+        &samba.ldaps_url,
+        TlsMode::Ldaps,
+        &samba.ca_file,
+        &format!("{}\\{login}", samba.domain),
+        password,
+        Duration::from_secs(30),
+    ))
+    .await
+    .expect("plain user bind");
+    let plain = read(
+        &mut conn,
+        &spec(server, &base),
+        &ReadOptions::default(),
+        Feed::Follow(None),
+    )
+    .await
+    .expect("a plain user reads the subtree");
+    assert!(
+        plain.snapshot.users.len() >= 2,
+        "{:?}",
+        plain.snapshot.users
+    );
+    assert!(plain.kept.is_none(), "no feed without the deleted objects");
+}

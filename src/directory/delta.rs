@@ -10,7 +10,7 @@ use ldap3::controls::{
     MakeCritical, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest, SyncState,
     parse_syncinfo,
 };
-use ldap3::{Scope as LdapScope, SearchEntry};
+use ldap3::{Scope as LdapScope, SearchEntry, SearchOptions};
 use tracing::debug;
 
 use super::assemble::{RawContainer, RawGroup, RawUser};
@@ -131,7 +131,8 @@ async fn usn_position(
         return Ok(None);
     };
     // Without the right to list deleted objects a search shows no deletions at all; that must not
-    // look like "nothing was deleted".
+    // look like "nothing was deleted". Only a tombstone actually seen proves the right (an empty
+    // container reads the same as a hidden one, and then a full read is the safe answer).
     let deleted = format!("CN=Deleted Objects,{naming_context}");
     let show_deleted = RawControl {
         ctype: SHOW_DELETED_OID.to_owned(),
@@ -142,11 +143,18 @@ async fn usn_position(
     let visible = conn
         .ldap
         .with_controls(show_deleted)
+        .with_search_options(SearchOptions::new().sizelimit(1))
         .with_timeout(conn.timeout)
-        .search(&deleted, LdapScope::Base, "(objectClass=*)", vec!["1.1"])
+        .search(
+            &deleted,
+            LdapScope::OneLevel,
+            "(isDeleted=TRUE)",
+            vec!["1.1"],
+        )
         .await
         .map_err(|e| map_operation_error(&server, "deleted objects check", e, conn.timeout))?;
-    if visible.1.rc != 0 || visible.0.is_empty() {
+    let answered = matches!(visible.1.rc, 0 | SIZE_LIMIT_EXCEEDED);
+    if !answered || visible.0.is_empty() {
         debug!(
             rc = visible.1.rc,
             "deleted objects not visible; no incremental reads"

@@ -22,7 +22,7 @@ samba_ready() {
 }
 
 start() {
-  need samba samba-tool ldapsearch openssl
+  need samba samba-tool ldapsearch openssl ldbadd ldbdel
   if ss -ltn 'sport = :636' | grep -q LISTEN; then
     die "port 636 is taken; stop the other LDAP server first (a system slapd or samba service?)"
   fi
@@ -47,6 +47,11 @@ start() {
     --min-pwd-age=0 --max-pwd-age=0 >>"$dir/provision.log" 2>&1
   start_daemon samba "$dir/samba.out" "$dir/samba.pid" samba -s "$dir/etc/smb.conf" -i -M single
   wait_for_daemon "$dir/samba.pid" "$dir/samba.out" 60 "Samba LDAPS on 127.0.0.1:636" samba_ready
+  # A domain in use holds deleted objects; incremental reads need one to prove the bind sees them.
+  printf 'dn: OU=usersync-tombstone,%s\nobjectClass: organizationalUnit\n' "$SAMBA_BASE_DN" |
+    ldbadd --nosync -H "$dir/private/sam.ldb" >>"$dir/provision.log" 2>&1 &&
+    ldbdel -H "$dir/private/sam.ldb" "OU=usersync-tombstone,$SAMBA_BASE_DN" >>"$dir/provision.log" 2>&1 ||
+    die "cannot create a deleted object in Samba"
   cat >"$dir/env" <<ENV
 export USERSYNC_SAMBA_URL=ldap://127.0.0.1:389
 export USERSYNC_SAMBA_LDAPS_URL=ldaps://127.0.0.1:636
