@@ -320,6 +320,27 @@ async fn health_and_metrics_endpoints_report_runs() {
         "{body}"
     );
     assert!(!body.contains(&env::samba().admin_password));
+
+    // Later runs read the directory's changes only and plan against the watched UserGroups.
+    for token in ["1", "2"] {
+        run_now(&tasks, token).await;
+        wait_for_run(&tasks, Some(token)).await;
+    }
+    let (_, body) = http_get(addr, "/metrics").await;
+    let value = |name: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {body}"))
+    };
+    assert_eq!(value("usersync_runs_total{result=\"success\"}"), 3.0);
+    assert_eq!(
+        value("usersync_directory_reads_total{kind=\"incremental\"}"),
+        2.0
+    );
+    assert!(
+        value("usersync_user_group_lists_total") <= 1.0,
+        "at most the first run lists, before the watch has synced: {body}"
+    );
     operator.abort();
 }
 

@@ -211,6 +211,7 @@ fn init_logging(format: &str) {
 /// and prints the plan: the same diff a dry-run task shows on its status.
 async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), String> {
     use crate::api::UserGroup;
+    use crate::controller::cluster::list_groups;
     use crate::controller::reconcile::{plan_changes, preview, read_directory};
     use kube::ResourceExt;
 
@@ -240,9 +241,8 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
         .map_err(failed)?;
     let snapshot = read.snapshot;
     let groups: kube::Api<UserGroup> = kube::Api::namespaced(client, &namespace);
-    let (plan, _) = plan_changes(&groups, &task, &snapshot, false)
-        .await
-        .map_err(failed)?;
+    let objects = list_groups(&groups).await.map_err(failed)?;
+    let (plan, _) = plan_changes(objects, &task, &snapshot, false).map_err(failed)?;
     let summary = preview(&plan);
     println!(
         "task {namespace}/{}: {} users, {} groups read from {server}",

@@ -3,12 +3,14 @@
 //! objects labelled `usersync.io/shard-of`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 
 use super::error::{ControllerError, kube};
+use super::user_groups::Written;
 use crate::api::{
     EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SYNCHRONIZATION_LABEL, UserGroup,
     UserGroupSpec, UserGroupStatus, UserSynchronization,
@@ -51,15 +53,18 @@ fn stored(group: &UserGroup) -> Stored {
     }
 }
 
-/// Every UserGroup of the namespace: the task's own ones, and the others that names may collide with.
-pub async fn current_groups(
-    api: &Api<UserGroup>,
-    task: &UserSynchronization,
-) -> Result<ClusterState, ControllerError> {
+/// Every UserGroup of the namespace, from the apiserver.
+pub async fn list_groups(api: &Api<UserGroup>) -> Result<Vec<UserGroup>, ControllerError> {
     let list = api
         .list(&ListParams::default())
         .await
         .map_err(kube("listing UserGroups"))?;
+    Ok(list.items)
+}
+
+/// The namespace's UserGroups as the planner sees them: the task's own ones, and the others that
+/// names may collide with.
+pub fn cluster_state(objects: Vec<UserGroup>, task: &UserSynchronization) -> ClusterState {
     let uid = task.uid();
     let owned_by_task = |g: &UserGroup| {
         g.labels().get(SYNCHRONIZATION_LABEL).map(String::as_str) == Some(task.name_any().as_str())
@@ -67,8 +72,7 @@ pub async fn current_groups(
                 .iter()
                 .any(|o| Some(&o.uid) == uid.as_ref())
     };
-    let (shard_objects, bases): (Vec<UserGroup>, Vec<UserGroup>) = list
-        .items
+    let (shard_objects, bases): (Vec<UserGroup>, Vec<UserGroup>) = objects
         .into_iter()
         .partition(|g| g.labels().contains_key(SHARD_OF_LABEL));
     let stored: HashMap<String, Stored> = shard_objects
@@ -114,11 +118,11 @@ pub async fn current_groups(
             }
         })
         .collect();
-    Ok(ClusterState {
+    ClusterState {
         groups,
         shards,
         stored,
-    })
+    }
 }
 
 /// The N of a shard named `<base>-sN`; unknown names sort last.
@@ -145,6 +149,8 @@ pub struct Writer<'a> {
     pub shard_bytes: usize,
     /// Objects written at the same time.
     pub concurrency: usize,
+    /// What was written, for the watch-backed view to catch up with.
+    pub written: Mutex<Written>,
 }
 
 impl Writer<'_> {
@@ -264,10 +270,12 @@ impl Writer<'_> {
         let unchanged =
             current.is_some_and(|c| c.spec_hash == wanted.spec_hash && c.extinct == wanted.extinct);
         if !unchanged {
-            self.api
+            let stored = self
+                .api
                 .patch(name, &params, &Patch::Apply(&group))
                 .await
                 .map_err(kube("applying a UserGroup"))?;
+            self.record(name, &stored);
         }
         if current.is_some_and(|c| c.user_count == wanted.user_count) {
             return Ok(());
@@ -277,19 +285,33 @@ impl Writer<'_> {
             "kind": UserGroup::kind(&()),
             "status": UserGroupStatus { user_count: user_count as i64 },
         });
-        self.api
+        let stored = self
+            .api
             .patch_status(name, &params, &Patch::Apply(&status))
             .await
             .map_err(kube("applying a UserGroup status"))?;
+        self.record(name, &stored);
         Ok(())
     }
 
     async fn delete(&self, name: &str) -> Result<(), ControllerError> {
         match self.api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
-            Err(e) => Err(kube("removing a UserGroup")(e)),
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(e) => return Err(kube("removing a UserGroup")(e)),
         }
+        self.lock().removed.push(name.to_owned());
+        Ok(())
+    }
+
+    fn record(&self, name: &str, stored: &UserGroup) {
+        if let Some(version) = stored.resource_version() {
+            self.lock().applied.insert(name.to_owned(), version);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Written> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

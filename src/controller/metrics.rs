@@ -47,6 +47,8 @@ pub struct Metrics {
     pub reads: Family<ReadLabels, Counter>,
     /// UserGroup objects created, updated or removed.
     pub objects_written: Counter,
+    /// Runs that listed UserGroups because the watch-backed view was not ready or behind.
+    pub user_group_lists: Counter,
 }
 
 impl Default for Metrics {
@@ -61,6 +63,7 @@ impl Default for Metrics {
         let entries_read = Counter::default();
         let reads = Family::<ReadLabels, Counter>::default();
         let objects_written = Counter::default();
+        let user_group_lists = Counter::default();
         registry.register("runs", "Finished runs by result", runs.clone());
         registry.register("run_failures", "Failed runs by reason", failures.clone());
         registry.register("run_duration_seconds", "Duration of runs", duration.clone());
@@ -94,8 +97,14 @@ impl Default for Metrics {
             "UserGroup objects created, updated or removed",
             objects_written.clone(),
         );
+        registry.register(
+            "user_group_lists",
+            "Runs that listed UserGroups because the watch-backed view was not ready or behind",
+            user_group_lists.clone(),
+        );
         Metrics {
             registry,
+            user_group_lists,
             entries_read,
             reads,
             objects_written,

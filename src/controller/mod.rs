@@ -11,6 +11,7 @@ pub mod material;
 pub mod metrics;
 pub mod reconcile;
 pub mod schedule;
+pub mod user_groups;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,6 +112,7 @@ pub async fn run(client: kube::Client, options: Options) {
     let ctx = Arc::new(Context {
         tasks: controllers.iter().map(Controller::store).collect(),
         kept: kept::KeptReads::default(),
+        user_groups: user_groups::UserGroupView::start(&client, &options.namespaces),
         recorder: Recorder::new(client.clone(), reporter),
         client,
         read_options: options.read_options,

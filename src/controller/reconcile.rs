@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::cluster::{Applied, ClusterState, Writer, current_groups};
+use super::cluster::{Applied, ClusterState, Writer, cluster_state, list_groups};
 use super::conditions::{
     self, DIRECTORY_REACHABLE, READY, RECONCILING, STALLED, TLS_VERIFICATION_DISABLED,
 };
@@ -23,6 +23,7 @@ use super::kept::{KeptReads, status_of};
 use super::material;
 use super::metrics::{Metrics, ReadLabels, ReasonLabels, ResultLabels, TaskLabels};
 use super::schedule::{next_run, parse_interval};
+use super::user_groups::UserGroupView;
 use crate::api::{
     APPROVE_DELETIONS_ANNOTATION, IncrementalMode, IncrementalStatus, PlannedChange, Preview,
     RUN_NOW_ANNOTATION, RunSummary, UserGroup, UserSynchronization, UserSynchronizationStatus,
@@ -52,7 +53,12 @@ pub struct Context {
     pub tasks: Vec<Store<UserSynchronization>>,
     /// What each task's last directory read kept for an incremental next run.
     pub kept: KeptReads,
+    /// The watched namespaces' UserGroups, kept current by a watch.
+    pub user_groups: UserGroupView,
 }
+
+/// How long a run waits for the UserGroup view to show its writes.
+const VIEW_CATCH_UP: Duration = Duration::from_secs(10);
 
 const PREVIEW_SAMPLE: usize = 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -456,7 +462,14 @@ async fn run(
         })
         .inc();
     let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
-    let (plan, state) = plan_changes(&groups_api, task, &snapshot, approved).await?;
+    let objects = match ctx.user_groups.objects(&namespace, &uid) {
+        Some(objects) => objects.into_iter().map(Arc::unwrap_or_clone).collect(),
+        None => {
+            ctx.metrics.user_group_lists.inc();
+            list_groups(&groups_api).await?
+        }
+    };
+    let (plan, state) = plan_changes(objects, task, &snapshot, approved)?;
     let applied = if task.spec.dry_run {
         Applied::default()
     } else {
@@ -466,8 +479,22 @@ async fn run(
             state: &state,
             shard_bytes: ctx.shard_bytes,
             concurrency: ctx.write_concurrency,
+            written: Default::default(),
         };
-        let applied = writer.apply(&plan, &Timestamp::now().to_string()).await?;
+        let applied = writer.apply(&plan, &Timestamp::now().to_string()).await;
+        let written = writer
+            .written
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        match &applied {
+            Ok(_) => {
+                ctx.user_groups
+                    .wait_for(&namespace, &uid, &written, VIEW_CATCH_UP)
+                    .await
+            }
+            Err(_) => ctx.user_groups.list_next_run(&uid),
+        }
+        let applied = applied?;
         let written = applied.created + applied.updated + applied.marked + applied.removed;
         ctx.metrics.objects_written.inc_by(written as u64);
         applied
@@ -518,9 +545,10 @@ pub async fn read_directory(
     }
 }
 
-/// Step 2: what to change in the task's namespace so it matches the snapshot.
-pub async fn plan_changes(
-    groups: &Api<UserGroup>,
+/// Step 2: what to change in the task's namespace (whose UserGroups are `objects`) so it matches
+/// the snapshot.
+pub fn plan_changes(
+    objects: Vec<UserGroup>,
     task: &UserSynchronization,
     snapshot: &Snapshot,
     approved: bool,
@@ -529,7 +557,7 @@ pub async fn plan_changes(
     let max_deletions = MaxDeletions::parse(&spec.max_deletions).ok_or_else(|| {
         ControllerError::InvalidSpec("maxDeletions must be an integer or a percentage".into())
     })?;
-    let state = current_groups(groups, task).await?;
+    let state = cluster_state(objects, task);
     let desired = desired_groups(
         snapshot,
         &spec.target_group,

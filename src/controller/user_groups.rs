@@ -1,0 +1,160 @@
+//! A watch-backed view of the UserGroups in the watched namespaces: a run plans against it instead
+//! of listing every UserGroup again. After writing, a run waits until the view shows its writes, so
+//! the next run does not plan against objects as they were; when the view does not catch up (or is
+//! not synced yet), that task's next run lists instead.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use tracing::{debug, warn};
+
+use crate::api::UserGroup;
+
+/// What one run wrote: objects applied (with the resourceVersion the apiserver answered) and removed.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub applied: HashMap<String, String>,
+    pub removed: Vec<String>,
+}
+
+pub struct UserGroupView {
+    /// One store per watched namespace, or one for all namespaces.
+    stores: Vec<Store<UserGroup>>,
+    /// Tasks whose next run lists because the view did not show their last writes in time.
+    behind: Mutex<HashSet<String>>,
+}
+
+const POLL: Duration = Duration::from_millis(20);
+
+impl UserGroupView {
+    /// Starts one watch per namespace (all namespaces when `namespaces` is empty). The watches run
+    /// until the process ends, retrying with back-off.
+    pub fn start(client: &kube::Client, namespaces: &[String]) -> UserGroupView {
+        let apis: Vec<Api<UserGroup>> = if namespaces.is_empty() {
+            vec![Api::all(client.clone())]
+        } else {
+            namespaces
+                .iter()
+                .map(|ns| Api::namespaced(client.clone(), ns))
+                .collect()
+        };
+        let stores = apis
+            .into_iter()
+            .map(|api| {
+                let (reader, writer) = reflector::store();
+                let watch = reflector::reflector(
+                    writer,
+                    watcher(api, watcher::Config::default()).default_backoff(),
+                );
+                tokio::spawn(watch.for_each(|event| {
+                    if let Err(e) = event {
+                        warn!(error = %e, "watching UserGroups");
+                    }
+                    futures::future::ready(())
+                }));
+                reader
+            })
+            .collect();
+        UserGroupView {
+            stores,
+            behind: Mutex::default(),
+        }
+    }
+
+    /// The namespace's UserGroups, or `None` when the view cannot be trusted for this task's run.
+    pub fn objects(&self, namespace: &str, task_uid: &str) -> Option<Vec<Arc<UserGroup>>> {
+        if self.lock().remove(task_uid) {
+            debug!("the UserGroup view was behind after the last run; listing");
+            return None;
+        }
+        let mut objects = Vec::new();
+        for store in &self.stores {
+            // Not synced yet (or the watch is failing): list instead of waiting.
+            store.wait_until_ready().now_or_never()?.ok()?;
+            objects.extend(
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|g| g.namespace().as_deref() == Some(namespace)),
+            );
+        }
+        Some(objects)
+    }
+
+    /// Waits until the view shows `written`; if it does not within `timeout`, the task's next run
+    /// lists.
+    pub async fn wait_for(
+        &self,
+        namespace: &str,
+        task_uid: &str,
+        written: &Written,
+        timeout: Duration,
+    ) {
+        let started = Instant::now();
+        while !self.shows(namespace, written) {
+            if started.elapsed() >= timeout {
+                warn!("the UserGroup view did not show this run's writes in time");
+                self.list_next_run(task_uid);
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The task's next run lists (its writes failed part-way, so the view may lag behind them).
+    pub fn list_next_run(&self, task_uid: &str) {
+        self.lock().insert(task_uid.to_owned());
+    }
+
+    fn shows(&self, namespace: &str, written: &Written) -> bool {
+        let find = |name: &str| {
+            let key = ObjectRef::new(name).within(namespace);
+            self.stores.iter().find_map(|s| s.get(&key))
+        };
+        written
+            .applied
+            .iter()
+            .all(|(name, version)| find(name).is_some_and(|g| at_least(&g, version)))
+            && written.removed.iter().all(|name| find(name).is_none())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.behind.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether the object is at `version` or later. resourceVersions are etcd revisions on every
+/// apiserver in use; should one not be a number, only the same version counts.
+fn at_least(group: &UserGroup, version: &str) -> bool {
+    let seen = group.resource_version().unwrap_or_default();
+    match (seen.parse::<u64>(), version.parse::<u64>()) {
+        (Ok(seen), Ok(wanted)) => seen >= wanted,
+        _ => seen == version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::UserGroupSpec;
+
+    fn group(version: &str) -> UserGroup {
+        let mut g = UserGroup::new("g", UserGroupSpec::default());
+        g.metadata.resource_version = Some(version.into());
+        g
+    }
+
+    #[test]
+    fn later_versions_count_as_caught_up() {
+        assert!(at_least(&group("12"), "12"));
+        assert!(at_least(&group("13"), "12"));
+        assert!(!at_least(&group("11"), "12"));
+        assert!(at_least(&group("abc"), "abc"));
+        assert!(!at_least(&group("abd"), "abc"));
+    }
+}
