@@ -40,6 +40,9 @@ impl Bed {
         let status = Command::new("bash")
             .arg(self.root.join("tests/env").join(name))
             .args(args)
+            // slapd's syncrepl session log, sized for the 1 % scenario (1,000 changed users) as a
+            // directory with that change rate would be configured; older cookies get present lists.
+            .env("SLAPD_SESSIONLOG", "10000")
             .status()
             .map_err(|e| format!("{name}: {e}"))?;
         if status.success() {

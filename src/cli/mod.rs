@@ -242,7 +242,7 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
     let snapshot = read.snapshot;
     let groups: kube::Api<UserGroup> = kube::Api::namespaced(client, &namespace);
     let objects = list_groups(&groups).await.map_err(failed)?;
-    let (plan, _) = plan_changes(objects, &task, &snapshot, false).map_err(failed)?;
+    let (plan, _) = plan_changes(&objects, &task, &snapshot, false).map_err(failed)?;
     let summary = preview(&plan);
     println!(
         "task {namespace}/{}: {} users, {} groups read from {server}",

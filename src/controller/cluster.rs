@@ -2,8 +2,9 @@
 //! the plan with server-side apply under one field manager, splitting large member lists into shard
 //! objects labelled `usersync.io/shard-of`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -20,9 +21,9 @@ use crate::planner::plan::{CurrentGroup, Plan};
 use crate::planner::shard::split;
 
 /// The namespace's UserGroups as the planner sees them, and the shard objects behind the task's.
-pub struct ClusterState {
+pub struct ClusterState<'a> {
     /// Every UserGroup that is not a shard, with its shards' members appended.
-    pub groups: Vec<CurrentGroup>,
+    pub groups: Vec<CurrentGroup<'a>>,
     /// Shard names of each of the task's groups, in order.
     pub shards: HashMap<String, Vec<String>>,
     /// What each of the task's objects (shards included) holds now, so that writing a group touches
@@ -54,17 +55,20 @@ fn stored(group: &UserGroup) -> Stored {
 }
 
 /// Every UserGroup of the namespace, from the apiserver.
-pub async fn list_groups(api: &Api<UserGroup>) -> Result<Vec<UserGroup>, ControllerError> {
+pub async fn list_groups(api: &Api<UserGroup>) -> Result<Vec<Arc<UserGroup>>, ControllerError> {
     let list = api
         .list(&ListParams::default())
         .await
         .map_err(kube("listing UserGroups"))?;
-    Ok(list.items)
+    Ok(list.items.into_iter().map(Arc::new).collect())
 }
 
 /// The namespace's UserGroups as the planner sees them: the task's own ones, and the others that
-/// names may collide with.
-pub fn cluster_state(objects: Vec<UserGroup>, task: &UserSynchronization) -> ClusterState {
+/// names may collide with. Specs are borrowed from `objects` except where shards are joined.
+pub fn cluster_state<'a>(
+    objects: &'a [Arc<UserGroup>],
+    task: &UserSynchronization,
+) -> ClusterState<'a> {
     let uid = task.uid();
     let owned_by_task = |g: &UserGroup| {
         g.labels().get(SYNCHRONIZATION_LABEL).map(String::as_str) == Some(task.name_any().as_str())
@@ -72,8 +76,9 @@ pub fn cluster_state(objects: Vec<UserGroup>, task: &UserSynchronization) -> Clu
                 .iter()
                 .any(|o| Some(&o.uid) == uid.as_ref())
     };
-    let (shard_objects, bases): (Vec<UserGroup>, Vec<UserGroup>) = objects
-        .into_iter()
+    let (shard_objects, bases): (Vec<&UserGroup>, Vec<&UserGroup>) = objects
+        .iter()
+        .map(|g| &**g)
         .partition(|g| g.labels().contains_key(SHARD_OF_LABEL));
     let stored: HashMap<String, Stored> = shard_objects
         .iter()
@@ -81,37 +86,36 @@ pub fn cluster_state(objects: Vec<UserGroup>, task: &UserSynchronization) -> Clu
         .filter(|g| owned_by_task(g))
         .map(|g| (g.name_any(), stored(g)))
         .collect();
-    let mut shard_users: HashMap<String, Vec<(usize, String, UserGroupSpec)>> = HashMap::new();
+    let mut shard_users: HashMap<&str, Vec<(usize, String, &UserGroupSpec)>> = HashMap::new();
     for shard in shard_objects.into_iter().filter(|s| owned_by_task(s)) {
-        let base = shard.labels()[SHARD_OF_LABEL].clone();
-        let index = shard_index(&shard.name_any());
+        let base = shard.labels()[SHARD_OF_LABEL].as_str();
+        let name = shard.name_any();
         shard_users
             .entry(base)
             .or_default()
-            .push((index, shard.name_any(), shard.spec));
+            .push((shard_index(&name), name, &shard.spec));
     }
     let mut shards = HashMap::new();
     let groups = bases
         .into_iter()
         .map(|g| {
-            let owned = owned_by_task(&g);
+            let owned = owned_by_task(g);
             let name = g.name_any();
-            let mut spec = g.spec;
-            if let Some(mut parts) = shard_users.remove(&name).filter(|_| owned) {
+            let mut spec = Cow::Borrowed(&g.spec);
+            if let Some(mut parts) = shard_users.remove(name.as_str()).filter(|_| owned) {
                 parts.sort_by_key(|(index, _, _)| *index);
                 shards.insert(
                     name.clone(),
                     parts.iter().map(|(_, n, _)| n.clone()).collect(),
                 );
-                spec.users
-                    .extend(parts.into_iter().flat_map(|(_, _, s)| s.users));
+                spec.to_mut().users.extend(
+                    parts
+                        .into_iter()
+                        .flat_map(|(_, _, s)| s.users.iter().cloned()),
+                );
             }
             CurrentGroup {
-                marked_extinct: g
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .is_some_and(|a| a.contains_key(EXTINCT_SINCE_ANNOTATION)),
+                marked_extinct: g.annotations().contains_key(EXTINCT_SINCE_ANNOTATION),
                 name,
                 owned,
                 spec,
@@ -145,7 +149,7 @@ pub struct Applied {
 pub struct Writer<'a> {
     pub api: &'a Api<UserGroup>,
     pub task: &'a UserSynchronization,
-    pub state: &'a ClusterState,
+    pub state: &'a ClusterState<'a>,
     pub shard_bytes: usize,
     /// Objects written at the same time.
     pub concurrency: usize,
@@ -160,7 +164,7 @@ impl Writer<'_> {
             .iter()
             .filter_map(|name| {
                 let current = self.state.groups.iter().find(|c| &c.name == name)?;
-                Some((name.as_str(), &current.spec))
+                Some((name.as_str(), &*current.spec))
             })
             .collect();
         let applied = Applied {

@@ -432,7 +432,15 @@ async fn run(
             )
         }
     };
+    let step = Instant::now();
     let (read, server) = read_directory(task, material, &ctx.read_options, feed).await?;
+    info!(
+        kind = ?read.kind,
+        entries = read.snapshot.stats.entries,
+        seconds = step.elapsed().as_secs_f64(),
+        "read"
+    );
+    let step = Instant::now();
     let Read {
         snapshot,
         kind: read_kind,
@@ -463,13 +471,21 @@ async fn run(
         .inc();
     let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
     let objects = match ctx.user_groups.objects(&namespace, &uid) {
-        Some(objects) => objects.into_iter().map(Arc::unwrap_or_clone).collect(),
+        Some(objects) => objects,
         None => {
             ctx.metrics.user_group_lists.inc();
             list_groups(&groups_api).await?
         }
     };
-    let (plan, state) = plan_changes(objects, task, &snapshot, approved)?;
+    let (plan, state) = plan_changes(&objects, task, &snapshot, approved)?;
+    info!(
+        create = plan.create.len(),
+        update = plan.update.len(),
+        remove = plan.remove.len(),
+        seconds = step.elapsed().as_secs_f64(),
+        "planned"
+    );
+    let step = Instant::now();
     let applied = if task.spec.dry_run {
         Applied::default()
     } else {
@@ -486,6 +502,7 @@ async fn run(
             .written
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
+        let wrote = step.elapsed();
         match &applied {
             Ok(_) => {
                 ctx.user_groups
@@ -494,6 +511,12 @@ async fn run(
             }
             Err(_) => ctx.user_groups.list_next_run(&uid),
         }
+        info!(
+            objects = written.applied.len() + written.removed.len(),
+            seconds = wrote.as_secs_f64(),
+            view_seconds = (step.elapsed() - wrote).as_secs_f64(),
+            "applied"
+        );
         let applied = applied?;
         let written = applied.created + applied.updated + applied.marked + applied.removed;
         ctx.metrics.objects_written.inc_by(written as u64);
@@ -547,12 +570,12 @@ pub async fn read_directory(
 
 /// Step 2: what to change in the task's namespace (whose UserGroups are `objects`) so it matches
 /// the snapshot.
-pub fn plan_changes(
-    objects: Vec<UserGroup>,
+pub fn plan_changes<'a>(
+    objects: &'a [Arc<UserGroup>],
     task: &UserSynchronization,
     snapshot: &Snapshot,
     approved: bool,
-) -> Result<(Plan, ClusterState), ControllerError> {
+) -> Result<(Plan, ClusterState<'a>), ControllerError> {
     let spec = &task.spec;
     let max_deletions = MaxDeletions::parse(&spec.max_deletions).ok_or_else(|| {
         ControllerError::InvalidSpec("maxDeletions must be an integer or a percentage".into())

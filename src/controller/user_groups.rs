@@ -47,10 +47,11 @@ impl UserGroupView {
             .into_iter()
             .map(|api| {
                 let (reader, writer) = reflector::store();
-                let watch = reflector::reflector(
-                    writer,
-                    watcher(api, watcher::Config::default()).default_backoff(),
-                );
+                // managedFields are never read here; dropping them keeps the view smaller.
+                let events = watcher(api, watcher::Config::default())
+                    .default_backoff()
+                    .modify(|g| g.managed_fields_mut().clear());
+                let watch = reflector::reflector(writer, events);
                 tokio::spawn(watch.for_each(|event| {
                     if let Err(e) = event {
                         warn!(error = %e, "watching UserGroups");

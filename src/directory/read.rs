@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
 use ldap3::{Scope as LdapScope, SearchEntry, SearchResult};
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::assemble::{RawContainer, RawGroup, RawUser, Scope, assemble};
 use super::cache::Entries;
@@ -101,10 +101,10 @@ pub async fn read(
                 let links = query.schema.member_format == MemberFormat::Dn;
                 match kept.entries.apply(users, groups, containers, links) {
                     Ok(()) => incremental = Some(kept),
-                    Err(why) => debug!(%why, "changes unusable; reading everything"),
+                    Err(why) => info!(%why, "changes unusable; reading everything"),
                 }
             }
-            Err(why) => debug!(%why, "change feed unusable; reading everything"),
+            Err(why) => info!(%why, "change feed unusable; reading everything"),
         }
     }
     let kind = if incremental.is_some() {
@@ -128,8 +128,13 @@ pub async fn read(
         incremental = kind == ReadKind::Incremental,
         "directory read"
     );
-    let (users, groups, containers) = entries.to_vecs();
-    let snapshot = assemble(users, groups, containers, &query.scope, stats);
+    let snapshot = assemble(
+        entries.users.values(),
+        entries.groups.values(),
+        entries.containers.values(),
+        &query.scope,
+        stats,
+    );
     let kept = probe.map(|now| {
         Box::new(Kept {
             settings,

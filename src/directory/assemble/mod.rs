@@ -43,10 +43,11 @@ pub struct Scope {
     pub member_format: MemberFormat,
 }
 
-pub fn assemble(
-    users: Vec<RawUser>,
-    groups: Vec<RawGroup>,
-    containers: Vec<RawContainer>,
+/// Builds the snapshot from borrowed entries (kept between runs, so they are copied, not moved).
+pub fn assemble<'a>(
+    users: impl IntoIterator<Item = &'a RawUser>,
+    groups: impl IntoIterator<Item = &'a RawGroup>,
+    containers: impl IntoIterator<Item = &'a RawContainer>,
     scope: &Scope,
     mut stats: ReadStats,
 ) -> Snapshot {
@@ -55,7 +56,7 @@ pub fn assemble(
     let mut left_out: HashSet<String> = HashSet::new();
     let mut left_out_names: HashSet<String> = HashSet::new();
 
-    let mut kept_users: Vec<RawUser> = Vec::with_capacity(users.len());
+    let mut kept_users: Vec<&RawUser> = Vec::new();
     for raw in users {
         let drop_excluded = excluded(&raw.dn);
         let drop_disabled = scope.ignore_disabled_users && raw.user.disabled;
@@ -76,7 +77,7 @@ pub fn assemble(
             .then_with(|| a.dn.cmp(&b.dn))
     });
 
-    let mut kept_groups: Vec<RawGroup> = Vec::with_capacity(groups.len());
+    let mut kept_groups: Vec<&RawGroup> = Vec::new();
     for raw in groups {
         if excluded(&raw.dn) {
             stats.excluded += 1;
@@ -105,7 +106,7 @@ pub fn assemble(
 
     let mut unresolved = Unresolved::default();
     let mut members: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(kept_groups.len());
-    for raw in &kept_groups {
+    for raw in kept_groups.iter().copied() {
         let (mut member_users, mut member_groups) = (Vec::new(), Vec::new());
         for value in &raw.members {
             match scope.member_format {
@@ -154,7 +155,7 @@ pub fn assemble(
     for (i, raw) in kept_users.into_iter().enumerate() {
         if user_used[i] {
             new_user[i] = out_users.len();
-            out_users.push(raw.user);
+            out_users.push(raw.user.clone());
         }
     }
     let mut new_group = vec![usize::MAX; kept_groups.len()];
@@ -171,7 +172,7 @@ pub fn assemble(
         if !keep {
             continue;
         }
-        let mut group = raw.group;
+        let mut group = raw.group.clone();
         group.container = raw
             .dn
             .parent()
@@ -246,7 +247,7 @@ fn reachable(members: &[(Vec<usize>, Vec<usize>)], start: usize) -> Vec<usize> {
 
 /// With chosen groups: those groups and, when nesting is preserved, every group below them.
 fn selected_groups(
-    groups: &[RawGroup],
+    groups: &[&RawGroup],
     members: &[(Vec<usize>, Vec<usize>)],
     scope: &Scope,
     unresolved: &mut Unresolved,
@@ -270,9 +271,15 @@ fn selected_groups(
 
 type ContainerIndex = (Vec<Container>, HashMap<String, usize>);
 
-fn build_containers(mut raw: Vec<RawContainer>, base: &Dn) -> ContainerIndex {
+fn build_containers<'a>(
+    raw: impl IntoIterator<Item = &'a RawContainer>,
+    base: &Dn,
+) -> ContainerIndex {
     // Parents before children, so each parent index is known when its children are placed.
-    raw.retain(|c| c.dn.is_within(base) && c.dn != *base);
+    let mut raw: Vec<&RawContainer> = raw
+        .into_iter()
+        .filter(|c| c.dn.is_within(base) && c.dn != *base)
+        .collect();
     raw.sort_by(|a, b| a.dn.len().cmp(&b.dn.len()).then_with(|| a.dn.cmp(&b.dn)));
     let mut by_dn: HashMap<String, usize> = HashMap::with_capacity(raw.len());
     let mut out = Vec::with_capacity(raw.len());
@@ -280,9 +287,9 @@ fn build_containers(mut raw: Vec<RawContainer>, base: &Dn) -> ContainerIndex {
         let parent = c.dn.parent().and_then(|p| by_dn.get(p.key()).copied());
         by_dn.insert(c.dn.key().to_owned(), out.len());
         out.push(Container {
-            id: c.id,
-            dn: c.text,
-            name: c.name,
+            id: c.id.clone(),
+            dn: c.text.clone(),
+            name: c.name.clone(),
             parent,
         });
     }

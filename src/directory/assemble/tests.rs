@@ -1,5 +1,16 @@
 use super::*;
 
+/// The entries as a read returns them.
+fn assemble(
+    users: Vec<RawUser>,
+    groups: Vec<RawGroup>,
+    containers: Vec<RawContainer>,
+    scope: &Scope,
+    stats: ReadStats,
+) -> Snapshot {
+    super::assemble(&users, &groups, &containers, scope, stats)
+}
+
 const BASE: &str = "DC=corp,DC=example,DC=com";
 
 fn dn(s: &str) -> Dn {

@@ -150,15 +150,6 @@ impl Entries {
             }
         }
     }
-
-    /// Copies for one assembly; the kept entries stay for the next run.
-    pub fn to_vecs(&self) -> (Vec<RawUser>, Vec<RawGroup>, Vec<RawContainer>) {
-        (
-            self.users.values().cloned().collect(),
-            self.groups.values().cloned().collect(),
-            self.containers.values().cloned().collect(),
-        )
-    }
 }
 
 fn by_id<T: Keyed>(items: Vec<T>) -> HashMap<String, T> {

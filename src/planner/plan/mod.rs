@@ -1,6 +1,7 @@
 //! The plan: what to create, update, remove, mark or skip so the cluster matches the directory,
 //! under the task's collision and extinction policies and its deletion brake.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::desired::{DesiredGroup, Identity};
@@ -55,16 +56,17 @@ impl MaxDeletions {
 
 /// A UserGroup as it is in the cluster (shards already joined into it).
 #[derive(Clone, Debug, PartialEq)]
-pub struct CurrentGroup {
+pub struct CurrentGroup<'a> {
     pub name: String,
     /// Written by this task (its label and owner reference).
     pub owned: bool,
-    pub spec: UserGroupSpec,
+    /// Borrowed from the stored object; owned when shards were joined into it.
+    pub spec: Cow<'a, UserGroupSpec>,
     /// Already marked as gone from the directory.
     pub marked_extinct: bool,
 }
 
-impl CurrentGroup {
+impl CurrentGroup<'_> {
     fn identity(&self) -> Identity {
         match &self.spec.source {
             Some(source) => Identity::Directory(source.id.clone()),
@@ -128,14 +130,14 @@ impl Plan {
     }
 }
 
-pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup], policies: &Policies) -> Plan {
+pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: &Policies) -> Plan {
     let mut out = Plan::default();
-    let owned: HashMap<Identity, &CurrentGroup> = current
+    let owned: HashMap<Identity, &CurrentGroup<'_>> = current
         .iter()
         .filter(|c| c.owned)
         .map(|c| (c.identity(), c))
         .collect();
-    let by_name: HashMap<&str, &CurrentGroup> =
+    let by_name: HashMap<&str, &CurrentGroup<'_>> =
         current.iter().map(|c| (c.name.as_str(), c)).collect();
 
     // Users the directory no longer has, and whether they go.
@@ -154,7 +156,7 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup], policies: &Pol
         .filter(|id| !present.contains(id))
         .collect();
     let desired_ids: HashSet<&Identity> = desired.iter().map(|d| &d.identity).collect();
-    let vanished_groups: Vec<&CurrentGroup> = owned
+    let vanished_groups: Vec<&CurrentGroup<'_>> = owned
         .iter()
         .filter(|(id, _)| !desired_ids.contains(id))
         .map(|(_, c)| *c)
@@ -228,7 +230,7 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup], policies: &Pol
                 spec,
                 take_over: false,
             }),
-            Some(c) if c.owned && c.spec == spec && !c.marked_extinct => out.unchanged += 1,
+            Some(c) if c.owned && *c.spec == spec && !c.marked_extinct => out.unchanged += 1,
             Some(c) => out.update.push(Write {
                 name,
                 spec,
@@ -262,8 +264,8 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup], policies: &Pol
 /// holds it, but are returned in the skip set and not written.
 fn assign_names(
     desired: &[DesiredGroup],
-    owned: &HashMap<Identity, &CurrentGroup>,
-    by_name: &HashMap<&str, &CurrentGroup>,
+    owned: &HashMap<Identity, &CurrentGroup<'_>>,
+    by_name: &HashMap<&str, &CurrentGroup<'_>>,
     policies: &Policies,
     out: &mut Plan,
 ) -> (BTreeMap<Identity, String>, HashSet<Identity>) {
@@ -307,7 +309,7 @@ fn assign_names(
 /// the directory's.
 fn resolve_user_conflicts(
     users: &mut [GroupUser],
-    current: &CurrentGroup,
+    current: &CurrentGroup<'_>,
     policy: CollisionPolicy,
     group: &str,
     skipped: &mut Vec<Skipped>,

@@ -62,8 +62,8 @@ fn desired(s: &Snapshot, nested: NestedGroups) -> Vec<DesiredGroup> {
 }
 
 /// The cluster after a plan was applied on top of `current`.
-fn apply(current: &[CurrentGroup], plan: &Plan) -> Vec<CurrentGroup> {
-    let mut out: BTreeMap<String, CurrentGroup> = current
+fn apply(current: &[CurrentGroup<'static>], plan: &Plan) -> Vec<CurrentGroup<'static>> {
+    let mut out: BTreeMap<String, CurrentGroup<'static>> = current
         .iter()
         .map(|c| (c.name.clone(), c.clone()))
         .collect();
@@ -73,7 +73,7 @@ fn apply(current: &[CurrentGroup], plan: &Plan) -> Vec<CurrentGroup> {
             CurrentGroup {
                 name: w.name.clone(),
                 owned: true,
-                spec: w.spec.clone(),
+                spec: Cow::Owned(w.spec.clone()),
                 marked_extinct: false,
             },
         );
@@ -89,18 +89,18 @@ fn apply(current: &[CurrentGroup], plan: &Plan) -> Vec<CurrentGroup> {
     out.into_values().collect()
 }
 
-fn by_display<'a>(groups: &'a [CurrentGroup], display: &str) -> &'a CurrentGroup {
+fn by_display<'a>(groups: &'a [CurrentGroup<'a>], display: &str) -> &'a CurrentGroup<'a> {
     groups
         .iter()
         .find(|g| g.spec.display_name == display)
         .unwrap_or_else(|| panic!("{display} exists"))
 }
 
-fn user_names(g: &CurrentGroup) -> Vec<&str> {
+fn user_names<'a>(g: &'a CurrentGroup<'_>) -> Vec<&'a str> {
     g.spec.users.iter().map(|u| u.name.as_str()).collect()
 }
 
-fn first_sync() -> Vec<CurrentGroup> {
+fn first_sync() -> Vec<CurrentGroup<'static>> {
     let p = plan(
         desired(&snapshot(), NestedGroups::Preserve),
         &[],
@@ -295,10 +295,10 @@ fn a_foreign_object_with_the_new_name_is_skipped_or_taken_over() {
     let foreign = CurrentGroup {
         name: eng.clone(),
         owned: false,
-        spec: UserGroupSpec {
+        spec: Cow::Owned(UserGroupSpec {
             display_name: "Hand-made".into(),
             ..Default::default()
-        },
+        }),
         marked_extinct: false,
     };
     let p = plan(

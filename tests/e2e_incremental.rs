@@ -1,0 +1,241 @@
+//! Incremental runs end to end, on Samba and OpenLDAP: after users and groups are added, changed,
+//! renamed, moved and deleted in the directory, the UserGroups that incremental runs leave equal,
+//! object for object, those a fresh task writes from a full read.
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+
+use kube::api::{Api, Patch, PatchParams};
+use ldap3::{Ldap, Mod};
+use support::TestNamespace;
+use support::e2e::{
+    Scenario, Server, add, create_task_on, secrets_for, start_operator, user_groups, wait_for_run,
+};
+use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
+
+async fn ok(what: &str, result: ldap3::result::Result<ldap3::LdapResult>) {
+    result
+        .and_then(|r| r.success())
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+}
+
+async fn run_now(tasks: &Api<UserSynchronization>, token: &str, spec: serde_json::Value) {
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {"usersync.io/run-now": token}},
+        "spec": spec,
+    });
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("run-now");
+}
+
+/// The run's kind of read, after checking it succeeded.
+async fn run(tasks: &Api<UserSynchronization>, token: Option<&str>) -> String {
+    let task = wait_for_run(tasks, token).await;
+    let status = task.status.expect("status");
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+    assert_eq!(
+        ready.map(|c| c.status.as_str()),
+        Some("True"),
+        "{:?}",
+        status.conditions
+    );
+    status.last_run.expect("last run").directory_read
+}
+
+async fn add_user(server: Server, ldap: &mut Ldap, base: &str, login: &str) -> String {
+    let dn = server.user_dn(base, login);
+    let attrs = match server {
+        Server::Samba => vec![
+            ("objectClass", vec!["user"]),
+            ("sAMAccountName", vec![login]),
+            ("displayName", vec![login]),
+            ("userAccountControl", vec!["544"]),
+        ],
+        Server::OpenLdap => vec![
+            ("objectClass", vec!["inetOrgPerson"]),
+            ("uid", vec![login]),
+            ("cn", vec![login]),
+            ("sn", vec![login]),
+            ("displayName", vec![login]),
+        ],
+    };
+    add(ldap, &dn, attrs).await;
+    dn
+}
+
+fn rdn(server: Server, login: &str) -> String {
+    match server {
+        Server::Samba => format!("CN={login}"),
+        Server::OpenLdap => format!("uid={login}"),
+    }
+}
+
+/// directory id (the target group: "target") → (spec, userCount) of every UserGroup in the
+/// namespace. Keyed by id, not by name: a name is chosen once, when the object is created, so a
+/// group renamed in the directory keeps its old object name.
+async fn contents(api: &Api<UserGroup>) -> BTreeMap<String, (UserGroupSpec, Option<i64>)> {
+    user_groups(api)
+        .await
+        .into_iter()
+        .map(|g| {
+            let count = g.status.as_ref().map(|s| s.user_count);
+            let id = g
+                .spec
+                .source
+                .as_ref()
+                .map_or_else(|| "target".to_owned(), |s| s.id.clone());
+            (id, (g.spec, count))
+        })
+        .collect()
+}
+
+async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {
+    let Scenario {
+        client,
+        ns,
+        mut ldap,
+        base,
+    } = Scenario::on(server, "e2e-incr").await;
+    let tasks = create_task_on(server, &client, &ns.name, &base).await;
+    let operator = start_operator(&client, &ns.name);
+    assert_eq!(run(&tasks, None).await, "Full");
+    // Deletions below are intended.
+    run_now(&tasks, "0", serde_json::json!({"maxDeletions": "100%"})).await;
+    assert_eq!(run(&tasks, Some("0")).await, "Incremental");
+
+    // A user added to a group, one renamed, one moved to a new OU, one changed; a group renamed, a
+    // group deleted, a group added.
+    let unique = |login: &str| match server {
+        // sAMAccountName is unique in the whole domain.
+        Server::Samba => format!("{}-{login}", ns.name),
+        Server::OpenLdap => login.to_owned(),
+    };
+    let carol = add_user(server, &mut ldap, &base, &unique("carol")).await;
+    let ops = server.group_dn(&base, "Ops");
+    ok(
+        "add carol to Ops",
+        ldap.modify(
+            &ops,
+            vec![Mod::Add("member", HashSet::from([carol.as_str()]))],
+        )
+        .await,
+    )
+    .await;
+    let bob = server.user_dn(&base, "bob");
+    ok(
+        "rename bob",
+        ldap.modifydn(&bob, &rdn(server, "robert"), true, None)
+            .await,
+    )
+    .await;
+    let moved = format!("ou=Moved,{base}");
+    add(
+        &mut ldap,
+        &moved,
+        vec![
+            ("objectClass", vec!["organizationalUnit"]),
+            ("ou", vec!["Moved"]),
+        ],
+    )
+    .await;
+    let alice = server.user_dn(&base, "alice");
+    ok(
+        "move alice",
+        ldap.modifydn(&alice, &rdn(server, "alice"), true, Some(&moved))
+            .await,
+    )
+    .await;
+    let alice = server.user_dn(&moved, "alice");
+    ok(
+        "change alice",
+        ldap.modify(
+            &alice,
+            vec![Mod::Replace(
+                "displayName",
+                HashSet::from(["Alice Changed"]),
+            )],
+        )
+        .await,
+    )
+    .await;
+    ok(
+        "rename Ops",
+        ldap.modifydn(&ops, &server.group_rdn("Operations"), true, None)
+            .await,
+    )
+    .await;
+    ok(
+        "delete Devs",
+        ldap.delete(&server.group_dn(&base, "Devs")).await,
+    )
+    .await;
+    let class = match server {
+        Server::Samba => "group",
+        Server::OpenLdap => "groupOfNames",
+    };
+    add(
+        &mut ldap,
+        &server.group_dn(&base, "QA"),
+        vec![
+            ("objectClass", vec![class]),
+            ("cn", vec!["QA"]),
+            ("member", vec![alice.as_str(), carol.as_str()]),
+        ],
+    )
+    .await;
+    run_now(&tasks, "1", serde_json::json!({})).await;
+    assert_eq!(run(&tasks, Some("1")).await, "Incremental", "{server:?}");
+
+    // A user deleted while still a member of a group.
+    ok(
+        "delete robert",
+        ldap.delete(&server.user_dn(&base, "robert")).await,
+    )
+    .await;
+    run_now(&tasks, "2", serde_json::json!({})).await;
+    assert_eq!(run(&tasks, Some("2")).await, "Incremental", "{server:?}");
+    let incremental = contents(&Api::namespaced(client.clone(), &ns.name)).await;
+
+    // The same task, new, in a namespace of its own: its first run reads everything.
+    let fresh_ns = TestNamespace::new(&client, "e2e-incr-fresh").await;
+    secrets_for(server, &client, &fresh_ns.name, &server.credentials().1).await;
+    let fresh_tasks = create_task_on(server, &client, &fresh_ns.name, &base).await;
+    let fresh_operator = start_operator(&client, &fresh_ns.name);
+    assert_eq!(run(&fresh_tasks, None).await, "Full");
+    let fresh = contents(&Api::namespaced(client.clone(), &fresh_ns.name)).await;
+
+    assert_eq!(
+        incremental.keys().collect::<Vec<_>>(),
+        fresh.keys().collect::<Vec<_>>(),
+        "{server:?}: the same objects"
+    );
+    for (id, (spec, count)) in &fresh {
+        assert_eq!(
+            incremental.get(id),
+            Some(&(spec.clone(), *count)),
+            "{server:?}: {}",
+            spec.display_name
+        );
+    }
+    let operations = fresh
+        .values()
+        .find(|(spec, _)| spec.display_name == "Operations")
+        .expect("Operations");
+    let members: Vec<&str> = operations.0.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(members, [unique("carol")], "{server:?}");
+    operator.abort();
+    fresh_operator.abort();
+}
+
+#[tokio::test]
+async fn incremental_runs_equal_a_fresh_full_sync_on_samba() {
+    incremental_runs_equal_a_fresh_full_sync(Server::Samba).await;
+}
+
+#[tokio::test]
+async fn incremental_runs_equal_a_fresh_full_sync_on_openldap() {
+    incremental_runs_equal_a_fresh_full_sync(Server::OpenLdap).await;
+}
