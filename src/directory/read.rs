@@ -10,7 +10,7 @@ use ldap3::controls::RawControl;
 use ldap3::{Scope as LdapScope, SearchEntry, SearchResult};
 use tracing::{debug, info};
 
-use super::assemble::{RawContainer, RawGroup, RawUser, Scope, assemble};
+use super::assemble::{Member, RawContainer, RawGroup, RawUser, Scope, assemble};
 use super::cache::Entries;
 use super::connect::{Connection, map_operation_error};
 use super::delta::{self, Mark};
@@ -525,7 +525,9 @@ async fn fetch_member_ranges(
                 detail: format!("an empty member range of {}", group.group.dn),
             });
         }
-        group.members.extend(values);
+        group
+            .members
+            .extend(values.into_iter().map(|v| Member::new(v, MemberFormat::Dn)));
         match next {
             Some(n) => start = n,
             None => return Ok(()),
@@ -600,7 +602,11 @@ pub(super) fn parse_group(
     let mut next = None;
     for attr in &schema.member {
         let (values, more) = entry::member_values(e, attr);
-        members.extend(values);
+        members.extend(
+            values
+                .into_iter()
+                .map(|v| Member::new(v, schema.member_format)),
+        );
         next = next.or(more);
     }
     let group = Group {

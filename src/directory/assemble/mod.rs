@@ -20,7 +20,26 @@ pub struct RawUser {
 pub struct RawGroup {
     pub dn: Dn,
     pub group: Group,
-    pub members: Vec<String>,
+    pub members: Vec<Member>,
+}
+
+/// A member value as the server sent it, and the key it is looked up by: a DN's normalized form
+/// (empty for the empty DN), or a lower-case user name; `None` for a DN that does not parse. Keys
+/// are made once, when the entry is read, not on every assembly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub value: String,
+    pub key: Option<String>,
+}
+
+impl Member {
+    pub fn new(value: String, format: MemberFormat) -> Member {
+        let key = match format {
+            MemberFormat::UserName => Some(value.to_lowercase()),
+            MemberFormat::Dn => Dn::parse(&value).ok().map(|dn| dn.key().to_owned()),
+        };
+        Member { value, key }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -69,13 +88,7 @@ pub fn assemble<'a>(
             kept_users.push(raw);
         }
     }
-    kept_users.sort_by(|a, b| {
-        a.user
-            .name
-            .to_lowercase()
-            .cmp(&b.user.name.to_lowercase())
-            .then_with(|| a.dn.cmp(&b.dn))
-    });
+    kept_users.sort_by_cached_key(|u| (u.user.name.to_lowercase(), u.dn.key().to_owned()));
 
     let mut kept_groups: Vec<&RawGroup> = Vec::new();
     for raw in groups {
@@ -93,11 +106,15 @@ pub fn assemble<'a>(
         .enumerate()
         .map(|(i, u)| (u.dn.key(), i))
         .collect();
-    let user_by_name: HashMap<String, usize> = kept_users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.user.name.to_lowercase(), i))
-        .collect();
+    // Only member values that are names need the name index.
+    let user_by_name: HashMap<String, usize> = match scope.member_format {
+        MemberFormat::UserName => kept_users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.user.name.to_lowercase(), i))
+            .collect(),
+        MemberFormat::Dn => HashMap::new(),
+    };
     let group_by_dn: HashMap<&str, usize> = kept_groups
         .iter()
         .enumerate()
@@ -108,27 +125,27 @@ pub fn assemble<'a>(
     let mut members: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(kept_groups.len());
     for raw in kept_groups.iter().copied() {
         let (mut member_users, mut member_groups) = (Vec::new(), Vec::new());
-        for value in &raw.members {
+        for member in &raw.members {
+            let Some(key) = member.key.as_deref() else {
+                unresolved.record(&member.value);
+                continue;
+            };
             match scope.member_format {
-                MemberFormat::UserName => match user_by_name.get(&value.to_lowercase()) {
+                MemberFormat::UserName => match user_by_name.get(key) {
                     Some(&u) => member_users.push(u),
-                    None if left_out_names.contains(&value.to_lowercase()) => {}
-                    None => unresolved.record(value),
+                    None if left_out_names.contains(key) => {}
+                    None => unresolved.record(&member.value),
                 },
                 MemberFormat::Dn => {
-                    let Ok(dn) = Dn::parse(value) else {
-                        unresolved.record(value);
-                        continue;
-                    };
-                    if dn.is_root() {
+                    if key.is_empty() {
                         continue; // the placeholder member of an empty groupOfNames
                     }
-                    if let Some(&u) = user_by_dn.get(dn.key()) {
+                    if let Some(&u) = user_by_dn.get(key) {
                         member_users.push(u);
-                    } else if let Some(&g) = group_by_dn.get(dn.key()) {
+                    } else if let Some(&g) = group_by_dn.get(key) {
                         member_groups.push(g);
-                    } else if !left_out.contains(dn.key()) {
-                        unresolved.record(value);
+                    } else if !left_out.contains(key) {
+                        unresolved.record(&member.value);
                     }
                 }
             }

@@ -45,8 +45,21 @@ fn group(name: &str, members: &[&str]) -> RawGroup {
             name: name.into(),
             ..Default::default()
         },
-        members: members.iter().map(|m| m.to_string()).collect(),
+        members: members
+            .iter()
+            .map(|m| Member::new(m.to_string(), MemberFormat::Dn))
+            .collect(),
     }
+}
+
+/// A group whose member values are user names (memberUid).
+fn uid_group(name: &str, members: &[&str]) -> RawGroup {
+    let mut g = group(name, &[]);
+    g.members = members
+        .iter()
+        .map(|m| Member::new(m.to_string(), MemberFormat::UserName))
+        .collect();
+    g
 }
 
 fn user_dn(name: &str) -> String {
@@ -279,7 +292,7 @@ fn member_uids_resolve_case_insensitively() {
     sc.member_format = MemberFormat::UserName;
     let s = assemble(
         users,
-        vec![group("P", &["JDoe", "asmith", "nobody"])],
+        vec![uid_group("P", &["JDoe", "asmith", "nobody"])],
         vec![],
         &sc,
         ReadStats::default(),

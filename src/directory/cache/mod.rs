@@ -139,13 +139,12 @@ impl Entries {
         Ok(())
     }
 
-    fn follow_renames(&mut self, renamed: &HashMap<String, String>) {
+    fn follow_renames(&mut self, renamed: &HashMap<String, (String, String)>) {
         for group in self.groups.values_mut() {
-            for value in group.members.iter_mut() {
-                if let Ok(dn) = Dn::parse(value)
-                    && let Some(now) = renamed.get(dn.key())
-                {
-                    value.clone_from(now);
+            for member in group.members.iter_mut() {
+                if let Some((text, key)) = member.key.as_ref().and_then(|k| renamed.get(k)) {
+                    member.value.clone_from(text);
+                    member.key = Some(key.clone());
                 }
             }
         }
@@ -175,11 +174,11 @@ fn gone<'a, T: Keyed>(
     })
 }
 
-/// Applies the changes of one kind; returns the renamed entries (old DN key → new DN text).
+/// Applies the changes of one kind; returns the renamed entries (old DN key → new DN text and key).
 fn apply_kind<T: Keyed>(
     kept: &mut HashMap<String, T>,
     changes: Changes<T>,
-) -> HashMap<String, String> {
+) -> HashMap<String, (String, String)> {
     let gone: Vec<String> = gone(kept, &changes).cloned().collect();
     for id in gone {
         kept.remove(&id);
@@ -189,7 +188,10 @@ fn apply_kind<T: Keyed>(
         if let Some(old) = kept.get(item.id())
             && old.dn() != item.dn()
         {
-            renamed.insert(old.dn().key().to_owned(), item.text().to_owned());
+            renamed.insert(
+                old.dn().key().to_owned(),
+                (item.text().to_owned(), item.dn().key().to_owned()),
+            );
         }
         kept.insert(item.id().to_owned(), item);
     }

@@ -1,4 +1,6 @@
 use super::*;
+use crate::directory::assemble::Member;
+use crate::directory::preset::MemberFormat;
 use crate::directory::snapshot::{Group, User};
 
 fn user(id: &str, dn: &str) -> RawUser {
@@ -22,7 +24,10 @@ fn group(id: &str, dn: &str, members: &[&str]) -> RawGroup {
             name: id.into(),
             ..Default::default()
         },
-        members: members.iter().map(|m| m.to_string()).collect(),
+        members: members
+            .iter()
+            .map(|m| Member::new(m.to_string(), MemberFormat::Dn))
+            .collect(),
     }
 }
 
@@ -111,13 +116,22 @@ fn member_values_follow_renamed_entries_with_member_links() {
         entries
             .apply(users, Changes::default(), Changes::default(), links)
             .expect("applies");
-        let members = &entries.groups["g1"].members;
+        let members: Vec<&str> = entries.groups["g1"]
+            .members
+            .iter()
+            .map(|m| m.value.as_str())
+            .collect();
         if links {
-            assert_eq!(members, &["CN=Uno,OU=A,DC=x", "CN=Two,OU=A,DC=x"]);
+            assert_eq!(members, ["CN=Uno,OU=A,DC=x", "CN=Two,OU=A,DC=x"]);
+            assert_eq!(
+                entries.groups["g1"].members[0].key.as_deref(),
+                Some("cn=uno,ou=a,dc=x"),
+                "the key follows too"
+            );
         } else {
             assert_eq!(
                 members,
-                &["CN=One,OU=A,DC=x", "CN=Two,OU=A,DC=x"],
+                ["CN=One,OU=A,DC=x", "CN=Two,OU=A,DC=x"],
                 "member values that are names stay as the directory holds them"
             );
         }
