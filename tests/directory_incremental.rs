@@ -100,32 +100,6 @@ async fn delete(ldap: &mut Ldap, dn: &str) {
         .unwrap_or_else(|e| panic!("delete {dn}: {e}"));
 }
 
-async fn add_user(server: Server, ldap: &mut Ldap, parent: &str, login: &str) -> String {
-    let dn = server.user_dn(parent, login);
-    let attrs = match server {
-        Server::Samba => vec![
-            ("objectClass", vec!["user"]),
-            ("sAMAccountName", vec![login]),
-            ("userAccountControl", vec!["544"]),
-        ],
-        Server::OpenLdap => vec![
-            ("objectClass", vec!["inetOrgPerson"]),
-            ("uid", vec![login]),
-            ("cn", vec![login]),
-            ("sn", vec![login]),
-        ],
-    };
-    add(ldap, &dn, attrs).await;
-    dn
-}
-
-fn user_rdn(server: Server, login: &str) -> String {
-    match server {
-        Server::Samba => format!("CN={login}"),
-        Server::OpenLdap => format!("uid={login}"),
-    }
-}
-
 async fn incremental_equals_full(server: Server) {
     let mut ldap = server.admin().await;
     let name = format!(
@@ -142,7 +116,8 @@ async fn incremental_equals_full(server: Server) {
         Server::OpenLdap => login.to_owned(),
     };
     for i in 0..FILLER_USERS {
-        add_user(server, &mut ldap, &base, &prefix(&format!("filler{i:02}"))).await;
+        let filler = prefix(&format!("filler{i:02}"));
+        server.add_user(&mut ldap, &base, &filler, &filler).await;
     }
     let spec = spec(server, &base);
     let alice = server.user_dn(&base, "alice");
@@ -175,7 +150,9 @@ async fn incremental_equals_full(server: Server) {
     assert_same_as_fresh(server, &spec, &unchanged, "no change").await;
 
     // Adds, a modification, a user renamed, a user moved to a new OU, a group renamed.
-    let carol = add_user(server, &mut ldap, &base, &prefix("carol")).await;
+    let carol = server
+        .add_user(&mut ldap, &base, &prefix("carol"), &prefix("carol"))
+        .await;
     modify(
         &mut ldap,
         &ops,
@@ -207,7 +184,7 @@ async fn incremental_equals_full(server: Server) {
         )],
     )
     .await;
-    rename(&mut ldap, &bob, &user_rdn(server, "robert"), None).await;
+    rename(&mut ldap, &bob, &server.user_rdn("robert"), None).await;
     let robert = server.user_dn(&base, "robert");
     let moved = format!("ou=Moved,{base}");
     add(
@@ -219,7 +196,7 @@ async fn incremental_equals_full(server: Server) {
         ],
     )
     .await;
-    rename(&mut ldap, &alice, &user_rdn(server, "alice"), Some(&moved)).await;
+    rename(&mut ldap, &alice, &server.user_rdn("alice"), Some(&moved)).await;
     let empty = format!("ou=Empty,{base}");
     add(
         &mut ldap,

@@ -7,20 +7,21 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 
 use kube::api::{Api, Patch, PatchParams};
-use ldap3::{Ldap, Mod};
+use ldap3::Mod;
 use support::TestNamespace;
 use support::e2e::{
     Scenario, Server, add, create_task_on, secrets_for, start_operator, user_groups, wait_for_run,
 };
 use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
 
-async fn ok(what: &str, result: ldap3::result::Result<ldap3::LdapResult>) {
+fn ok(what: &str, result: ldap3::result::Result<ldap3::LdapResult>) {
     result
         .and_then(|r| r.success())
         .unwrap_or_else(|e| panic!("{what}: {e}"));
 }
 
-async fn run_now(tasks: &Api<UserSynchronization>, token: &str, spec: serde_json::Value) {
+/// Asks for a run with `token`, changing the spec by `spec` in the same patch.
+async fn patch_and_run(tasks: &Api<UserSynchronization>, token: &str, spec: serde_json::Value) {
     let patch = serde_json::json!({
         "metadata": {"annotations": {"usersync.io/run-now": token}},
         "spec": spec,
@@ -43,34 +44,6 @@ async fn run(tasks: &Api<UserSynchronization>, token: Option<&str>) -> String {
         status.conditions
     );
     status.last_run.expect("last run").directory_read
-}
-
-async fn add_user(server: Server, ldap: &mut Ldap, base: &str, login: &str) -> String {
-    let dn = server.user_dn(base, login);
-    let attrs = match server {
-        Server::Samba => vec![
-            ("objectClass", vec!["user"]),
-            ("sAMAccountName", vec![login]),
-            ("displayName", vec![login]),
-            ("userAccountControl", vec!["544"]),
-        ],
-        Server::OpenLdap => vec![
-            ("objectClass", vec!["inetOrgPerson"]),
-            ("uid", vec![login]),
-            ("cn", vec![login]),
-            ("sn", vec![login]),
-            ("displayName", vec![login]),
-        ],
-    };
-    add(ldap, &dn, attrs).await;
-    dn
-}
-
-fn rdn(server: Server, login: &str) -> String {
-    match server {
-        Server::Samba => format!("CN={login}"),
-        Server::OpenLdap => format!("uid={login}"),
-    }
 }
 
 /// directory id (the target group: "target") → (spec, userCount) of every UserGroup in the
@@ -103,7 +76,7 @@ async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {
     let operator = start_operator(&client, &ns.name);
     assert_eq!(run(&tasks, None).await, "Full");
     // Deletions below are intended.
-    run_now(&tasks, "0", serde_json::json!({"maxDeletions": "100%"})).await;
+    patch_and_run(&tasks, "0", serde_json::json!({"maxDeletions": "100%"})).await;
     assert_eq!(run(&tasks, Some("0")).await, "Incremental");
 
     // A user added to a group, one renamed, one moved to a new OU, one changed; a group renamed, a
@@ -113,7 +86,9 @@ async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {
         Server::Samba => format!("{}-{login}", ns.name),
         Server::OpenLdap => login.to_owned(),
     };
-    let carol = add_user(server, &mut ldap, &base, &unique("carol")).await;
+    let carol = server
+        .add_user(&mut ldap, &base, &unique("carol"), &unique("carol"))
+        .await;
     let ops = server.group_dn(&base, "Ops");
     ok(
         "add carol to Ops",
@@ -122,15 +97,13 @@ async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {
             vec![Mod::Add("member", HashSet::from([carol.as_str()]))],
         )
         .await,
-    )
-    .await;
+    );
     let bob = server.user_dn(&base, "bob");
     ok(
         "rename bob",
-        ldap.modifydn(&bob, &rdn(server, "robert"), true, None)
+        ldap.modifydn(&bob, &server.user_rdn("robert"), true, None)
             .await,
-    )
-    .await;
+    );
     let moved = format!("ou=Moved,{base}");
     add(
         &mut ldap,
@@ -144,10 +117,9 @@ async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {
     let alice = server.user_dn(&base, "alice");
     ok(
         "move alice",
-        ldap.modifydn(&alice, &rdn(server, "alice"), true, Some(&moved))
+        ldap.modifydn(&alice, &server.user_rdn("alice"), true, Some(&moved))
             .await,
-    )
-    .await;
+    );
     let alice = server.user_dn(&moved, "alice");
     ok(
         "change alice",
@@ -159,19 +131,16 @@ async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {
             )],
         )
         .await,
-    )
-    .await;
+    );
     ok(
         "rename Ops",
         ldap.modifydn(&ops, &server.group_rdn("Operations"), true, None)
             .await,
-    )
-    .await;
+    );
     ok(
         "delete Devs",
         ldap.delete(&server.group_dn(&base, "Devs")).await,
-    )
-    .await;
+    );
     let class = match server {
         Server::Samba => "group",
         Server::OpenLdap => "groupOfNames",
@@ -186,16 +155,15 @@ async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {
         ],
     )
     .await;
-    run_now(&tasks, "1", serde_json::json!({})).await;
+    patch_and_run(&tasks, "1", serde_json::json!({})).await;
     assert_eq!(run(&tasks, Some("1")).await, "Incremental", "{server:?}");
 
     // A user deleted while still a member of a group.
     ok(
         "delete robert",
         ldap.delete(&server.user_dn(&base, "robert")).await,
-    )
-    .await;
-    run_now(&tasks, "2", serde_json::json!({})).await;
+    );
+    patch_and_run(&tasks, "2", serde_json::json!({})).await;
     assert_eq!(run(&tasks, Some("2")).await, "Incremental", "{server:?}");
     let incremental = contents(&Api::namespaced(client.clone(), &ns.name)).await;
 

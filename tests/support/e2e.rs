@@ -91,11 +91,45 @@ impl Server {
         format!("{},{base}", self.group_rdn(name))
     }
 
-    pub fn user_dn(self, base: &str, login: &str) -> String {
+    /// The relative DN of a user named `name`.
+    pub fn user_rdn(self, name: &str) -> String {
         match self {
-            Server::Samba => format!("CN={login},{base}"),
-            Server::OpenLdap => format!("uid={login},{base}"),
+            Server::Samba => format!("CN={name}"),
+            Server::OpenLdap => format!("uid={name}"),
         }
+    }
+
+    pub fn user_dn(self, base: &str, name: &str) -> String {
+        format!("{},{base}", self.user_rdn(name))
+    }
+
+    /// Adds the user `name` (its RDN value and display name) below `parent`; `account` is its
+    /// sAMAccountName on Samba (unique in the whole domain), while OpenLDAP's login is the uid, `name`.
+    pub async fn add_user(
+        self,
+        ldap: &mut Ldap,
+        parent: &str,
+        name: &str,
+        account: &str,
+    ) -> String {
+        let dn = self.user_dn(parent, name);
+        let attrs = match self {
+            Server::Samba => vec![
+                ("objectClass", vec!["user"]),
+                ("sAMAccountName", vec![account]),
+                ("displayName", vec![name]),
+                ("userAccountControl", vec!["544"]),
+            ],
+            Server::OpenLdap => vec![
+                ("objectClass", vec!["inetOrgPerson"]),
+                ("uid", vec![name]),
+                ("cn", vec![name]),
+                ("sn", vec![name]),
+                ("displayName", vec![name]),
+            ],
+        };
+        add(ldap, &dn, attrs).await;
+        dn
     }
 
     /// The entry's directory id as the operator reads it (objectGUID as a GUID string, entryUUID).
@@ -154,23 +188,9 @@ pub async fn subtree_on(server: Server, ldap: &mut Ldap, name: &str) -> String {
     )
     .await;
     for user in ["alice", "bob"] {
-        let sam = format!("{name}-{user}");
-        let attrs = match server {
-            Server::Samba => vec![
-                ("objectClass", vec!["user"]),
-                ("sAMAccountName", vec![sam.as_str()]),
-                ("displayName", vec![user]),
-                ("userAccountControl", vec!["544"]),
-            ],
-            Server::OpenLdap => vec![
-                ("objectClass", vec!["inetOrgPerson"]),
-                ("uid", vec![user]),
-                ("cn", vec![user]),
-                ("sn", vec![user]),
-                ("displayName", vec![user]),
-            ],
-        };
-        add(ldap, &server.user_dn(&base, user), attrs).await;
+        server
+            .add_user(ldap, &base, user, &format!("{name}-{user}"))
+            .await;
     }
     let alice = server.user_dn(&base, "alice");
     let bob = server.user_dn(&base, "bob");
