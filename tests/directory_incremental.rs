@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ldap3::{Ldap, Mod};
 use support::bind_settings;
-use support::e2e::{Server, add, subtree_on};
+use support::e2e::{Server, add, add_ou, delete, modify, rename, subtree_on};
 use usersync::api::{DirectorySpec, TlsMode};
 use usersync::directory::connect::connect;
 use usersync::directory::read::{Feed, Read, ReadKind, ReadOptions, read, read_snapshot};
@@ -79,27 +79,6 @@ async fn assert_same_as_fresh(server: Server, spec: &DirectorySpec, read: &Read,
     );
 }
 
-async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<Mod<&str>>) {
-    ldap.modify(dn, mods)
-        .await
-        .and_then(|r| r.success())
-        .unwrap_or_else(|e| panic!("modify {dn}: {e}"));
-}
-
-async fn rename(ldap: &mut Ldap, dn: &str, rdn: &str, new_parent: Option<&str>) {
-    ldap.modifydn(dn, rdn, true, new_parent)
-        .await
-        .and_then(|r| r.success())
-        .unwrap_or_else(|e| panic!("rename {dn}: {e}"));
-}
-
-async fn delete(ldap: &mut Ldap, dn: &str) {
-    ldap.delete(dn)
-        .await
-        .and_then(|r| r.success())
-        .unwrap_or_else(|e| panic!("delete {dn}: {e}"));
-}
-
 async fn incremental_equals_full(server: Server) {
     let mut ldap = server.admin().await;
     let name = format!(
@@ -159,22 +138,7 @@ async fn incremental_equals_full(server: Server) {
         vec![Mod::Add("member", HashSet::from([carol.as_str()]))],
     )
     .await;
-    add(
-        &mut ldap,
-        &server.group_dn(&base, "QA"),
-        vec![
-            (
-                "objectClass",
-                vec![match server {
-                    Server::Samba => "group",
-                    Server::OpenLdap => "groupOfNames",
-                }],
-            ),
-            ("cn", vec!["QA"]),
-            ("member", vec![carol.as_str()]),
-        ],
-    )
-    .await;
+    server.add_group(&mut ldap, &base, "QA", &[&carol]).await;
     modify(
         &mut ldap,
         &alice,
@@ -186,27 +150,9 @@ async fn incremental_equals_full(server: Server) {
     .await;
     rename(&mut ldap, &bob, &server.user_rdn("robert"), None).await;
     let robert = server.user_dn(&base, "robert");
-    let moved = format!("ou=Moved,{base}");
-    add(
-        &mut ldap,
-        &moved,
-        vec![
-            ("objectClass", vec!["organizationalUnit"]),
-            ("ou", vec!["Moved"]),
-        ],
-    )
-    .await;
+    let moved = add_ou(&mut ldap, &base, "Moved").await;
     rename(&mut ldap, &alice, &server.user_rdn("alice"), Some(&moved)).await;
-    let empty = format!("ou=Empty,{base}");
-    add(
-        &mut ldap,
-        &empty,
-        vec![
-            ("objectClass", vec!["organizationalUnit"]),
-            ("ou", vec!["Empty"]),
-        ],
-    )
-    .await;
+    let empty = add_ou(&mut ldap, &base, "Empty").await;
     rename(&mut ldap, &ops, &server.group_rdn("Operations"), None).await;
     let operations = server.group_dn(&base, "Operations");
 

@@ -103,6 +103,32 @@ impl Server {
         format!("{},{base}", self.user_rdn(name))
     }
 
+    /// Adds the group `name` below `parent` with these member DNs; returns its DN.
+    pub async fn add_group(
+        self,
+        ldap: &mut Ldap,
+        parent: &str,
+        name: &str,
+        members: &[&str],
+    ) -> String {
+        let dn = self.group_dn(parent, name);
+        let class = match self {
+            Server::Samba => "group",
+            Server::OpenLdap => "groupOfNames",
+        };
+        add(
+            ldap,
+            &dn,
+            vec![
+                ("objectClass", vec![class]),
+                ("cn", vec![name]),
+                ("member", members.to_vec()),
+            ],
+        )
+        .await;
+        dn
+    }
+
     /// Adds the user `name` (its RDN value and display name) below `parent`; `account` is its
     /// sAMAccountName on Samba (unique in the whole domain), while OpenLDAP's login is the uid, `name`.
     pub async fn add_user(
@@ -177,16 +203,7 @@ pub async fn directory_subtree(ldap: &mut Ldap, name: &str) -> String {
 
 /// OU=<name> with users alice and bob, and groups Devs (alice, bob) and Ops (bob).
 pub async fn subtree_on(server: Server, ldap: &mut Ldap, name: &str) -> String {
-    let base = format!("ou={name},{}", server.base_dn());
-    add(
-        ldap,
-        &base,
-        vec![
-            ("objectClass", vec!["organizationalUnit"]),
-            ("ou", vec![name]),
-        ],
-    )
-    .await;
+    let base = add_ou(ldap, server.base_dn().as_str(), name).await;
     for user in ["alice", "bob"] {
         server
             .add_user(ldap, &base, user, &format!("{name}-{user}"))
@@ -194,26 +211,46 @@ pub async fn subtree_on(server: Server, ldap: &mut Ldap, name: &str) -> String {
     }
     let alice = server.user_dn(&base, "alice");
     let bob = server.user_dn(&base, "bob");
-    let class = match server {
-        Server::Samba => "group",
-        Server::OpenLdap => "groupOfNames",
-    };
-    for (group, members) in [
-        ("Devs", vec![alice.as_str(), bob.as_str()]),
-        ("Ops", vec![bob.as_str()]),
-    ] {
-        add(
-            ldap,
-            &server.group_dn(&base, group),
-            vec![
-                ("objectClass", vec![class]),
-                ("cn", vec![group]),
-                ("member", members),
-            ],
-        )
-        .await;
-    }
+    server.add_group(ldap, &base, "Devs", &[&alice, &bob]).await;
+    server.add_group(ldap, &base, "Ops", &[&bob]).await;
     base
+}
+
+/// Adds the OU `name` below `parent`; returns its DN.
+pub async fn add_ou(ldap: &mut Ldap, parent: &str, name: &str) -> String {
+    let dn = format!("ou={name},{parent}");
+    add(
+        ldap,
+        &dn,
+        vec![
+            ("objectClass", vec!["organizationalUnit"]),
+            ("ou", vec![name]),
+        ],
+    )
+    .await;
+    dn
+}
+
+pub async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<ldap3::Mod<&str>>) {
+    ldap.modify(dn, mods)
+        .await
+        .and_then(|r| r.success())
+        .unwrap_or_else(|e| panic!("modify {dn}: {e}"));
+}
+
+/// Renames `dn` to `rdn`, below `new_parent` when given.
+pub async fn rename(ldap: &mut Ldap, dn: &str, rdn: &str, new_parent: Option<&str>) {
+    ldap.modifydn(dn, rdn, true, new_parent)
+        .await
+        .and_then(|r| r.success())
+        .unwrap_or_else(|e| panic!("rename {dn}: {e}"));
+}
+
+pub async fn delete(ldap: &mut Ldap, dn: &str) {
+    ldap.delete(dn)
+        .await
+        .and_then(|r| r.success())
+        .unwrap_or_else(|e| panic!("delete {dn}: {e}"));
 }
 
 /// The Samba task's `bind` Secret with this password, and its `ca` Secret.
