@@ -29,7 +29,7 @@ use crate::api::{
     RUN_NOW_ANNOTATION, RunSummary, UserGroup, UserSynchronization, UserSynchronizationStatus,
 };
 use crate::directory::connect::connect;
-use crate::directory::read::{Feed, Read, ReadKind, ReadOptions, read};
+use crate::directory::read::{Feed, Kept, Read, ReadKind, ReadOptions, read};
 use crate::directory::settings::server_settings;
 use crate::directory::snapshot::Snapshot;
 use crate::planner::desired::desired_groups;
@@ -420,18 +420,7 @@ async fn run(
         .map_err(|e| ControllerError::InvalidSpec(format!("incremental.fullSyncInterval: {e}")))?;
     let material = material::fetch(&ctx.client, &namespace, &task.spec).await?;
     let uid = task.uid().unwrap_or_default();
-    let feed = match task.spec.incremental.mode {
-        IncrementalMode::Disabled => {
-            ctx.kept.forget(&uid);
-            Feed::Off
-        }
-        IncrementalMode::Auto => {
-            Feed::Follow(
-                ctx.kept
-                    .take(&uid, incremental, full_every, std::time::SystemTime::now()),
-            )
-        }
-    };
+    let feed = feed(ctx, task, &uid, incremental, full_every);
     let step = Instant::now();
     let (read, server) = read_directory(task, material, &ctx.read_options, feed).await?;
     info!(
@@ -448,14 +437,7 @@ async fn run(
     } = read;
     let incremental = kept.as_ref().map(|k| status_of(k));
     if let Some(kept) = kept {
-        let live: std::collections::HashSet<String> = ctx
-            .tasks
-            .iter()
-            .flat_map(|store| store.state())
-            .filter_map(|t| t.uid())
-            .collect();
-        ctx.kept
-            .put(&uid, kept, |other| other == uid || live.contains(other));
+        keep(ctx, &uid, kept);
     }
     ctx.metrics
         .entries_read
@@ -533,6 +515,41 @@ async fn run(
         plan,
         applied,
     })
+}
+
+/// How the task's read follows the directory's change feed: from what its last read kept, when
+/// status still describes it and no full read is due.
+fn feed(
+    ctx: &Context,
+    task: &UserSynchronization,
+    uid: &str,
+    incremental: Option<&IncrementalStatus>,
+    full_every: Duration,
+) -> Feed {
+    match task.spec.incremental.mode {
+        IncrementalMode::Disabled => {
+            ctx.kept.forget(uid);
+            Feed::Off
+        }
+        IncrementalMode::Auto => {
+            Feed::Follow(
+                ctx.kept
+                    .take(uid, incremental, full_every, std::time::SystemTime::now()),
+            )
+        }
+    }
+}
+
+/// Keeps the task's read for its next run, forgetting those of tasks no longer watched.
+fn keep(ctx: &Context, uid: &str, kept: Box<Kept>) {
+    let live: std::collections::HashSet<String> = ctx
+        .tasks
+        .iter()
+        .flat_map(|store| store.state())
+        .filter_map(|t| t.uid())
+        .collect();
+    ctx.kept
+        .put(uid, kept, |other| other == uid || live.contains(other));
 }
 
 /// Step 1 of a run: the complete snapshot of the task's part of the directory (read incrementally
