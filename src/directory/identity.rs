@@ -6,27 +6,8 @@ use std::fmt::Write;
 /// little-endian, the rest in byte order (`{b3b2b1b0-b5b4-b7b6-b8b9-b10..b15}`, lower case).
 pub fn guid_to_string(bytes: &[u8]) -> Option<String> {
     let b: &[u8; 16] = bytes.try_into().ok()?;
-    let mut s = String::with_capacity(36);
-    for i in [3, 2, 1, 0] {
-        let _ = write!(s, "{:02x}", b[i]);
-    }
-    s.push('-');
-    for i in [5, 4] {
-        let _ = write!(s, "{:02x}", b[i]);
-    }
-    s.push('-');
-    for i in [7, 6] {
-        let _ = write!(s, "{:02x}", b[i]);
-    }
-    s.push('-');
-    for byte in &b[8..10] {
-        let _ = write!(s, "{byte:02x}");
-    }
-    s.push('-');
-    for byte in &b[10..16] {
-        let _ = write!(s, "{byte:02x}");
-    }
-    Some(s)
+    let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    uuid_to_string(&order.map(|i| b[i]))
 }
 
 /// Formats a 16-byte UUID (RFC 4122) the way entryUUID is written: byte order, lower case.
