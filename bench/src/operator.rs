@@ -63,11 +63,23 @@ impl Operator {
         peak_rss(self.pid())
     }
 
+    /// The metrics listener, waiting while the operator starts (slowly under a profiler).
+    async fn connect_metrics(&self) -> Result<tokio::net::TcpStream, String> {
+        let started = Instant::now();
+        loop {
+            match tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) if started.elapsed() > Duration::from_secs(60) => {
+                    return Err(format!("metrics: {e}"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
     /// `usersync_directory_entries_read_total` from /metrics.
     pub async fn entries_read(&self) -> Result<u64, String> {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
-            .await
-            .map_err(|e| format!("metrics: {e}"))?;
+        let mut stream = self.connect_metrics().await?;
         stream
             .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .await
