@@ -119,12 +119,15 @@ fn user_group_renders_contract_field_names() {
             id: "g".into(),
             sid: Some("S-1-5-21-1".into()),
         }),
-        users: vec![GroupUser {
-            name: "jdoe".into(),
-            dn: "CN=J".into(),
-            id: "u".into(),
-            ..Default::default()
-        }],
+        users: vec![
+            GroupUser {
+                name: "jdoe".into(),
+                dn: "CN=J".into(),
+                id: "u".into(),
+                ..Default::default()
+            }
+            .into(),
+        ],
         ..Default::default()
     };
     let json = serde_json::to_value(&group).unwrap();

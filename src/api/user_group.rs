@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -32,9 +34,10 @@ pub struct UserGroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<DirectorySource>,
     /// Members. A group too large for one object continues in shard objects labelled
-    /// `usersync.io/shard-of: <name>`.
+    /// `usersync.io/shard-of: <name>`. Shared: the groups a user belongs to, the directory snapshot
+    /// and the entries kept between runs hold one copy of each user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub users: Vec<GroupUser>,
+    pub users: Vec<Arc<GroupUser>>,
 }
 
 /// The identity of a directory object. `id` is the stable identity (objectGUID, entryUUID,

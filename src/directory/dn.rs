@@ -4,13 +4,16 @@
 use std::fmt;
 
 /// A parsed DN. Equality, hashing and ordering use the normalized form; `Display` gives a canonical
-/// RFC 4514 string with the original letter case of values.
+/// RFC 4514 string with the original letter case of values. Compact, because the entries of a read
+/// are kept between runs: one buffer and one table of RDN offsets, not a tree of strings.
 #[derive(Clone, Debug)]
 pub struct Dn {
-    rdns: Vec<Rdn>,
-    /// Normalized form of each RDN, leaf first.
-    rdn_keys: Vec<String>,
-    key: String,
+    /// The normalized form, then the display form, then the first RDN's first value.
+    text: Box<str>,
+    key_len: u32,
+    display_len: u32,
+    /// Where each RDN starts in the normalized and in the display form, leaf first.
+    starts: Box<[(u32, u32)]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,64 +72,98 @@ impl Dn {
     }
 
     fn from_rdns(rdns: Vec<Rdn>) -> Dn {
-        let rdn_keys: Vec<String> = rdns
-            .iter()
-            .map(|rdn| {
-                rdn.avas
-                    .iter()
-                    .map(|a| format!("{}={}", a.attr, escape_value(&a.value.to_lowercase())))
-                    .collect::<Vec<_>>()
-                    .join("+")
-            })
-            .collect();
-        let key = rdn_keys.join(",");
-        Dn {
-            rdns,
-            rdn_keys,
-            key,
+        let (mut key, mut display) = (String::new(), String::new());
+        let mut starts = Vec::with_capacity(rdns.len());
+        for (i, rdn) in rdns.iter().enumerate() {
+            if i > 0 {
+                key.push(',');
+                display.push(',');
+            }
+            starts.push((offset(&key), offset(&display)));
+            for (j, ava) in rdn.avas.iter().enumerate() {
+                if j > 0 {
+                    key.push('+');
+                    display.push('+');
+                }
+                key.push_str(&ava.attr);
+                key.push('=');
+                key.push_str(&escape_value(&ava.value.to_lowercase()));
+                display.push_str(&display_attr(&ava.attr));
+                display.push('=');
+                display.push_str(&escape_value(&ava.value));
+            }
         }
+        let name = rdns
+            .first()
+            .and_then(|r| r.avas.first())
+            .map_or("", |a| a.value.as_str());
+        let (key_len, display_len) = (offset(&key), offset(&display));
+        Dn {
+            text: [key, display, name.to_owned()].concat().into_boxed_str(),
+            key_len,
+            display_len,
+            starts: starts.into_boxed_slice(),
+        }
+    }
+
+    fn display(&self) -> &str {
+        let start = self.key_len as usize;
+        &self.text[start..start + self.display_len as usize]
+    }
+
+    /// The normalized form from the `i`th RDN on (empty past the last).
+    fn key_from(&self, i: usize) -> &str {
+        self.starts
+            .get(i)
+            .map_or("", |&(k, _)| &self.text[k as usize..self.key_len as usize])
     }
 
     /// The normalized form: lower case, canonical escaping. Equal DNs have equal keys.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.text[..self.key_len as usize]
     }
 
     pub fn is_root(&self) -> bool {
-        self.rdns.is_empty()
+        self.starts.is_empty()
     }
 
     /// The DN one level up; `None` for the root DSE.
     pub fn parent(&self) -> Option<Dn> {
-        (!self.rdns.is_empty()).then(|| Dn::from_rdns(self.rdns[1..].to_vec()))
+        let &(_, start) = self.starts.get(1)?;
+        // The display form is canonical RFC 4514, so it parses back to the same names.
+        Dn::parse(&self.display()[start as usize..]).ok()
     }
 
     /// True when `self` is `ancestor` or lies below it.
     pub fn is_within(&self, ancestor: &Dn) -> bool {
-        self.rdn_keys.ends_with(&ancestor.rdn_keys)
+        let (n, m) = (self.len(), ancestor.len());
+        m <= n && self.key_from(n - m) == ancestor.key()
     }
 
     /// The value of the first RDN: the object's own name (`Engineering` in `CN=Engineering,OU=…`).
     pub fn name(&self) -> Option<&str> {
-        self.rdns
-            .first()
-            .and_then(|r| r.avas.first())
-            .map(|a| a.value.as_str())
+        let start = (self.key_len + self.display_len) as usize;
+        (!self.is_root()).then(|| &self.text[start..])
     }
 
     /// Depth below the root DSE.
     pub fn len(&self) -> usize {
-        self.rdns.len()
+        self.starts.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rdns.is_empty()
+        self.starts.is_empty()
     }
+}
+
+/// A length or position in a DN's text; DNs are far shorter than 4 GiB.
+fn offset(text: &str) -> u32 {
+    u32::try_from(text.len()).unwrap_or(u32::MAX)
 }
 
 impl PartialEq for Dn {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.key() == other.key()
     }
 }
 
@@ -134,7 +171,7 @@ impl Eq for Dn {}
 
 impl std::hash::Hash for Dn {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
+        self.key().hash(state);
     }
 }
 
@@ -146,29 +183,13 @@ impl PartialOrd for Dn {
 
 impl Ord for Dn {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key.cmp(&other.key)
+        self.key().cmp(other.key())
     }
 }
 
 impl fmt::Display for Dn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, rdn) in self.rdns.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            for (j, ava) in rdn.avas.iter().enumerate() {
-                if j > 0 {
-                    f.write_str("+")?;
-                }
-                write!(
-                    f,
-                    "{}={}",
-                    display_attr(&ava.attr),
-                    escape_value(&ava.value)
-                )?;
-            }
-        }
-        Ok(())
+        f.write_str(self.display())
     }
 }
 

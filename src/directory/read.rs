@@ -3,6 +3,7 @@
 //! error, never a smaller snapshot.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
@@ -585,7 +586,10 @@ pub(super) fn parse_user(
         disabled: entry::is_disabled(e, schema.disabled, now),
         dn: e.dn.clone(),
     };
-    Ok(RawUser { dn, user })
+    Ok(RawUser {
+        dn,
+        user: Arc::new(user),
+    })
 }
 
 /// A group and, for a ranged member list, where the next range starts.

@@ -1,22 +1,11 @@
 //! The directory snapshot: what one complete read found, in a compact form the sync planner consumes.
 //! Users and groups refer to each other by index; every id is the directory's stable id.
 
-/// A user as the directory describes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct User {
-    /// objectGUID (as a GUID string), entryUUID, nsUniqueId or ipaUniqueID.
-    pub id: String,
-    pub dn: String,
-    /// Login name: sAMAccountName or uid.
-    pub name: String,
-    pub display_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub description: Option<String>,
-    pub sid: Option<String>,
-    pub upn: Option<String>,
-    pub disabled: bool,
-}
+use std::sync::Arc;
+
+/// A user as the directory describes it: the record UserGroups list, so that the snapshot and the
+/// planned objects share one copy of each user.
+pub use crate::api::GroupUser as User;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Group {
@@ -86,7 +75,7 @@ pub struct ReadStats {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub base_dn: String,
-    pub users: Vec<User>,
+    pub users: Vec<Arc<User>>,
     pub groups: Vec<Group>,
     pub containers: Vec<Container>,
     pub unresolved: Unresolved,

@@ -4,9 +4,10 @@
 //! listed in the target group.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::api::{DirectorySource, GroupUser, NestedGroups};
-use crate::directory::snapshot::{Snapshot, User};
+use crate::directory::snapshot::Snapshot;
 
 /// How an object is recognised across runs: never by its name, which is fixed at creation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,7 +26,7 @@ pub struct DesiredGroup {
     pub description: Option<String>,
     pub source: Option<DirectorySource>,
     pub parent: Option<Identity>,
-    pub users: Vec<GroupUser>,
+    pub users: Vec<Arc<GroupUser>>,
 }
 
 pub fn desired_groups(
@@ -74,7 +75,7 @@ pub fn desired_groups(
             .iter()
             .zip(&in_some_group)
             .filter(|(_, in_group)| !**in_group)
-            .map(|(u, _)| group_user(u))
+            .map(|(u, _)| Arc::clone(u))
             .collect(),
     });
     for (i, c) in s.containers.iter().enumerate().filter(|(i, _)| needed[*i]) {
@@ -109,26 +110,11 @@ pub fn desired_groups(
             users: group
                 .users
                 .iter()
-                .map(|&u| group_user(&s.users[u]))
+                .map(|&u| Arc::clone(&s.users[u]))
                 .collect(),
         });
     }
     out
-}
-
-fn group_user(u: &User) -> GroupUser {
-    GroupUser {
-        name: u.name.clone(),
-        display_name: u.display_name.clone(),
-        email: u.email.clone(),
-        phone: u.phone.clone(),
-        description: u.description.clone(),
-        dn: u.dn.clone(),
-        id: u.id.clone(),
-        sid: u.sid.clone(),
-        upn: u.upn.clone(),
-        disabled: u.disabled,
-    }
 }
 
 /// With nesting preserved, each group's parent group: a spanning tree of the membership graph.

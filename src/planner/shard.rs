@@ -6,6 +6,8 @@
 //! chunk that holds it (rarely its neighbour), instead of shifting every chunk after it, and a run
 //! rewrites one shard object rather than all of them.
 
+use std::sync::Arc;
+
 use crate::api::GroupUser;
 
 /// Serialized bytes of users per object, well below the limit with room for metadata.
@@ -13,7 +15,7 @@ pub const DEFAULT_SHARD_BYTES: usize = 700_000;
 
 /// Splits `users` into chunks of at most `max_bytes` of JSON each (a user larger than that gets a
 /// chunk of its own), about a third of that on average. Always at least one chunk, possibly empty.
-pub fn split(users: &[GroupUser], max_bytes: usize) -> Vec<&[GroupUser]> {
+pub fn split(users: &[Arc<GroupUser>], max_bytes: usize) -> Vec<&[Arc<GroupUser>]> {
     let min_bytes = max_bytes / 16;
     let spacing = max_bytes / 4;
     let mut chunks = Vec::new();
@@ -63,18 +65,21 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    fn users(n: usize) -> Vec<GroupUser> {
+    fn users(n: usize) -> Vec<Arc<GroupUser>> {
         (0..n)
-            .map(|i| GroupUser {
-                name: format!("user{i:05}"),
-                dn: format!("CN=user{i:05},DC=x"),
-                id: format!("{i:036}"),
-                ..Default::default()
+            .map(|i| {
+                GroupUser {
+                    name: format!("user{i:05}"),
+                    dn: format!("CN=user{i:05},DC=x"),
+                    id: format!("{i:036}"),
+                    ..Default::default()
+                }
+                .into()
             })
             .collect()
     }
 
-    fn ids(chunks: &[&[GroupUser]]) -> Vec<Vec<String>> {
+    fn ids(chunks: &[&[Arc<GroupUser>]]) -> Vec<Vec<String>> {
         chunks
             .iter()
             .map(|c| c.iter().map(|u| u.id.clone()).collect())
@@ -89,7 +94,7 @@ mod tests {
         for chunk in &chunks {
             assert!(serde_json::to_vec(chunk).unwrap().len() <= DEFAULT_SHARD_BYTES + 2);
         }
-        let joined: Vec<&GroupUser> = chunks.iter().flat_map(|c| c.iter()).collect();
+        let joined: Vec<&Arc<GroupUser>> = chunks.iter().flat_map(|c| c.iter()).collect();
         assert_eq!(joined.len(), all.len());
         assert!(joined.iter().zip(&all).all(|(a, b)| *a == b));
     }
@@ -120,6 +125,9 @@ mod tests {
     #[test]
     fn small_and_empty_lists_stay_in_one_object() {
         assert_eq!(split(&users(10), DEFAULT_SHARD_BYTES).len(), 1);
-        assert_eq!(split(&[], DEFAULT_SHARD_BYTES), vec![&[] as &[GroupUser]]);
+        assert_eq!(
+            split(&[], DEFAULT_SHARD_BYTES),
+            vec![&[] as &[Arc<GroupUser>]]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! users), member resolution, nesting and containment. Pure: no I/O, so every rule is unit-tested.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::dn::Dn;
 use super::preset::MemberFormat;
@@ -12,7 +13,7 @@ use crate::api::NestedGroups;
 #[derive(Clone, Debug)]
 pub struct RawUser {
     pub dn: Dn,
-    pub user: User,
+    pub user: Arc<User>,
 }
 
 /// A group entry as read: its member values are DNs or user names, as the schema says.
@@ -172,7 +173,7 @@ pub fn assemble<'a>(
     for (i, raw) in kept_users.into_iter().enumerate() {
         if user_used[i] {
             new_user[i] = out_users.len();
-            out_users.push(raw.user.clone());
+            out_users.push(Arc::clone(&raw.user));
         }
     }
     let mut new_group = vec![usize::MAX; kept_groups.len()];

@@ -26,12 +26,13 @@ fn user(name: &str, ou: &str) -> RawUser {
             dn: dn_text,
             name: name.into(),
             ..Default::default()
-        },
+        }
+        .into(),
     }
 }
 
 fn disabled(mut u: RawUser) -> RawUser {
-    u.user.disabled = true;
+    Arc::make_mut(&mut u.user).disabled = true;
     u
 }
 

@@ -11,7 +11,8 @@ fn user(id: &str, dn: &str) -> RawUser {
             dn: dn.into(),
             name: id.into(),
             ..Default::default()
-        },
+        }
+        .into(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use super::desired::{DesiredGroup, Identity};
 use super::names::{user_group_name, user_group_name_long};
@@ -308,13 +309,13 @@ fn assign_names(
 /// A user listed under the same name with another id: Skip keeps the listed entry, Overwrite takes
 /// the directory's.
 fn resolve_user_conflicts(
-    users: &mut [GroupUser],
+    users: &mut [Arc<GroupUser>],
     current: &CurrentGroup<'_>,
     policy: CollisionPolicy,
     group: &str,
     skipped: &mut Vec<Skipped>,
 ) {
-    let listed: HashMap<&str, &GroupUser> = current
+    let listed: HashMap<&str, &Arc<GroupUser>> = current
         .spec
         .users
         .iter()

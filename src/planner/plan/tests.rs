@@ -1,16 +1,19 @@
+use std::sync::Arc;
+
 use super::*;
 use crate::api::NestedGroups;
 use crate::directory::snapshot::{Container, Group, Snapshot, User};
 use crate::planner::desired::desired_groups;
 use crate::planner::names::is_dns1123_label;
 
-fn user(name: &str) -> User {
+fn user(name: &str) -> Arc<User> {
     User {
         id: format!("uid-{name}"),
         dn: format!("CN={name},OU=Staff,DC=x"),
         name: name.into(),
         ..Default::default()
     }
+    .into()
 }
 
 fn group(name: &str, container: Option<usize>, users: &[usize], groups: &[usize]) -> Group {
@@ -346,7 +349,7 @@ fn a_foreign_object_with_the_new_name_is_skipped_or_taken_over() {
 fn a_user_with_the_same_name_but_another_id() {
     let cluster = first_sync();
     let mut s = snapshot();
-    s.users[0].id = "uid-a-recreated".into();
+    Arc::make_mut(&mut s.users[0]).id = "uid-a-recreated".into();
     let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &policies());
     let eng = by_display(&cluster, "Eng").name.clone();
     assert!(p.skipped.contains(&Skipped {
