@@ -239,9 +239,11 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
     let (read, server) = read_directory(&task, material, &options, Feed::Off)
         .await
         .map_err(failed)?;
-    let snapshot = read.snapshot;
+    let mut snapshot = read.snapshot;
     let groups: kube::Api<UserGroup> = kube::Api::namespaced(client, &namespace);
-    let objects = list_groups(&groups).await.map_err(failed)?;
+    let users = crate::api::UserPool::default();
+    users.share_all(&mut snapshot.users);
+    let objects = list_groups(&groups, &users).await.map_err(failed)?;
     let (plan, _) = plan_changes(&objects, &task, &snapshot, false).map_err(failed)?;
     let summary = preview(&plan);
     println!(

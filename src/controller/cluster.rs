@@ -14,7 +14,7 @@ use super::error::{ControllerError, kube};
 use super::user_groups::Written;
 use crate::api::{
     EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SYNCHRONIZATION_LABEL, UserGroup,
-    UserGroupSpec, UserGroupStatus, UserSynchronization,
+    UserGroupSpec, UserGroupStatus, UserPool, UserSynchronization,
 };
 use crate::planner::names::shard_name;
 use crate::planner::plan::{CurrentGroup, Plan};
@@ -54,13 +54,23 @@ fn stored(group: &UserGroup) -> Stored {
     }
 }
 
-/// Every UserGroup of the namespace, from the apiserver.
-pub async fn list_groups(api: &Api<UserGroup>) -> Result<Vec<Arc<UserGroup>>, ControllerError> {
+/// Every UserGroup of the namespace, from the apiserver, its members shared with `pool`.
+pub async fn list_groups(
+    api: &Api<UserGroup>,
+    pool: &UserPool,
+) -> Result<Vec<Arc<UserGroup>>, ControllerError> {
     let list = api
         .list(&ListParams::default())
         .await
         .map_err(kube("listing UserGroups"))?;
-    Ok(list.items.into_iter().map(Arc::new).collect())
+    Ok(list
+        .items
+        .into_iter()
+        .map(|mut g| {
+            pool.share_all(&mut g.spec.users);
+            Arc::new(g)
+        })
+        .collect())
 }
 
 /// The namespace's UserGroups as the planner sees them: the task's own ones, and the others that

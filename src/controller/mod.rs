@@ -27,7 +27,7 @@ use kube::{Api, ResourceExt};
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
-use crate::api::UserSynchronization;
+use crate::api::{UserPool, UserSynchronization};
 use crate::directory::read::ReadOptions;
 use error::ControllerError;
 use reconcile::{Context, reconcile};
@@ -109,10 +109,12 @@ pub async fn run(client: kube::Client, options: Options) {
                 .shutdown_on_signal()
         })
         .collect();
+    let users = Arc::new(UserPool::default());
     let ctx = Arc::new(Context {
         tasks: controllers.iter().map(Controller::store).collect(),
         kept: kept::KeptReads::default(),
-        user_groups: user_groups::UserGroupView::start(&client, &options.namespaces),
+        user_groups: user_groups::UserGroupView::start(&client, &options.namespaces, &users),
+        users,
         recorder: Recorder::new(client.clone(), reporter),
         client,
         read_options: options.read_options,

@@ -26,7 +26,8 @@ use super::schedule::{next_run, parse_interval};
 use super::user_groups::UserGroupView;
 use crate::api::{
     APPROVE_DELETIONS_ANNOTATION, IncrementalMode, IncrementalStatus, PlannedChange, Preview,
-    RUN_NOW_ANNOTATION, RunSummary, UserGroup, UserSynchronization, UserSynchronizationStatus,
+    RUN_NOW_ANNOTATION, RunSummary, UserGroup, UserPool, UserSynchronization,
+    UserSynchronizationStatus,
 };
 use crate::directory::connect::connect;
 use crate::directory::read::{Feed, Kept, Read, ReadKind, ReadOptions, read};
@@ -55,6 +56,8 @@ pub struct Context {
     pub kept: KeptReads,
     /// The watched namespaces' UserGroups, kept current by a watch.
     pub user_groups: UserGroupView,
+    /// The user records that the view, the kept reads and the runs share.
+    pub users: Arc<UserPool>,
 }
 
 /// How long a run waits for the UserGroup view to show its writes.
@@ -431,10 +434,15 @@ async fn run(
     );
     let step = Instant::now();
     let Read {
-        snapshot,
+        mut snapshot,
         kind: read_kind,
-        kept,
+        mut kept,
     } = read;
+    if let Some(kept) = kept.as_mut() {
+        ctx.users
+            .share_all(kept.entries.users.values_mut().map(|raw| &mut raw.user));
+    }
+    ctx.users.share_all(&mut snapshot.users);
     let incremental = kept.as_ref().map(|k| status_of(k));
     if let Some(kept) = kept {
         keep(ctx, &uid, kept);
@@ -456,7 +464,7 @@ async fn run(
         Some(objects) => objects,
         None => {
             ctx.metrics.user_group_lists.inc();
-            list_groups(&groups_api).await?
+            list_groups(&groups_api, &ctx.users).await?
         }
     };
     let (plan, state) = plan_changes(&objects, task, &snapshot, approved)?;
@@ -504,6 +512,8 @@ async fn run(
         ctx.metrics.objects_written.inc_by(written as u64);
         applied
     };
+    // Records of users that left the directory and every UserGroup are no longer needed.
+    ctx.users.prune();
     Ok(RunResult {
         server,
         read_kind,

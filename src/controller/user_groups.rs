@@ -13,7 +13,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{debug, warn};
 
-use crate::api::UserGroup;
+use crate::api::{UserGroup, UserPool};
 
 /// What one run wrote: objects applied (with the resourceVersion the apiserver answered) and removed.
 #[derive(Debug, Default)]
@@ -34,7 +34,11 @@ const POLL: Duration = Duration::from_millis(20);
 impl UserGroupView {
     /// Starts one watch per namespace (all namespaces when `namespaces` is empty). The watches run
     /// until the process ends, retrying with back-off.
-    pub fn start(client: &kube::Client, namespaces: &[String]) -> UserGroupView {
+    pub fn start(
+        client: &kube::Client,
+        namespaces: &[String],
+        pool: &Arc<UserPool>,
+    ) -> UserGroupView {
         let apis: Vec<Api<UserGroup>> = if namespaces.is_empty() {
             vec![Api::all(client.clone())]
         } else {
@@ -47,10 +51,15 @@ impl UserGroupView {
             .into_iter()
             .map(|api| {
                 let (reader, writer) = reflector::store();
-                // managedFields are never read here; dropping them keeps the view smaller.
+                // managedFields are never read here; dropping them keeps the view smaller, and the
+                // members share the records the directory read holds.
+                let pool = Arc::clone(pool);
                 let events = watcher(api, watcher::Config::default())
                     .default_backoff()
-                    .modify(|g| g.managed_fields_mut().clear());
+                    .modify(move |g| {
+                        g.managed_fields_mut().clear();
+                        pool.share_all(&mut g.spec.users);
+                    });
                 let watch = reflector::reflector(writer, events);
                 tokio::spawn(watch.for_each(|event| {
                     if let Err(e) = event {
