@@ -3,57 +3,74 @@
 //! that are equal share one allocation, so a directory of N users costs N records, not one per
 //! place and membership.
 
-use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::GroupUser;
 
 #[derive(Debug, Default)]
 pub struct UserPool {
-    users: Mutex<HashSet<Arc<GroupUser>>>,
+    inner: Mutex<Records>,
+}
+
+/// Records found by their directory id: hashing an id is cheap next to hashing a whole record, and
+/// the records of one id are few (a user that changed, for as long as the old record is held).
+#[derive(Debug, Default)]
+struct Records {
+    table: HashTable<Arc<GroupUser>>,
+    hasher: DefaultHashBuilder,
 }
 
 impl UserPool {
-    /// The pool's record equal to `user`, which joins the pool if it has none.
+    /// Replaces `user` with the pool's equal record; a record the pool lacks joins it.
     pub fn share(&self, user: &mut Arc<GroupUser>) {
-        share(&mut self.lock(), user);
+        self.lock().share(user);
     }
 
     pub fn share_all<'a>(&self, users: impl IntoIterator<Item = &'a mut Arc<GroupUser>>) {
-        let mut pool = self.lock();
+        let mut records = self.lock();
         for user in users {
-            share(&mut pool, user);
+            records.share(user);
         }
     }
 
     /// Forgets the records nothing but the pool holds any more.
     pub fn prune(&self) {
-        self.lock().retain(|user| Arc::strong_count(user) > 1);
+        self.lock().table.retain(|user| Arc::strong_count(user) > 1);
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().table.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashSet<Arc<GroupUser>>> {
-        // A panic while holding the set leaves it consistent: every step is a whole insert or get.
-        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Records> {
+        // A panic while holding the table leaves it consistent: every step is a whole insert or find.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn share(pool: &mut HashSet<Arc<GroupUser>>, user: &mut Arc<GroupUser>) {
-    match pool.get(&**user) {
-        Some(pooled) => {
-            if !Arc::ptr_eq(pooled, user) {
-                *user = Arc::clone(pooled);
+impl Records {
+    fn share(&mut self, user: &mut Arc<GroupUser>) {
+        let Records { table, hasher } = self;
+        let hash = hasher.hash_one(&user.id);
+        // The same allocation is the common case (entries kept from the last run): no comparison.
+        match table.find(hash, |pooled| {
+            Arc::ptr_eq(pooled, user) || **pooled == **user
+        }) {
+            Some(pooled) => {
+                if !Arc::ptr_eq(pooled, user) {
+                    *user = Arc::clone(pooled);
+                }
             }
-        }
-        None => {
-            pool.insert(Arc::clone(user));
+            None => {
+                table.insert_unique(hash, Arc::clone(user), |u| hasher.hash_one(&u.id));
+            }
         }
     }
 }
@@ -80,6 +97,22 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn a_changed_record_of_the_same_user_stays_apart() {
+        let pool = UserPool::default();
+        let mut old = user("a");
+        let mut new = Arc::new(GroupUser {
+            email: Some("a@example.org".into()),
+            ..(*user("a")).clone()
+        });
+        pool.share_all([&mut old, &mut new]);
+        assert!(!Arc::ptr_eq(&old, &new));
+        assert_eq!(pool.len(), 2);
+        let mut again = user("a");
+        pool.share(&mut again);
+        assert!(Arc::ptr_eq(&again, &old));
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! objects labelled `usersync.io/shard-of`.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
+use hashbrown::HashMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::{Resource, ResourceExt};
 
 use super::error::{ControllerError, kube};
@@ -26,10 +28,13 @@ pub struct ClusterState<'a> {
     pub groups: Vec<CurrentGroup<'a>>,
     /// Shard names of each of the task's groups, in order.
     pub shards: HashMap<String, Vec<String>>,
-    /// What each of the task's objects (shards included) holds now, so that writing a group touches
+    /// Each of the task's objects (shards included) as stored now, so that writing a group touches
     /// only the objects that change.
-    pub stored: HashMap<String, Stored>,
+    pub stored: HashMap<String, &'a UserGroup>,
 }
+
+/// What an apiserver sends for `Accept` of an object's metadata alone.
+const METADATA_ONLY: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 
 /// One stored object, in brief.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +44,10 @@ pub struct Stored {
     extinct: bool,
 }
 
+/// Compared only within this process, so a fast hash with a fixed seed will do.
 fn spec_hash(spec: &UserGroupSpec) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    spec.hash(&mut hasher);
-    hasher.finish()
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x75_73_65_72_73_79_6e_63).hash_one(spec)
 }
 
 fn stored(group: &UserGroup) -> Stored {
@@ -90,11 +94,11 @@ pub fn cluster_state<'a>(
         .iter()
         .map(|g| &**g)
         .partition(|g| g.labels().contains_key(SHARD_OF_LABEL));
-    let stored: HashMap<String, Stored> = shard_objects
+    let stored: HashMap<String, &UserGroup> = shard_objects
         .iter()
         .chain(&bases)
         .filter(|g| owned_by_task(g))
-        .map(|g| (g.name_any(), stored(g)))
+        .map(|g| (g.name_any(), *g))
         .collect();
     let mut shard_users: HashMap<&str, Vec<(usize, String, &UserGroupSpec)>> = HashMap::new();
     for shard in shard_objects.into_iter().filter(|s| owned_by_task(s)) {
@@ -273,7 +277,8 @@ impl Writer<'_> {
         group.metadata.labels = Some(labels);
         group.metadata.annotations = annotations;
         group.metadata.owner_references = self.task.controller_owner_ref(&()).map(|r| vec![r]);
-        let current = self.state.stored.get(name);
+        // Only the objects a run writes are hashed, not every stored one.
+        let current = self.state.stored.get(name).map(|g| stored(g));
         let wanted = Stored {
             spec_hash: spec_hash(&group.spec),
             user_count: Some(user_count as i64),
@@ -281,12 +286,14 @@ impl Writer<'_> {
         };
         // Force: this task is the only writer of these fields, and Overwrite takes objects over.
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let unchanged =
-            current.is_some_and(|c| c.spec_hash == wanted.spec_hash && c.extinct == wanted.extinct);
+        let unchanged = current
+            .as_ref()
+            .is_some_and(|c| c.spec_hash == wanted.spec_hash && c.extinct == wanted.extinct);
         if !unchanged {
+            // Only the metadata comes back: the whole object would repeat every member.
             let stored = self
                 .api
-                .patch(name, &params, &Patch::Apply(&group))
+                .patch_metadata(name, &params, &Patch::Apply(&group))
                 .await
                 .map_err(kube("applying a UserGroup"))?;
             self.record(name, &stored);
@@ -300,12 +307,28 @@ impl Writer<'_> {
             "status": UserGroupStatus { user_count: user_count as i64 },
         });
         let stored = self
-            .api
-            .patch_status(name, &params, &Patch::Apply(&status))
+            .apply_status(name, &params, &status)
             .await
             .map_err(kube("applying a UserGroup status"))?;
         self.record(name, &stored);
         Ok(())
+    }
+
+    /// Applies a status and takes back only the metadata, as `patch_metadata` does for the object.
+    async fn apply_status(
+        &self,
+        name: &str,
+        params: &PatchParams,
+        status: &serde_json::Value,
+    ) -> Result<PartialObjectMeta<UserGroup>, kube::Error> {
+        let mut request = kube::core::Request::new(self.api.resource_url())
+            .patch_subresource("status", name, params, &Patch::Apply(status))
+            .map_err(kube::Error::BuildRequest)?;
+        request.headers_mut().insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static(METADATA_ONLY),
+        );
+        self.api.clone().into_client().request(request).await
     }
 
     async fn delete(&self, name: &str) -> Result<(), ControllerError> {
@@ -318,7 +341,7 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn record(&self, name: &str, stored: &UserGroup) {
+    fn record(&self, name: &str, stored: &PartialObjectMeta<UserGroup>) {
         if let Some(version) = stored.resource_version() {
             self.lock().applied.insert(name.to_owned(), version);
         }

@@ -4,7 +4,7 @@
 //! through the Show Deleted control, the ids of everything changed, so entries that left the
 //! searches (deleted, moved out, no longer matching) are noticed.
 
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 use ldap3::controls::{
     MakeCritical, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest, SyncState,

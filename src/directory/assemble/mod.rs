@@ -1,7 +1,7 @@
 //! Turns what the searches returned into a [`Snapshot`]: scope (chosen groups, excludes, disabled
 //! users), member resolution, nesting and containment. Pure: no I/O, so every rule is unit-tested.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::dn::Dn;

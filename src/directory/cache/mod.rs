@@ -1,7 +1,7 @@
 //! The entries one read found, kept between runs of a task so that the next run can read only what
 //! changed and apply it here. Pure: the change feeds in `delta` produce [`Changes`], this applies them.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 use super::assemble::{RawContainer, RawGroup, RawUser};
 use super::dn::Dn;

@@ -2,8 +2,10 @@
 //! under the task's collision and extinction policies and its deletion brake.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use hashbrown::{HashMap, HashSet};
 
 use super::desired::{DesiredGroup, Identity};
 use super::names::{user_group_name, user_group_name_long};
@@ -146,22 +148,25 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
         .iter()
         .flat_map(|d| d.users.iter().map(|u| u.id.as_str()))
         .collect();
-    let listed: BTreeSet<&str> = current
+    let listed: HashSet<&str> = current
         .iter()
         .filter(|c| c.owned)
         .flat_map(|c| c.spec.users.iter().map(|u| u.id.as_str()))
         .collect();
-    let vanished_users: BTreeSet<&str> = listed
+    let vanished_users: HashSet<&str> = listed
         .iter()
         .copied()
         .filter(|id| !present.contains(id))
         .collect();
+    drop(present);
     let desired_ids: HashSet<&Identity> = desired.iter().map(|d| &d.identity).collect();
     let vanished_groups: Vec<&CurrentGroup<'_>> = owned
         .iter()
         .filter(|(id, _)| !desired_ids.contains(id))
         .map(|(_, c)| *c)
         .collect();
+    // The loop below consumes `desired`; these borrow it.
+    drop(desired_ids);
 
     let user_removals = if policies.user_extinction == ExtinctionPolicy::Remove {
         vanished_users.len()
@@ -196,6 +201,7 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
         let existing = by_name.get(name.as_str()).copied();
         let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
         let mut users = d.users;
+        users.sort_by(by_name_then_id);
         if let Some(current) =
             existing.filter(|c| c.owned || policies.collision == CollisionPolicy::Overwrite)
         {
@@ -217,7 +223,8 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
                 );
             }
         }
-        users.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        // Sorted again only if conflicts or kept users changed the list (cheap when it is sorted).
+        users.sort_by(by_name_then_id);
         let spec = UserGroupSpec {
             display_name: d.display_name,
             description: d.description,
@@ -306,6 +313,10 @@ fn assign_names(
     (names, skip)
 }
 
+fn by_name_then_id(a: &Arc<GroupUser>, b: &Arc<GroupUser>) -> std::cmp::Ordering {
+    a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id))
+}
+
 /// A user listed under the same name with another id: Skip keeps the listed entry, Overwrite takes
 /// the directory's.
 fn resolve_user_conflicts(
@@ -315,15 +326,16 @@ fn resolve_user_conflicts(
     group: &str,
     skipped: &mut Vec<Skipped>,
 ) {
+    // Same records as listed (shared, so compared by address first): nothing can conflict.
+    if policy == CollisionPolicy::Overwrite || users == current.spec.users.as_slice() {
+        return;
+    }
     let listed: HashMap<&str, &Arc<GroupUser>> = current
         .spec
         .users
         .iter()
         .map(|u| (u.name.as_str(), u))
         .collect();
-    if policy == CollisionPolicy::Overwrite {
-        return;
-    }
     for u in users.iter_mut() {
         if let Some(old) = listed.get(u.name.as_str()).filter(|old| old.id != u.id) {
             skipped.push(Skipped {
