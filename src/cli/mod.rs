@@ -236,14 +236,17 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
         member_range: args.member_range,
     };
     let failed = |e: crate::controller::error::ControllerError| format!("{e} ({})", e.reason());
-    let (read, server) = read_directory(&task, material, &options, Feed::Off)
-        .await
-        .map_err(failed)?;
-    let mut snapshot = read.snapshot;
     let groups: kube::Api<UserGroup> = kube::Api::namespaced(client, &namespace);
     let users = crate::api::UserPool::default();
+    // The directory and the apiserver answer at the same time.
+    let (read, objects) = tokio::join!(
+        read_directory(&task, material, &options, Feed::Off),
+        list_groups(&groups, &users)
+    );
+    let (read, server) = read.map_err(failed)?;
+    let objects = objects.map_err(failed)?;
+    let mut snapshot = read.snapshot;
     users.share_all(&mut snapshot.users);
-    let objects = list_groups(&groups, &users).await.map_err(failed)?;
     let (plan, _) = plan_changes(&objects, &task, &snapshot, false).map_err(failed)?;
     let summary = preview(&plan);
     println!(

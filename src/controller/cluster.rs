@@ -58,23 +58,31 @@ fn stored(group: &UserGroup) -> Stored {
     }
 }
 
-/// Every UserGroup of the namespace, from the apiserver, its members shared with `pool`.
+/// Objects per page when listing: a page of large groups is a few megabytes of JSON.
+const LIST_PAGE: u32 = 250;
+
+/// Every UserGroup of the namespace, from the apiserver, its members shared with `pool`. Listed a
+/// page at a time, so that only one page's members exist twice before they are shared.
 pub async fn list_groups(
     api: &Api<UserGroup>,
     pool: &UserPool,
 ) -> Result<Vec<Arc<UserGroup>>, ControllerError> {
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(kube("listing UserGroups"))?;
-    Ok(list
-        .items
-        .into_iter()
-        .map(|mut g| {
+    let mut groups = Vec::new();
+    let mut params = ListParams::default().limit(LIST_PAGE);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(kube("listing UserGroups"))?;
+        groups.extend(page.items.into_iter().map(|mut g| {
             pool.share_all(&mut g.spec.users);
             Arc::new(g)
-        })
-        .collect())
+        }));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(groups),
+        }
+    }
 }
 
 /// The namespace's UserGroups as the planner sees them: the task's own ones, and the others that
