@@ -36,6 +36,9 @@ pub struct DnError {
 
 impl Dn {
     pub fn parse(text: &str) -> Result<Dn, DnError> {
+        if let Some(dn) = Dn::from_plain(text) {
+            return Ok(dn);
+        }
         let err = |problem| DnError {
             dn: text.to_owned(),
             problem,
@@ -106,6 +109,40 @@ impl Dn {
         }
     }
 
+    /// A plain DN (see `is_plain`) without the general parser: most DNs are plain, and a read parses
+    /// one per entry. Key, display form and text have the same length, so they share offsets.
+    fn from_plain(text: &str) -> Option<Dn> {
+        if !is_plain(text) {
+            return None;
+        }
+        let mut display = String::with_capacity(text.len());
+        let mut starts = Vec::new();
+        let mut name = "";
+        for (i, rdn) in text.split(',').enumerate() {
+            if i > 0 {
+                display.push(',');
+            }
+            let at = offset(&display);
+            starts.push((at, at));
+            let (attr, value) = rdn.split_once('=')?;
+            display.push_str(&display_attr(&attr.to_ascii_lowercase()));
+            display.push('=');
+            display.push_str(value);
+            if i == 0 {
+                name = value;
+            }
+        }
+        let len = offset(text);
+        Some(Dn {
+            text: [&text.to_ascii_lowercase(), display.as_str(), name]
+                .concat()
+                .into_boxed_str(),
+            key_len: len,
+            display_len: len,
+            starts: starts.into_boxed_slice(),
+        })
+    }
+
     fn display(&self) -> &str {
         let start = self.key_len as usize;
         &self.text[start..start + self.display_len as usize]
@@ -154,6 +191,37 @@ impl Dn {
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()
     }
+}
+
+/// The normalized form of `text`, as `Dn::parse(text)?.key()` gives it. Member values are many
+/// and need only their key: a plain DN is its own key up to letter case, so it is not parsed.
+pub fn key_of(text: &str) -> Result<String, DnError> {
+    if is_plain(text) {
+        return Ok(text.to_ascii_lowercase());
+    }
+    Dn::parse(text).map(|dn| dn.key().to_owned())
+}
+
+/// ASCII, one `type=value` per RDN, nothing escaped, quoted or to be escaped, and no spaces around
+/// separators: what `escape_value` would write back unchanged.
+fn is_plain(text: &str) -> bool {
+    !text.is_empty()
+        && text.is_ascii()
+        && text.split(',').all(|rdn| {
+            let Some((attr, value)) = rdn.split_once('=') else {
+                return false;
+            };
+            !attr.is_empty()
+                && attr
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && !value.is_empty()
+                && !value.starts_with([' ', '#'])
+                && !value.ends_with(' ')
+                && !value
+                    .bytes()
+                    .any(|b| matches!(b, b'\\' | b'"' | b'+' | b';' | b'<' | b'>' | b'=' | 0))
+        })
 }
 
 /// A length or position in a DN's text; DNs are far shorter than 4 GiB.
@@ -366,6 +434,43 @@ mod tests {
             Some(dn("OU=Staff,DC=corp,DC=example,DC=com"))
         );
         assert_eq!(dn("").parent(), None);
+    }
+
+    #[test]
+    fn keys_without_parsing_match_parsed_keys() {
+        for text in [
+            "CN=John Doe,OU=Staff,DC=corp,DC=example,DC=com",
+            "Cn=John Doe,ou=Staff,dc=corp",
+            "uid=jdoe,ou=people,dc=example,dc=org",
+            "cn=john doe, ou=STAFF ,dc=Corp",
+            r"CN=Research\, Development,OU=Groups",
+            r#"CN="quoted",DC=x"#,
+            "cn=a+uid=b,dc=x",
+            "cn=a=b,dc=x",
+            "CN=Účtovníctvo,DC=x",
+            "CN=trail ,DC=x",
+            "CN= lead,DC=x",
+            "CN=#hash,DC=x",
+            "cn=a;dc=x",
+            "",
+            "2.5.4.3=x,dc=y",
+        ] {
+            assert_eq!(
+                key_of(text).ok(),
+                Dn::parse(text).ok().map(|d| d.key().to_owned()),
+                "{text:?}"
+            );
+            // The plain path builds the same DN as the general parser.
+            if let Some(plain) = Dn::from_plain(text) {
+                let general = Dn::parse(&format!(" {text}")).expect("parses");
+                assert_eq!(plain.key(), general.key(), "{text:?}");
+                assert_eq!(plain.to_string(), general.to_string(), "{text:?}");
+                assert_eq!(plain.name(), general.name(), "{text:?}");
+                assert_eq!(plain.len(), general.len(), "{text:?}");
+                assert_eq!(plain.parent(), general.parent(), "{text:?}");
+            }
+        }
+        assert!(key_of("CN").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use hashbrown::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::dn::Dn;
+use super::dn::{Dn, key_of};
 use super::preset::MemberFormat;
 use super::snapshot::{Container, Group, ReadStats, Snapshot, Unresolved, User};
 use crate::api::NestedGroups;
@@ -37,7 +37,7 @@ impl Member {
     pub fn new(value: String, format: MemberFormat) -> Member {
         let key = match format {
             MemberFormat::UserName => Some(value.to_lowercase()),
-            MemberFormat::Dn => Dn::parse(&value).ok().map(|dn| dn.key().to_owned()),
+            MemberFormat::Dn => key_of(&value).ok(),
         };
         Member { value, key }
     }
