@@ -34,8 +34,9 @@ pub struct UserGroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<DirectorySource>,
     /// Members. A group too large for one object continues in shard objects labelled
-    /// `usersync.io/shard-of: <name>`. Shared: the groups a user belongs to, the directory snapshot
-    /// and the entries kept between runs hold one copy of each user.
+    /// `usersync.io/shard-of: <name>`.
+    // Shared records: the groups a user belongs to, the directory snapshot and the entries kept
+    // between runs hold one copy of each user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<Arc<GroupUser>>,
 }
