@@ -46,6 +46,9 @@ enum Command {
         /// UserGroups written at the same time within one run.
         #[arg(long, default_value_t = 8, env = "USERSYNC_WRITE_CONCURRENCY")]
         write_concurrency: usize,
+        /// UserGroup writes per second across all runs (0: no limit), to spare a busy apiserver.
+        #[arg(long, default_value_t = 0, env = "USERSYNC_WRITE_RATE")]
+        write_rate: u32,
         /// Ask Active Directory for members in explicit ranges of this size.
         #[arg(long, value_name = "N")]
         member_range: Option<usize>,
@@ -109,6 +112,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             namespaces,
             concurrency,
             write_concurrency,
+            write_rate,
             member_range,
             reference_poll_seconds,
             leader_election_namespace,
@@ -132,6 +136,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
                 shard_bytes: crate::planner::shard::DEFAULT_SHARD_BYTES,
                 write_concurrency,
+                write_rate: std::num::NonZeroU32::new(write_rate),
                 listen: Some(listen),
                 leader_election: leader_election_namespace
                     .filter(|n| !n.trim().is_empty())

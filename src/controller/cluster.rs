@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
+use governor::DefaultDirectRateLimiter;
 use hashbrown::HashMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
@@ -175,6 +176,8 @@ pub struct Writer<'a> {
     pub shard_bytes: usize,
     /// Objects written at the same time.
     pub concurrency: usize,
+    /// The operator's write rate, shared by every run.
+    pub limit: Option<&'a DefaultDirectRateLimiter>,
     /// What was written, for the watch-backed view to catch up with.
     pub written: Mutex<Written>,
 }
@@ -298,6 +301,7 @@ impl Writer<'_> {
             .as_ref()
             .is_some_and(|c| c.spec_hash == wanted.spec_hash && c.extinct == wanted.extinct);
         if !unchanged {
+            self.pace().await;
             // Only the metadata comes back: the whole object would repeat every member.
             let stored = self
                 .api
@@ -314,6 +318,7 @@ impl Writer<'_> {
             "kind": UserGroup::kind(&()),
             "status": UserGroupStatus { user_count: user_count as i64 },
         });
+        self.pace().await;
         let stored = self
             .apply_status(name, &params, &status)
             .await
@@ -340,6 +345,7 @@ impl Writer<'_> {
     }
 
     async fn delete(&self, name: &str) -> Result<(), ControllerError> {
+        self.pace().await;
         match self.api.delete(name, &DeleteParams::background()).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.is_not_found() => {}
@@ -347,6 +353,13 @@ impl Writer<'_> {
         }
         self.lock().removed.push(name.to_owned());
         Ok(())
+    }
+
+    /// Waits until the operator's write rate allows one more write.
+    async fn pace(&self) {
+        if let Some(limit) = self.limit {
+            limit.until_ready().await;
+        }
     }
 
     fn record(&self, name: &str, stored: &PartialObjectMeta<UserGroup>) {

@@ -14,11 +14,13 @@ pub mod schedule;
 pub mod user_groups;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use governor::{Quota, RateLimiter};
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -46,6 +48,8 @@ pub struct Options {
     pub shard_bytes: usize,
     /// UserGroups written at the same time within one run.
     pub write_concurrency: usize,
+    /// UserGroup writes per second across all runs; `None`: as fast as the apiserver answers.
+    pub write_rate: Option<NonZeroU32>,
     /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not at all.
     pub listen: Option<SocketAddr>,
     /// Hold this Lease before writing anything; `None`: a single replica that always writes.
@@ -121,6 +125,9 @@ pub async fn run(client: kube::Client, options: Options) {
         reference_poll: options.reference_poll,
         shard_bytes: options.shard_bytes,
         write_concurrency: options.write_concurrency,
+        write_limit: options
+            .write_rate
+            .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
         metrics,
         runs: Arc::new(Semaphore::new(usize::from(options.concurrency.max(1)))),
     });

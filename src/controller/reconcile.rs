@@ -35,6 +35,7 @@ use crate::directory::settings::server_settings;
 use crate::directory::snapshot::Snapshot;
 use crate::planner::desired::desired_groups;
 use crate::planner::plan::{MaxDeletions, Plan, Policies, plan};
+use governor::DefaultDirectRateLimiter;
 
 /// Shared by every reconciliation.
 pub struct Context {
@@ -47,6 +48,8 @@ pub struct Context {
     pub shard_bytes: usize,
     /// UserGroups written at the same time within one run.
     pub write_concurrency: usize,
+    /// Paces UserGroup writes across all runs, when a rate is set.
+    pub write_limit: Option<DefaultDirectRateLimiter>,
     pub metrics: Arc<Metrics>,
     /// Runs in progress across all watched namespaces are limited by these permits.
     pub runs: Arc<Semaphore>,
@@ -485,6 +488,7 @@ async fn run(
             state: &state,
             shard_bytes: ctx.shard_bytes,
             concurrency: ctx.write_concurrency,
+            limit: ctx.write_limit.as_ref(),
             written: Default::default(),
         };
         let applied = writer.apply(&plan, &Timestamp::now().to_string()).await;

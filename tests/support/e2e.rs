@@ -367,6 +367,7 @@ pub fn operator_options(ns: &str) -> usersync::controller::Options {
         reference_poll: Duration::from_secs(1),
         shard_bytes: usersync::planner::shard::DEFAULT_SHARD_BYTES,
         write_concurrency: 4,
+        write_rate: None,
         listen: None,
         leader_election: None,
     }

@@ -1,0 +1,52 @@
+//! `--write-rate` paces UserGroup writes: a first run that writes W objects and statuses at R writes a
+//! second (bursts of R) cannot finish sooner than (W - R) / R seconds. Unpaced, the same run takes a
+//! fraction of a second.
+
+mod support;
+
+use std::num::NonZeroU32;
+use std::time::Instant;
+
+use kube::api::Api;
+use support::e2e::{
+    Scenario, Server, audit_writes, condition, create_task_on, operator_options,
+    start_operator_options, user_groups, wait_for_run,
+};
+use usersync::api::UserGroup;
+
+const RATE: u32 = 2;
+
+#[tokio::test]
+async fn writes_are_paced_at_the_configured_rate() {
+    let Scenario {
+        client, ns, base, ..
+    } = Scenario::on(Server::OpenLdap, "e2e-rate").await;
+    let mut options = operator_options(&ns.name);
+    options.write_rate = NonZeroU32::new(RATE);
+    let tasks = create_task_on(Server::OpenLdap, &client, &ns.name, &base).await;
+    let started = Instant::now();
+    let operator = start_operator_options(&client, options);
+
+    let task = wait_for_run(&tasks, None).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(
+        condition(&task, "Ready"),
+        Some(("True".into(), "Synced".into())),
+        "{:?}",
+        task.status
+    );
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let objects = user_groups(&groups).await.len();
+    let writes = audit_writes(&ns.name);
+    // An object and its status for each UserGroup.
+    assert!(
+        writes >= 2 * objects && objects >= 3,
+        "{writes} writes, {objects} objects"
+    );
+    let floor = (writes as f64 - f64::from(RATE)) / f64::from(RATE);
+    assert!(
+        elapsed >= floor,
+        "{writes} writes at {RATE}/s took {elapsed:.2} s, less than {floor:.2} s"
+    );
+    operator.abort();
+}
