@@ -154,7 +154,7 @@ fn ratios(t: &TargetReport, all: &[TargetReport]) -> Vec<Ratio> {
             out.push((
                 "full-sync time growth for the user ratio",
                 format!("{r:.1}× for {scale:.0}× users"),
-                "linear (≤ users ratio)",
+                "linear (≤ 1.1 × users ratio)",
                 r <= scale * 1.1,
             ));
         }
@@ -162,7 +162,7 @@ fn ratios(t: &TargetReport, all: &[TargetReport]) -> Vec<Ratio> {
             out.push((
                 "peak RSS growth for the user ratio",
                 format!("{r:.1}× for {scale:.0}× users"),
-                "linear (≤ users ratio)",
+                "linear (≤ 1.1 × users ratio)",
                 r <= scale * 1.1,
             ));
         }
