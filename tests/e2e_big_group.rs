@@ -9,7 +9,7 @@ use std::process::Command;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use support::e2e::{
-    audit_writes, base_and_shards, bind_and_ca_secrets, condition, joined_member_ids, run_now,
+    assert_synced, audit_writes, base_and_shards, bind_and_ca_secrets, joined_member_ids, run_now,
     start_operator, user_groups, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client, run_ok};
@@ -144,12 +144,7 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
     let operator = start_operator(&client, &ns.name);
 
     let task = wait_for_run(&tasks, None).await;
-    assert_eq!(
-        condition(&task, "Ready"),
-        Some(("True".into(), "Synced".into())),
-        "{:?}",
-        task.status
-    );
+    assert_synced(&task);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     let all = user_groups(&groups).await;
     let (base, shards) = base_and_shards(&all, names::ALL_STAFF);

@@ -8,8 +8,8 @@ use std::process::Command;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams};
 use support::e2e::{
-    condition, create_task, directory_subtree, operator_options, samba_admin, secrets,
-    service_account_client, start_operator_options, user_groups, wait_for_run,
+    assert_synced, condition, create_task, directory_subtree, operator_options, samba_admin,
+    secrets, service_account_client, start_operator_options, user_groups, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client, run_ok};
 use usersync::api::{UserGroup, UserSynchronization};
@@ -86,12 +86,7 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
     let operator = start_operator_options(&operator_client, options);
 
     let task = wait_for_run(&tasks, None).await;
-    assert_eq!(
-        condition(&task, "Ready"),
-        Some(("True".into(), "Synced".into())),
-        "{:?}",
-        task.status
-    );
+    assert_synced(&task);
     let groups: Api<UserGroup> = Api::namespaced(admin.clone(), &ns.name);
     assert_eq!(user_groups(&groups).await.len(), 3);
     operator.abort();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use ldap3::Mod;
-use support::e2e::{by_display, condition, run_now, start_operator, user_groups, wait_for_run};
+use support::e2e::{assert_synced, by_display, run_now, start_operator, user_groups, wait_for_run};
 use support::{TestNamespace, install_crds, kube_client, ldap_connect};
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::env;
@@ -133,12 +133,7 @@ async fn openldap_subtree_syncs_and_follows_membership_changes() {
     let operator = start_operator(&client, &ns.name);
 
     let task = wait_for_run(&tasks, None).await;
-    assert_eq!(
-        condition(&task, "Ready"),
-        Some(("True".into(), "Synced".into())),
-        "{:?}",
-        task.status
-    );
+    assert_synced(&task);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     let synced = user_groups(&groups).await;
     let accounting = by_display(&synced, "Účtovníctvo");

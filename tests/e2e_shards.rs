@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use support::e2e::{
-    audit_writes, base_and_shards, condition, joined_member_ids, run_now, secrets,
+    assert_synced, audit_writes, base_and_shards, joined_member_ids, run_now, secrets,
     start_operator_with, user_groups, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client};
@@ -43,12 +43,7 @@ async fn a_big_group_is_split_into_shards_and_joined_back() {
     let operator = start_operator_with(&client, &ns.name, 100_000, None);
 
     let task = wait_for_run(&tasks, None).await;
-    assert_eq!(
-        condition(&task, "Ready"),
-        Some(("True".into(), "Synced".into())),
-        "{:?}",
-        task.status
-    );
+    assert_synced(&task);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     let all = user_groups(&groups).await;
     let (base, shards) = base_and_shards(&all, names::ALL_STAFF);

@@ -11,9 +11,9 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use support::e2e::{
-    Scenario, Server, audit_writes, by_display, condition, create_task, create_task_on, http_get,
-    run_now, secrets, secrets_for, start_operator, start_operator_with, user_groups,
-    wait_for_condition, wait_for_run,
+    Scenario, Server, assert_synced, audit_writes, by_display, condition, create_task,
+    create_task_on, http_get, run_now, secrets, secrets_for, start_operator, start_operator_with,
+    user_groups, wait_for_condition, wait_for_run,
 };
 use support::run_ok;
 use usersync::api::UserGroup;
@@ -31,12 +31,7 @@ async fn sync_no_op_rename_and_removal(server: Server) {
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
 
     let task = wait_for_run(&tasks, None).await;
-    assert_eq!(
-        condition(&task, "Ready"),
-        Some(("True".into(), "Synced".into())),
-        "{:?}",
-        task.status
-    );
+    assert_synced(&task);
     let synced = user_groups(&groups).await;
     assert_eq!(
         synced.len(),

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use kube::api::Api;
 use support::e2e::{
-    Scenario, Server, audit_writes, condition, create_task_on, operator_options,
+    Scenario, Server, assert_synced, audit_writes, create_task_on, operator_options,
     start_operator_options, user_groups, wait_for_run,
 };
 use usersync::api::UserGroup;
@@ -29,12 +29,7 @@ async fn writes_are_paced_at_the_configured_rate() {
 
     let task = wait_for_run(&tasks, None).await;
     let elapsed = started.elapsed().as_secs_f64();
-    assert_eq!(
-        condition(&task, "Ready"),
-        Some(("True".into(), "Synced".into())),
-        "{:?}",
-        task.status
-    );
+    assert_synced(&task);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     let objects = user_groups(&groups).await.len();
     let writes = audit_writes(&ns.name);

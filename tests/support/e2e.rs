@@ -393,6 +393,17 @@ pub fn condition(task: &UserSynchronization, type_: &str) -> Option<(String, Str
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// The task's last run succeeded: Ready is True with reason Synced.
+#[track_caller]
+pub fn assert_synced(task: &UserSynchronization) {
+    assert_eq!(
+        condition(task, "Ready"),
+        Some(("True".into(), "Synced".into())),
+        "{:?}",
+        task.status
+    );
+}
+
 /// Waits for the first run (`token` None) or for the run that answered run-now value `token`.
 pub async fn wait_for_run(
     tasks: &Api<UserSynchronization>,
