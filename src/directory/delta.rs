@@ -20,7 +20,6 @@ use super::dn::Dn;
 use super::entry;
 use super::error::DirectoryError;
 use super::identity::{guid_to_string, uuid_to_string};
-use super::preset::IdFormat;
 use super::read::{
     CONTAINER_FILTER, Query, Request, parse_container, parse_group, parse_user, read_all,
     result_error, search,
@@ -254,14 +253,15 @@ async fn usn_changes(
     naming_context: &str,
     stats: &mut ReadStats,
 ) -> Result<AllChanges, DirectoryError> {
+    // First the ids of everything changed in the naming context, deleted objects included: what is
+    // not in a search any more has left it.
     let changed = format!("(uSNChanged>={})", usn + 1);
-    let (users, groups, containers) = read_all(conn, q, Some(&changed), stats).await?;
     let show_deleted = RawControl {
         ctype: SHOW_DELETED_OID.to_owned(),
         crit: true,
         val: None,
     };
-    let ids = search(
+    let guids: Vec<Vec<u8>> = search(
         conn,
         Request {
             base: naming_context,
@@ -271,16 +271,41 @@ async fn usn_changes(
             controls: vec![show_deleted],
         },
         stats,
-        |e| Ok(entry::id(e, "objectGUID", IdFormat::BinaryGuid)),
+        |e| Ok(entry::values(e, "objectGUID").first().map(|b| b.to_vec())),
     )
-    .await?;
-    // Everything that changed and is not in a search any more has left it.
-    let left: HashSet<String> = ids.into_iter().flatten().collect();
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
+    let left: HashSet<String> = guids.iter().filter_map(|g| guid_to_string(g)).collect();
+    if guids.is_empty() {
+        return Ok(Default::default());
+    }
+    // Then the changed entries of each kind, found by their indexed objectGUID: a `uSNChanged`
+    // range is evaluated entry by entry over every user. Many changes: the range after all.
+    let narrowed = if guids.len() <= MAX_IDS_IN_FILTER {
+        let ids: String = guids
+            .iter()
+            .map(|g| format!("(objectGUID={})", escape_binary(g)))
+            .collect();
+        format!("(|{ids})")
+    } else {
+        changed
+    };
+    let (users, groups, containers) = read_all(conn, q, Some(&narrowed), stats).await?;
     Ok((
         left_or_changed(users, &left),
         left_or_changed(groups, &left),
         left_or_changed(containers, &left),
     ))
+}
+
+/// Changed ids named one by one in a filter; more are read by their `uSNChanged` range.
+const MAX_IDS_IN_FILTER: usize = 500;
+
+/// A binary value in an LDAP filter (RFC 4515): every byte as `\xx`.
+fn escape_binary(value: &[u8]) -> String {
+    value.iter().map(|b| format!("\\{b:02x}")).collect()
 }
 
 fn left_or_changed<T>(upserts: Vec<T>, left: &HashSet<String>) -> Changes<T> {
@@ -441,6 +466,11 @@ fn sync_done(controls: &[ldap3::controls::Control]) -> Option<SyncDone> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_values_are_escaped_byte_by_byte() {
+        assert_eq!(escape_binary(&[0x00, 0x2a, 0xff]), "\\00\\2a\\ff");
+    }
 
     #[test]
     fn usn_marks_follow_only_on_the_same_database_forward() {
