@@ -24,11 +24,7 @@ struct Records {
 }
 
 impl UserPool {
-    /// Replaces `user` with the pool's equal record; a record the pool lacks joins it.
-    pub fn share(&self, user: &mut Arc<GroupUser>) {
-        self.lock().share(user);
-    }
-
+    /// Replaces each user with the pool's equal record; a record the pool lacks joins it.
     pub fn share_all<'a>(&self, users: impl IntoIterator<Item = &'a mut Arc<GroupUser>>) {
         let mut records = self.lock();
         for user in users {
@@ -111,7 +107,7 @@ mod tests {
         assert!(!Arc::ptr_eq(&old, &new));
         assert_eq!(pool.len(), 2);
         let mut again = user("a");
-        pool.share(&mut again);
+        pool.share_all([&mut again]);
         assert!(Arc::ptr_eq(&again, &old));
     }
 
@@ -120,13 +116,13 @@ mod tests {
         let pool = UserPool::default();
         let mut kept = user("kept");
         let mut dropped = user("dropped");
-        pool.share(&mut kept);
-        pool.share(&mut dropped);
+        pool.share_all([&mut kept]);
+        pool.share_all([&mut dropped]);
         drop(dropped);
         pool.prune();
         assert_eq!(pool.len(), 1);
         let mut again = user("kept");
-        pool.share(&mut again);
+        pool.share_all([&mut again]);
         assert!(Arc::ptr_eq(&kept, &again));
     }
 }

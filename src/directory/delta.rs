@@ -277,10 +277,10 @@ async fn usn_changes(
     .into_iter()
     .flatten()
     .collect();
-    let left: HashSet<String> = guids.iter().filter_map(|g| guid_to_string(g)).collect();
     if guids.is_empty() {
         return Ok(Default::default());
     }
+    let left: HashSet<String> = guids.iter().filter_map(|g| guid_to_string(g)).collect();
     // Then the changed entries of each kind, found by their indexed objectGUID: a `uSNChanged`
     // range is evaluated entry by entry over every user. Many changes: the range after all.
     let narrowed = if guids.len() <= MAX_IDS_IN_FILTER {

@@ -223,7 +223,7 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
                 );
             }
         }
-        // Sorted again only if conflicts or kept users changed the list (cheap when it is sorted).
+        // Again: resolved conflicts and kept users may have changed the order (cheap when unchanged).
         users.sort_by(by_name_then_id);
         let spec = UserGroupSpec {
             display_name: d.display_name,
