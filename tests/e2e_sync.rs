@@ -16,7 +16,7 @@ use support::e2e::{
     user_groups, wait_for_condition, wait_for_run,
 };
 use support::run_ok;
-use usersync::api::UserGroup;
+use usersync::api::{SPEC_DIGEST_ANNOTATION, UserGroup};
 use usersync_testbed::env;
 
 async fn sync_no_op_rename_and_removal(server: Server) {
@@ -390,6 +390,44 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
     assert!(
         after.contains("create 0, update 0, remove 0, skip 0, unchanged 3"),
         "{after}"
+    );
+    // Every written object states the digest of its spec, so the preview downloaded none of them.
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let synced = user_groups(&groups).await;
+    for g in &synced {
+        assert_eq!(
+            g.annotations().get(SPEC_DIGEST_ANNOTATION),
+            Some(&g.spec.digest()),
+            "{}",
+            g.name_any()
+        );
+    }
+    assert!(after.contains("(0 downloaded)"), "{after}");
+
+    // An edit by someone else makes the digest unreliable: that object is downloaded and the
+    // preview plans to put it back.
+    let devs = by_display(&synced, "Devs");
+    groups
+        .patch(
+            &devs.name_any(),
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(serde_json::json!({"spec": {"description": "edited by hand"}})),
+        )
+        .await
+        .expect("edit Devs");
+    let edited = dry_run();
+    assert!(
+        edited.contains("(1 downloaded)") && edited.contains("create 0, update 1, remove 0"),
+        "{edited}"
+    );
+    assert!(
+        edited
+            .lines()
+            .any(|l| l.starts_with(&format!("~ {}", devs.name_any()))),
+        "{edited}"
     );
     let _ = std::fs::remove_file(&file);
     operator.abort();

@@ -288,6 +288,7 @@ impl Run<'_> {
         let task =
             serde_json::to_string(&target.task(operator::TASK)).map_err(|e| e.to_string())?;
         std::fs::write(&file, task).map_err(|e| e.to_string())?;
+        let (mut timings, mut counts) = (String::new(), String::new());
         let mut sample = measure::time_command(
             Command::new(&self.args.usersync)
                 .args(["sync", "--dry-run", "-n", ns, "-f"])
@@ -301,9 +302,23 @@ impl Run<'_> {
                 .args(["--ca-file", &target.ca_file])
                 .env("BENCH_PASSWORD", &target.password)
                 .env("KUBECONFIG", &self.kubeconfig),
-            |_| {},
+            |line| {
+                // "task …: N users, M groups read from S in R s; K UserGroups listed in L s"
+                if let Some((_, steps)) = line.split_once(" read from ") {
+                    if let Some((_, steps)) = steps.split_once(" in ") {
+                        timings = steps.to_owned();
+                    }
+                }
+                if line.starts_with("create ") {
+                    counts = line.to_owned();
+                }
+            },
         )?;
-        sample.note = "no changes to plan".into();
+        // The namespace holds what a sync just wrote: a preview that plans anything is wrong.
+        if !counts.starts_with("create 0, update 0, remove 0,") {
+            return Err(format!("preview planned changes after a sync: {counts:?}"));
+        }
+        sample.note = format!("no changes to plan; read in {timings}");
         Ok(sample)
     }
 }

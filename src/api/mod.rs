@@ -31,6 +31,11 @@ pub const APPROVE_DELETIONS_ANNOTATION: &str = "usersync.io/approve-deletions";
 /// when the run noticed it.
 pub const EXTINCT_SINCE_ANNOTATION: &str = "usersync.io/extinct-since";
 
+/// Annotation on every UserGroup usersync writes: the digest of the spec it applied (see
+/// [`UserGroupSpec::digest`]), so that a reader listing metadata alone can tell whether an object
+/// holds what it would write.
+pub const SPEC_DIGEST_ANNOTATION: &str = "usersync.io/spec-digest";
+
 /// The one field manager for every server-side apply usersync makes.
 pub const FIELD_MANAGER: &str = "usersync";
 

@@ -157,3 +157,27 @@ fn crds_carry_short_names_and_printer_columns() {
     assert_eq!(columns(1), ["Display Name", "Parent", "Users", "Age"]);
     assert!(crds.iter().all(|c| c.spec.scope == "Namespaced"));
 }
+
+#[test]
+fn a_spec_digest_is_the_sha256_of_its_json() {
+    use sha2::Digest;
+    let mut spec = UserGroupSpec {
+        display_name: "Devs".into(),
+        users: vec![std::sync::Arc::new(GroupUser {
+            name: "jdoe".into(),
+            dn: "uid=jdoe,dc=example,dc=org".into(),
+            id: "1f6c".into(),
+            ..Default::default()
+        })],
+        ..Default::default()
+    };
+    let json = serde_json::to_vec(&spec).expect("json");
+    let expected: String = sha2::Sha256::digest(&json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(spec.digest(), format!("sha256:{expected}"));
+    let before = spec.digest();
+    spec.parent = Some("corp-all-users-0a1b2c".into());
+    assert_ne!(spec.digest(), before, "every field counts");
+}

@@ -41,6 +41,40 @@ pub struct UserGroupSpec {
     pub users: Vec<Arc<GroupUser>>,
 }
 
+impl UserGroupSpec {
+    /// `sha256:<hex>` of the spec's JSON: the value of the spec-digest annotation.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let mut hasher = HashWriter(sha2::Sha256::new());
+        // Cannot fail: the hasher takes every byte, and every key of a spec is a string.
+        let _ = serde_json::to_writer(&mut hasher, self);
+        let sum = hasher.0.finalize();
+        let mut out = String::with_capacity(7 + 2 * sum.len());
+        out.push_str("sha256:");
+        for byte in sum {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        out
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Feeds serialized bytes into a hash instead of a buffer.
+struct HashWriter(sha2::Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The identity of a directory object. `id` is the stable identity (objectGUID, entryUUID,
 /// nsUniqueId, ipaUniqueID); `dn` changes when the object is renamed or moved.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]

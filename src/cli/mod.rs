@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use futures::FutureExt;
 
 use crate::directory::connect::connect;
 use crate::directory::read::{Feed, ReadOptions, read_snapshot};
@@ -216,8 +217,8 @@ fn init_logging(format: &str) {
 /// and prints the plan: the same diff a dry-run task shows on its status.
 async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), String> {
     use crate::api::UserGroup;
-    use crate::controller::cluster::list_groups;
-    use crate::controller::reconcile::{plan_changes, preview, read_directory};
+    use crate::controller::metadata_list::{download, list_by_metadata, rebuild};
+    use crate::controller::reconcile::{desired_of, plan_changes, preview, read_directory};
     use kube::ResourceExt;
 
     let file = TaskFile::load(&args.file)?;
@@ -244,21 +245,34 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
     let groups: kube::Api<UserGroup> = kube::Api::namespaced(client, &namespace);
     let users = crate::api::UserPool::default();
     // The directory and the apiserver answer at the same time.
-    let (read, objects) = tokio::join!(
-        read_directory(&task, material, &options, Feed::Off),
-        list_groups(&groups, &users)
+    let started = Instant::now();
+    let ((read, read_seconds), (objects, list_seconds)) = tokio::join!(
+        read_directory(&task, material, &options, Feed::Off)
+            .map(|r| (r, started.elapsed().as_secs_f64())),
+        list_by_metadata(&groups, &users, &task).map(|r| (r, started.elapsed().as_secs_f64()))
     );
     let (read, server) = read.map_err(failed)?;
-    let objects = objects.map_err(failed)?;
+    let listing = objects.map_err(failed)?;
     let mut snapshot = read.snapshot;
     users.share_all(&mut snapshot.users);
-    let (plan, _) = plan_changes(&objects, &task, &snapshot, false).map_err(failed)?;
+    let desired = desired_of(&task, &snapshot);
+    let mut downloaded = listing.downloaded.len();
+    let (mut objects, differing) = rebuild(listing, &desired, &task);
+    downloaded += differing.len();
+    objects.extend(
+        download(&groups, &users, differing.into_iter())
+            .await
+            .map_err(failed)?,
+    );
+    let (plan, _) = plan_changes(&objects, &task, desired, false).map_err(failed)?;
     let summary = preview(&plan);
     println!(
-        "task {namespace}/{}: {} users, {} groups read from {server}",
+        "task {namespace}/{}: {} users, {} groups read from {server} in {read_seconds:.2} s; \
+         {} UserGroups listed in {list_seconds:.2} s ({downloaded} downloaded)",
         task.name_any(),
         snapshot.users.len(),
-        snapshot.groups.len()
+        snapshot.groups.len(),
+        objects.len(),
     );
     println!(
         "create {}, update {}, remove {}, skip {}, unchanged {}",

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use futures::{StreamExt, TryStreamExt};
 use governor::DefaultDirectRateLimiter;
 use hashbrown::HashMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::{Resource, ResourceExt};
@@ -16,8 +17,9 @@ use kube::{Resource, ResourceExt};
 use super::error::{ControllerError, kube};
 use super::user_groups::Written;
 use crate::api::{
-    EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SYNCHRONIZATION_LABEL, UserGroup,
-    UserGroupSpec, UserGroupStatus, UserPool, UserSynchronization,
+    EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION,
+    SYNCHRONIZATION_LABEL, UserGroup, UserGroupSpec, UserGroupStatus, UserPool,
+    UserSynchronization,
 };
 use crate::planner::names::shard_name;
 use crate::planner::plan::{CurrentGroup, Plan};
@@ -92,13 +94,8 @@ pub fn cluster_state<'a>(
     objects: &'a [Arc<UserGroup>],
     task: &UserSynchronization,
 ) -> ClusterState<'a> {
-    let uid = task.uid();
-    let owned_by_task = |g: &UserGroup| {
-        g.labels().get(SYNCHRONIZATION_LABEL).map(String::as_str) == Some(task.name_any().as_str())
-            && g.owner_references()
-                .iter()
-                .any(|o| Some(&o.uid) == uid.as_ref())
-    };
+    let owned = owned_by(task);
+    let owned_by_task = |g: &UserGroup| owned(&g.metadata);
     let (shard_objects, bases): (Vec<&UserGroup>, Vec<&UserGroup>) = objects
         .iter()
         .map(|g| &**g)
@@ -149,6 +146,25 @@ pub fn cluster_state<'a>(
         groups,
         shards,
         stored,
+    }
+}
+
+/// Whether an object is the task's: labelled with its name and owned by it (by uid).
+pub fn owned_by(task: &UserSynchronization) -> impl Fn(&ObjectMeta) -> bool + use<> {
+    let name = task.name_any();
+    let uid = task.uid();
+    move |meta| {
+        let labelled = meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SYNCHRONIZATION_LABEL))
+            .is_some_and(|n| *n == name);
+        labelled
+            && meta
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| Some(&o.uid) == uid.as_ref())
     }
 }
 
@@ -246,9 +262,7 @@ impl Writer<'_> {
             users: chunks[0].to_vec(),
             ..spec.clone()
         };
-        let annotations = extinct_since
-            .map(|since| BTreeMap::from([(EXTINCT_SINCE_ANNOTATION.to_owned(), since.to_owned())]));
-        self.apply_object(name, base, None, annotations, spec.users.len())
+        self.apply_object(name, base, None, extinct_since, spec.users.len())
             .await?;
         for (i, chunk) in chunks.iter().enumerate().skip(1) {
             let shard = UserGroupSpec {
@@ -277,7 +291,7 @@ impl Writer<'_> {
         name: &str,
         spec: UserGroupSpec,
         shard_of: Option<&str>,
-        annotations: Option<BTreeMap<String, String>>,
+        extinct_since: Option<&str>,
         user_count: usize,
     ) -> Result<(), ControllerError> {
         let mut group = UserGroup::new(name, spec);
@@ -286,14 +300,13 @@ impl Writer<'_> {
             labels.insert(SHARD_OF_LABEL.to_owned(), base.to_owned());
         }
         group.metadata.labels = Some(labels);
-        group.metadata.annotations = annotations;
         group.metadata.owner_references = self.task.controller_owner_ref(&()).map(|r| vec![r]);
         // Only the objects a run writes are hashed, not every stored one.
         let current = self.state.stored.get(name).map(|g| stored(g));
         let wanted = Stored {
             spec_hash: spec_hash(&group.spec),
             user_count: Some(user_count as i64),
-            extinct: group.metadata.annotations.is_some(),
+            extinct: extinct_since.is_some(),
         };
         // Force: this task is the only writer of these fields, and Overwrite takes objects over.
         let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -301,6 +314,14 @@ impl Writer<'_> {
             .as_ref()
             .is_some_and(|c| c.spec_hash == wanted.spec_hash && c.extinct == wanted.extinct);
         if !unchanged {
+            // An object unchanged but for a missing digest (written by an older usersync) is left
+            // alone: readers that cannot vouch for it download it.
+            let mut annotations =
+                BTreeMap::from([(SPEC_DIGEST_ANNOTATION.to_owned(), group.spec.digest())]);
+            if let Some(since) = extinct_since {
+                annotations.insert(EXTINCT_SINCE_ANNOTATION.to_owned(), since.to_owned());
+            }
+            group.metadata.annotations = Some(annotations);
             self.pace().await;
             // Only the metadata comes back: the whole object would repeat every member.
             let stored = self

@@ -8,6 +8,7 @@ pub mod http;
 pub mod kept;
 pub mod leader;
 pub mod material;
+pub mod metadata_list;
 pub mod metrics;
 pub mod reconcile;
 pub mod schedule;

@@ -33,7 +33,7 @@ use crate::directory::connect::connect;
 use crate::directory::read::{Feed, Kept, Read, ReadKind, ReadOptions, read};
 use crate::directory::settings::server_settings;
 use crate::directory::snapshot::Snapshot;
-use crate::planner::desired::desired_groups;
+use crate::planner::desired::{DesiredGroup, desired_groups};
 use crate::planner::plan::{MaxDeletions, Plan, Policies, plan};
 use governor::DefaultDirectRateLimiter;
 
@@ -470,7 +470,7 @@ async fn run(
             list_groups(&groups_api, &ctx.users).await?
         }
     };
-    let (plan, state) = plan_changes(&objects, task, &snapshot, approved)?;
+    let (plan, state) = plan_changes(&objects, task, desired_of(task, &snapshot), approved)?;
     info!(
         create = plan.create.len(),
         update = plan.update.len(),
@@ -599,12 +599,23 @@ pub async fn read_directory(
     }
 }
 
+/// The groups the snapshot asks for under the task's settings.
+pub fn desired_of(task: &UserSynchronization, snapshot: &Snapshot) -> Vec<DesiredGroup> {
+    let spec = &task.spec;
+    desired_groups(
+        snapshot,
+        &spec.target_group,
+        spec.description.as_deref(),
+        spec.directory.nested_groups,
+    )
+}
+
 /// Step 2: what to change in the task's namespace (whose UserGroups are `objects`) so it matches
 /// the snapshot.
 pub fn plan_changes<'a>(
     objects: &'a [Arc<UserGroup>],
     task: &UserSynchronization,
-    snapshot: &Snapshot,
+    desired: Vec<DesiredGroup>,
     approved: bool,
 ) -> Result<(Plan, ClusterState<'a>), ControllerError> {
     let spec = &task.spec;
@@ -612,12 +623,6 @@ pub fn plan_changes<'a>(
         ControllerError::InvalidSpec("maxDeletions must be an integer or a percentage".into())
     })?;
     let state = cluster_state(objects, task);
-    let desired = desired_groups(
-        snapshot,
-        &spec.target_group,
-        spec.description.as_deref(),
-        spec.directory.nested_groups,
-    );
     let policies = Policies {
         task: task.name_any(),
         collision: spec.collision_policy,

@@ -201,7 +201,7 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
         let existing = by_name.get(name.as_str()).copied();
         let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
         let mut users = d.users;
-        users.sort_by(by_name_then_id);
+        sort_users(&mut users);
         if let Some(current) =
             existing.filter(|c| c.owned || policies.collision == CollisionPolicy::Overwrite)
         {
@@ -224,7 +224,7 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
             }
         }
         // Again: resolved conflicts and kept users may have changed the order (cheap when unchanged).
-        users.sort_by(by_name_then_id);
+        sort_users(&mut users);
         let spec = UserGroupSpec {
             display_name: d.display_name,
             description: d.description,
@@ -311,6 +311,11 @@ fn assign_names(
         names.insert(d.identity.clone(), name);
     }
     (names, skip)
+}
+
+/// The order of a UserGroup's members: by name, then by id.
+pub fn sort_users(users: &mut [Arc<GroupUser>]) {
+    users.sort_by(by_name_then_id);
 }
 
 fn by_name_then_id(a: &Arc<GroupUser>, b: &Arc<GroupUser>) -> std::cmp::Ordering {

@@ -1,0 +1,231 @@
+//! Listing a namespace's UserGroups without downloading their members, for a plan made by a process
+//! that keeps no view of them (`usersync sync --dry-run`). Every object usersync writes carries the
+//! digest of the spec it applied; while usersync's field manager alone owns the spec and that
+//! annotation (the object's managedFields say so), the object still holds that spec. Objects whose
+//! digest equals the spec a run would write are rebuilt from it; only the others are downloaded.
+
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use hashbrown::{HashMap, HashSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams};
+use kube::core::PartialObjectMeta;
+
+use super::cluster::{list_groups, owned_by};
+use super::error::{ControllerError, kube};
+use crate::api::{
+    FIELD_MANAGER, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION, UserGroup, UserGroupSpec, UserPool,
+    UserSynchronization,
+};
+use crate::planner::desired::{DesiredGroup, Identity};
+use crate::planner::plan::sort_users;
+
+/// Objects per page of a metadata list (about 2 kB each, most of it managedFields).
+const METADATA_PAGE: u32 = 500;
+
+/// Downloads in flight at once.
+const DOWNLOADS: usize = 8;
+
+/// A namespace's UserGroups: some downloaded whole, the task's others known by metadata alone.
+pub struct Listing {
+    pub downloaded: Vec<Arc<UserGroup>>,
+    /// The task's objects (shard-free) whose spec digest usersync can vouch for.
+    pub vouched: Vec<PartialObjectMeta<UserGroup>>,
+}
+
+/// The digest an object's spec-digest annotation states, when usersync's own server-side apply is
+/// the only writer of the object's spec and of that annotation.
+pub fn vouched_digest(meta: &ObjectMeta) -> Option<&str> {
+    let digest = meta.annotations.as_ref()?.get(SPEC_DIGEST_ANNOTATION)?;
+    let fields = meta.managed_fields.as_ref()?;
+    let main = |f: &&k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
+        f.subresource.as_deref().unwrap_or_default().is_empty()
+    };
+    let ours = |f: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
+        f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply")
+    };
+    let applied = fields.iter().filter(main).any(ours);
+    let touched_by_others = fields.iter().filter(main).filter(|f| !ours(f)).any(|f| {
+        f.fields_v1.as_ref().is_some_and(|v| {
+            v.0.get("f:spec").is_some()
+                || v.0
+                    .pointer("/f:metadata/f:annotations/f:usersync.io~1spec-digest")
+                    .is_some()
+        })
+    });
+    (applied && !touched_by_others).then_some(digest.as_str())
+}
+
+/// Lists the namespace's UserGroups by metadata and downloads those a digest cannot stand for:
+/// other tasks' and hand-made objects, sharded groups, and objects without a vouched digest. When
+/// that is most of them, one full list is cheaper.
+pub async fn list_by_metadata(
+    api: &Api<UserGroup>,
+    pool: &UserPool,
+    task: &UserSynchronization,
+) -> Result<Listing, ControllerError> {
+    let mut metas = Vec::new();
+    let mut params = ListParams::default().limit(METADATA_PAGE);
+    loop {
+        let page = api
+            .list_metadata(&params)
+            .await
+            .map_err(kube("listing UserGroups"))?;
+        metas.extend(page.items);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    let sharded: HashSet<String> = metas
+        .iter()
+        .filter_map(|m| m.metadata.labels.as_ref()?.get(SHARD_OF_LABEL).cloned())
+        .collect();
+    let owned = owned_by(task);
+    let (vouched, others): (Vec<_>, Vec<_>) = metas.into_iter().partition(|m| {
+        let name = m.metadata.name.as_deref().unwrap_or_default();
+        owned(&m.metadata)
+            && !sharded.contains(name)
+            && !m
+                .metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(SHARD_OF_LABEL))
+            && vouched_digest(&m.metadata).is_some()
+    });
+    if others.len() > vouched.len() {
+        return Ok(Listing {
+            downloaded: list_groups(api, pool).await?,
+            vouched: Vec::new(),
+        });
+    }
+    let names = others.into_iter().filter_map(|m| m.metadata.name);
+    Ok(Listing {
+        downloaded: download(api, pool, names).await?,
+        vouched,
+    })
+}
+
+/// The named UserGroups, whole, their members shared with `pool`; objects gone meanwhile are left
+/// out.
+pub async fn download(
+    api: &Api<UserGroup>,
+    pool: &UserPool,
+    names: impl Iterator<Item = String>,
+) -> Result<Vec<Arc<UserGroup>>, ControllerError> {
+    let gets: Vec<_> = names
+        .map(|name| async move { api.get_opt(&name).await })
+        .collect();
+    let found: Vec<Option<UserGroup>> = futures::stream::iter(gets)
+        .buffer_unordered(DOWNLOADS)
+        .try_collect()
+        .await
+        .map_err(kube("reading a UserGroup"))?;
+    Ok(found
+        .into_iter()
+        .flatten()
+        .map(|mut g| {
+            pool.share_all(&mut g.spec.users);
+            Arc::new(g)
+        })
+        .collect())
+}
+
+/// The listing's vouched objects rebuilt with the spec a run would write (`desired`, named after
+/// the task's objects), where their digest shows they hold exactly that; and the names of those
+/// whose digest differs, to download. Rebuilt objects carry no status or managedFields.
+pub fn rebuild(
+    listing: Listing,
+    desired: &[DesiredGroup],
+    task: &UserSynchronization,
+) -> (Vec<Arc<UserGroup>>, Vec<String>) {
+    let Listing {
+        mut downloaded,
+        vouched,
+    } = listing;
+    let owned = owned_by(task);
+    // Identities the downloaded objects already answer for; the planner names groups after them.
+    let mut names: HashMap<Identity, String> = downloaded
+        .iter()
+        .filter(|g| owned(&g.metadata))
+        .map(|g| {
+            let identity = match &g.spec.source {
+                Some(source) => Identity::Directory(source.id.clone()),
+                None => Identity::Target,
+            };
+            (identity, g.metadata.name.clone().unwrap_or_default())
+        })
+        .collect();
+    let mut by_digest: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, meta) in vouched.iter().enumerate() {
+        if let Some(digest) = vouched_digest(&meta.metadata) {
+            by_digest.entry(digest).or_default().push(i);
+        }
+    }
+    let mut specs: Vec<Option<UserGroupSpec>> = vec![None; vouched.len()];
+    let mut pending: Vec<&DesiredGroup> = desired
+        .iter()
+        .filter(|d| !names.contains_key(&d.identity))
+        .collect();
+    // Parents first: a spec names its parent's object, known once the parent is matched.
+    loop {
+        let before = pending.len();
+        pending.retain(|d| {
+            let parent = match &d.parent {
+                None => None,
+                Some(p) => match names.get(p) {
+                    Some(name) => Some(name.clone()),
+                    None => return true,
+                },
+            };
+            let spec = written_spec(d, parent);
+            // One object holds exactly this spec (a second one with it is downloaded).
+            if let Some(&[i]) = by_digest.get(spec.digest().as_str()).map(Vec::as_slice)
+                && specs[i].is_none()
+            {
+                let name = vouched[i].metadata.name.clone().unwrap_or_default();
+                names.insert(d.identity.clone(), name);
+                specs[i] = Some(spec);
+            }
+            false
+        });
+        if pending.len() == before {
+            break;
+        }
+    }
+    // It borrows the digests from `vouched`, taken apart below.
+    drop(by_digest);
+    let mut differing = Vec::new();
+    for (meta, spec) in vouched.into_iter().zip(specs) {
+        match spec {
+            Some(spec) => {
+                let mut metadata = meta.metadata;
+                metadata.managed_fields = None;
+                downloaded.push(Arc::new(UserGroup {
+                    metadata,
+                    spec,
+                    status: None,
+                }));
+            }
+            None => differing.push(meta.metadata.name.unwrap_or_default()),
+        }
+    }
+    (downloaded, differing)
+}
+
+/// The spec a run writes for a desired group when nothing in the cluster changes it.
+fn written_spec(d: &DesiredGroup, parent: Option<String>) -> UserGroupSpec {
+    let mut users = d.users.clone();
+    sort_users(&mut users);
+    UserGroupSpec {
+        display_name: d.display_name.clone(),
+        description: d.description.clone(),
+        parent,
+        source: d.source.clone(),
+        users,
+    }
+}
+
+#[cfg(test)]
+mod tests;
