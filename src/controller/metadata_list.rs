@@ -9,6 +9,7 @@ use std::sync::Arc;
 use futures::{StreamExt, TryStreamExt};
 use hashbrown::{HashMap, HashSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 
@@ -148,7 +149,7 @@ pub fn rebuild(
     // Identities the downloaded objects already answer for; the planner names groups after them.
     let mut names: HashMap<Identity, String> = downloaded
         .iter()
-        .filter(|g| owned(&g.metadata))
+        .filter(|g| owned(&g.metadata) && !g.labels().contains_key(SHARD_OF_LABEL))
         .map(|g| {
             let identity = match &g.spec.source {
                 Some(source) => Identity::Directory(source.id.clone()),
@@ -180,7 +181,7 @@ pub fn rebuild(
                 },
             };
             let spec = written_spec(d, parent);
-            // One object holds exactly this spec (a second one with it is downloaded).
+            // One object holds exactly this spec (two with it are both downloaded).
             if let Some(&[i]) = by_digest.get(spec.digest().as_str()).map(Vec::as_slice)
                 && specs[i].is_none()
             {

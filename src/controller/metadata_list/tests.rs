@@ -236,3 +236,56 @@ fn objects_that_differ_are_downloaded() {
     expected.sort();
     assert_eq!(differing, expected);
 }
+
+#[test]
+fn downloaded_shards_do_not_stand_for_a_group() {
+    let s = snapshot();
+    let (first, mut metas) = written(&s);
+    // Eng was downloaded whole, with a shard object continuing its members (which has no source).
+    let eng = metas.remove(
+        metas
+            .iter()
+            .position(|m| {
+                m.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.contains("eng"))
+            })
+            .expect("Eng"),
+    );
+    let eng_name = eng.metadata.name.clone().expect("name");
+    let eng_spec = &first
+        .create
+        .iter()
+        .find(|w| w.name == eng_name)
+        .expect("written")
+        .spec;
+    let whole = |metadata: ObjectMeta, spec: UserGroupSpec| {
+        Arc::new(UserGroup {
+            metadata,
+            spec,
+            status: None,
+        })
+    };
+    let mut shard_meta = eng.metadata.clone();
+    shard_meta.name = Some(format!("{eng_name}-s1"));
+    shard_meta
+        .labels
+        .get_or_insert_default()
+        .insert(SHARD_OF_LABEL.to_owned(), eng_name.clone());
+    let shard = UserGroupSpec {
+        display_name: "Eng".into(),
+        parent: Some(eng_name.clone()),
+        ..Default::default()
+    };
+    let listing = Listing {
+        downloaded: vec![
+            whole(eng.metadata, eng_spec.clone()),
+            whole(shard_meta, shard),
+        ],
+        vouched: metas,
+    };
+    let (objects, differing) = rebuild(listing, &desired(&s), &task());
+    assert!(differing.is_empty(), "{differing:?}");
+    assert_eq!(objects.len(), 4);
+}
