@@ -219,6 +219,7 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
     use crate::api::UserGroup;
     use crate::controller::metadata_list::{download, list_by_metadata, rebuild};
     use crate::controller::reconcile::{desired_of, plan_changes, preview, read_directory};
+    use crate::planner::shard::DEFAULT_SHARD_BYTES;
     use kube::ResourceExt;
 
     let file = TaskFile::load(&args.file)?;
@@ -255,9 +256,10 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
     let listing = objects.map_err(failed)?;
     let mut snapshot = read.snapshot;
     users.share_all(&mut snapshot.users);
+    let planning = Instant::now();
     let desired = desired_of(&task, &snapshot);
     let mut downloaded = listing.downloaded.len();
-    let (mut objects, differing) = rebuild(listing, &desired, &task);
+    let (mut objects, differing) = rebuild(listing, &desired, &task, DEFAULT_SHARD_BYTES);
     downloaded += differing.len();
     objects.extend(
         download(&groups, &users, differing.into_iter())
@@ -265,10 +267,11 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
             .map_err(failed)?,
     );
     let (plan, _) = plan_changes(&objects, &task, desired, false).map_err(failed)?;
+    let plan_seconds = planning.elapsed().as_secs_f64();
     let summary = preview(&plan);
     println!(
         "task {namespace}/{}: {} users, {} groups read from {server} in {read_seconds:.2} s; \
-         {} UserGroups listed in {list_seconds:.2} s ({downloaded} downloaded)",
+         {} UserGroups listed in {list_seconds:.2} s ({downloaded} downloaded); planned in {plan_seconds:.2} s",
         task.name_any(),
         snapshot.users.len(),
         snapshot.groups.len(),

@@ -23,7 +23,7 @@ use crate::api::{
 };
 use crate::planner::names::shard_name;
 use crate::planner::plan::{CurrentGroup, Plan};
-use crate::planner::shard::split;
+use crate::planner::shard::parts;
 
 /// The namespace's UserGroups as the planner sees them, and the shard objects behind the task's.
 pub struct ClusterState<'a> {
@@ -257,21 +257,15 @@ impl Writer<'_> {
         spec: &UserGroupSpec,
         extinct_since: Option<&str>,
     ) -> Result<(), ControllerError> {
-        let chunks = split(&spec.users, self.shard_bytes);
-        let base = UserGroupSpec {
-            users: chunks[0].to_vec(),
-            ..spec.clone()
-        };
-        self.apply_object(name, base, None, extinct_since, spec.users.len())
-            .await?;
-        for (i, chunk) in chunks.iter().enumerate().skip(1) {
-            let shard = UserGroupSpec {
-                display_name: spec.display_name.clone(),
-                parent: Some(name.to_owned()),
-                users: chunk.to_vec(),
-                ..Default::default()
-            };
-            self.apply_object(&shard_name(name, i), shard, Some(name), None, chunk.len())
+        let mut parts = parts(name, spec, self.shard_bytes).into_iter();
+        let count = parts.len();
+        if let Some(base) = parts.next() {
+            self.apply_object(name, base, None, extinct_since, spec.users.len())
+                .await?;
+        }
+        for (i, shard) in parts.enumerate() {
+            let users = shard.users.len();
+            self.apply_object(&shard_name(name, i + 1), shard, Some(name), None, users)
                 .await?;
         }
         let stale = self
@@ -280,7 +274,7 @@ impl Writer<'_> {
             .get(name)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        for old in stale.iter().filter(|s| shard_index(s) >= chunks.len()) {
+        for old in stale.iter().filter(|s| shard_index(s) >= count) {
             self.delete(old).await?;
         }
         Ok(())

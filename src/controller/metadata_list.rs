@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
@@ -20,7 +20,9 @@ use crate::api::{
     UserSynchronization,
 };
 use crate::planner::desired::{DesiredGroup, Identity};
+use crate::planner::names::shard_name;
 use crate::planner::plan::sort_users;
+use crate::planner::shard::parts;
 
 /// Objects per page of a metadata list (about 2 kB each, most of it managedFields).
 const METADATA_PAGE: u32 = 500;
@@ -31,8 +33,10 @@ const DOWNLOADS: usize = 8;
 /// A namespace's UserGroups: some downloaded whole, the task's others known by metadata alone.
 pub struct Listing {
     pub downloaded: Vec<Arc<UserGroup>>,
-    /// The task's objects (shard-free) whose spec digest usersync can vouch for.
+    /// The task's objects (groups and shards) whose spec digest usersync can vouch for.
     pub vouched: Vec<PartialObjectMeta<UserGroup>>,
+    /// Shard objects listed per group name, vouched for or not.
+    pub shards: HashMap<String, usize>,
 }
 
 /// The digest an object's spec-digest annotation states, when usersync's own server-side apply is
@@ -79,32 +83,29 @@ pub async fn list_by_metadata(
             None => break,
         }
     }
-    let sharded: HashSet<String> = metas
+    let mut shards: HashMap<String, usize> = HashMap::new();
+    for base in metas
         .iter()
-        .filter_map(|m| m.metadata.labels.as_ref()?.get(SHARD_OF_LABEL).cloned())
-        .collect();
+        .filter_map(|m| m.metadata.labels.as_ref()?.get(SHARD_OF_LABEL))
+    {
+        *shards.entry_ref(base.as_str()).or_default() += 1;
+    }
     let owned = owned_by(task);
-    let (vouched, others): (Vec<_>, Vec<_>) = metas.into_iter().partition(|m| {
-        let name = m.metadata.name.as_deref().unwrap_or_default();
-        owned(&m.metadata)
-            && !sharded.contains(name)
-            && !m
-                .metadata
-                .labels
-                .as_ref()
-                .is_some_and(|l| l.contains_key(SHARD_OF_LABEL))
-            && vouched_digest(&m.metadata).is_some()
-    });
+    let (vouched, others): (Vec<_>, Vec<_>) = metas
+        .into_iter()
+        .partition(|m| owned(&m.metadata) && vouched_digest(&m.metadata).is_some());
     if others.len() > vouched.len() {
         return Ok(Listing {
             downloaded: list_groups(api, pool).await?,
             vouched: Vec::new(),
+            shards,
         });
     }
     let names = others.into_iter().filter_map(|m| m.metadata.name);
     Ok(Listing {
         downloaded: download(api, pool, names).await?,
         vouched,
+        shards,
     })
 }
 
@@ -134,16 +135,19 @@ pub async fn download(
 }
 
 /// The listing's vouched objects rebuilt with the spec a run would write (`desired`, named after
-/// the task's objects), where their digest shows they hold exactly that; and the names of those
-/// whose digest differs, to download. Rebuilt objects carry no status or managedFields.
+/// the task's objects, split into shards of `shard_bytes`), where the digests of a group and of
+/// each of its shards show they hold exactly that; and the names of the others, to download.
+/// Rebuilt objects carry no status or managedFields.
 pub fn rebuild(
     listing: Listing,
     desired: &[DesiredGroup],
     task: &UserSynchronization,
+    shard_bytes: usize,
 ) -> (Vec<Arc<UserGroup>>, Vec<String>) {
     let Listing {
         mut downloaded,
         vouched,
+        shards,
     } = listing;
     let owned = owned_by(task);
     // Identities the downloaded objects already answer for; the planner names groups after them.
@@ -155,15 +159,25 @@ pub fn rebuild(
                 Some(source) => Identity::Directory(source.id.clone()),
                 None => Identity::Target,
             };
-            (identity, g.metadata.name.clone().unwrap_or_default())
+            (identity, g.name_any())
         })
         .collect();
-    let mut by_digest: HashMap<&str, Vec<usize>> = HashMap::new();
+    let is_shard = |m: &PartialObjectMeta<UserGroup>| {
+        m.metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(SHARD_OF_LABEL))
+    };
+    let mut groups_by_digest: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut shards_by_name: HashMap<&str, usize> = HashMap::new();
     for (i, meta) in vouched.iter().enumerate() {
-        if let Some(digest) = vouched_digest(&meta.metadata) {
-            by_digest.entry(digest).or_default().push(i);
+        if is_shard(meta) {
+            shards_by_name.insert(meta.metadata.name.as_deref().unwrap_or_default(), i);
+        } else if let Some(digest) = vouched_digest(&meta.metadata) {
+            groups_by_digest.entry(digest).or_default().push(i);
         }
     }
+    let digest_of = |i: usize| vouched_digest(&vouched[i].metadata);
     let mut specs: Vec<Option<UserGroupSpec>> = vec![None; vouched.len()];
     let mut pending: Vec<&DesiredGroup> = desired
         .iter()
@@ -180,23 +194,42 @@ pub fn rebuild(
                     None => return true,
                 },
             };
-            let spec = written_spec(d, parent);
-            // One object holds exactly this spec (two with it are both downloaded).
-            if let Some(&[i]) = by_digest.get(spec.digest().as_str()).map(Vec::as_slice)
-                && specs[i].is_none()
-            {
-                let name = vouched[i].metadata.name.clone().unwrap_or_default();
-                names.insert(d.identity.clone(), name);
-                specs[i] = Some(spec);
+            let mut parts = parts("", &written_spec(d, parent), shard_bytes);
+            // One object holds exactly this group's first part (two with it are both downloaded).
+            let Some(&[base]) = groups_by_digest
+                .get(parts[0].digest().as_str())
+                .map(Vec::as_slice)
+            else {
+                return false;
+            };
+            let name = vouched[base].metadata.name.clone().unwrap_or_default();
+            // Every shard the group needs, each holding its part, and no others.
+            let mut found = vec![base];
+            for (n, part) in parts.iter_mut().enumerate().skip(1) {
+                part.parent = Some(name.clone());
+                let shard = shards_by_name.get(shard_name(&name, n).as_str()).copied();
+                match shard.filter(|&i| digest_of(i) == Some(part.digest().as_str())) {
+                    Some(i) => found.push(i),
+                    None => return false,
+                }
             }
+            if shards.get(&name).copied().unwrap_or(0) != parts.len() - 1
+                || found.iter().any(|&i| specs[i].is_some())
+            {
+                return false;
+            }
+            for (i, part) in found.into_iter().zip(parts) {
+                specs[i] = Some(part);
+            }
+            names.insert(d.identity.clone(), name);
             false
         });
         if pending.len() == before {
             break;
         }
     }
-    // It borrows the digests from `vouched`, taken apart below.
-    drop(by_digest);
+    // It borrows names and digests from `vouched`, taken apart below.
+    drop((groups_by_digest, shards_by_name));
     let mut differing = Vec::new();
     for (meta, spec) in vouched.into_iter().zip(specs) {
         match spec {

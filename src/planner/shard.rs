@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::api::GroupUser;
+use crate::api::{GroupUser, UserGroupSpec};
 
 /// Serialized bytes of users per object, well below the limit with room for metadata.
 pub const DEFAULT_SHARD_BYTES: usize = 700_000;
@@ -39,6 +39,24 @@ pub fn split(users: &[Arc<GroupUser>], max_bytes: usize) -> Vec<&[Arc<GroupUser>
     }
     chunks.push(&users[start..]);
     chunks
+}
+
+/// The objects a group named `name` is written as: first the group itself with the first chunk of
+/// members, then shard N (named `<name>-sN`, its parent the group) with chunk N.
+pub fn parts(name: &str, spec: &UserGroupSpec, max_bytes: usize) -> Vec<UserGroupSpec> {
+    let chunks = split(&spec.users, max_bytes);
+    let mut out = Vec::with_capacity(chunks.len());
+    out.push(UserGroupSpec {
+        users: chunks[0].to_vec(),
+        ..spec.clone()
+    });
+    out.extend(chunks[1..].iter().map(|chunk| UserGroupSpec {
+        display_name: spec.display_name.clone(),
+        parent: Some(name.to_owned()),
+        users: chunk.to_vec(),
+        ..Default::default()
+    }));
+    out
 }
 
 fn ends_chunk(id: &str, bytes: usize, spacing: usize) -> bool {

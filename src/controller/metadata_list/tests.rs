@@ -11,6 +11,7 @@ use crate::controller::cluster::cluster_state;
 use crate::directory::snapshot::{Group, Snapshot, User};
 use crate::planner::desired::desired_groups;
 use crate::planner::plan::{MaxDeletions, Plan, Policies, plan};
+use crate::planner::shard::DEFAULT_SHARD_BYTES;
 
 const UID: &str = "5d3c1a2e-0000-4000-8000-000000000001";
 
@@ -121,19 +122,46 @@ fn applied(name: &str, spec: &UserGroupSpec) -> PartialObjectMeta<UserGroup> {
 
 /// What a first run writes for `s`, as metadata listed afterwards.
 fn written(s: &Snapshot) -> (Plan, Vec<PartialObjectMeta<UserGroup>>) {
+    written_in_shards(s, DEFAULT_SHARD_BYTES)
+}
+
+/// The same, with groups split into shards of `shard_bytes`.
+fn written_in_shards(
+    s: &Snapshot,
+    shard_bytes: usize,
+) -> (Plan, Vec<PartialObjectMeta<UserGroup>>) {
     let first = plan(desired(s), &[], &policies());
-    let metas = first
-        .create
-        .iter()
-        .map(|w| applied(&w.name, &w.spec))
-        .collect();
+    let mut metas = Vec::new();
+    for w in &first.create {
+        for (n, part) in parts(&w.name, &w.spec, shard_bytes).iter().enumerate() {
+            if n == 0 {
+                metas.push(applied(&w.name, part));
+            } else {
+                let mut shard = applied(&shard_name(&w.name, n), part);
+                shard
+                    .metadata
+                    .labels
+                    .get_or_insert_default()
+                    .insert(SHARD_OF_LABEL.to_owned(), w.name.clone());
+                metas.push(shard);
+            }
+        }
+    }
     (first, metas)
 }
 
 fn listing(vouched: Vec<PartialObjectMeta<UserGroup>>) -> Listing {
+    let mut shards = HashMap::new();
+    for base in vouched
+        .iter()
+        .filter_map(|m| m.metadata.labels.as_ref()?.get(SHARD_OF_LABEL))
+    {
+        *shards.entry(base.clone()).or_default() += 1;
+    }
     Listing {
         downloaded: Vec::new(),
         vouched,
+        shards,
     }
 }
 
@@ -186,7 +214,7 @@ fn objects_in_sync_are_rebuilt_without_a_download() {
     let s = snapshot();
     let (first, metas) = written(&s);
     assert_eq!(first.create.len(), 3, "{first:?}");
-    let (objects, differing) = rebuild(listing(metas), &desired(&s), &task());
+    let (objects, differing) = rebuild(listing(metas), &desired(&s), &task(), DEFAULT_SHARD_BYTES);
     assert!(differing.is_empty(), "{differing:?}");
     for w in &first.create {
         let object = objects
@@ -221,7 +249,12 @@ fn objects_that_differ_are_downloaded() {
         display_name: Some("Bob".into()),
         ..(*changed.users[2]).clone()
     });
-    let (objects, differing) = rebuild(listing(metas.clone()), &desired(&changed), &task());
+    let (objects, differing) = rebuild(
+        listing(metas.clone()),
+        &desired(&changed),
+        &task(),
+        DEFAULT_SHARD_BYTES,
+    );
     assert_eq!(differing, vec![name_of("Ops")]);
     assert_eq!(objects.len(), 2);
 
@@ -230,7 +263,12 @@ fn objects_that_differ_are_downloaded() {
     let mut without_eng = snapshot();
     without_eng.groups.remove(0);
     without_eng.groups[0].groups.clear();
-    let (_, mut differing) = rebuild(listing(metas), &desired(&without_eng), &task());
+    let (_, mut differing) = rebuild(
+        listing(metas),
+        &desired(&without_eng),
+        &task(),
+        DEFAULT_SHARD_BYTES,
+    );
     differing.sort();
     let mut expected = vec![name_of("all-users"), name_of("Eng"), name_of("Ops")];
     expected.sort();
@@ -284,8 +322,60 @@ fn downloaded_shards_do_not_stand_for_a_group() {
             whole(shard_meta, shard),
         ],
         vouched: metas,
+        shards: HashMap::from([(eng_name.clone(), 1)]),
     };
-    let (objects, differing) = rebuild(listing, &desired(&s), &task());
+    let (objects, differing) = rebuild(listing, &desired(&s), &task(), DEFAULT_SHARD_BYTES);
     assert!(differing.is_empty(), "{differing:?}");
     assert_eq!(objects.len(), 4);
+}
+
+#[test]
+fn sharded_groups_are_rebuilt_when_every_part_matches() {
+    // About one member per shard.
+    const TINY: usize = 16;
+    let s = snapshot();
+    let (_, metas) = written_in_shards(&s, TINY);
+    let shard_count = metas.iter().filter(|m| is_shard_meta(m)).count();
+    assert!(shard_count >= 1, "{shard_count} shards");
+    let (objects, differing) = rebuild(listing(metas.clone()), &desired(&s), &task(), TINY);
+    assert!(differing.is_empty(), "{differing:?}");
+    assert_eq!(objects.len(), metas.len());
+    let state = cluster_state(&objects, &task());
+    let again = plan(desired(&s), &state.groups, &policies());
+    assert!(again.is_noop(), "{again:?}");
+
+    // Written with other shard sizes: the parts do not match and are downloaded, shards included.
+    let (_, differing) = rebuild(
+        listing(metas.clone()),
+        &desired(&s),
+        &task(),
+        DEFAULT_SHARD_BYTES,
+    );
+    for m in metas.iter().filter(|m| is_shard_meta(m)) {
+        let labels = m.metadata.labels.as_ref().expect("labels");
+        assert!(differing.contains(&labels[SHARD_OF_LABEL]), "{differing:?}");
+        assert!(
+            differing.contains(m.metadata.name.as_ref().expect("name")),
+            "{differing:?}"
+        );
+    }
+
+    // A shard not vouched for (listed, but downloaded): its group is downloaded too.
+    let mut listed = listing(metas);
+    let i = listed
+        .vouched
+        .iter()
+        .position(is_shard_meta)
+        .expect("a shard");
+    let shard = listed.vouched.remove(i);
+    let base = shard.metadata.labels.as_ref().expect("labels")[SHARD_OF_LABEL].clone();
+    let (_, differing) = rebuild(listed, &desired(&s), &task(), TINY);
+    assert!(differing.contains(&base), "{differing:?}");
+}
+
+fn is_shard_meta(m: &PartialObjectMeta<UserGroup>) -> bool {
+    m.metadata
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key(SHARD_OF_LABEL))
 }
