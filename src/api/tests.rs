@@ -159,25 +159,44 @@ fn crds_carry_short_names_and_printer_columns() {
 }
 
 #[test]
-fn a_spec_digest_is_the_sha256_of_its_json() {
+fn a_spec_digest_covers_every_field_and_member() {
     use sha2::Digest;
+    let jdoe = std::sync::Arc::new(GroupUser {
+        name: "jdoe".into(),
+        dn: "uid=jdoe,dc=example,dc=org".into(),
+        id: "1f6c".into(),
+        ..Default::default()
+    });
     let mut spec = UserGroupSpec {
         display_name: "Devs".into(),
-        users: vec![std::sync::Arc::new(GroupUser {
-            name: "jdoe".into(),
-            dn: "uid=jdoe,dc=example,dc=org".into(),
-            id: "1f6c".into(),
-            ..Default::default()
-        })],
+        users: vec![jdoe.clone()],
         ..Default::default()
     };
-    let json = serde_json::to_vec(&spec).expect("json");
-    let expected: String = sha2::Sha256::digest(&json)
+    // The head's JSON, then each member's SHA-256 of its JSON.
+    let mut expected = sha2::Sha256::new();
+    expected.update(br#"{"displayName":"Devs"}"#);
+    expected.update(sha2::Sha256::digest(
+        serde_json::to_vec(&*jdoe).expect("json"),
+    ));
+    let hex: String = expected
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert_eq!(spec.digest(), format!("sha256:{expected}"));
-    let before = spec.digest();
+    assert_eq!(spec.digest(), format!("sha256:{hex}"));
+    assert_eq!(spec.digest_with(|u| u.digest()), spec.digest());
+
+    let mut seen = std::collections::HashSet::new();
+    assert!(seen.insert(spec.digest()));
     spec.parent = Some("corp-all-users-0a1b2c".into());
-    assert_ne!(spec.digest(), before, "every field counts");
+    assert!(seen.insert(spec.digest()), "the parent counts");
+    spec.users.push(jdoe.clone());
+    assert!(seen.insert(spec.digest()), "every member counts");
+    spec.users[1] = std::sync::Arc::new(GroupUser {
+        disabled: true,
+        ..(*jdoe).clone()
+    });
+    assert!(seen.insert(spec.digest()), "every member's fields count");
+    spec.users.reverse();
+    assert!(seen.insert(spec.digest()), "the order counts");
 }

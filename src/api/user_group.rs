@@ -42,12 +42,28 @@ pub struct UserGroupSpec {
 }
 
 impl UserGroupSpec {
-    /// `sha256:<hex>` of the spec's JSON: the value of the spec-digest annotation.
+    /// The value of the spec-digest annotation: `sha256:<hex>` of the spec's JSON without its
+    /// members followed by each member's [`GroupUser::digest`], in order.
     pub fn digest(&self) -> String {
+        self.digest_with(|user| user.digest())
+    }
+
+    /// [`Self::digest`], with members' digests from `member` (which may have them at hand).
+    pub fn digest_with(&self, mut member: impl FnMut(&Arc<GroupUser>) -> [u8; 32]) -> String {
         use sha2::Digest;
+        let head = UserGroupSpec {
+            display_name: self.display_name.clone(),
+            description: self.description.clone(),
+            parent: self.parent.clone(),
+            source: self.source.clone(),
+            users: Vec::new(),
+        };
         let mut hasher = HashWriter(sha2::Sha256::new());
         // Cannot fail: the hasher takes every byte, and every key of a spec is a string.
-        let _ = serde_json::to_writer(&mut hasher, self);
+        let _ = serde_json::to_writer(&mut hasher, &head);
+        for user in &self.users {
+            hasher.0.update(member(user));
+        }
         let sum = hasher.0.finalize();
         let mut out = String::with_capacity(7 + 2 * sum.len());
         out.push_str("sha256:");
@@ -56,6 +72,16 @@ impl UserGroupSpec {
             out.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
         out
+    }
+}
+
+impl GroupUser {
+    /// SHA-256 of the member's JSON: its part of a spec digest.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hasher = HashWriter(sha2::Sha256::new());
+        let _ = serde_json::to_writer(&mut hasher, self);
+        hasher.0.finalize().into()
     }
 }
 

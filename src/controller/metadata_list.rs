@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
@@ -16,13 +16,13 @@ use kube::core::PartialObjectMeta;
 use super::cluster::{list_groups, owned_by};
 use super::error::{ControllerError, kube};
 use crate::api::{
-    FIELD_MANAGER, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION, UserGroup, UserGroupSpec, UserPool,
-    UserSynchronization,
+    FIELD_MANAGER, GroupUser, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION, UserGroup, UserGroupSpec,
+    UserPool, UserSynchronization,
 };
 use crate::planner::desired::{DesiredGroup, Identity};
 use crate::planner::names::shard_name;
 use crate::planner::plan::sort_users;
-use crate::planner::shard::parts;
+use crate::planner::shard::{json_bytes, parts_sized};
 
 /// Objects per page of a metadata list (about 2 kB each, most of it managedFields).
 const METADATA_PAGE: u32 = 500;
@@ -178,6 +178,7 @@ pub fn rebuild(
         }
     }
     let digest_of = |i: usize| vouched_digest(&vouched[i].metadata);
+    let members = Members::measure(desired);
     let mut specs: Vec<Option<UserGroupSpec>> = vec![None; vouched.len()];
     let mut pending: Vec<&DesiredGroup> = desired
         .iter()
@@ -185,22 +186,26 @@ pub fn rebuild(
         .collect();
     // Parents first: a spec names its parent's object, known once the parent is matched.
     loop {
-        let before = pending.len();
-        pending.retain(|d| {
-            let parent = match &d.parent {
-                None => None,
-                Some(p) => match names.get(p) {
-                    Some(name) => Some(name.clone()),
-                    None => return true,
-                },
-            };
-            let mut parts = parts("", &written_spec(d, parent), shard_bytes);
+        let (ready, waiting): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|d| d.parent.as_ref().is_none_or(|p| names.contains_key(p)));
+        if ready.is_empty() {
+            break;
+        }
+        pending = waiting;
+        let candidates = on_every_core(&ready, |d| {
+            let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
+            let parts = parts_sized("", &written_spec(d, parent), shard_bytes, |u| {
+                members.get(u).map_or_else(|| json_bytes(u), |m| m.bytes)
+            });
+            let digest =
+                parts[0].digest_with(|u| members.get(u).map_or_else(|| u.digest(), |m| m.digest));
+            (parts, digest)
+        });
+        'group: for (d, (mut parts, digest)) in ready.into_iter().zip(candidates) {
             // One object holds exactly this group's first part (two with it are both downloaded).
-            let Some(&[base]) = groups_by_digest
-                .get(parts[0].digest().as_str())
-                .map(Vec::as_slice)
-            else {
-                return false;
+            let Some(&[base]) = groups_by_digest.get(digest.as_str()).map(Vec::as_slice) else {
+                continue;
             };
             let name = vouched[base].metadata.name.clone().unwrap_or_default();
             // Every shard the group needs, each holding its part, and no others.
@@ -208,24 +213,22 @@ pub fn rebuild(
             for (n, part) in parts.iter_mut().enumerate().skip(1) {
                 part.parent = Some(name.clone());
                 let shard = shards_by_name.get(shard_name(&name, n).as_str()).copied();
-                match shard.filter(|&i| digest_of(i) == Some(part.digest().as_str())) {
+                let digest =
+                    part.digest_with(|u| members.get(u).map_or_else(|| u.digest(), |m| m.digest));
+                match shard.filter(|&i| digest_of(i) == Some(digest.as_str())) {
                     Some(i) => found.push(i),
-                    None => return false,
+                    None => continue 'group,
                 }
             }
             if shards.get(&name).copied().unwrap_or(0) != parts.len() - 1
                 || found.iter().any(|&i| specs[i].is_some())
             {
-                return false;
+                continue;
             }
             for (i, part) in found.into_iter().zip(parts) {
                 specs[i] = Some(part);
             }
             names.insert(d.identity.clone(), name);
-            false
-        });
-        if pending.len() == before {
-            break;
         }
     }
     // It borrows names and digests from `vouched`, taken apart below.
@@ -246,6 +249,61 @@ pub fn rebuild(
         }
     }
     (downloaded, differing)
+}
+
+/// Each distinct member's JSON size and digest, measured once however many groups list it (the
+/// members of desired groups are the snapshot's shared records, told apart by address).
+struct Members(HashMap<usize, Measured>);
+
+#[derive(Clone, Copy)]
+struct Measured {
+    bytes: usize,
+    digest: [u8; 32],
+}
+
+impl Members {
+    fn measure(desired: &[DesiredGroup]) -> Members {
+        let mut seen = HashSet::new();
+        let distinct: Vec<&Arc<GroupUser>> = desired
+            .iter()
+            .flat_map(|d| &d.users)
+            .filter(|u| seen.insert(Arc::as_ptr(u) as usize))
+            .collect();
+        let measured = on_every_core(&distinct, |u| Measured {
+            bytes: json_bytes(u),
+            digest: u.digest(),
+        });
+        let addresses = distinct.iter().map(|u| Arc::as_ptr(u) as usize);
+        Members(addresses.zip(measured).collect())
+    }
+
+    fn get(&self, user: &Arc<GroupUser>) -> Option<&Measured> {
+        self.0.get(&(Arc::as_ptr(user) as usize))
+    }
+}
+
+/// `f` over `items`, in order, the items split between the machine's cores.
+fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Small inputs are not worth a thread.
+    let chunk = items.len().div_ceil(cores).max(256);
+    if items.len() <= chunk {
+        return items.iter().map(&f).collect();
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// The spec a run writes for a desired group when nothing in the cluster changes it.

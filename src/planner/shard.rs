@@ -16,12 +16,26 @@ pub const DEFAULT_SHARD_BYTES: usize = 700_000;
 /// Splits `users` into chunks of at most `max_bytes` of JSON each (a user larger than that gets a
 /// chunk of its own), about a third of that on average. Always at least one chunk, possibly empty.
 pub fn split(users: &[Arc<GroupUser>], max_bytes: usize) -> Vec<&[Arc<GroupUser>]> {
+    split_sized(users, max_bytes, json_bytes)
+}
+
+/// Bytes a member takes in a member list: its JSON and a comma.
+pub fn json_bytes(user: &Arc<GroupUser>) -> usize {
+    serde_json::to_vec(user).map_or(256, |v| v.len() + 1)
+}
+
+/// [`split`], with each member's [`json_bytes`] from `bytes_of` (which may have them at hand).
+pub fn split_sized(
+    users: &[Arc<GroupUser>],
+    max_bytes: usize,
+    bytes_of: impl Fn(&Arc<GroupUser>) -> usize,
+) -> Vec<&[Arc<GroupUser>]> {
     let min_bytes = max_bytes / 16;
     let spacing = max_bytes / 4;
     let mut chunks = Vec::new();
     let (mut start, mut size) = (0, 0);
     for (i, user) in users.iter().enumerate() {
-        let bytes = serde_json::to_vec(user).map_or(256, |v| v.len() + 1);
+        let bytes = bytes_of(user);
         if i > start && size + bytes > max_bytes {
             chunks.push(&users[start..i]);
             start = i;
@@ -44,7 +58,17 @@ pub fn split(users: &[Arc<GroupUser>], max_bytes: usize) -> Vec<&[Arc<GroupUser>
 /// The objects a group named `name` is written as: first the group itself with the first chunk of
 /// members, then shard N (named `<name>-sN`, its parent the group) with chunk N.
 pub fn parts(name: &str, spec: &UserGroupSpec, max_bytes: usize) -> Vec<UserGroupSpec> {
-    let chunks = split(&spec.users, max_bytes);
+    parts_sized(name, spec, max_bytes, json_bytes)
+}
+
+/// [`parts`], with each member's [`json_bytes`] from `bytes_of`.
+pub fn parts_sized(
+    name: &str,
+    spec: &UserGroupSpec,
+    max_bytes: usize,
+    bytes_of: impl Fn(&Arc<GroupUser>) -> usize,
+) -> Vec<UserGroupSpec> {
+    let chunks = split_sized(&spec.users, max_bytes, bytes_of);
     let mut out = Vec::with_capacity(chunks.len());
     out.push(UserGroupSpec {
         users: chunks[0].to_vec(),

@@ -11,7 +11,7 @@ use crate::controller::cluster::cluster_state;
 use crate::directory::snapshot::{Group, Snapshot, User};
 use crate::planner::desired::desired_groups;
 use crate::planner::plan::{MaxDeletions, Plan, Policies, plan};
-use crate::planner::shard::DEFAULT_SHARD_BYTES;
+use crate::planner::shard::{DEFAULT_SHARD_BYTES, parts};
 
 const UID: &str = "5d3c1a2e-0000-4000-8000-000000000001";
 
@@ -378,4 +378,12 @@ fn is_shard_meta(m: &PartialObjectMeta<UserGroup>) -> bool {
         .labels
         .as_ref()
         .is_some_and(|l| l.contains_key(SHARD_OF_LABEL))
+}
+
+#[test]
+fn work_split_between_cores_keeps_its_order() {
+    let items: Vec<u32> = (0..10_000).collect();
+    let doubled = on_every_core(&items, |i| i * 2);
+    assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+    assert_eq!(on_every_core(&[] as &[u32], |i| *i), Vec::<u32>::new());
 }
