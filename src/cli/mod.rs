@@ -266,11 +266,9 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
     users.share_all(&mut snapshot.users);
     let planning = Instant::now();
     let desired = desired_of(&task, &snapshot);
-    eprintln!("T desired {:?}", planning.elapsed());
     let mut downloaded = listing.downloaded.len();
     let (mut objects, differing) = rebuild(listing, &desired, &task, DEFAULT_SHARD_BYTES);
     downloaded += differing.len();
-    eprintln!("T rebuilt {:?}", planning.elapsed());
     objects.extend(
         download(&groups, &users, differing.into_iter())
             .await
