@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use hashbrown::{HashMap, HashSet};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
@@ -44,18 +44,20 @@ pub struct Listing {
 pub fn vouched_digest(meta: &ObjectMeta) -> Option<&str> {
     let digest = meta.annotations.as_ref()?.get(SPEC_DIGEST_ANNOTATION)?;
     let fields = meta.managed_fields.as_ref()?;
-    let main = |f: &&k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
-        f.subresource.as_deref().unwrap_or_default().is_empty()
-    };
-    let ours = |f: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
+    // Entries of the status subresource own only status.
+    let main = |f: &&ManagedFieldsEntry| f.subresource.as_deref().unwrap_or_default().is_empty();
+    let ours = |f: &ManagedFieldsEntry| {
         f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply")
     };
+    let annotation = format!("f:{SPEC_DIGEST_ANNOTATION}");
     let applied = fields.iter().filter(main).any(ours);
     let touched_by_others = fields.iter().filter(main).filter(|f| !ours(f)).any(|f| {
         f.fields_v1.as_ref().is_some_and(|v| {
             v.0.get("f:spec").is_some()
                 || v.0
-                    .pointer("/f:metadata/f:annotations/f:usersync.io~1spec-digest")
+                    .get("f:metadata")
+                    .and_then(|m| m.get("f:annotations"))
+                    .and_then(|a| a.get(&annotation))
                     .is_some()
         })
     });
@@ -63,7 +65,7 @@ pub fn vouched_digest(meta: &ObjectMeta) -> Option<&str> {
 }
 
 /// Lists the namespace's UserGroups by metadata and downloads those a digest cannot stand for:
-/// other tasks' and hand-made objects, sharded groups, and objects without a vouched digest. When
+/// other tasks' and hand-made objects, and objects without a digest usersync can vouch for. When
 /// that is most of them, one full list is cheaper.
 pub async fn list_by_metadata(
     api: &Api<UserGroup>,
@@ -196,10 +198,9 @@ pub fn rebuild(
         let candidates = on_every_core(&ready, |d| {
             let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
             let parts = parts_sized("", &written_spec(d, parent), shard_bytes, |u| {
-                members.get(u).map_or_else(|| json_bytes(u), |m| m.bytes)
+                members.bytes(u)
             });
-            let digest =
-                parts[0].digest_with(|u| members.get(u).map_or_else(|| u.digest(), |m| m.digest));
+            let digest = parts[0].digest_with(|u| members.digest(u));
             (parts, digest)
         });
         'group: for (d, (mut parts, digest)) in ready.into_iter().zip(candidates) {
@@ -213,8 +214,7 @@ pub fn rebuild(
             for (n, part) in parts.iter_mut().enumerate().skip(1) {
                 part.parent = Some(name.clone());
                 let shard = shards_by_name.get(shard_name(&name, n).as_str()).copied();
-                let digest =
-                    part.digest_with(|u| members.get(u).map_or_else(|| u.digest(), |m| m.digest));
+                let digest = part.digest_with(|u| members.digest(u));
                 match shard.filter(|&i| digest_of(i) == Some(digest.as_str())) {
                     Some(i) => found.push(i),
                     None => continue 'group,
@@ -275,6 +275,14 @@ impl Members {
         });
         let addresses = distinct.iter().map(|u| Arc::as_ptr(u) as usize);
         Members(addresses.zip(measured).collect())
+    }
+
+    fn bytes(&self, user: &Arc<GroupUser>) -> usize {
+        self.get(user).map_or_else(|| json_bytes(user), |m| m.bytes)
+    }
+
+    fn digest(&self, user: &Arc<GroupUser>) -> [u8; 32] {
+        self.get(user).map_or_else(|| user.digest(), |m| m.digest)
     }
 
     fn get(&self, user: &Arc<GroupUser>) -> Option<&Measured> {
