@@ -304,10 +304,10 @@ impl Run<'_> {
                 .env("KUBECONFIG", &self.kubeconfig),
             |line| {
                 // "task …: N users, M groups read from S in R s; K UserGroups listed in L s"
-                if let Some((_, steps)) = line.split_once(" read from ") {
-                    if let Some((_, steps)) = steps.split_once(" in ") {
-                        timings = steps.to_owned();
-                    }
+                if let Some((_, steps)) = line.split_once(" read from ")
+                    && let Some((_, steps)) = steps.split_once(" in ")
+                {
+                    timings = steps.to_owned();
                 }
                 if line.starts_with("create ") {
                     counts = line.to_owned();
