@@ -71,19 +71,38 @@ pub async fn list_groups(
     pool: &UserPool,
 ) -> Result<Vec<Arc<UserGroup>>, ControllerError> {
     let mut groups = Vec::new();
-    let mut params = ListParams::default().limit(LIST_PAGE);
-    loop {
-        let page = api
-            .list(&params)
-            .await
-            .map_err(kube("listing UserGroups"))?;
-        groups.extend(page.items.into_iter().map(|mut g| {
+    let list = |params: ListParams| async move { api.list(&params).await };
+    each_page(LIST_PAGE, list, |items| {
+        groups.extend(items.into_iter().map(|mut g| {
             pool.share_all(&mut g.spec.users);
             Arc::new(g)
         }));
+    })
+    .await?;
+    Ok(groups)
+}
+
+/// Lists `page_size` objects at a time with `list`, handing each page's items to `take`.
+pub async fn each_page<T, F, Fut>(
+    page_size: u32,
+    mut list: F,
+    mut take: impl FnMut(Vec<T>),
+) -> Result<(), ControllerError>
+where
+    // ObjectList asks for it.
+    T: Clone,
+    F: FnMut(ListParams) -> Fut,
+    Fut: std::future::Future<Output = Result<kube::core::ObjectList<T>, kube::Error>>,
+{
+    let mut params = ListParams::default().limit(page_size);
+    loop {
+        let page = list(params.clone())
+            .await
+            .map_err(kube("listing UserGroups"))?;
+        take(page.items);
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
-            None => return Ok(groups),
+            None => return Ok(()),
         }
     }
 }

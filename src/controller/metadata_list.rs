@@ -13,7 +13,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 
-use super::cluster::{list_groups, owned_by};
+use super::cluster::{each_page, list_groups, owned_by};
 use super::error::{ControllerError, kube};
 use crate::api::{
     FIELD_MANAGER, GroupUser, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION, UserGroup, UserGroupSpec,
@@ -73,18 +73,8 @@ pub async fn list_by_metadata(
     task: &UserSynchronization,
 ) -> Result<Listing, ControllerError> {
     let mut metas = Vec::new();
-    let mut params = ListParams::default().limit(METADATA_PAGE);
-    loop {
-        let page = api
-            .list_metadata(&params)
-            .await
-            .map_err(kube("listing UserGroups"))?;
-        metas.extend(page.items);
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => break,
-        }
-    }
+    let list = |params: ListParams| async move { api.list_metadata(&params).await };
+    each_page(METADATA_PAGE, list, |items| metas.extend(items)).await?;
     let mut shards: HashMap<String, usize> = HashMap::new();
     for base in metas
         .iter()
@@ -156,13 +146,7 @@ pub fn rebuild(
     let mut names: HashMap<Identity, String> = downloaded
         .iter()
         .filter(|g| owned(&g.metadata) && !g.labels().contains_key(SHARD_OF_LABEL))
-        .map(|g| {
-            let identity = match &g.spec.source {
-                Some(source) => Identity::Directory(source.id.clone()),
-                None => Identity::Target,
-            };
-            (identity, g.name_any())
-        })
+        .map(|g| (Identity::of(&g.spec), g.name_any()))
         .collect();
     let is_shard = |m: &PartialObjectMeta<UserGroup>| {
         m.metadata

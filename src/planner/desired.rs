@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::api::{DirectorySource, GroupUser, NestedGroups};
+use crate::api::{DirectorySource, GroupUser, NestedGroups, UserGroupSpec};
 use crate::directory::snapshot::Snapshot;
 
 /// How an object is recognised across runs: never by its name, which is fixed at creation.
@@ -16,6 +16,16 @@ pub enum Identity {
     Target,
     /// A directory group or container, by its stable directory id.
     Directory(String),
+}
+
+impl Identity {
+    /// The identity of the group a stored spec holds: its source's id, or the target group.
+    pub fn of(spec: &UserGroupSpec) -> Identity {
+        match &spec.source {
+            Some(source) => Identity::Directory(source.id.clone()),
+            None => Identity::Target,
+        }
+    }
 }
 
 /// One UserGroup the directory asks for, before names are assigned.

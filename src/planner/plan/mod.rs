@@ -71,10 +71,7 @@ pub struct CurrentGroup<'a> {
 
 impl CurrentGroup<'_> {
     fn identity(&self) -> Identity {
-        match &self.spec.source {
-            Some(source) => Identity::Directory(source.id.clone()),
-            None => Identity::Target,
-        }
+        Identity::of(&self.spec)
     }
 }
 
