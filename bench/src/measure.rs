@@ -66,6 +66,27 @@ pub fn time_command(cmd: &mut Command, mut line: impl FnMut(&str)) -> Result<Sam
     })
 }
 
+/// The run with the median wall time of several runs of the same scenario, noting every run's time:
+/// one run of a few seconds on a shared machine says little.
+pub fn median(mut runs: Vec<Sample>) -> Option<Sample> {
+    runs.sort_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds));
+    let times: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{:.2}", r.wall_seconds))
+        .collect();
+    let count = runs.len();
+    let mut chosen = runs.into_iter().nth(count / 2)?;
+    if count > 1 {
+        let runs = format!("median of {count} runs ({} s)", times.join(", "));
+        chosen.note = if chosen.note.is_empty() {
+            runs
+        } else {
+            format!("{runs}; {}", chosen.note)
+        };
+    }
+    Some(chosen)
+}
+
 /// Peak resident set (VmHWM) of a running process, in KiB.
 pub fn peak_rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
