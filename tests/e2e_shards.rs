@@ -7,25 +7,21 @@ mod support;
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use support::e2e::{
     assert_synced, audit_writes, base_and_shards, joined_member_ids, run_now, secrets,
     start_operator_with, user_groups, wait_for_run,
 };
-use support::{TestNamespace, install_crds, kube_client};
+use support::{TestNamespace, install_crds, kube_client, run_ok};
 use usersync::api::{UserGroup, UserSynchronization};
+use usersync::planner::shard::DEFAULT_SHARD_BYTES;
 use usersync_testbed::env;
 use usersync_testbed::fixture::names;
 
-#[tokio::test]
-async fn a_big_group_is_split_into_shards_and_joined_back() {
-    let client = kube_client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-shards").await;
-    secrets(&client, &ns.name, &env::samba().admin_password).await;
+/// The task syncing the big group, as the cluster gets it (the CLI reads the same from a file).
+fn all_staff_task() -> serde_json::Value {
     let corp = format!("OU=Corp,{}", env::samba().base_dn);
-    let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
-    let task: UserSynchronization = serde_json::from_value(serde_json::json!({
+    serde_json::json!({
         "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
         "metadata": {"name": "corp"},
         "spec": {
@@ -33,12 +29,26 @@ async fn a_big_group_is_split_into_shards_and_joined_back() {
             "server": {"urls": [env::samba().ldaps_url], "credentialsSecretRef": {"name": "bind"}, "tls": {"caSecretRef": {"name": "ca"}}},
             "directory": {"baseDN": corp, "groups": [format!("CN={},OU=Groups,{corp}", names::ALL_STAFF)]},
         },
-    }))
-    .expect("task");
+    })
+}
+
+async fn create_all_staff_task(client: &kube::Client, ns: &str) -> Api<UserSynchronization> {
+    secrets(client, ns, &env::samba().admin_password).await;
+    let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), ns);
+    let task: UserSynchronization = serde_json::from_value(all_staff_task()).expect("task");
     tasks
         .create(&PostParams::default(), &task)
         .await
         .expect("task created");
+    tasks
+}
+
+#[tokio::test]
+async fn a_big_group_is_split_into_shards_and_joined_back() {
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-shards").await;
+    let tasks = create_all_staff_task(&client, &ns.name).await;
     // About 100 kB of members per object: the 3100 members need several.
     let operator = start_operator_with(&client, &ns.name, 100_000, None);
 
@@ -76,4 +86,66 @@ async fn a_big_group_is_split_into_shards_and_joined_back() {
         "joined shards compare equal: no writes"
     );
     operator.abort();
+}
+
+/// `usersync sync --dry-run` lists metadata only and rebuilds a sharded group from what the run
+/// would write when the base object and every shard carry matching digests; a shard edited by
+/// someone else makes it download the group and plan to put it back.
+#[tokio::test]
+async fn a_preview_rebuilds_a_sharded_group_from_its_digests() {
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-shards-preview").await;
+    let tasks = create_all_staff_task(&client, &ns.name).await;
+    // The shard size the CLI uses: the 3100 members still need more than one object.
+    let operator = start_operator_with(&client, &ns.name, DEFAULT_SHARD_BYTES, None);
+    assert_synced(&wait_for_run(&tasks, None).await);
+    operator.abort();
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let all = user_groups(&groups).await;
+    let (_, shards) = base_and_shards(&all, names::ALL_STAFF);
+    assert!(!shards.is_empty(), "the big group has shards");
+
+    let samba = env::samba();
+    let file = std::env::temp_dir().join(format!("{}-task.yaml", ns.name));
+    let mut task = all_staff_task();
+    task["metadata"]["namespace"] = ns.name.clone().into();
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bind", "namespace": ns.name},
+        "stringData": {"username": format!("{}\\Administrator", samba.domain), "password": samba.admin_password},
+    });
+    std::fs::write(&file, format!("{task}\n---\n{secret}\n")).expect("task file");
+    let dry_run = || {
+        run_ok(
+            std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+                .args(["sync", "--dry-run", "-f"])
+                .arg(&file)
+                .args(["--ca-file", &samba.ca_file])
+                .env("KUBECONFIG", env::kube().kubeconfig),
+        )
+    };
+    let after_sync = dry_run();
+    assert!(after_sync.contains("(0 downloaded)"), "{after_sync}");
+    assert!(
+        after_sync.contains("create 0, update 0, remove 0"),
+        "{after_sync}"
+    );
+
+    // One member taken out of a shard by another field manager.
+    let shard = shards[0];
+    let fewer = &shard.spec.users[1..];
+    groups
+        .patch(
+            &shard.name_any(),
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(serde_json::json!({"spec": {"users": fewer}})),
+        )
+        .await
+        .expect("edit a shard");
+    let edited = dry_run();
+    assert!(!edited.contains("(0 downloaded)"), "{edited}");
+    assert!(edited.contains("create 0, update 1, remove 0"), "{edited}");
 }

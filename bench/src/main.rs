@@ -26,6 +26,8 @@ use target::Target;
 
 /// Runs of each short scenario whose median is reported.
 const REPEATS: usize = 3;
+/// UserGroup writes in flight, for floor B and for the operator.
+const WRITES_AT_ONCE: usize = 16;
 
 #[derive(Parser)]
 struct Args {
@@ -116,7 +118,8 @@ fn write_report(
         "# Benchmarks\n\nWritten by `cargo xtask bench` on {} ({} cores). Every number comes from the same run, \
          against the local apiserver and directories the test bed's scripts start; wall times include the \
          apiserver and the directory, which share the machine. Scenarios run one after another on each \
-         directory; UserGroup writes are counted in the apiserver's audit log.\n",
+         directory; UserGroup writes are counted in the apiserver's audit log. The operator runs with \
+         `--write-concurrency {WRITES_AT_ONCE}`, as many writes in flight as floor B (its default is 8).\n",
         utc_now(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
@@ -253,9 +256,9 @@ impl Run<'_> {
 
         let floor_ns = format!("bench-{tag}-floor-b");
         operator::prepare_namespace(&self.client, &floor_ns, target).await?;
-        let mut sample = floors::apply_loop(&self.client, &ns, &floor_ns, 16).await?;
+        let mut sample = floors::apply_loop(&self.client, &ns, &floor_ns, WRITES_AT_ONCE).await?;
         sample.user_group_writes = Some(self.audit.user_group_writes(&floor_ns));
-        sample.note = "16 at a time".into();
+        sample.note = format!("{WRITES_AT_ONCE} at a time");
         eprintln!("bench:   floor B {:.2} s", sample.wall_seconds);
         report.rows.push((report::FLOOR_B, sample));
 

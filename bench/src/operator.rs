@@ -37,6 +37,8 @@ impl Operator {
         cmd.args(["run", "--namespace", namespace, "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["--reference-poll-seconds", "3600"])
+            // As many writes in flight as floor B has: the comparison is of the work per write.
+            .args(["--write-concurrency", &crate::WRITES_AT_ONCE.to_string()])
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
