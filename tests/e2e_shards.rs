@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use support::e2e::{
-    assert_synced, audit_writes, base_and_shards, joined_member_ids, run_now, secrets,
-    start_operator_with, user_groups, wait_for_run,
+    assert_synced, audit_writes, base_and_shards, cli_dry_run, joined_member_ids, run_now,
+    samba_task_file, secrets, start_operator_with, user_groups, wait_for_run,
 };
-use support::{TestNamespace, install_crds, kube_client, run_ok};
+use support::{TestNamespace, install_crds, kube_client};
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync::planner::shard::DEFAULT_SHARD_BYTES;
 use usersync_testbed::env;
@@ -106,24 +106,8 @@ async fn a_preview_rebuilds_a_sharded_group_from_its_digests() {
     let (_, shards) = base_and_shards(&all, names::ALL_STAFF);
     assert!(!shards.is_empty(), "the big group has shards");
 
-    let samba = env::samba();
-    let file = std::env::temp_dir().join(format!("{}-task.yaml", ns.name));
-    let mut task = all_staff_task();
-    task["metadata"]["namespace"] = ns.name.clone().into();
-    let secret = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bind", "namespace": ns.name},
-        "stringData": {"username": format!("{}\\Administrator", samba.domain), "password": samba.admin_password},
-    });
-    std::fs::write(&file, format!("{task}\n---\n{secret}\n")).expect("task file");
-    let dry_run = || {
-        run_ok(
-            std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
-                .args(["sync", "--dry-run", "-f"])
-                .arg(&file)
-                .args(["--ca-file", &samba.ca_file])
-                .env("KUBECONFIG", env::kube().kubeconfig),
-        )
-    };
+    let file = samba_task_file(&ns.name, all_staff_task());
+    let dry_run = || cli_dry_run(&file);
     let after_sync = dry_run();
     assert!(after_sync.contains("(0 downloaded)"), "{after_sync}");
     assert!(

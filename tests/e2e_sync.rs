@@ -11,11 +11,10 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use support::e2e::{
-    Scenario, Server, assert_synced, audit_writes, by_display, condition, create_task,
-    create_task_on, http_get, run_now, secrets, secrets_for, start_operator, start_operator_with,
-    user_groups, wait_for_condition, wait_for_run,
+    Scenario, Server, assert_synced, audit_writes, by_display, cli_dry_run, condition, create_task,
+    create_task_on, http_get, run_now, samba_task_file, secrets, secrets_for, start_operator,
+    start_operator_with, user_groups, wait_for_condition, wait_for_run,
 };
-use support::run_ok;
 use usersync::api::{SPEC_DIGEST_ANNOTATION, UserGroup};
 use usersync_testbed::env;
 
@@ -347,31 +346,17 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
         ldap: _,
         base,
     } = Scenario::new("e2e-cli").await;
-    let samba = env::samba();
-    let file = std::env::temp_dir().join(format!("{}-task.yaml", ns.name));
-    let task_yaml = serde_json::json!({
+    let task = serde_json::json!({
         "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
-        "metadata": {"name": "corp", "namespace": ns.name},
+        "metadata": {"name": "corp"},
         "spec": {
             "targetGroup": "all-users",
-            "server": {"urls": [samba.ldaps_url], "credentialsSecretRef": {"name": "bind"}},
+            "server": {"urls": [env::samba().ldaps_url], "credentialsSecretRef": {"name": "bind"}},
             "directory": {"baseDN": base},
         },
     });
-    let secret_yaml = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bind", "namespace": ns.name},
-        "stringData": {"username": format!("{}\\Administrator", samba.domain), "password": samba.admin_password},
-    });
-    std::fs::write(&file, format!("{task_yaml}\n---\n{secret_yaml}\n")).expect("task file");
-    let dry_run = || {
-        run_ok(
-            std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
-                .args(["sync", "--dry-run", "-f"])
-                .arg(&file)
-                .args(["--ca-file", &samba.ca_file])
-                .env("KUBECONFIG", env::kube().kubeconfig),
-        )
-    };
+    let file = samba_task_file(&ns.name, task);
+    let dry_run = || cli_dry_run(&file);
     let before = dry_run();
     assert!(before.contains("create 3, update 0, remove 0"), "{before}");
     assert!(
@@ -382,7 +367,7 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
     );
 
     // Once the operator has synced, the same command finds nothing to do.
-    secrets(&client, &ns.name, &samba.admin_password).await;
+    secrets(&client, &ns.name, &env::samba().admin_password).await;
     let tasks = create_task(&client, &ns.name, &base).await;
     let operator = start_operator(&client, &ns.name);
     wait_for_run(&tasks, None).await;

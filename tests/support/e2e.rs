@@ -619,3 +619,28 @@ pub fn joined_member_ids<'a>(base: &'a UserGroup, shards: &[&'a UserGroup]) -> V
     ids.dedup();
     ids
 }
+
+/// A task file for the CLI in `ns`: `task` and the `bind` Secret with Samba's administrator.
+pub fn samba_task_file(ns: &str, mut task: serde_json::Value) -> std::path::PathBuf {
+    let samba = env::samba();
+    task["metadata"]["namespace"] = ns.into();
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bind", "namespace": ns},
+        "stringData": {"username": format!("{}\\Administrator", samba.domain), "password": samba.admin_password},
+    });
+    let file = std::env::temp_dir().join(format!("{ns}-task.yaml"));
+    std::fs::write(&file, format!("{task}\n---\n{secret}\n")).expect("task file");
+    file
+}
+
+/// `usersync sync --dry-run` of a task file against the test bed's apiserver, trusting Samba's CA:
+/// what it prints.
+pub fn cli_dry_run(file: &std::path::Path) -> String {
+    super::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+            .args(["sync", "--dry-run", "-f"])
+            .arg(file)
+            .args(["--ca-file", &env::samba().ca_file])
+            .env("KUBECONFIG", env::kube().kubeconfig),
+    )
+}
