@@ -7,10 +7,10 @@ mod support;
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use support::e2e::{
-    assert_synced, audit_writes, base_and_shards, cli_dry_run, joined_member_ids, run_now,
-    samba_task_file, secrets, start_operator_with, user_groups, wait_for_run,
+    assert_synced, audit_writes, base_and_shards, cli_dry_run, edit_by_hand, joined_member_ids,
+    run_now, samba_task_file, secrets, start_operator_with, user_groups, wait_for_run,
 };
 use support::{TestNamespace, install_crds, kube_client};
 use usersync::api::{UserGroup, UserSynchronization};
@@ -118,17 +118,12 @@ async fn a_preview_rebuilds_a_sharded_group_from_its_digests() {
     // One member taken out of a shard by another field manager.
     let shard = shards[0];
     let fewer = &shard.spec.users[1..];
-    groups
-        .patch(
-            &shard.name_any(),
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..Default::default()
-            },
-            &Patch::Merge(serde_json::json!({"spec": {"users": fewer}})),
-        )
-        .await
-        .expect("edit a shard");
+    edit_by_hand(
+        &groups,
+        &shard.name_any(),
+        serde_json::json!({ "users": fewer }),
+    )
+    .await;
     let edited = dry_run();
     assert!(!edited.contains("(0 downloaded)"), "{edited}");
     assert!(edited.contains("create 0, update 1, remove 0"), "{edited}");

@@ -12,8 +12,8 @@ use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use support::e2e::{
     Scenario, Server, assert_synced, audit_writes, by_display, cli_dry_run, condition, create_task,
-    create_task_on, http_get, run_now, samba_task_file, secrets, secrets_for, start_operator,
-    start_operator_with, user_groups, wait_for_condition, wait_for_run,
+    create_task_on, edit_by_hand, http_get, run_now, samba_task_file, secrets, secrets_for,
+    start_operator, start_operator_with, user_groups, wait_for_condition, wait_for_run,
 };
 use usersync::api::{SPEC_DIGEST_ANNOTATION, UserGroup};
 use usersync_testbed::env;
@@ -392,17 +392,12 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
     // An edit by someone else makes the digest unreliable: that object is downloaded and the
     // preview plans to put it back.
     let devs = by_display(&synced, "Devs");
-    groups
-        .patch(
-            &devs.name_any(),
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..Default::default()
-            },
-            &Patch::Merge(serde_json::json!({"spec": {"description": "edited by hand"}})),
-        )
-        .await
-        .expect("edit Devs");
+    edit_by_hand(
+        &groups,
+        &devs.name_any(),
+        serde_json::json!({ "description": "edited by hand" }),
+    )
+    .await;
     let edited = dry_run();
     assert!(
         edited.contains("(1 downloaded)") && edited.contains("create 0, update 1, remove 0"),

@@ -644,3 +644,19 @@ pub fn cli_dry_run(file: &std::path::Path) -> String {
             .env("KUBECONFIG", env::kube().kubeconfig),
     )
 }
+
+/// Merge-patches a UserGroup's spec as someone editing it by hand would (field manager
+/// `kubectl-edit`).
+pub async fn edit_by_hand(groups: &Api<UserGroup>, name: &str, spec: serde_json::Value) {
+    groups
+        .patch(
+            name,
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(serde_json::json!({ "spec": spec })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("editing {name}: {e}"));
+}
