@@ -10,19 +10,19 @@ use ldap3::controls::{
     MakeCritical, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest, SyncState,
     parse_syncinfo,
 };
-use ldap3::{Scope as LdapScope, SearchEntry, SearchOptions};
+use ldap3::{Scope as LdapScope, SearchOptions};
 use tracing::debug;
 
 use super::assemble::{RawContainer, RawGroup, RawUser};
 use super::cache::{Changes, Keyed, Unusable};
 use super::connect::{Connection, map_operation_error};
 use super::dn::Dn;
-use super::entry;
+use super::entry::Entry;
 use super::error::DirectoryError;
 use super::identity::{guid_to_string, uuid_to_string};
 use super::read::{
     CONTAINER_FILTER, Query, Request, parse_container, parse_group, parse_user, read_all,
-    result_error, search,
+    result_error, search, taken_apart,
 };
 use super::snapshot::ReadStats;
 
@@ -93,7 +93,7 @@ pub(super) async fn probe(
     )
     .await?;
     let Some(root) = root else { return Ok(None) };
-    let controls = entry::values(&root, "supportedControl");
+    let controls = root.values("supportedControl");
     let supports = |oid: &str| controls.contains(&oid.as_bytes());
     if q.schema.active_directory {
         if q.membership_filtered || !supports(SHOW_DELETED_OID) {
@@ -110,14 +110,17 @@ pub(super) async fn probe(
 async fn usn_position(
     conn: &mut Connection,
     q: &Query,
-    root: &SearchEntry,
+    root: &Entry,
 ) -> Result<Option<Position>, DirectoryError> {
-    let usn = entry::text(root, "highestCommittedUSN").and_then(|v| v.parse::<i64>().ok());
-    let (Some(usn), Some(service)) = (usn, entry::text(root, "dsServiceName")) else {
+    let usn = root
+        .text("highestCommittedUSN")
+        .and_then(|v| v.parse::<i64>().ok());
+    let (Some(usn), Some(service)) = (usn, root.text("dsServiceName")) else {
         return Ok(None);
     };
     let base = Dn::parse(&q.base_dn).ok();
-    let naming_context = entry::values(root, "namingContexts")
+    let naming_context = root
+        .values("namingContexts")
         .into_iter()
         .filter_map(|v| std::str::from_utf8(v).ok())
         .filter(|nc| {
@@ -163,7 +166,8 @@ async fn usn_position(
     let Some(settings) = base_entry(conn, &service, vec!["invocationId"]).await? else {
         return Ok(None);
     };
-    let Some(invocation_id) = entry::values(&settings, "invocationId")
+    let Some(invocation_id) = settings
+        .values("invocationId")
         .first()
         .and_then(|b| guid_to_string(b))
     else {
@@ -211,7 +215,7 @@ async fn base_entry(
     conn: &mut Connection,
     dn: &str,
     attrs: Vec<&str>,
-) -> Result<Option<SearchEntry>, DirectoryError> {
+) -> Result<Option<Entry>, DirectoryError> {
     let server = conn.server.clone();
     let result = conn
         .ldap
@@ -222,7 +226,12 @@ async fn base_entry(
     if result.1.rc != 0 {
         return Ok(None);
     }
-    Ok(result.0.into_iter().next().map(SearchEntry::construct))
+    result
+        .0
+        .into_iter()
+        .next()
+        .map(|e| taken_apart(e, &server))
+        .transpose()
 }
 
 /// What changed since `since`, or why the changes cannot be used.
@@ -271,7 +280,7 @@ async fn usn_changes(
             controls: vec![show_deleted],
         },
         stats,
-        |e| Ok(entry::values(e, "objectGUID").first().map(|b| b.to_vec())),
+        |e| Ok(e.values("objectGUID").first().map(|b| b.to_vec())),
     )
     .await?
     .into_iter()
@@ -369,7 +378,7 @@ async fn sync_search<T: Keyed>(
     q: &Query,
     cookie: &str,
     stats: &mut ReadStats,
-    mut parse: impl FnMut(&SearchEntry) -> Result<T, DirectoryError>,
+    mut parse: impl FnMut(Entry) -> Result<T, DirectoryError>,
 ) -> Result<Result<Changes<T>, Unusable>, DirectoryError> {
     let server = conn.server.clone();
     let op = |e| map_operation_error(&server, "syncrepl refresh", e, conn.timeout);
@@ -429,7 +438,7 @@ async fn sync_search<T: Keyed>(
                 changes.removed.insert(id);
             }
             ldap3::controls::EntryState::Add | ldap3::controls::EntryState::Modify => {
-                changes.upserts.push(parse(&SearchEntry::construct(item))?);
+                changes.upserts.push(parse(taken_apart(item, &server)?)?);
             }
         }
     }

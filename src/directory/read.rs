@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
-use ldap3::{Scope as LdapScope, SearchEntry, SearchResult};
+use ldap3::{ResultEntry, Scope as LdapScope, SearchResult};
 use tracing::{debug, info};
 
 use super::assemble::{Member, RawContainer, RawGroup, RawUser, Scope, assemble};
@@ -16,7 +16,7 @@ use super::cache::Entries;
 use super::connect::{Connection, map_operation_error};
 use super::delta::{self, Mark};
 use super::dn::Dn;
-use super::entry;
+use super::entry::{self, Entry};
 use super::error::DirectoryError;
 use super::preset::{MemberFormat, Schema};
 use super::snapshot::{Group, ReadStats, Snapshot, User};
@@ -434,7 +434,7 @@ pub(super) async fn search<T>(
     conn: &mut Connection,
     request: Request<'_>,
     stats: &mut ReadStats,
-    mut parse: impl FnMut(&SearchEntry) -> Result<T, DirectoryError>,
+    mut parse: impl FnMut(Entry) -> Result<T, DirectoryError>,
 ) -> Result<Vec<T>, DirectoryError> {
     let Request {
         base,
@@ -458,9 +458,8 @@ pub(super) async fn search<T>(
         .map_err(op)?;
     let mut items = Vec::new();
     while let Some(raw) = stream.next().await.map_err(op)? {
-        let entry = SearchEntry::construct(raw);
         stats.entries += 1;
-        items.push(parse(&entry)?);
+        items.push(parse(taken_apart(raw, &server)?)?);
     }
     let result = stream.finish().await;
     stats.requests += items.len().div_ceil(page_size).max(1);
@@ -519,7 +518,7 @@ async fn fetch_member_ranges(
             });
         };
         stats.entries += 1;
-        let (values, next) = entry::member_values(&SearchEntry::construct(raw), attr);
+        let (values, next) = taken_apart(raw, &server)?.take_members(attr);
         if values.is_empty() && next.is_some() {
             return Err(DirectoryError::MalformedData {
                 server,
@@ -536,17 +535,26 @@ async fn fetch_member_ranges(
     }
 }
 
+/// The entry in a search result message; a message that is not one is malformed data.
+pub(super) fn taken_apart(raw: ResultEntry, server: &str) -> Result<Entry, DirectoryError> {
+    Entry::from_message(raw).ok_or_else(|| DirectoryError::MalformedData {
+        server: server.to_owned(),
+        detail: "a search result entry that is not valid LDAP (or whose DN is not UTF-8)"
+            .to_owned(),
+    })
+}
+
 pub(super) fn parse_container(
-    e: &SearchEntry,
+    mut e: Entry,
     schema: &Schema,
     server: &str,
 ) -> Result<RawContainer, DirectoryError> {
     let dn = parse_dn(&e.dn, server)?;
     Ok(RawContainer {
         name: dn.name().unwrap_or_default().to_owned(),
-        id: entry::id(e, &schema.id, schema.id_format)
+        id: entry::id(&mut e, &schema.id, schema.id_format)
             .ok_or_else(|| missing(server, &e.dn, &schema.id))?,
-        text: e.dn.clone(),
+        text: e.dn,
         dn,
     })
 }
@@ -566,25 +574,26 @@ fn missing(server: &str, dn: &str, attr: &str) -> DirectoryError {
 }
 
 pub(super) fn parse_user(
-    e: &SearchEntry,
+    mut e: Entry,
     schema: &Schema,
     now: SystemTime,
     server: &str,
 ) -> Result<RawUser, DirectoryError> {
     let dn = parse_dn(&e.dn, server)?;
     let user = User {
-        id: entry::id(e, &schema.id, schema.id_format)
+        id: entry::id(&mut e, &schema.id, schema.id_format)
             .ok_or_else(|| missing(server, &e.dn, &schema.id))?,
-        name: entry::text(e, &schema.user_name)
+        name: e
+            .take_text(&schema.user_name)
             .ok_or_else(|| missing(server, &e.dn, &schema.user_name))?,
-        display_name: entry::text(e, &schema.display_name),
-        email: entry::text(e, &schema.email),
-        phone: entry::text(e, &schema.phone),
-        description: entry::text(e, &schema.description),
-        sid: schema.sid.as_deref().and_then(|a| entry::sid(e, a)),
-        upn: schema.upn.as_deref().and_then(|a| entry::text(e, a)),
-        disabled: entry::is_disabled(e, schema.disabled, now),
-        dn: e.dn.clone(),
+        display_name: e.take_text(&schema.display_name),
+        email: e.take_text(&schema.email),
+        phone: e.take_text(&schema.phone),
+        description: e.take_text(&schema.description),
+        sid: schema.sid.as_deref().and_then(|a| entry::sid(&e, a)),
+        upn: schema.upn.as_deref().and_then(|a| e.take_text(a)),
+        disabled: entry::is_disabled(&e, schema.disabled, now),
+        dn: e.dn,
     };
     Ok(RawUser {
         dn,
@@ -594,18 +603,19 @@ pub(super) fn parse_user(
 
 /// A group and, for a ranged member list, where the next range starts.
 pub(super) fn parse_group(
-    e: &SearchEntry,
+    mut e: Entry,
     schema: &Schema,
     server: &str,
 ) -> Result<(RawGroup, Option<usize>), DirectoryError> {
     let dn = parse_dn(&e.dn, server)?;
-    let name = entry::text(e, &schema.group_name)
+    let name = e
+        .take_text(&schema.group_name)
         .or_else(|| dn.name().map(str::to_owned))
         .ok_or_else(|| missing(server, &e.dn, &schema.group_name))?;
     let mut members = Vec::new();
     let mut next = None;
     for attr in &schema.member {
-        let (values, more) = entry::member_values(e, attr);
+        let (values, more) = e.take_members(attr);
         members.extend(
             values
                 .into_iter()
@@ -614,12 +624,12 @@ pub(super) fn parse_group(
         next = next.or(more);
     }
     let group = Group {
-        id: entry::id(e, &schema.id, schema.id_format)
+        id: entry::id(&mut e, &schema.id, schema.id_format)
             .ok_or_else(|| missing(server, &e.dn, &schema.id))?,
-        dn: e.dn.clone(),
+        description: e.take_text(&schema.description),
+        sid: schema.sid.as_deref().and_then(|a| entry::sid(&e, a)),
+        dn: e.dn,
         name,
-        description: entry::text(e, &schema.description),
-        sid: schema.sid.as_deref().and_then(|a| entry::sid(e, a)),
         ..Default::default()
     };
     Ok((RawGroup { dn, group, members }, next))
