@@ -2,6 +2,7 @@
 //! users), member resolution, nesting and containment. Pure: no I/O, so every rule is unit-tested.
 
 use hashbrown::{HashMap, HashSet};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::dn::{Dn, key_of};
@@ -89,7 +90,8 @@ pub fn assemble<'a>(
             kept_users.push(raw);
         }
     }
-    kept_users.sort_by_cached_key(|u| (u.user.name.to_lowercase(), u.dn.key().to_owned()));
+    // Most names are lower-case already: those are borrowed, not copied.
+    kept_users.sort_by_cached_key(|u: &&'a RawUser| (lower_case(&u.user.name), u.dn.key()));
 
     let mut kept_groups: Vec<&RawGroup> = Vec::new();
     for raw in groups {
@@ -211,6 +213,17 @@ pub fn assemble<'a>(
         containers,
         unresolved,
         stats,
+    }
+}
+
+/// `text.to_lowercase()`, borrowed when that changes nothing.
+fn lower_case(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(text);
+    }
+    match text.to_lowercase() {
+        lower if lower == text => Cow::Borrowed(text),
+        lower => Cow::Owned(lower),
     }
 }
 

@@ -355,3 +355,34 @@ fn containers_form_a_tree_and_hold_their_groups() {
     let corp = s.containers[groups_ou].parent.expect("Groups has a parent");
     assert_eq!(s.containers[corp].parent, None);
 }
+
+#[test]
+fn users_are_ordered_by_lower_case_name_then_dn() {
+    let users = vec![
+        user("bob", "OU=A"),
+        user("Ǆemal", "OU=A"),
+        user("Élise", "OU=A"),
+        user("alice", "OU=B"),
+        user("Alice", "OU=A"),
+        user("dave", "OU=A"),
+    ];
+    let s = assemble(
+        users,
+        vec![],
+        vec![],
+        &scope(NestedGroups::Preserve),
+        ReadStats::default(),
+    );
+    let order: Vec<&str> = s.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(order, ["Alice", "alice", "bob", "dave", "Élise", "Ǆemal"]);
+}
+
+#[test]
+fn lower_case_borrows_only_what_lowercasing_leaves_alone() {
+    assert!(matches!(lower_case("user0001"), Cow::Borrowed(_)));
+    assert!(matches!(lower_case("zoë"), Cow::Borrowed(_)));
+    assert_eq!(lower_case("Zoë"), "zoë");
+    // A title-case letter is not upper case, yet lowercasing changes it.
+    assert_eq!(lower_case("ǅemal"), "ǆemal");
+    assert_eq!(lower_case("ΟΔΟΣ"), "οδος");
+}
