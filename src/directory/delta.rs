@@ -163,7 +163,7 @@ async fn usn_position(
         );
         return Ok(None);
     }
-    let Some(settings) = base_entry(conn, &service, vec!["invocationId"]).await? else {
+    let Some(settings) = base_entry(conn, service, vec!["invocationId"]).await? else {
         return Ok(None);
     };
     let Some(invocation_id) = settings
