@@ -263,7 +263,11 @@ async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), 
     let (read, server) = read.map_err(failed)?;
     let (namespace, task, groups, listing, list_seconds) = cluster?;
     let mut snapshot = read.snapshot;
-    users.share_all(&mut snapshot.users);
+    // Downloaded objects compare with the directory's records by address once they share them;
+    // the objects rebuilt from digests hold the directory's own records already.
+    if !listing.downloaded.is_empty() {
+        users.share_all(&mut snapshot.users);
+    }
     let planning = Instant::now();
     let desired = desired_of(&task, &snapshot);
     let mut downloaded = listing.downloaded.len();

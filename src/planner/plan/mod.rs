@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
@@ -140,22 +141,34 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
     let by_name: HashMap<&str, &CurrentGroup<'_>> =
         current.iter().map(|c| (c.name.as_str(), c)).collect();
 
-    // Users the directory no longer has, and whether they go.
-    let present: HashSet<&str> = desired
-        .iter()
-        .flat_map(|d| d.users.iter().map(|u| u.id.as_str()))
-        .collect();
-    let listed: HashSet<&str> = current
+    // Users the directory no longer has, and whether they go. The snapshot's records are shared
+    // with the stored objects, so most are matched by address; ids are hashed only for the
+    // listed records no desired group shares.
+    let listed: HashSet<Record<'_>> = current
         .iter()
         .filter(|c| c.owned)
-        .flat_map(|c| c.spec.users.iter().map(|u| u.id.as_str()))
+        .flat_map(|c| c.spec.users.iter().map(Record))
         .collect();
-    let vanished_users: HashSet<&str> = listed
-        .iter()
-        .copied()
-        .filter(|id| !present.contains(id))
-        .collect();
-    drop(present);
+    let vanished_users: HashSet<&str> = {
+        let present: HashSet<Record<'_>> = desired
+            .iter()
+            .flat_map(|d| d.users.iter().map(Record))
+            .collect();
+        let unshared: Vec<&str> = listed
+            .iter()
+            .filter(|r| !present.contains(*r))
+            .map(|r| r.0.id.as_str())
+            .collect();
+        if unshared.is_empty() {
+            HashSet::new()
+        } else {
+            let present: HashSet<&str> = present.iter().map(|r| r.0.id.as_str()).collect();
+            unshared
+                .into_iter()
+                .filter(|id| !present.contains(id))
+                .collect()
+        }
+    };
     let desired_ids: HashSet<&Identity> = desired.iter().map(|d| &d.identity).collect();
     let vanished_groups: Vec<&CurrentGroup<'_>> = owned
         .iter()
@@ -176,14 +189,19 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
         0
     };
     let would_remove = (user_removals + group_removals) as u64;
-    let limit = policies.max_deletions.limit(owned.len() + listed.len());
-    let braked = would_remove > limit && !policies.deletions_approved;
-    if braked {
-        out.brake = Some(Brake {
-            would_remove,
-            limit,
-        });
-    }
+    let braked = would_remove > 0 && {
+        let listed_ids: HashSet<&str> = listed.iter().map(|r| r.0.id.as_str()).collect();
+        let limit = policies.max_deletions.limit(owned.len() + listed_ids.len());
+        let braked = would_remove > limit && !policies.deletions_approved;
+        if braked {
+            out.brake = Some(Brake {
+                would_remove,
+                limit,
+            });
+        }
+        braked
+    };
+    drop(listed);
     let drop_vanished_users = policies.user_extinction == ExtinctionPolicy::Remove && !braked;
 
     let (names, skip) = assign_names(&desired, &owned, &by_name, policies, &mut out);
@@ -309,6 +327,25 @@ fn assign_names(
     }
     (names, skip)
 }
+
+/// A user record, hashed and compared by address: records are shared, so equal addresses are the
+/// same user, and telling them apart needs no read of the records.
+#[derive(Clone, Copy)]
+struct Record<'a>(&'a Arc<GroupUser>);
+
+impl Hash for Record<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(self.0).hash(state);
+    }
+}
+
+impl PartialEq for Record<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for Record<'_> {}
 
 /// The order of a UserGroup's members: by name, then by id.
 pub fn sort_users(users: &mut [Arc<GroupUser>]) {

@@ -442,3 +442,48 @@ fn max_deletions_parses_counts_and_percentages() {
     );
     assert_eq!(MaxDeletions::parse(&IntOrString::Int(-1)), None);
 }
+
+#[test]
+fn shared_records_are_matched_by_address_and_vanished_ones_by_id() {
+    let s = snapshot();
+    let cluster = apply(
+        &[],
+        &plan(desired(&s, NestedGroups::Preserve), &[], &policies()),
+    );
+    // The next run's snapshot shares the records the cluster lists (as the user pool arranges).
+    let same = plan(desired(&s, NestedGroups::Preserve), &cluster, &policies());
+    assert!(same.is_noop(), "{same:?}");
+    assert_eq!((same.users_removed, same.users_kept), (0, 0));
+
+    let mut fewer = s.clone();
+    fewer.users.truncate(3); // loner vanishes; a, b and c are the same records
+    let p = plan(
+        desired(&fewer, NestedGroups::Preserve),
+        &cluster,
+        &policies(),
+    );
+    assert_eq!(p.users_removed, 1);
+    let none = Policies {
+        max_deletions: MaxDeletions::Count(0),
+        ..policies()
+    };
+    let braked = plan(desired(&fewer, NestedGroups::Preserve), &cluster, &none);
+    assert_eq!(
+        braked.brake,
+        Some(Brake {
+            would_remove: 1,
+            limit: 0
+        })
+    );
+
+    // An equal record that is not shared is the same user, not a vanished one.
+    let mut copies = s.clone();
+    copies.users = s.users.iter().map(|u| Arc::new((**u).clone())).collect();
+    let p = plan(
+        desired(&copies, NestedGroups::Preserve),
+        &cluster,
+        &policies(),
+    );
+    assert!(p.is_noop(), "{p:?}");
+    assert_eq!(p.users_removed, 0);
+}
