@@ -11,6 +11,7 @@ use futures::FutureExt;
 
 use crate::directory::connect::connect;
 use crate::directory::read::{Feed, ReadOptions, read_snapshot};
+use crate::directory::reader_thread::on_reader_thread;
 use crate::directory::settings::server_settings;
 use crate::directory::snapshot::Snapshot;
 use task_file::{Overrides, TaskFile};
@@ -189,16 +190,18 @@ async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String
         directory.groups.clear();
     }
     let started = Instant::now();
-    let mut conn = connect(&settings)
-        .await
-        .map_err(|e| format!("{} ({})", e, e.reason()))?;
     let options = ReadOptions {
         member_range: args.member_range,
     };
-    let snapshot = read_snapshot(&mut conn, &directory, &options)
-        .await
-        .map_err(|e| format!("{} ({})", e, e.reason()))?;
-    Ok((snapshot, conn.server, started.elapsed().as_secs_f64()))
+    let first_url = settings.urls.first().cloned().unwrap_or_default();
+    let (snapshot, server) = on_reader_thread(&first_url, async move {
+        let mut conn = connect(&settings).await?;
+        let snapshot = read_snapshot(&mut conn, &directory, &options).await?;
+        Ok((snapshot, conn.server))
+    })
+    .await
+    .map_err(|e| format!("{} ({})", e, e.reason()))?;
+    Ok((snapshot, server, started.elapsed().as_secs_f64()))
 }
 
 /// Structured logs; the level comes from RUST_LOG (default info).

@@ -13,7 +13,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 
-use super::cluster::{each_page, list_groups, owned_by};
+use super::cluster::{list_groups, owned_by};
 use super::error::{ControllerError, kube};
 use crate::api::{
     FIELD_MANAGER, GroupUser, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION, UserGroup, UserGroupSpec,
@@ -23,9 +23,6 @@ use crate::planner::desired::{DesiredGroup, Identity};
 use crate::planner::names::shard_name;
 use crate::planner::plan::sort_users;
 use crate::planner::shard::{json_bytes, parts_sized};
-
-/// Objects per page of a metadata list (about 2 kB each, most of it managedFields).
-const METADATA_PAGE: u32 = 500;
 
 /// Downloads in flight at once.
 const DOWNLOADS: usize = 8;
@@ -72,9 +69,16 @@ pub async fn list_by_metadata(
     pool: &UserPool,
     task: &UserSynchronization,
 ) -> Result<Listing, ControllerError> {
-    let mut metas = Vec::new();
-    let list = |params: ListParams| async move { api.list_metadata(&params).await };
-    each_page(METADATA_PAGE, list, |items| metas.extend(items)).await?;
+    // One request, not pages: the apiserver answers it from its watch cache. Later pages of a
+    // paginated list come from that cache only while it keeps the first page's snapshot (about
+    // 75 s after the last UserGroup write); past that each page is read from etcd and every
+    // object decoded whole (0.76 s for each page of 500 at 100k users, against 0.33 s for the
+    // whole list in one). The metadata is about 2 kB an object, most of it managedFields.
+    let metas = api
+        .list_metadata(&ListParams::default())
+        .await
+        .map_err(kube("listing UserGroups"))?
+        .items;
     let mut shards: HashMap<String, usize> = HashMap::new();
     for base in metas
         .iter()

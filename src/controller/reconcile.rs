@@ -31,6 +31,7 @@ use crate::api::{
 };
 use crate::directory::connect::connect;
 use crate::directory::read::{Feed, Kept, Read, ReadKind, ReadOptions, read};
+use crate::directory::reader_thread::on_reader_thread;
 use crate::directory::settings::server_settings;
 use crate::directory::snapshot::Snapshot;
 use crate::planner::desired::{DesiredGroup, desired_groups};
@@ -578,25 +579,14 @@ pub async fn read_directory(
     let directory = task.spec.directory.clone();
     let options = options.clone();
     let first_url = settings.urls.first().cloned().unwrap_or_default();
-    // In a task of its own: the LDAP library panics on some malformed server messages, and that must
-    // fail this run, not the operator.
-    let read = tokio::spawn(
-        async move {
-            let mut conn = connect(&settings).await?;
-            let read = read(&mut conn, &directory, &options, feed).await?;
-            let _ = conn.ldap.unbind().await;
-            Ok::<_, crate::directory::error::DirectoryError>((read, conn.server))
-        }
-        .in_current_span(),
-    );
-    match read.await {
-        Ok(result) => Ok(result?),
-        Err(e) => Err(crate::directory::error::DirectoryError::MalformedData {
-            server: first_url,
-            detail: format!("reading the directory failed unexpectedly ({e})"),
-        }
-        .into()),
-    }
+    let read = on_reader_thread(&first_url, async move {
+        let mut conn = connect(&settings).await?;
+        let read = read(&mut conn, &directory, &options, feed).await?;
+        let _ = conn.ldap.unbind().await;
+        Ok((read, conn.server))
+    })
+    .await?;
+    Ok(read)
 }
 
 /// The groups the snapshot asks for under the task's settings.

@@ -10,6 +10,7 @@ pub mod error;
 pub mod identity;
 pub mod preset;
 pub mod read;
+pub mod reader_thread;
 pub mod settings;
 pub mod snapshot;
 pub mod tls;
