@@ -200,3 +200,23 @@ fn a_spec_digest_covers_every_field_and_member() {
     spec.users.reverse();
     assert!(seen.insert(spec.digest()), "the order counts");
 }
+
+#[test]
+fn a_member_digest_comes_with_the_length_of_its_json() {
+    use sha2::Digest;
+    let user = GroupUser {
+        name: "zoë \"z\" o'neil".into(),
+        dn: "uid=zoe\\,x,dc=example,dc=org".into(),
+        id: "1f6c".into(),
+        email: Some("zoë@example.org".into()),
+        ..Default::default()
+    };
+    let json = serde_json::to_vec(&user).expect("json");
+    let (digest, len) = user.digest_and_len();
+    assert_eq!(len, json.len());
+    assert_eq!(digest, <[u8; 32]>::from(sha2::Sha256::digest(&json)));
+    assert_eq!(
+        crate::planner::shard::json_bytes(&std::sync::Arc::new(user)),
+        len + 1
+    );
+}

@@ -58,7 +58,7 @@ impl UserGroupSpec {
             source: self.source.clone(),
             users: Vec::new(),
         };
-        let mut hasher = HashWriter(sha2::Sha256::new());
+        let mut hasher = HashWriter(sha2::Sha256::new(), 0);
         // Cannot fail: the hasher takes every byte, and every key of a spec is a string.
         let _ = serde_json::to_writer(&mut hasher, &head);
         for user in &self.users {
@@ -78,21 +78,28 @@ impl UserGroupSpec {
 impl GroupUser {
     /// SHA-256 of the member's JSON: its part of a spec digest.
     pub fn digest(&self) -> [u8; 32] {
+        self.digest_and_len().0
+    }
+
+    /// [`Self::digest`] and the length of the JSON it hashes (the member's size in a list), from
+    /// one serialization.
+    pub fn digest_and_len(&self) -> ([u8; 32], usize) {
         use sha2::Digest;
-        let mut hasher = HashWriter(sha2::Sha256::new());
+        let mut hasher = HashWriter(sha2::Sha256::new(), 0);
         let _ = serde_json::to_writer(&mut hasher, self);
-        hasher.0.finalize().into()
+        (hasher.0.finalize().into(), hasher.1)
     }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Feeds serialized bytes into a hash instead of a buffer.
-struct HashWriter(sha2::Sha256);
+/// Feeds serialized bytes into a hash instead of a buffer, counting them.
+struct HashWriter(sha2::Sha256, usize);
 
 impl std::io::Write for HashWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         sha2::Digest::update(&mut self.0, bytes);
+        self.1 += bytes.len();
         Ok(bytes.len())
     }
 

@@ -257,9 +257,13 @@ impl Members {
             .flat_map(|d| &d.users)
             .filter(|u| seen.insert(Arc::as_ptr(u) as usize))
             .collect();
-        let measured = on_every_core(&distinct, |u| Measured {
-            bytes: json_bytes(u),
-            digest: u.digest(),
+        let measured = on_every_core(&distinct, |u| {
+            let (digest, len) = u.digest_and_len();
+            // As json_bytes counts: the JSON and a comma.
+            Measured {
+                bytes: len + 1,
+                digest,
+            }
         });
         let addresses = distinct.iter().map(|u| Arc::as_ptr(u) as usize);
         Members(addresses.zip(measured).collect())
