@@ -115,28 +115,33 @@ impl Dn {
         if !is_plain(text) {
             return None;
         }
-        let mut display = String::with_capacity(text.len());
-        let mut starts = Vec::new();
-        let mut name = "";
+        let name = text.split(',').next()?.split_once('=')?.1;
+        // Key, display form and name in one buffer of the exact size; a DN of every user is kept.
+        let mut buf = String::with_capacity(2 * text.len() + name.len());
+        buf.push_str(text);
+        buf.make_ascii_lowercase();
+        let display_start = buf.len();
+        let mut starts = Vec::with_capacity(text.bytes().filter(|&b| b == b',').count() + 1);
         for (i, rdn) in text.split(',').enumerate() {
             if i > 0 {
-                display.push(',');
+                buf.push(',');
             }
-            let at = offset(&display);
+            let at = offset(&buf[display_start..]);
             starts.push((at, at));
             let (attr, value) = rdn.split_once('=')?;
-            display.push_str(&display_attr(&attr.to_ascii_lowercase()));
-            display.push('=');
-            display.push_str(value);
-            if i == 0 {
-                name = value;
-            }
+            // As display_attr writes a lower-cased type: short ones upper case.
+            let short = attr.len() <= 2;
+            buf.extend(attr.chars().map(|c| match short {
+                true => c.to_ascii_uppercase(),
+                false => c.to_ascii_lowercase(),
+            }));
+            buf.push('=');
+            buf.push_str(value);
         }
+        buf.push_str(name);
         let len = offset(text);
         Some(Dn {
-            text: [&text.to_ascii_lowercase(), display.as_str(), name]
-                .concat()
-                .into_boxed_str(),
+            text: buf.into_boxed_str(),
             key_len: len,
             display_len: len,
             starts: starts.into_boxed_slice(),
