@@ -115,20 +115,20 @@ impl Dn {
         if !is_plain(text) {
             return None;
         }
-        let name = text.split(',').next()?.split_once('=')?.1;
+        let name = plain_rdns(text).next()??.1;
         // Key, display form and name in one buffer of the exact size; a DN of every user is kept.
         let mut buf = String::with_capacity(2 * text.len() + name.len());
         buf.push_str(text);
         buf.make_ascii_lowercase();
         let display_start = buf.len();
         let mut starts = Vec::with_capacity(text.bytes().filter(|&b| b == b',').count() + 1);
-        for (i, rdn) in text.split(',').enumerate() {
+        for (i, rdn) in plain_rdns(text).enumerate() {
             if i > 0 {
                 buf.push(',');
             }
             let at = offset(&buf[display_start..]);
             starts.push((at, at));
-            let (attr, value) = rdn.split_once('=')?;
+            let (attr, value) = rdn?;
             // As display_attr writes a lower-cased type: short ones upper case.
             let short = attr.len() <= 2;
             buf.extend(attr.chars().map(|c| match short {
@@ -208,25 +208,40 @@ pub fn key_of(text: &str) -> Result<String, DnError> {
 }
 
 /// ASCII, one `type=value` per RDN, nothing escaped, quoted or to be escaped, and no spaces around
-/// separators: what `escape_value` would write back unchanged.
+/// separators: what `escape_value` would write back unchanged. One pass over the bytes: every
+/// member value of every group is checked.
 fn is_plain(text: &str) -> bool {
-    !text.is_empty()
-        && text.is_ascii()
-        && text.split(',').all(|rdn| {
-            let Some((attr, value)) = rdn.split_once('=') else {
-                return false;
-            };
-            !attr.is_empty()
-                && attr
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-                && !value.is_empty()
-                && !value.starts_with([' ', '#'])
-                && !value.ends_with(' ')
-                && !value
-                    .bytes()
-                    .any(|b| matches!(b, b'\\' | b'"' | b'+' | b';' | b'<' | b'>' | b'=' | 0))
-        })
+    !text.is_empty() && text.is_ascii() && plain_rdns(text).all(|rdn| rdn.is_some())
+}
+
+/// The `(type, value)` of each RDN of an ASCII DN, `None` for one that is not plain. Splits on
+/// bytes: `str::split` searches for a char with a set-up cost that DNs this short do not repay.
+fn plain_rdns(text: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let rest = text.as_bytes().get(start..)?;
+        let end = start + rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+        let rdn = &text[start..end];
+        start = end + 1;
+        Some(plain_rdn(rdn))
+    })
+}
+
+fn plain_rdn(rdn: &str) -> Option<(&str, &str)> {
+    let bytes = rdn.as_bytes();
+    let eq = bytes
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))?;
+    let value = &bytes[eq + 1..];
+    let plain = eq > 0
+        && bytes[eq] == b'='
+        && !value.is_empty()
+        && !matches!(value[0], b' ' | b'#')
+        && value[value.len() - 1] != b' '
+        && !value
+            .iter()
+            .any(|b| matches!(b, b'\\' | b'"' | b'+' | b';' | b'<' | b'>' | b'=' | 0));
+    plain.then(|| (&rdn[..eq], &rdn[eq + 1..]))
 }
 
 /// A length or position in a DN's text; DNs are far shorter than 4 GiB.
@@ -459,6 +474,12 @@ mod tests {
             "cn=a;dc=x",
             "",
             "2.5.4.3=x,dc=y",
+            "cn=a,",
+            "cn=a,,dc=x",
+            "cn=,dc=x",
+            "=a,dc=x",
+            "cn a=b,dc=x",
+            "cn=a\u{0},dc=x",
         ] {
             assert_eq!(
                 key_of(text).ok(),

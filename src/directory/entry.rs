@@ -86,13 +86,23 @@ impl Entry {
 
     /// [`Entry::text`], moved out of the entry when it needs no trimming.
     pub fn take_text(&mut self, name: &str) -> Option<String> {
-        let value = self
+        let values = self
             .attrs
             .iter_mut()
             .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.iter_mut())
-            .find(|v| std::str::from_utf8(v).is_ok())?;
-        let text = String::from_utf8(std::mem::take(value)).ok()?;
+            .flat_map(|(_, v)| v.iter_mut());
+        let mut text = None;
+        for value in values {
+            match String::from_utf8(std::mem::take(value)) {
+                Ok(t) => {
+                    text = Some(t);
+                    break;
+                }
+                // Not text: left as it was.
+                Err(e) => *value = e.into_bytes(),
+            }
+        }
+        let text = text?;
         let trimmed = text.trim();
         match trimmed.len() {
             0 => None,
