@@ -111,6 +111,19 @@ impl Entry {
         }
     }
 
+    /// The first text value of each of `names`, trimmed: moved out of the entry, or copied when a
+    /// later name asks for the same attribute (a mapping may use one attribute for two fields).
+    pub fn take_texts<const N: usize>(&mut self, names: [&str; N]) -> [Option<String>; N] {
+        std::array::from_fn(|i| {
+            let name = names[i];
+            if names[i + 1..].iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                self.text(name).map(str::to_owned)
+            } else {
+                self.take_text(name)
+            }
+        })
+    }
+
     /// Member values of `name`, including Active Directory's ranged form `member;range=0-1499`,
     /// moved out of the entry. Returns the values and, when the server sent only a range, the
     /// next range's start. A value that is not UTF-8 is kept (lossily) so that it shows as
@@ -152,10 +165,19 @@ impl Entry {
 }
 
 /// The stable id, formatted; `None` when the entry lacks it or it is malformed.
-pub fn id(entry: &mut Entry, name: &str, format: IdFormat) -> Option<String> {
+/// The stable id when it is text (it is among the values taken), else the formatted GUID.
+pub fn id(entry: &Entry, name: &str, format: IdFormat, text: Option<String>) -> Option<String> {
     match format {
-        IdFormat::Text => entry.take_text(name),
+        IdFormat::Text => text,
         IdFormat::BinaryGuid => entry.named(name).next().and_then(|b| guid_to_string(b)),
+    }
+}
+
+/// The id attribute when the id is text, to be taken with the entry's other text values.
+pub fn text_id(name: &str, format: IdFormat) -> &str {
+    match format {
+        IdFormat::Text => name,
+        IdFormat::BinaryGuid => "",
     }
 }
 
@@ -317,5 +339,15 @@ mod tests {
         let mut e = entry(&[("member", &["cn=a"])]).with_binary("member", &[0x63, 0xff]);
         let (values, _) = e.take_members("member");
         assert_eq!(values, ["cn=a", "c\u{fffd}"]);
+    }
+
+    #[test]
+    fn an_attribute_mapped_to_two_fields_fills_both() {
+        let mut e = entry(&[("uid", &["jdoe"]), ("mail", &["j@x"])]);
+        let [id, name, mail, missing] = e.take_texts(["UID", "uid", "mail", ""]);
+        assert_eq!(id.as_deref(), Some("jdoe"));
+        assert_eq!(name.as_deref(), Some("jdoe"));
+        assert_eq!(mail.as_deref(), Some("j@x"));
+        assert_eq!(missing, None);
     }
 }

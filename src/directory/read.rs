@@ -550,9 +550,10 @@ pub(super) fn parse_container(
     server: &str,
 ) -> Result<RawContainer, DirectoryError> {
     let dn = parse_dn(&e.dn, server)?;
+    let [text_id] = e.take_texts([entry::text_id(&schema.id, schema.id_format)]);
     Ok(RawContainer {
         name: dn.name().unwrap_or_default().to_owned(),
-        id: entry::id(&mut e, &schema.id, schema.id_format)
+        id: entry::id(&e, &schema.id, schema.id_format, text_id)
             .ok_or_else(|| missing(server, &e.dn, &schema.id))?,
         text: e.dn,
         dn,
@@ -580,19 +581,29 @@ pub(super) fn parse_user(
     server: &str,
 ) -> Result<RawUser, DirectoryError> {
     let dn = parse_dn(&e.dn, server)?;
+    // What is read in place comes before the text values are moved out.
+    let disabled = entry::is_disabled(&e, schema.disabled, now);
+    let sid = schema.sid.as_deref().and_then(|a| entry::sid(&e, a));
+    let [text_id, name, display_name, email, phone, description, upn] = e.take_texts([
+        entry::text_id(&schema.id, schema.id_format),
+        &schema.user_name,
+        &schema.display_name,
+        &schema.email,
+        &schema.phone,
+        &schema.description,
+        schema.upn.as_deref().unwrap_or_default(),
+    ]);
     let user = User {
-        id: entry::id(&mut e, &schema.id, schema.id_format)
+        id: entry::id(&e, &schema.id, schema.id_format, text_id)
             .ok_or_else(|| missing(server, &e.dn, &schema.id))?,
-        name: e
-            .take_text(&schema.user_name)
-            .ok_or_else(|| missing(server, &e.dn, &schema.user_name))?,
-        display_name: e.take_text(&schema.display_name),
-        email: e.take_text(&schema.email),
-        phone: e.take_text(&schema.phone),
-        description: e.take_text(&schema.description),
-        sid: schema.sid.as_deref().and_then(|a| entry::sid(&e, a)),
-        upn: schema.upn.as_deref().and_then(|a| e.take_text(a)),
-        disabled: entry::is_disabled(&e, schema.disabled, now),
+        name: name.ok_or_else(|| missing(server, &e.dn, &schema.user_name))?,
+        display_name,
+        email,
+        phone,
+        description,
+        sid,
+        upn,
+        disabled,
         dn: e.dn,
     };
     Ok(RawUser {
@@ -608,8 +619,13 @@ pub(super) fn parse_group(
     server: &str,
 ) -> Result<(RawGroup, Option<usize>), DirectoryError> {
     let dn = parse_dn(&e.dn, server)?;
-    let name = e
-        .take_text(&schema.group_name)
+    let sid = schema.sid.as_deref().and_then(|a| entry::sid(&e, a));
+    let [text_id, name, description] = e.take_texts([
+        entry::text_id(&schema.id, schema.id_format),
+        &schema.group_name,
+        &schema.description,
+    ]);
+    let name = name
         .or_else(|| dn.name().map(str::to_owned))
         .ok_or_else(|| missing(server, &e.dn, &schema.group_name))?;
     let mut members = Vec::new();
@@ -624,10 +640,10 @@ pub(super) fn parse_group(
         next = next.or(more);
     }
     let group = Group {
-        id: entry::id(&mut e, &schema.id, schema.id_format)
+        id: entry::id(&e, &schema.id, schema.id_format, text_id)
             .ok_or_else(|| missing(server, &e.dn, &schema.id))?,
-        description: e.take_text(&schema.description),
-        sid: schema.sid.as_deref().and_then(|a| entry::sid(&e, a)),
+        description,
+        sid,
         dn: e.dn,
         name,
         ..Default::default()
@@ -672,5 +688,36 @@ mod tests {
         );
         let err = and_filter("(a=1)", Some("(b=2")).unwrap_err();
         assert_eq!(err.reason(), "InvalidSettings");
+    }
+
+    #[test]
+    fn one_attribute_can_fill_several_fields() {
+        use crate::api::{AttributeOverrides, DirectoryPreset};
+        let schema = Schema::new(
+            DirectoryPreset::Custom,
+            &AttributeOverrides {
+                id: Some("uid".into()),
+                email: Some("mail".into()),
+                upn: Some("MAIL".into()),
+                description: Some("cn".into()),
+                display_name: Some("cn".into()),
+                ..Default::default()
+            },
+        );
+        let e = Entry::new(
+            "uid=jdoe,ou=People,dc=example,dc=org",
+            &[
+                ("uid", &["jdoe"]),
+                ("cn", &["John Doe"]),
+                ("mail", &["jdoe@x"]),
+            ],
+        );
+        let raw = parse_user(e, &schema, SystemTime::now(), "ldap://x").expect("parses");
+        let u = &raw.user;
+        assert_eq!((u.id.as_str(), u.name.as_str()), ("jdoe", "jdoe"));
+        assert_eq!(u.email.as_deref(), Some("jdoe@x"));
+        assert_eq!(u.upn.as_deref(), Some("jdoe@x"));
+        assert_eq!(u.description.as_deref(), Some("John Doe"));
+        assert_eq!(u.display_name.as_deref(), Some("John Doe"));
     }
 }
