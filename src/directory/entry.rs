@@ -85,7 +85,7 @@ impl Entry {
     }
 
     /// [`Entry::text`], moved out of the entry when it needs no trimming.
-    pub fn take_text(&mut self, name: &str) -> Option<String> {
+    fn take_text(&mut self, name: &str) -> Option<String> {
         let values = self
             .attrs
             .iter_mut()
@@ -164,8 +164,8 @@ impl Entry {
     }
 }
 
-/// The stable id, formatted; `None` when the entry lacks it or it is malformed.
-/// The stable id when it is text (it is among the values taken), else the formatted GUID.
+/// The stable id: the text value taken with the entry's others (`text`), or the formatted GUID;
+/// `None` when the entry lacks it or it is malformed.
 pub fn id(entry: &Entry, name: &str, format: IdFormat, text: Option<String>) -> Option<String> {
     match format {
         IdFormat::Text => text,
