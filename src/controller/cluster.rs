@@ -83,7 +83,7 @@ pub async fn list_groups(
 }
 
 /// Lists `page_size` objects at a time with `list`, handing each page's items to `take`.
-pub async fn each_page<T, F, Fut>(
+async fn each_page<T, F, Fut>(
     page_size: u32,
     mut list: F,
     mut take: impl FnMut(Vec<T>),

@@ -91,7 +91,7 @@ impl Dn {
                 key.push_str(&ava.attr);
                 key.push('=');
                 key.push_str(&escape_value(&ava.value.to_lowercase()));
-                display.push_str(&display_attr(&ava.attr));
+                push_display_attr(&mut display, &ava.attr);
                 display.push('=');
                 display.push_str(&escape_value(&ava.value));
             }
@@ -129,12 +129,7 @@ impl Dn {
             let at = offset(&buf[display_start..]);
             starts.push((at, at));
             let (attr, value) = rdn?;
-            // As display_attr writes a lower-cased type: short ones upper case.
-            let short = attr.len() <= 2;
-            buf.extend(attr.chars().map(|c| match short {
-                true => c.to_ascii_uppercase(),
-                false => c.to_ascii_lowercase(),
-            }));
+            push_display_attr(&mut buf, attr);
             buf.push('=');
             buf.push_str(value);
         }
@@ -208,8 +203,8 @@ pub fn key_of(text: &str) -> Result<String, DnError> {
 }
 
 /// ASCII, one `type=value` per RDN, nothing escaped, quoted or to be escaped, and no spaces around
-/// separators: what `escape_value` would write back unchanged. One pass over the bytes: every
-/// member value of every group is checked.
+/// separators: what `escape_value` would write back unchanged. Every member value of every group
+/// is checked, so RDNs are split on bytes, not with `str::split`.
 fn is_plain(text: &str) -> bool {
     !text.is_empty() && text.is_ascii() && plain_rdns(text).all(|rdn| rdn.is_some())
 }
@@ -281,13 +276,14 @@ impl fmt::Display for Dn {
     }
 }
 
-/// Attribute types print in upper case when short (CN, OU, DC), as Active Directory writes them.
-fn display_attr(attr: &str) -> String {
-    if attr.len() <= 2 {
-        attr.to_uppercase()
-    } else {
-        attr.to_owned()
-    }
+/// Attribute types (ASCII) print in upper case when short (CN, OU, DC), as Active Directory writes
+/// them, and in lower case otherwise.
+fn push_display_attr(out: &mut String, attr: &str) {
+    let short = attr.len() <= 2;
+    out.extend(attr.chars().map(|c| match short {
+        true => c.to_ascii_uppercase(),
+        false => c.to_ascii_lowercase(),
+    }));
 }
 
 type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
