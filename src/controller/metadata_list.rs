@@ -21,7 +21,6 @@ use crate::api::{
 };
 use crate::planner::desired::{DesiredGroup, Identity};
 use crate::planner::names::shard_name;
-use crate::planner::plan::sort_users;
 use crate::planner::shard::{json_bytes, parts_sized};
 
 /// Downloads in flight at once.
@@ -308,8 +307,7 @@ fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> V
 
 /// The spec a run writes for a desired group when nothing in the cluster changes it.
 fn written_spec(d: &DesiredGroup, parent: Option<String>) -> UserGroupSpec {
-    let mut users = d.users.clone();
-    sort_users(&mut users);
+    let users = d.users.clone();
     UserGroupSpec {
         display_name: d.display_name.clone(),
         description: d.description.clone(),

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::plan::by_name_then_id;
 use crate::api::{DirectorySource, GroupUser, NestedGroups, UserGroupSpec};
 use crate::directory::snapshot::Snapshot;
 
@@ -36,6 +37,7 @@ pub struct DesiredGroup {
     pub description: Option<String>,
     pub source: Option<DirectorySource>,
     pub parent: Option<Identity>,
+    /// In list order (`plan::sort_users`): by name, then id.
     pub users: Vec<Arc<GroupUser>>,
 }
 
@@ -72,6 +74,7 @@ pub fn desired_groups(
         .iter()
         .flat_map(|g| &g.users)
         .for_each(|&u| in_some_group[u] = true);
+    let in_list_order = in_list_order(s);
 
     let mut out = Vec::with_capacity(1 + s.groups.len());
     out.push(DesiredGroup {
@@ -80,13 +83,7 @@ pub fn desired_groups(
         description: description.map(str::to_owned),
         source: None,
         parent: None,
-        users: s
-            .users
-            .iter()
-            .zip(&in_some_group)
-            .filter(|(_, in_group)| !**in_group)
-            .map(|(u, _)| Arc::clone(u))
-            .collect(),
+        users: in_list_order((0..s.users.len()).filter(|&u| !in_some_group[u]).collect()),
     });
     for (i, c) in s.containers.iter().enumerate().filter(|(i, _)| needed[*i]) {
         out.push(DesiredGroup {
@@ -117,14 +114,28 @@ pub fn desired_groups(
                 sid: group.sid.clone(),
             }),
             parent: Some(parent),
-            users: group
-                .users
-                .iter()
-                .map(|&u| Arc::clone(&s.users[u]))
-                .collect(),
+            users: in_list_order(group.users.clone()),
         });
     }
     out
+}
+
+/// Turns indices into the snapshot's users into records in list order. The users are ranked once:
+/// a group's members then sort by rank, not by comparing names held elsewhere in memory, and every
+/// later step can take their order as it is.
+fn in_list_order(s: &Snapshot) -> impl Fn(Vec<usize>) -> Vec<Arc<GroupUser>> + '_ {
+    let mut order: Vec<usize> = (0..s.users.len()).collect();
+    // The snapshot's own order (by lower-case name) is close to this one, so the sort mostly
+    // confirms runs.
+    order.sort_by(|&a, &b| by_name_then_id(&s.users[a], &s.users[b]));
+    let mut rank = vec![0; s.users.len()];
+    for (r, u) in order.into_iter().enumerate() {
+        rank[u] = r;
+    }
+    move |mut users: Vec<usize>| {
+        users.sort_unstable_by_key(|&u| rank[u]);
+        users.into_iter().map(|u| Arc::clone(&s.users[u])).collect()
+    }
 }
 
 /// With nesting preserved, each group's parent group: a spanning tree of the membership graph.

@@ -215,18 +215,19 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
         };
         let existing = by_name.get(name.as_str()).copied();
         let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
+        // Desired groups list their users in list order already.
         let mut users = d.users;
-        sort_users(&mut users);
         if let Some(current) =
             existing.filter(|c| c.owned || policies.collision == CollisionPolicy::Overwrite)
         {
-            resolve_user_conflicts(
+            let resolved = resolve_user_conflicts(
                 &mut users,
                 current,
                 policies.collision,
                 &name,
                 &mut out.skipped,
             );
+            let listed = users.len();
             if !drop_vanished_users {
                 users.extend(
                     current
@@ -237,9 +238,10 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
                         .cloned(),
                 );
             }
+            if resolved || users.len() > listed {
+                sort_users(&mut users);
+            }
         }
-        // Again: resolved conflicts and kept users may have changed the order (cheap when unchanged).
-        sort_users(&mut users);
         let spec = UserGroupSpec {
             display_name: d.display_name,
             description: d.description,
@@ -352,22 +354,22 @@ pub fn sort_users(users: &mut [Arc<GroupUser>]) {
     users.sort_by(by_name_then_id);
 }
 
-fn by_name_then_id(a: &Arc<GroupUser>, b: &Arc<GroupUser>) -> std::cmp::Ordering {
+pub(super) fn by_name_then_id(a: &Arc<GroupUser>, b: &Arc<GroupUser>) -> std::cmp::Ordering {
     a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id))
 }
 
 /// A user listed under the same name with another id: Skip keeps the listed entry, Overwrite takes
-/// the directory's.
+/// the directory's. Whether any entry was replaced.
 fn resolve_user_conflicts(
     users: &mut [Arc<GroupUser>],
     current: &CurrentGroup<'_>,
     policy: CollisionPolicy,
     group: &str,
     skipped: &mut Vec<Skipped>,
-) {
+) -> bool {
     // Same records as listed (shared, so compared by address first): nothing can conflict.
     if policy == CollisionPolicy::Overwrite || users == current.spec.users.as_slice() {
-        return;
+        return false;
     }
     let listed: HashMap<&str, &Arc<GroupUser>> = current
         .spec
@@ -375,6 +377,7 @@ fn resolve_user_conflicts(
         .iter()
         .map(|u| (u.name.as_str(), u))
         .collect();
+    let mut replaced = false;
     for u in users.iter_mut() {
         if let Some(old) = listed.get(u.name.as_str()).filter(|old| old.id != u.id) {
             skipped.push(Skipped {
@@ -384,8 +387,10 @@ fn resolve_user_conflicts(
                 },
             });
             *u = (*old).clone();
+            replaced = true;
         }
     }
+    replaced
 }
 
 #[cfg(test)]
