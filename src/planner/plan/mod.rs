@@ -229,14 +229,23 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
             );
             let listed = users.len();
             if !drop_vanished_users {
-                users.extend(
-                    current
-                        .spec
-                        .users
-                        .iter()
-                        .filter(|u| vanished_users.contains(u.id.as_str()))
-                        .cloned(),
-                );
+                // A listed entry standing in for a conflicting user may be one of them already.
+                let present: HashSet<&str> = if resolved {
+                    users.iter().map(|u| u.id.as_str()).collect()
+                } else {
+                    HashSet::new()
+                };
+                let kept: Vec<Arc<GroupUser>> = current
+                    .spec
+                    .users
+                    .iter()
+                    .filter(|u| {
+                        vanished_users.contains(u.id.as_str()) && !present.contains(u.id.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                drop(present);
+                users.extend(kept);
             }
             if resolved || users.len() > listed {
                 sort_users(&mut users);
@@ -358,39 +367,66 @@ pub(super) fn by_name_then_id(a: &Arc<GroupUser>, b: &Arc<GroupUser>) -> std::cm
     a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id))
 }
 
-/// A user listed under the same name with another id: Skip keeps the listed entry, Overwrite takes
-/// the directory's. Whether any entry was replaced.
+/// A listed name that now belongs to a user with another id: Skip keeps the listed entry in its
+/// place, Overwrite takes the directory's. Several users may share a name (a `cn` mapped as the
+/// user name, say): a user conflicts only when no listed entry of its name has its id, and a listed
+/// entry stands in for one conflicting user at most, so nobody is listed twice. Whether the list
+/// changed.
 fn resolve_user_conflicts(
-    users: &mut [Arc<GroupUser>],
+    users: &mut Vec<Arc<GroupUser>>,
     current: &CurrentGroup<'_>,
     policy: CollisionPolicy,
     group: &str,
     skipped: &mut Vec<Skipped>,
 ) -> bool {
     // Same records as listed (shared, so compared by address first): nothing can conflict.
-    if policy == CollisionPolicy::Overwrite || users == current.spec.users.as_slice() {
+    if policy == CollisionPolicy::Overwrite || *users == current.spec.users {
         return false;
     }
-    let listed: HashMap<&str, &Arc<GroupUser>> = current
-        .spec
-        .users
-        .iter()
-        .map(|u| (u.name.as_str(), u))
-        .collect();
-    let mut replaced = false;
-    for u in users.iter_mut() {
-        if let Some(old) = listed.get(u.name.as_str()).filter(|old| old.id != u.id) {
-            skipped.push(Skipped {
-                name: group.to_owned(),
-                reason: SkipReason::UserIdConflict {
-                    user: u.name.clone(),
-                },
-            });
-            *u = (*old).clone();
-            replaced = true;
+    let mut listed: HashMap<&str, Vec<&Arc<GroupUser>>> = HashMap::new();
+    for u in &current.spec.users {
+        listed.entry(u.name.as_str()).or_default().push(u);
+    }
+    let ids: HashSet<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let mut standing_in = HashSet::new();
+    // For each conflicting user, the listed entry that takes its place, if one is left.
+    let mut replaced: Vec<(usize, Option<Arc<GroupUser>>)> = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        let Some(entries) = listed.get(u.name.as_str()) else {
+            continue;
+        };
+        if entries.iter().any(|e| e.id == u.id) {
+            continue;
+        }
+        skipped.push(Skipped {
+            name: group.to_owned(),
+            reason: SkipReason::UserIdConflict {
+                user: u.name.clone(),
+            },
+        });
+        let free = entries
+            .iter()
+            .find(|e| !ids.contains(e.id.as_str()) && standing_in.insert(e.id.as_str()));
+        replaced.push((i, free.map(|e| Arc::clone(e))));
+    }
+    drop(ids);
+    let mut dropped = HashSet::new();
+    for (i, entry) in &replaced {
+        match entry {
+            Some(entry) => users[*i] = Arc::clone(entry),
+            None => {
+                dropped.insert(*i);
+            }
         }
     }
-    replaced
+    if !dropped.is_empty() {
+        let mut i = 0;
+        users.retain(|_| {
+            i += 1;
+            !dropped.contains(&(i - 1))
+        });
+    }
+    !replaced.is_empty()
 }
 
 #[cfg(test)]

@@ -557,12 +557,74 @@ fn kept_and_overwritten_members_take_their_place_in_the_list() {
     let eng = p.update.iter().find(|w| w.spec.display_name == "Eng");
     assert_eq!(
         listed(&eng.expect("Eng takes the new id").spec.users),
-        [
-            ("A", "uid-A-recreated"),
-            ("a", "uid-a"),
-            ("b", "uid-b"),
-        ]
+        [("A", "uid-A-recreated"), ("a", "uid-a"), ("b", "uid-b"),]
     );
+}
+
+#[test]
+fn users_sharing_a_name_are_no_conflict_and_nobody_is_listed_twice() {
+    let twin = |id: &str| -> Arc<User> {
+        let mut u = (*user("a")).clone();
+        u.id = id.into();
+        u.into()
+    };
+    let with_users = |users: Vec<Arc<User>>| {
+        let mut s = snapshot();
+        s.groups = vec![group(
+            "Eng",
+            None,
+            &(0..users.len()).collect::<Vec<_>>(),
+            &[],
+        )];
+        s.users = users;
+        s.containers.clear();
+        s
+    };
+    let eng_of = |cluster: &[CurrentGroup<'static>]| by_display(cluster, "Eng").name.clone();
+    let keep = Policies {
+        user_extinction: ExtinctionPolicy::Skip,
+        ..policies()
+    };
+
+    // Two directory users named alike, both listed: an unchanged directory plans nothing.
+    let both = with_users(vec![twin("uid-a-1"), twin("uid-a-2")]);
+    let cluster = apply(
+        &[],
+        &plan(desired(&both, NestedGroups::Preserve), &[], &policies()),
+    );
+    let p = plan(
+        desired(&both, NestedGroups::Preserve),
+        &cluster,
+        &policies(),
+    );
+    assert!(p.is_noop() && p.skipped.is_empty(), "{p:?}");
+
+    // A second user takes a listed name: Skip keeps the listed entry, once.
+    let one = with_users(vec![twin("uid-a-1")]);
+    let cluster = apply(
+        &[],
+        &plan(desired(&one, NestedGroups::Preserve), &[], &policies()),
+    );
+    let p = plan(
+        desired(&both, NestedGroups::Preserve),
+        &cluster,
+        &policies(),
+    );
+    assert!(p.is_noop(), "{p:?}");
+    assert_eq!(
+        p.skipped,
+        [Skipped {
+            name: eng_of(&cluster),
+            reason: SkipReason::UserIdConflict { user: "a".into() }
+        }]
+    );
+
+    // The listed user is recreated under its name and the old one is kept as vanished (Skip
+    // twice): it stands in for the new one and is not listed again.
+    let recreated = with_users(vec![twin("uid-a-9")]);
+    let p = plan(desired(&recreated, NestedGroups::Preserve), &cluster, &keep);
+    assert!(p.is_noop(), "{p:?}");
+    assert_eq!(p.skipped.len(), 1);
 }
 
 fn listed(users: &[Arc<GroupUser>]) -> Vec<(&str, &str)> {
