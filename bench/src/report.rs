@@ -150,10 +150,17 @@ fn ratios(t: &TargetReport, all: &[TargetReport]) -> Vec<Ratio> {
     {
         let scale = t.users as f64 / small.users as f64;
         let pair = |f: fn(&Sample) -> Option<f64>| Some(f(t.get(FULL)?)? / f(small.get(FULL)?)?);
+        // The full sync is mostly the apiserver's writes: floor B shows how those grew.
+        let floor_b = match (t.get(FLOOR_B), small.get(FLOOR_B)) {
+            (Some(big), Some(small)) => {
+                format!(" (floor B: {:.1}×)", big.wall_seconds / small.wall_seconds)
+            }
+            _ => String::new(),
+        };
         if let Some(r) = pair(|s| Some(s.wall_seconds)) {
             out.push((
                 "full-sync time growth for the user ratio",
-                format!("{r:.1}× for {scale:.0}× users"),
+                format!("{r:.1}× for {scale:.0}× users{floor_b}"),
                 "linear (≤ 1.1 × users ratio)",
                 r <= scale * 1.1,
             ));

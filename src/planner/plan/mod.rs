@@ -410,12 +410,13 @@ fn resolve_user_conflicts(
         replaced.push((i, free.map(|e| Arc::clone(e))));
     }
     drop(ids);
+    let changed = !replaced.is_empty();
     let mut dropped = HashSet::new();
-    for (i, entry) in &replaced {
+    for (i, entry) in replaced {
         match entry {
-            Some(entry) => users[*i] = Arc::clone(entry),
+            Some(entry) => users[i] = entry,
             None => {
-                dropped.insert(*i);
+                dropped.insert(i);
             }
         }
     }
@@ -426,7 +427,7 @@ fn resolve_user_conflicts(
             !dropped.contains(&(i - 1))
         });
     }
-    !replaced.is_empty()
+    changed
 }
 
 #[cfg(test)]
