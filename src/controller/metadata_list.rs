@@ -307,13 +307,12 @@ fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> V
 
 /// The spec a run writes for a desired group when nothing in the cluster changes it.
 fn written_spec(d: &DesiredGroup, parent: Option<String>) -> UserGroupSpec {
-    let users = d.users.clone();
     UserGroupSpec {
         display_name: d.display_name.clone(),
         description: d.description.clone(),
         parent,
         source: d.source.clone(),
-        users,
+        users: d.users.clone(),
     }
 }
 

@@ -227,7 +227,7 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
                 &name,
                 &mut out.skipped,
             );
-            let listed = users.len();
+            let before_kept = users.len();
             if !drop_vanished_users {
                 // A listed entry standing in for a conflicting user may be one of them already.
                 let present: HashSet<&str> = if resolved {
@@ -247,7 +247,7 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
                 drop(present);
                 users.extend(kept);
             }
-            if resolved || users.len() > listed {
+            if resolved || users.len() > before_kept {
                 sort_users(&mut users);
             }
         }
