@@ -104,12 +104,22 @@ fn user_names<'a>(g: &'a CurrentGroup<'_>) -> Vec<&'a str> {
 }
 
 fn first_sync() -> Vec<CurrentGroup<'static>> {
-    let p = plan(
-        desired(&snapshot(), NestedGroups::Preserve),
+    first_sync_of(&snapshot())
+}
+
+/// The cluster after a first sync of `s`.
+fn first_sync_of(s: &Snapshot) -> Vec<CurrentGroup<'static>> {
+    apply(
         &[],
-        &policies(),
-    );
-    apply(&[], &p)
+        &plan(desired(s, NestedGroups::Preserve), &[], &policies()),
+    )
+}
+
+/// A user named "a" with the given id: users may share a name.
+fn user_a(id: &str) -> Arc<User> {
+    let mut u = (*user("a")).clone();
+    u.id = id.into();
+    u.into()
 }
 
 #[test]
@@ -446,10 +456,7 @@ fn max_deletions_parses_counts_and_percentages() {
 #[test]
 fn shared_records_are_matched_by_address_and_vanished_ones_by_id() {
     let s = snapshot();
-    let cluster = apply(
-        &[],
-        &plan(desired(&s, NestedGroups::Preserve), &[], &policies()),
-    );
+    let cluster = first_sync_of(&s);
     // The next run's snapshot shares the records the cluster lists (as the user pool arranges).
     let same = plan(desired(&s, NestedGroups::Preserve), &cluster, &policies());
     assert!(same.is_noop(), "{same:?}");
@@ -491,17 +498,12 @@ fn shared_records_are_matched_by_address_and_vanished_ones_by_id() {
 #[test]
 fn members_are_listed_by_name_then_id_whatever_order_the_snapshot_has() {
     let mut s = snapshot();
-    let twin = |id: &str| -> Arc<User> {
-        let mut u = (*user("a")).clone();
-        u.id = id.into();
-        u.into()
-    };
     // Neither the snapshot's order nor a group's member indices follow the list order.
     s.users = vec![
         user("b"),
         user("A"),
-        twin("uid-a-2"),
-        twin("uid-a-1"),
+        user_a("uid-a-2"),
+        user_a("uid-a-1"),
         user("ab"),
     ];
     s.groups = vec![group("Eng", None, &[0, 1, 2, 3, 4], &[])];
@@ -530,10 +532,7 @@ fn kept_and_overwritten_members_take_their_place_in_the_list() {
     s.users = vec![user("b"), user("A"), user("ab"), user("a")];
     s.groups = vec![group("Eng", None, &[0, 1, 2, 3], &[])];
     s.containers.clear();
-    let cluster = apply(
-        &[],
-        &plan(desired(&s, NestedGroups::Preserve), &[], &policies()),
-    );
+    let cluster = first_sync_of(&s);
 
     // A user that vanished but stays listed (Skip) keeps its place.
     s.users.remove(2);
@@ -563,11 +562,6 @@ fn kept_and_overwritten_members_take_their_place_in_the_list() {
 
 #[test]
 fn users_sharing_a_name_are_no_conflict_and_nobody_is_listed_twice() {
-    let twin = |id: &str| -> Arc<User> {
-        let mut u = (*user("a")).clone();
-        u.id = id.into();
-        u.into()
-    };
     let with_users = |users: Vec<Arc<User>>| {
         let mut s = snapshot();
         s.groups = vec![group(
@@ -587,11 +581,8 @@ fn users_sharing_a_name_are_no_conflict_and_nobody_is_listed_twice() {
     };
 
     // Two directory users named alike, both listed: an unchanged directory plans nothing.
-    let both = with_users(vec![twin("uid-a-1"), twin("uid-a-2")]);
-    let cluster = apply(
-        &[],
-        &plan(desired(&both, NestedGroups::Preserve), &[], &policies()),
-    );
+    let both = with_users(vec![user_a("uid-a-1"), user_a("uid-a-2")]);
+    let cluster = first_sync_of(&both);
     let p = plan(
         desired(&both, NestedGroups::Preserve),
         &cluster,
@@ -600,11 +591,8 @@ fn users_sharing_a_name_are_no_conflict_and_nobody_is_listed_twice() {
     assert!(p.is_noop() && p.skipped.is_empty(), "{p:?}");
 
     // A second user takes a listed name: Skip keeps the listed entry, once.
-    let one = with_users(vec![twin("uid-a-1")]);
-    let cluster = apply(
-        &[],
-        &plan(desired(&one, NestedGroups::Preserve), &[], &policies()),
-    );
+    let one = with_users(vec![user_a("uid-a-1")]);
+    let cluster = first_sync_of(&one);
     let p = plan(
         desired(&both, NestedGroups::Preserve),
         &cluster,
@@ -621,7 +609,7 @@ fn users_sharing_a_name_are_no_conflict_and_nobody_is_listed_twice() {
 
     // The listed user is recreated under its name and the old one is kept as vanished (Skip
     // twice): it stands in for the new one and is not listed again.
-    let recreated = with_users(vec![twin("uid-a-9")]);
+    let recreated = with_users(vec![user_a("uid-a-9")]);
     let p = plan(desired(&recreated, NestedGroups::Preserve), &cluster, &keep);
     assert!(p.is_noop(), "{p:?}");
     assert_eq!(p.skipped.len(), 1);
