@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use futures::FutureExt;
 
 use crate::directory::connect::connect;
-use crate::directory::read::{Feed, ReadOptions, read_snapshot};
+use crate::directory::read::{Feed, ReadOptions};
 use crate::directory::reader_thread::on_reader_thread;
 use crate::directory::settings::server_settings;
 use crate::directory::snapshot::Snapshot;
@@ -196,8 +196,8 @@ async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String
     let first_url = settings.urls.first().cloned().unwrap_or_default();
     let (snapshot, server) = on_reader_thread(&first_url, async move {
         let mut conn = connect(&settings).await?;
-        let snapshot = read_snapshot(&mut conn, &directory, &options).await?;
-        Ok((snapshot, conn.server))
+        let read = crate::directory::read::read(&mut conn, &directory, &options, Feed::Off).await?;
+        Ok(((read.snapshot, conn.server), read.unkept))
     })
     .await
     .map_err(|e| format!("{} ({})", e, e.reason()))?;

@@ -441,6 +441,7 @@ async fn run(
         mut snapshot,
         kind: read_kind,
         mut kept,
+        ..
     } = read;
     if let Some(kept) = kept.as_mut() {
         ctx.users
@@ -581,9 +582,10 @@ pub async fn read_directory(
     let first_url = settings.urls.first().cloned().unwrap_or_default();
     let read = on_reader_thread(&first_url, async move {
         let mut conn = connect(&settings).await?;
-        let read = read(&mut conn, &directory, &options, feed).await?;
+        let mut read = read(&mut conn, &directory, &options, feed).await?;
         let _ = conn.ldap.unbind().await;
-        Ok((read, conn.server))
+        let unkept = read.unkept.take();
+        Ok(((read, conn.server), unkept))
     })
     .await?;
     Ok(read)

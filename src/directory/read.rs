@@ -70,6 +70,9 @@ pub struct Read {
     pub kind: ReadKind,
     /// `None` when the server offers no usable change feed (or the feed is off).
     pub kept: Option<Box<Kept>>,
+    /// The entries the snapshot was assembled from, when nothing keeps them: the reading thread
+    /// frees them once the read is handed over.
+    pub unkept: Option<Entries>,
 }
 
 /// Reads the directory, incrementally when `feed` allows and the server supports it. A feed that
@@ -136,19 +139,24 @@ pub async fn read(
         &query.scope,
         stats,
     );
-    let kept = probe.map(|now| {
-        Box::new(Kept {
-            settings,
-            server: conn.server.clone(),
-            mark: now.mark,
-            entries,
-            full_read_at,
-        })
-    });
+    let (kept, unkept) = match probe {
+        Some(now) => (
+            Some(Box::new(Kept {
+                settings,
+                server: conn.server.clone(),
+                mark: now.mark,
+                entries,
+                full_read_at,
+            })),
+            None,
+        ),
+        None => (None, Some(entries)),
+    };
     Ok(Read {
         snapshot,
         kind,
         kept,
+        unkept,
     })
 }
 
