@@ -203,6 +203,13 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
     };
     drop(listed);
     let drop_vanished_users = policies.user_extinction == ExtinctionPolicy::Remove && !braked;
+    // Listed entries this run removes: a name they hold is free for the directory's user.
+    let no_users = HashSet::new();
+    let removed_users = if drop_vanished_users {
+        &vanished_users
+    } else {
+        &no_users
+    };
 
     let (names, skip) = assign_names(&desired, &owned, &by_name, policies, &mut out);
     for d in desired {
@@ -223,6 +230,7 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
             let resolved = resolve_user_conflicts(
                 &mut users,
                 current,
+                removed_users,
                 policies.collision,
                 &name,
                 &mut out.skipped,
@@ -368,13 +376,15 @@ pub(super) fn by_name_then_id(a: &Arc<GroupUser>, b: &Arc<GroupUser>) -> std::cm
 }
 
 /// A listed name that now belongs to a user with another id: Skip keeps the listed entry in its
-/// place, Overwrite takes the directory's. Several users may share a name (a `cn` mapped as the
-/// user name, say): a user conflicts only when no listed entry of its name has its id, and a listed
-/// entry stands in for one conflicting user at most, so nobody is listed twice. Whether the list
-/// changed.
+/// place, Overwrite takes the directory's. An entry this run removes (its user is gone from the
+/// directory, in `removed`) holds no name: a user recreated under it is listed in its place.
+/// Several users may share a name (a `cn` mapped as the user name, say): a user conflicts only
+/// when no listed entry of its name has its id, and a listed entry stands in for one conflicting
+/// user at most, so nobody is listed twice. Whether the list changed.
 fn resolve_user_conflicts(
     users: &mut Vec<Arc<GroupUser>>,
     current: &CurrentGroup<'_>,
+    removed: &HashSet<&str>,
     policy: CollisionPolicy,
     group: &str,
     skipped: &mut Vec<Skipped>,
@@ -385,7 +395,9 @@ fn resolve_user_conflicts(
     }
     let mut listed: HashMap<&str, Vec<&Arc<GroupUser>>> = HashMap::new();
     for u in &current.spec.users {
-        listed.entry(u.name.as_str()).or_default().push(u);
+        if !removed.contains(u.id.as_str()) {
+            listed.entry(u.name.as_str()).or_default().push(u);
+        }
     }
     let ids: HashSet<&str> = users.iter().map(|u| u.id.as_str()).collect();
     let mut standing_in = HashSet::new();

@@ -360,8 +360,21 @@ fn a_user_with_the_same_name_but_another_id() {
     let cluster = first_sync();
     let mut s = snapshot();
     Arc::make_mut(&mut s.users[0]).id = "uid-a-recreated".into();
-    let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &policies());
     let eng = by_display(&cluster, "Eng").name.clone();
+    let id_of_a = |w: &Write| {
+        w.spec
+            .users
+            .iter()
+            .find(|u| u.name == "a")
+            .map(|u| u.id.clone())
+    };
+
+    // The listed user is kept (Skip for vanished users): its name is taken, Skip keeps it listed.
+    let keep = Policies {
+        user_extinction: ExtinctionPolicy::Skip,
+        ..policies()
+    };
+    let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &keep);
     assert!(p.skipped.contains(&Skipped {
         name: eng.clone(),
         reason: SkipReason::UserIdConflict { user: "a".into() }
@@ -370,6 +383,27 @@ fn a_user_with_the_same_name_but_another_id() {
         p.update.iter().all(|w| w.name != eng),
         "Skip keeps the listed user"
     );
+    assert_eq!((p.users_kept, p.users_removed), (1, 0));
+
+    // The listed user goes (Remove): the name is free, and the new user takes its place at once.
+    let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &policies());
+    assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+    let updated = p
+        .update
+        .iter()
+        .find(|w| w.name == eng)
+        .expect("Eng is updated");
+    assert_eq!(id_of_a(updated).as_deref(), Some("uid-a-recreated"));
+    assert_eq!((p.users_kept, p.users_removed), (0, 1));
+
+    // The brake holds the removal: the listed user stays, and so does its name.
+    let braked = Policies {
+        max_deletions: MaxDeletions::Count(0),
+        ..policies()
+    };
+    let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &braked);
+    assert!(p.brake.is_some() && p.update.iter().all(|w| w.name != eng));
+    assert_eq!(p.skipped.len(), 1);
 
     let overwrite = Policies {
         collision: CollisionPolicy::Overwrite,
@@ -381,7 +415,7 @@ fn a_user_with_the_same_name_but_another_id() {
         .iter()
         .find(|w| w.name == eng)
         .expect("Eng is updated");
-    assert_eq!(updated.spec.users[0].id, "uid-a-recreated");
+    assert_eq!(id_of_a(updated).as_deref(), Some("uid-a-recreated"));
 }
 
 #[test]
