@@ -386,3 +386,27 @@ fn lower_case_borrows_only_what_lowercasing_leaves_alone() {
     assert_eq!(lower_case("ǅemal"), "ǆemal");
     assert_eq!(lower_case("ΟΔΟΣ"), "οδος");
 }
+
+#[test]
+fn heads_order_names_as_the_names_do() {
+    let names = [
+        "user00002",
+        "user00001",
+        "user0000",
+        "a-very-long-name-beyond-16-bytes-b",
+        "a-very-long-name-beyond-16-bytes-a",
+        "a-very-long-name",
+        "a-very-long-nam",
+        "ab\0",
+        "ab",
+        "",
+        "zoë",
+        "zo",
+        "ǆemal",
+    ];
+    let mut by_head: Vec<&str> = names.to_vec();
+    by_head.sort_by_key(|n| (head(n), *n));
+    let mut by_text: Vec<&str> = names.to_vec();
+    by_text.sort();
+    assert_eq!(by_head, by_text);
+}
