@@ -259,6 +259,53 @@ async fn incremental_reads_equal_full_reads_on_openldap() {
     incremental_equals_full(Server::OpenLdap).await;
 }
 
+/// An account whose shadowExpire day comes between two reads changes no entry, so no change feed
+/// reports it: the incremental read disables the kept user all the same, as a full read would.
+#[tokio::test]
+async fn accounts_that_expire_between_reads_are_disabled_as_a_full_read_would() {
+    let server = Server::OpenLdap;
+    let mut ldap = server.admin().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let base = subtree_on(server, &mut ldap, &format!("expiry-{}", now.as_millis())).await;
+    let today = (now.as_secs() / 86_400).to_string();
+    add(
+        &mut ldap,
+        &server.user_dn(&base, "expiring"),
+        vec![
+            ("objectClass", vec!["inetOrgPerson", "shadowAccount"]),
+            ("uid", vec!["expiring"]),
+            ("cn", vec!["expiring"]),
+            ("sn", vec!["expiring"]),
+            ("shadowExpire", vec![&today]),
+        ],
+    )
+    .await;
+    let spec = spec(server, &base);
+
+    let mut first = read_following(server, &spec, None).await;
+    let kept = first.kept.as_mut().expect("the server has a change feed");
+    let raw = kept
+        .entries
+        .users
+        .values_mut()
+        .find(|u| u.user.name == "expiring")
+        .expect("the expiring user is read");
+    assert!(raw.user.disabled, "the account expires today");
+    // As a read made yesterday kept it: enabled, expiring today.
+    std::sync::Arc::make_mut(&mut raw.user).disabled = false;
+    raw.expires_on = today.parse().ok();
+
+    let next = read_following(server, &spec, Some(first)).await;
+    assert_eq!(next.kind, ReadKind::Incremental);
+    assert_eq!(
+        next.snapshot.stats.entries, 0,
+        "nothing changed in the directory"
+    );
+    assert_same_as_fresh(server, &spec, &next, "account expired").await;
+}
+
 /// A Samba user that is not an administrator, with a password of its own.
 async fn plain_user(ldap: &mut Ldap, base: &str, login: &str, password: &str) {
     let dn = format!("CN={login},{base}");

@@ -197,17 +197,28 @@ pub fn is_disabled(entry: &Entry, rule: DisabledRule, now: SystemTime) -> bool {
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         DisabledRule::LockedOrExpired => {
             let locked = entry.text("pwdAccountLockedTime").is_some();
-            let today = now
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() / 86_400) as i64;
-            // shadowExpire counts days since 1970; -1 (or absent) means never.
-            let expired = entry
-                .text("shadowExpire")
-                .and_then(|v| v.parse::<i64>().ok())
-                .is_some_and(|d| d >= 0 && d <= today);
+            let expired = expires_on(entry, rule).is_some_and(|day| day <= day_of(now));
             locked || expired
         }
     }
+}
+
+/// The day (since 1970) the entry's account expires on under `rule`, if it has one: shadowExpire
+/// counts days since 1970; -1 (or absent) means never.
+pub fn expires_on(entry: &Entry, rule: DisabledRule) -> Option<i64> {
+    match rule {
+        DisabledRule::LockedOrExpired => entry
+            .text("shadowExpire")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|day| *day >= 0),
+        _ => None,
+    }
+}
+
+/// Days since 1970 at `now`.
+pub fn day_of(now: SystemTime) -> i64 {
+    now.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64
 }
 
 #[cfg(test)]

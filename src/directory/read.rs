@@ -104,7 +104,10 @@ pub async fn read(
             Ok((users, groups, containers)) => {
                 let links = query.schema.member_format == MemberFormat::Dn;
                 match kept.entries.apply(users, groups, containers, links) {
-                    Ok(()) => incremental = Some(kept),
+                    Ok(()) => {
+                        kept.entries.disable_expired(SystemTime::now());
+                        incremental = Some(kept);
+                    }
                     Err(why) => info!(%why, "changes unusable; reading everything"),
                 }
             }
@@ -591,6 +594,7 @@ pub(super) fn parse_user(
     let dn = parse_dn(&e.dn, server)?;
     // What is read in place comes before the text values are moved out.
     let disabled = entry::is_disabled(&e, schema.disabled, now);
+    let expires_on = entry::expires_on(&e, schema.disabled).filter(|_| !disabled);
     let sid = schema.sid.as_deref().and_then(|a| entry::sid(&e, a));
     let [text_id, name, display_name, email, phone, description, upn] = e.take_texts([
         entry::text_id(&schema.id, schema.id_format),
@@ -617,6 +621,7 @@ pub(super) fn parse_user(
     Ok(RawUser {
         dn,
         user: Arc::new(user),
+        expires_on,
     })
 }
 
@@ -727,5 +732,28 @@ mod tests {
         assert_eq!(u.upn.as_deref(), Some("jdoe@x"));
         assert_eq!(u.description.as_deref(), Some("John Doe"));
         assert_eq!(u.display_name.as_deref(), Some("John Doe"));
+    }
+
+    #[test]
+    fn an_enabled_account_keeps_the_day_it_expires_on() {
+        use crate::api::{AttributeOverrides, DirectoryPreset};
+        use std::time::{Duration, UNIX_EPOCH};
+        let schema = Schema::new(DirectoryPreset::OpenLdap, &AttributeOverrides::default());
+        let user = |shadow_expire: &str| {
+            let e = Entry::new(
+                "uid=jdoe,ou=People,dc=example,dc=org",
+                &[
+                    ("uid", &["jdoe"]),
+                    ("entryUUID", &["u-1"]),
+                    ("shadowExpire", &[shadow_expire]),
+                ],
+            );
+            let now = UNIX_EPOCH + Duration::from_secs(20_000 * 86_400);
+            let raw = parse_user(e, &schema, now, "ldap://x").expect("parses");
+            (raw.user.disabled, raw.expires_on)
+        };
+        assert_eq!(user("20001"), (false, Some(20_001)));
+        assert_eq!(user("20000"), (true, None));
+        assert_eq!(user("-1"), (false, None));
     }
 }

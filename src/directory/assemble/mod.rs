@@ -15,6 +15,9 @@ use crate::api::NestedGroups;
 pub struct RawUser {
     pub dn: Dn,
     pub user: Arc<User>,
+    /// The day (since 1970) an enabled account expires on: it passes without a change to the
+    /// entry, so a kept entry is disabled when that day comes.
+    pub expires_on: Option<i64>,
 }
 
 /// A group entry as read: its member values are DNs or user names, as the schema says.

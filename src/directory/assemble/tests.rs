@@ -28,6 +28,7 @@ fn user(name: &str, ou: &str) -> RawUser {
             ..Default::default()
         }
         .into(),
+        expires_on: None,
     }
 }
 

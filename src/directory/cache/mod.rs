@@ -1,10 +1,14 @@
 //! The entries one read found, kept between runs of a task so that the next run can read only what
 //! changed and apply it here. Pure: the change feeds in `delta` produce [`Changes`], this applies them.
 
+use std::sync::Arc;
+use std::time::SystemTime;
+
 use hashbrown::{HashMap, HashSet};
 
 use super::assemble::{RawContainer, RawGroup, RawUser};
 use super::dn::Dn;
+use super::entry::day_of;
 
 /// Every user, group and container in the task's searches, by stable id.
 #[derive(Clone, Debug, Default)]
@@ -101,6 +105,21 @@ impl Entries {
             groups: by_id(groups),
             containers: by_id(containers),
         }
+    }
+
+    /// Disables the kept users whose accounts expired since they were read (no change feed reports
+    /// a day passing); returns how many.
+    pub fn disable_expired(&mut self, now: SystemTime) -> usize {
+        let today = day_of(now);
+        let mut count = 0;
+        for raw in self.users.values_mut() {
+            if raw.expires_on.is_some_and(|day| day <= today) {
+                Arc::make_mut(&mut raw.user).disabled = true;
+                raw.expires_on = None;
+                count += 1;
+            }
+        }
+        count
     }
 
     pub fn len(&self) -> usize {

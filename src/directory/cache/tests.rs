@@ -13,6 +13,7 @@ fn user(id: &str, dn: &str) -> RawUser {
             ..Default::default()
         }
         .into(),
+        expires_on: None,
     }
 }
 
@@ -166,4 +167,45 @@ fn a_moved_or_deleted_container_needs_a_full_read() {
         .apply(Changes::default(), Changes::default(), added, true)
         .expect("a new OU and an unchanged one are fine");
     assert_eq!(ids(&entries.containers), ["a", "b"]);
+}
+
+#[test]
+fn kept_users_are_disabled_when_their_accounts_expire() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let day = |d: u64| UNIX_EPOCH + Duration::from_secs(d * 86_400 + 3_600);
+    let expiring = |id: &str, on: i64| RawUser {
+        expires_on: Some(on),
+        ..user(id, &format!("cn={id},ou=people,dc=example,dc=org"))
+    };
+    let mut entries = Entries::from_read(
+        vec![
+            expiring("soon", 20_000),
+            expiring("later", 20_010),
+            user("never", "cn=never,ou=people,dc=example,dc=org"),
+        ],
+        vec![],
+        vec![],
+    );
+    // A record shared elsewhere (the planner's view of the cluster) stays as it was.
+    let shared = Arc::clone(&entries.users["soon"].user);
+
+    assert_eq!(entries.disable_expired(day(19_999)), 0);
+    assert_eq!(entries.disable_expired(day(20_000)), 1);
+    let disabled: Vec<&str> = entries
+        .users
+        .values()
+        .filter(|u| u.user.disabled)
+        .map(|u| u.user.id.as_str())
+        .collect();
+    assert_eq!(disabled, ["soon"]);
+    assert!(!shared.disabled);
+    // Once disabled, the entry is not counted again.
+    assert_eq!(entries.disable_expired(day(20_000)), 0);
+    assert_eq!(entries.disable_expired(day(30_000)), 1);
+    assert!(
+        entries
+            .users
+            .values()
+            .all(|u| u.user.disabled || u.user.id == "never")
+    );
 }
