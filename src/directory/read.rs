@@ -105,7 +105,10 @@ pub async fn read(
                 let links = query.schema.member_format == MemberFormat::Dn;
                 match kept.entries.apply(users, groups, containers, links) {
                     Ok(()) => {
-                        kept.entries.disable_expired(SystemTime::now());
+                        let expired = kept.entries.disable_expired(SystemTime::now());
+                        if expired > 0 {
+                            info!(expired, "kept accounts expired since they were read");
+                        }
                         incremental = Some(kept);
                     }
                     Err(why) => info!(%why, "changes unusable; reading everything"),
