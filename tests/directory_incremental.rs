@@ -104,7 +104,7 @@ async fn incremental_equals_full(server: Server) {
     let ops = server.group_dn(&base, "Ops");
     let devs = server.group_dn(&base, "Devs");
 
-    let first = read_following(server, &spec, None).await;
+    let mut first = read_following(server, &spec, None).await;
     assert_eq!(first.kind, ReadKind::Full, "{server:?}: nothing kept yet");
     let method = first
         .kept
@@ -120,11 +120,19 @@ async fn incremental_equals_full(server: Server) {
     let full_entries = first.snapshot.stats.entries;
     assert!(full_entries > FILLER_USERS, "{server:?}: {full_entries}");
 
+    // Marked, to tell the kept snapshot from one assembled again.
+    if let Some(kept) = first.kept.as_mut() {
+        kept.snapshot.base_dn = "kept".into();
+    }
     let unchanged = read_following(server, &spec, Some(first)).await;
     assert_eq!(unchanged.kind, ReadKind::Incremental);
     assert_eq!(
         unchanged.snapshot.stats.entries, 0,
         "{server:?}: nothing changed, nothing read"
+    );
+    assert_eq!(
+        unchanged.snapshot.base_dn, "kept",
+        "{server:?}: nothing changed, the kept snapshot serves as it is"
     );
     assert_same_as_fresh(server, &spec, &unchanged, "no change").await;
 

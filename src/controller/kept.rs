@@ -94,6 +94,7 @@ mod tests {
                 usn,
             },
             entries: Entries::default(),
+            snapshot: Default::default(),
             full_read_at,
         })
     }

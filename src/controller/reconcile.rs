@@ -446,6 +446,7 @@ async fn run(
     if let Some(kept) = kept.as_mut() {
         ctx.users
             .share_all(kept.entries.users.values_mut().map(|raw| &mut raw.user));
+        ctx.users.share_all(&mut kept.snapshot.users);
     }
     ctx.users.share_all(&mut snapshot.users);
     let incremental = kept.as_ref().map(|k| status_of(k));

@@ -55,6 +55,8 @@ pub struct Kept {
     pub server: String,
     pub mark: Mark,
     pub entries: Entries,
+    /// The snapshot assembled from `entries`: a run that finds no change uses it as it is.
+    pub snapshot: Snapshot,
     /// When the last read of everything began.
     pub full_read_at: SystemTime,
 }
@@ -99,16 +101,20 @@ pub async fn read(
     });
 
     let mut incremental = None;
+    // Nothing changed since the kept read: its snapshot is what assembly would build again.
+    let mut unchanged = false;
     if let (Some(mut kept), Some(now)) = (previous, probe.as_ref()) {
         match delta::changes(conn, &query, &kept.mark, now, &mut stats).await? {
             Ok((users, groups, containers)) => {
                 let links = query.schema.member_format == MemberFormat::Dn;
+                let none = users.is_empty() && groups.is_empty() && containers.is_empty();
                 match kept.entries.apply(users, groups, containers, links) {
                     Ok(()) => {
                         let expired = kept.entries.disable_expired(SystemTime::now());
                         if expired > 0 {
                             info!(expired, "kept accounts expired since they were read");
                         }
+                        unchanged = none && expired == 0;
                         incremental = Some(kept);
                     }
                     Err(why) => info!(%why, "changes unusable; reading everything"),
@@ -122,13 +128,21 @@ pub async fn read(
     } else {
         ReadKind::Full
     };
-    let (entries, full_read_at) = match incremental {
-        Some(kept) => (kept.entries, kept.full_read_at),
+    let (entries, full_read_at, previous_snapshot) = match incremental {
+        Some(kept) => {
+            let Kept {
+                entries,
+                full_read_at,
+                snapshot,
+                ..
+            } = *kept;
+            (entries, full_read_at, unchanged.then_some(snapshot))
+        }
         None => {
             let started = SystemTime::now();
             stats = ReadStats::default();
             let (users, groups, containers) = read_all(conn, &query, None, &mut stats).await?;
-            (Entries::from_read(users, groups, containers), started)
+            (Entries::from_read(users, groups, containers), started, None)
         }
     };
     debug!(
@@ -138,13 +152,24 @@ pub async fn read(
         incremental = kind == ReadKind::Incremental,
         "directory read"
     );
-    let snapshot = assemble(
-        entries.users.values(),
-        entries.groups.values(),
-        entries.containers.values(),
-        &query.scope,
-        stats,
-    );
+    let snapshot = match previous_snapshot {
+        // This read's counters; those of assembly (what the scope left out) stand as they were.
+        Some(previous) => Snapshot {
+            stats: ReadStats {
+                excluded: previous.stats.excluded,
+                disabled_skipped: previous.stats.disabled_skipped,
+                ..stats
+            },
+            ..previous
+        },
+        None => assemble(
+            entries.users.values(),
+            entries.groups.values(),
+            entries.containers.values(),
+            &query.scope,
+            stats,
+        ),
+    };
     let (kept, unkept) = match probe {
         Some(now) => (
             Some(Box::new(Kept {
@@ -152,6 +177,7 @@ pub async fn read(
                 server: conn.server.clone(),
                 mark: now.mark,
                 entries,
+                snapshot: snapshot.clone(),
                 full_read_at,
             })),
             None,

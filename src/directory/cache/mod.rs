@@ -29,6 +29,13 @@ pub struct Changes<T> {
     pub present: Option<HashSet<String>>,
 }
 
+impl<T> Changes<T> {
+    /// Nothing added, changed or gone.
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.removed.is_empty() && self.present.is_none()
+    }
+}
+
 impl<T> Default for Changes<T> {
     fn default() -> Self {
         Changes {
