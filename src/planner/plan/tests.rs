@@ -60,6 +60,14 @@ fn policies() -> Policies {
     }
 }
 
+/// [`policies`], with vanished users kept listed (Skip).
+fn keeping_vanished_users() -> Policies {
+    Policies {
+        user_extinction: ExtinctionPolicy::Skip,
+        ..policies()
+    }
+}
+
 fn desired(s: &Snapshot, nested: NestedGroups) -> Vec<DesiredGroup> {
     desired_groups(s, "all-users", Some("Synced"), nested)
 }
@@ -282,10 +290,7 @@ fn vanished_users_stay_listed_with_skip() {
         .expect("target loses loner");
     assert!(target.spec.users.is_empty());
 
-    let keep = Policies {
-        user_extinction: ExtinctionPolicy::Skip,
-        ..policies()
-    };
+    let keep = keeping_vanished_users();
     let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &keep);
     assert!(p.is_noop(), "loner stays where it was: {p:?}");
     assert_eq!(p.users_kept, 1);
@@ -372,10 +377,7 @@ fn a_user_with_the_same_name_but_another_id() {
     };
 
     // The listed user is kept (Skip for vanished users): its name is taken, Skip keeps it listed.
-    let keep = Policies {
-        user_extinction: ExtinctionPolicy::Skip,
-        ..policies()
-    };
+    let keep = keeping_vanished_users();
     let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &keep);
     assert!(p.skipped.contains(&Skipped {
         name: eng.clone(),
@@ -561,10 +563,7 @@ fn kept_and_overwritten_members_take_their_place_in_the_list() {
     // A user that vanished but stays listed (Skip) keeps its place.
     s.users.remove(2);
     s.groups[0].users = vec![0, 1, 2];
-    let keep = Policies {
-        user_extinction: ExtinctionPolicy::Skip,
-        ..policies()
-    };
+    let keep = keeping_vanished_users();
     let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &keep);
     assert!(p.is_noop(), "ab stays where it was: {p:?}");
     assert_eq!(p.users_kept, 1);
@@ -599,10 +598,7 @@ fn users_sharing_a_name_are_no_conflict_and_nobody_is_listed_twice() {
         s
     };
     let eng_of = |cluster: &[CurrentGroup<'static>]| by_display(cluster, "Eng").name.clone();
-    let keep = Policies {
-        user_extinction: ExtinctionPolicy::Skip,
-        ..policies()
-    };
+    let keep = keeping_vanished_users();
 
     // Two directory users named alike, both listed: an unchanged directory plans nothing.
     let both = with_users(vec![user_a("uid-a-1"), user_a("uid-a-2")]);
