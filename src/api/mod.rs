@@ -2,11 +2,9 @@
 //! The CRDs in `crds/` are generated from these types (`usersync crd`).
 
 mod user_group;
-mod user_pool;
 mod user_synchronization;
 
 pub use user_group::*;
-pub use user_pool::UserPool;
 pub use user_synchronization::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -1,19 +1,22 @@
 //! The `usersync` command line.
 
 mod report;
+mod sync;
 mod task_file;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use futures::FutureExt;
+use k8s_openapi::jiff::Timestamp;
 
-use crate::directory::connect::connect;
 use crate::directory::read::{Feed, ReadOptions};
-use crate::directory::reader_thread::on_reader_thread;
-use crate::directory::settings::server_settings;
+use crate::directory::settings::Material;
 use crate::directory::snapshot::Snapshot;
+use crate::run::RunError;
+use crate::run::read::{Answered, read_directory};
+use crate::run::resolve::resolve;
+use crate::run::validate::{Checked, validate};
 use task_file::{Overrides, TaskFile};
 
 /// usersync: synchronize Active Directory and LDAP users and groups into UserGroup resources.
@@ -96,7 +99,7 @@ enum Command {
 }
 
 #[derive(clap::Args)]
-struct TaskArgs {
+pub(crate) struct TaskArgs {
     /// YAML file with a UserSynchronization (and, optionally, its Secrets and ConfigMaps).
     #[arg(long, short = 'f')]
     file: PathBuf,
@@ -104,10 +107,11 @@ struct TaskArgs {
     overrides: Overrides,
     /// Ask Active Directory for members in explicit ranges of this size.
     #[arg(long, value_name = "N")]
-    member_range: Option<usize>,
+    pub(crate) member_range: Option<usize>,
 }
 
-pub async fn run(cli: Cli) -> Result<(), String> {
+/// Runs one command of the command line.
+pub async fn execute(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Crd { output } => write_crds(output),
         Command::Run {
@@ -134,7 +138,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                     .filter(|n| !n.is_empty())
                     .collect(),
                 concurrency,
-                read_options: ReadOptions { member_range },
+                read: ReadOptions { member_range },
                 reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
                 shard_bytes: crate::planner::shard::DEFAULT_SHARD_BYTES,
                 write_concurrency,
@@ -151,7 +155,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                         lease_duration: std::time::Duration::from_secs(15),
                     }),
             };
-            crate::controller::run(client, options).await;
+            crate::controller::serve(client, options).await;
             Ok(())
         }
         Command::Preview { task } => {
@@ -169,7 +173,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                     "sync only plans (--dry-run); the operator (usersync run) applies".into(),
                 );
             }
-            sync_dry_run(&task, namespace).await
+            sync::dry_run(&task, namespace).await
         }
         Command::Browse { task, depth, base } => {
             let (snapshot, _, _) = read(&task, base).await?;
@@ -179,13 +183,26 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String, f64), String> {
+/// The task file's task, validated, with its credentials and CA resolved from the options and the
+/// file's own objects: the steps before the directory is read.
+pub(crate) async fn prepare(args: &TaskArgs) -> Result<(TaskFile, Checked, Material), String> {
     let file = TaskFile::load(&args.file)?;
-    let material = file.material(&args.overrides)?;
-    let spec = &file.task.spec;
-    let settings = server_settings(&spec.server, material).map_err(|e| e.to_string())?;
-    let mut directory = spec.directory.clone();
+    let failed = |e: RunError| format!("{e} ({})", e.reason());
+    let checked =
+        validate(&file.task.spec, Timestamp::now().as_second()).map_err(|e| failed(e.into()))?;
+    let given = args.overrides.given()?;
+    let material = resolve(&file.task.spec, &file.references(), given)
+        .await
+        .map_err(|e| failed(e.into()))?;
+    Ok((file, checked, material))
+}
+
+/// Reads the directory as the task file says (below `base` instead of its baseDN and groups, when
+/// given).
+async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String, f64), String> {
+    let (mut file, _, material) = prepare(args).await?;
     if let Some(base) = base {
+        let directory = &mut file.task.spec.directory;
         directory.base_dn = base;
         directory.groups.clear();
     }
@@ -193,15 +210,10 @@ async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String
     let options = ReadOptions {
         member_range: args.member_range,
     };
-    let first_url = settings.urls.first().cloned().unwrap_or_default();
-    let (snapshot, server) = on_reader_thread(&first_url, async move {
-        let mut conn = connect(&settings).await?;
-        let read = crate::directory::read::read(&mut conn, &directory, &options, Feed::Off).await?;
-        Ok(((read.snapshot, conn.server), read.unkept))
-    })
-    .await
-    .map_err(|e| format!("{} ({})", e, e.reason()))?;
-    Ok((snapshot, server, started.elapsed().as_secs_f64()))
+    let Answered { read, server } = read_directory(&file.task.spec, material, &options, Feed::Off)
+        .await
+        .map_err(|e| format!("{} ({})", e, e.reason()))?;
+    Ok((read.snapshot, server, started.elapsed().as_secs_f64()))
 }
 
 /// Structured logs; the level comes from RUST_LOG (default info).
@@ -214,119 +226,6 @@ fn init_logging(format: &str) {
     } else {
         builder.json().flatten_event(true).init();
     }
-}
-
-/// Reads the directory as the task file says, compares with the task's UserGroups in the cluster,
-/// and prints the plan: the same diff a dry-run task shows on its status.
-async fn sync_dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), String> {
-    use crate::api::UserGroup;
-    use crate::controller::metadata_list::{download, list_by_metadata, rebuild};
-    use crate::controller::reconcile::{desired_of, plan_changes, preview, read_directory};
-    use crate::planner::shard::DEFAULT_SHARD_BYTES;
-    use kube::ResourceExt;
-
-    let file = TaskFile::load(&args.file)?;
-    let material = file.material(&args.overrides)?;
-    let options = ReadOptions {
-        member_range: args.member_range,
-    };
-    let failed = |e: crate::controller::error::ControllerError| format!("{e} ({})", e.reason());
-    let users = crate::api::UserPool::default();
-    let started = Instant::now();
-    // The task as the cluster has it (its uid tells which UserGroups it owns), or the file's; and
-    // the namespace's UserGroups.
-    let cluster = async {
-        let client = kube::Client::try_default()
-            .await
-            .map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
-        let namespace = namespace
-            .or_else(|| file.task.namespace())
-            .unwrap_or_else(|| client.default_namespace().to_owned());
-        let tasks: kube::Api<crate::api::UserSynchronization> =
-            kube::Api::namespaced(client.clone(), &namespace);
-        let mut task = tasks
-            .get_opt(&file.task.name_any())
-            .await
-            .map_err(|e| e.to_string())?
-            .unwrap_or_else(|| file.task.clone());
-        task.spec = file.task.spec.clone();
-        let groups: kube::Api<UserGroup> = kube::Api::namespaced(client, &namespace);
-        let listing = list_by_metadata(&groups, &users, &task)
-            .await
-            .map_err(failed)?;
-        let seconds = started.elapsed().as_secs_f64();
-        Ok::<_, String>((namespace, task, groups, listing, seconds))
-    };
-    // The directory (which needs only the file's spec) and the apiserver answer at the same time.
-    let ((read, read_seconds), cluster) = tokio::join!(
-        read_directory(&file.task, material, &options, Feed::Off)
-            .map(|r| (r, started.elapsed().as_secs_f64())),
-        cluster
-    );
-    let (read, server) = read.map_err(failed)?;
-    let (namespace, task, groups, listing, list_seconds) = cluster?;
-    let mut snapshot = read.snapshot;
-    // Downloaded objects compare with the directory's records by address once they share them;
-    // the objects rebuilt from digests hold the directory's own records already.
-    if !listing.downloaded.is_empty() {
-        users.share_all(&mut snapshot.users);
-    }
-    let planning = Instant::now();
-    let desired = desired_of(&task, &snapshot);
-    let mut downloaded = listing.downloaded.len();
-    let (mut objects, differing) = rebuild(listing, &desired, &task, DEFAULT_SHARD_BYTES);
-    downloaded += differing.len();
-    objects.extend(
-        download(&groups, &users, differing.into_iter())
-            .await
-            .map_err(failed)?,
-    );
-    let (plan, _) = plan_changes(&objects, &task, desired, false).map_err(failed)?;
-    let plan_seconds = planning.elapsed().as_secs_f64();
-    let summary = preview(&plan);
-    println!(
-        "task {namespace}/{}: {} users, {} groups read from {server} in {read_seconds:.2} s; \
-         {} UserGroups listed in {list_seconds:.2} s ({downloaded} downloaded); planned in {plan_seconds:.2} s",
-        task.name_any(),
-        snapshot.users.len(),
-        snapshot.groups.len(),
-        objects.len(),
-    );
-    println!(
-        "create {}, update {}, remove {}, skip {}, unchanged {}",
-        summary.create, summary.update, summary.remove, summary.skip, plan.unchanged
-    );
-    for w in &plan.create {
-        println!(
-            "+ {}  ({}, {} users)",
-            w.name,
-            w.spec.display_name,
-            w.spec.users.len()
-        );
-    }
-    for w in &plan.update {
-        println!(
-            "~ {}  ({}, {} users)",
-            w.name,
-            w.spec.display_name,
-            w.spec.users.len()
-        );
-    }
-    for name in &plan.remove {
-        println!("- {name}");
-    }
-    for s in &plan.skipped {
-        println!("! {}  skipped: {:?}", s.name, s.reason);
-    }
-    if let Some(brake) = plan.brake {
-        println!(
-            "brake: {} removals exceed maxDeletions ({}); a run would remove nothing",
-            brake.would_remove, brake.limit
-        );
-    }
-    // The process ends here: freeing every record one by one would only delay the exit.
-    std::mem::forget((plan, objects, snapshot));
-    Ok(())
 }
 
 fn write_crds(output: Option<PathBuf>) -> Result<(), String> {

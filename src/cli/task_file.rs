@@ -6,9 +6,8 @@ use std::path::Path;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use secrecy::SecretString;
 
-use crate::api::{KeyRef, UserSynchronization};
-use crate::directory::connect::Credentials;
-use crate::directory::settings::Material;
+use crate::api::UserSynchronization;
+use crate::run::resolve::{Given, InObjects};
 
 /// Where the password and CA come from when not from the file's own Secrets.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -63,38 +62,19 @@ impl TaskFile {
         })
     }
 
-    fn secret_value(&self, name: &str, key: &str) -> Option<Vec<u8>> {
-        let secret = self
-            .secrets
-            .iter()
-            .find(|s| s.metadata.name.as_deref() == Some(name))?;
-        crate::controller::material::secret_value(secret, key)
+    /// The file's Secrets and ConfigMaps, where the task's references are looked up.
+    pub fn references(&self) -> InObjects<'_> {
+        InObjects {
+            secrets: &self.secrets,
+            config_maps: &self.config_maps,
+        }
     }
+}
 
-    fn config_map_value(&self, r: &KeyRef) -> Option<Vec<u8>> {
-        let map = self
-            .config_maps
-            .iter()
-            .find(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))?;
-        map.data
-            .as_ref()
-            .and_then(|d| d.get(&r.key))
-            .map(|v| v.as_bytes().to_vec())
-    }
-
-    /// Credentials and CA for the task, from the options first and the file's objects second.
-    pub fn material(&self, o: &Overrides) -> Result<Material, String> {
-        let server = &self.task.spec.server;
-        let secret_name = server
-            .credentials_secret_ref
-            .as_ref()
-            .map(|r| r.name.as_str());
-        let from_secret = |key: &str| -> Option<String> {
-            secret_name
-                .and_then(|n| self.secret_value(n, key))
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-        };
-        let password = match (&o.password_env, &o.password_file) {
+impl Overrides {
+    /// What the options give directly; it takes precedence over the file's objects.
+    pub fn given(&self) -> Result<Given, String> {
+        let password = match (&self.password_env, &self.password_file) {
             (Some(var), _) => Some(
                 std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?,
             ),
@@ -104,45 +84,17 @@ impl TaskFile {
                     .trim_end_matches(['\n', '\r'])
                     .to_owned(),
             ),
-            (None, None) => from_secret("password"),
+            (None, None) => None,
         };
-        let username = o.username.clone().or_else(|| from_secret("username"));
-        let credentials = match (username, password) {
-            (Some(username), Some(password)) => Some(Credentials {
-                username,
-                password: SecretString::from(password),
-            }),
-            (None, None) if secret_name.is_none() => None,
-            (None, _) => {
-                return Err(
-                    "no bind name: give --username or a Secret with `username` in the file".into(),
-                );
-            }
-            (_, None) => {
-                return Err(
-                    "no password: give --password-env, --password-file or a Secret in the file"
-                        .into(),
-                );
-            }
-        };
-        let ca_pem = match &o.ca_file {
+        let ca_pem = match &self.ca_file {
             Some(path) => Some(
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
             ),
-            None => {
-                let tls = &server.tls;
-                tls.ca_secret_ref
-                    .as_ref()
-                    .and_then(|r| self.secret_value(&r.name, &r.key))
-                    .or_else(|| {
-                        tls.ca_config_map_ref
-                            .as_ref()
-                            .and_then(|r| self.config_map_value(r))
-                    })
-            }
+            None => None,
         };
-        Ok(Material {
-            credentials,
+        Ok(Given {
+            username: self.username.clone(),
+            password: password.map(SecretString::from),
             ca_pem,
         })
     }

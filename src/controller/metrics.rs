@@ -3,6 +3,8 @@
 
 use std::sync::atomic::AtomicU64;
 
+use crate::run::report::Outcome;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -124,5 +126,33 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+impl Metrics {
+    /// Counts a finished run and, for a successful one, sets the task's gauges.
+    pub fn record_run(&self, task: TaskLabels, outcome: &Outcome, seconds: f64, finished_at: f64) {
+        self.duration.observe(seconds);
+        match outcome {
+            Outcome::Synced(synced) => {
+                let result = if synced.brake.is_some() {
+                    "braked"
+                } else {
+                    "success"
+                };
+                self.runs.get_or_create(&ResultLabels { result }).inc();
+                let summary = &synced.summary;
+                self.users.get_or_create(&task).set(summary.users);
+                self.groups.get_or_create(&task).set(summary.groups);
+                self.last_success.get_or_create(&task).set(finished_at);
+            }
+            Outcome::Failed(failure) => {
+                self.runs
+                    .get_or_create(&ResultLabels { result: "failure" })
+                    .inc();
+                let reason = failure.reason;
+                self.failures.get_or_create(&ReasonLabels { reason }).inc();
+            }
+        }
     }
 }

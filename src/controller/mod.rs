@@ -1,18 +1,14 @@
 //! The controller: watches UserSynchronizations, runs them on their triggers, applies the plan and
 //! reports on status. All Kubernetes I/O lives here.
 
-pub mod cluster;
-pub mod conditions;
 pub mod error;
+mod execute;
 pub mod http;
 pub mod kept;
 pub mod leader;
-pub mod material;
-pub mod metadata_list;
 pub mod metrics;
-pub mod reconcile;
-pub mod schedule;
-pub mod user_groups;
+mod reconcile;
+pub mod view;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -21,19 +17,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use governor::{Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
-use crate::api::{UserPool, UserSynchronization};
+use crate::api::UserSynchronization;
 use crate::directory::read::ReadOptions;
+use crate::run::user_pool::UserPool;
 use error::ControllerError;
-use reconcile::{Context, reconcile};
+use kept::KeptReads;
+use metrics::Metrics;
+use reconcile::reconcile;
+use view::UserGroupView;
 
 /// Options of `usersync run`.
 #[derive(Clone, Debug)]
@@ -42,7 +43,7 @@ pub struct Options {
     pub namespaces: Vec<String>,
     /// Tasks synchronized at once, across all watched namespaces.
     pub concurrency: u16,
-    pub read_options: ReadOptions,
+    pub read: ReadOptions,
     /// How often an idle task checks its Secrets for rotation.
     pub reference_poll: Duration,
     /// Serialized members kept in one UserGroup object before a shard continues the list.
@@ -57,8 +58,33 @@ pub struct Options {
     pub leader_election: Option<leader::LeaderElection>,
 }
 
-/// Runs the controller until the process is asked to stop.
-pub async fn run(client: kube::Client, options: Options) {
+/// Shared by every reconciliation.
+pub struct Context {
+    pub client: kube::Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub options: Options,
+    pub state: State,
+}
+
+/// What runs share at run time.
+pub struct State {
+    /// Runs in progress across all watched namespaces are limited by these permits.
+    pub runs: Arc<Semaphore>,
+    /// Every watched task, as the controllers' caches see them.
+    pub tasks: Vec<Store<UserSynchronization>>,
+    /// What each task's last directory read kept for an incremental next run.
+    pub kept: KeptReads,
+    /// The watched namespaces' UserGroups, kept current by a watch.
+    pub user_groups: UserGroupView,
+    /// The user records that the view, the kept reads and the runs share.
+    pub users: Arc<UserPool>,
+    /// Paces UserGroup writes across all runs, when a rate is set.
+    pub write_limit: Option<DefaultDirectRateLimiter>,
+}
+
+/// Runs the operator until the process is asked to stop.
+pub async fn serve(client: kube::Client, options: Options) {
     // One watch per namespace when a list is given: the operator's rights may end at those namespaces.
     let task_apis: Vec<Api<UserSynchronization>> = if options.namespaces.is_empty() {
         vec![Api::all(client.clone())]
@@ -73,7 +99,7 @@ pub async fn run(client: kube::Client, options: Options) {
         controller: "usersync".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let metrics = Arc::new(metrics::Metrics::default());
+    let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     if let Some(addr) = options.listen {
         let health = http::Health {
@@ -115,28 +141,28 @@ pub async fn run(client: kube::Client, options: Options) {
         })
         .collect();
     let users = Arc::new(UserPool::default());
-    let ctx = Arc::new(Context {
+    let state = State {
+        runs: Arc::new(Semaphore::new(usize::from(options.concurrency.max(1)))),
         tasks: controllers.iter().map(Controller::store).collect(),
-        kept: kept::KeptReads::default(),
-        user_groups: user_groups::UserGroupView::start(&client, &options.namespaces, &users),
+        kept: KeptReads::default(),
+        user_groups: UserGroupView::start(&client, &options.namespaces, &users),
         users,
-        recorder: Recorder::new(client.clone(), reporter),
-        client,
-        read_options: options.read_options,
-        reference_poll: options.reference_poll,
-        shard_bytes: options.shard_bytes,
-        write_concurrency: options.write_concurrency,
         write_limit: options
             .write_rate
             .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
-        metrics,
-        runs: Arc::new(Semaphore::new(usize::from(options.concurrency.max(1)))),
-    });
+    };
     let namespaces = if options.namespaces.is_empty() {
         "*".to_owned()
     } else {
         options.namespaces.join(",")
     };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        metrics,
+        options,
+        state,
+    });
     info!(%namespaces, "controller starting");
     tokio::spawn(async {
         if shutdown_signal().await.is_ok() {

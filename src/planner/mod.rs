@@ -1,6 +1,7 @@
 //! The sync planner: directory snapshot + task policies + current UserGroups → the changes to make.
 //! Pure and synchronous: no I/O, so every rule is tested without a cluster.
 
+pub mod current;
 pub mod desired;
 pub mod names;
 pub mod plan;

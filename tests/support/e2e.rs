@@ -363,7 +363,7 @@ pub fn operator_options(ns: &str) -> usersync::controller::Options {
     usersync::controller::Options {
         namespaces: vec![ns.to_owned()],
         concurrency: 2,
-        read_options: Default::default(),
+        read: Default::default(),
         reference_poll: Duration::from_secs(1),
         shard_bytes: usersync::planner::shard::DEFAULT_SHARD_BYTES,
         write_concurrency: 4,
@@ -381,7 +381,7 @@ pub fn start_operator_options(
         .with_test_writer()
         .with_env_filter("usersync=debug,kube_runtime=info,kube_lease_manager=info")
         .try_init();
-    tokio::spawn(usersync::controller::run(client.clone(), options))
+    tokio::spawn(usersync::controller::serve(client.clone(), options))
 }
 
 pub fn condition(task: &UserSynchronization, type_: &str) -> Option<(String, String)> {

@@ -1,39 +1,32 @@
-//! The task's UserGroups in the cluster: reading them (shards joined) for the planner, and writing
-//! the plan with server-side apply under one field manager, splitting large member lists into shard
-//! objects labelled `usersync.io/shard-of`.
+//! Step 6 of a run: writes the plan with server-side apply under one field manager, splitting large
+//! member lists into shard objects labelled `usersync.io/shard-of`, and writing only the objects
+//! whose content changes.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap as StdHashMap};
+use std::sync::Mutex;
 
 use futures::{StreamExt, TryStreamExt};
 use governor::DefaultDirectRateLimiter;
-use hashbrown::HashMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::{Resource, ResourceExt};
 
-use super::error::{ControllerError, kube};
-use super::user_groups::Written;
+use super::error::ApiError;
 use crate::api::{
     EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION,
-    SYNCHRONIZATION_LABEL, UserGroup, UserGroupSpec, UserGroupStatus, UserPool,
-    UserSynchronization,
+    SYNCHRONIZATION_LABEL, UserGroup, UserGroupSpec, UserGroupStatus, UserSynchronization,
 };
+use crate::planner::current::{ClusterState, shard_index};
 use crate::planner::names::shard_name;
-use crate::planner::plan::{CurrentGroup, Plan};
+use crate::planner::plan::Plan;
 use crate::planner::shard::parts;
 
-/// The namespace's UserGroups as the planner sees them, and the shard objects behind the task's.
-pub struct ClusterState<'a> {
-    /// Every UserGroup that is not a shard, with its shards' members appended.
-    pub groups: Vec<CurrentGroup<'a>>,
-    /// Shard names of each of the task's groups, in order.
-    pub shards: HashMap<String, Vec<String>>,
-    /// Each of the task's objects (shards included) as stored now, so that writing a group touches
-    /// only the objects that change.
-    pub stored: HashMap<String, &'a UserGroup>,
+/// What one run wrote: objects applied (with the resourceVersion the apiserver answered) and
+/// removed, so that a watch-backed view can wait until it shows them.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub applied: StdHashMap<String, String>,
+    pub removed: Vec<String>,
 }
 
 /// What an apiserver sends for `Accept` of an object's metadata alone.
@@ -61,139 +54,6 @@ fn stored(group: &UserGroup) -> Stored {
     }
 }
 
-/// Objects per page when listing: a page of large groups is a few megabytes of JSON.
-const LIST_PAGE: u32 = 250;
-
-/// Every UserGroup of the namespace, from the apiserver, its members shared with `pool`. Listed a
-/// page at a time, so that only one page's members exist twice before they are shared.
-pub async fn list_groups(
-    api: &Api<UserGroup>,
-    pool: &UserPool,
-) -> Result<Vec<Arc<UserGroup>>, ControllerError> {
-    let mut groups = Vec::new();
-    let list = |params: ListParams| async move { api.list(&params).await };
-    each_page(LIST_PAGE, list, |items| {
-        groups.extend(items.into_iter().map(|mut g| {
-            pool.share_all(&mut g.spec.users);
-            Arc::new(g)
-        }));
-    })
-    .await?;
-    Ok(groups)
-}
-
-/// Lists `page_size` objects at a time with `list`, handing each page's items to `take`.
-async fn each_page<T, F, Fut>(
-    page_size: u32,
-    mut list: F,
-    mut take: impl FnMut(Vec<T>),
-) -> Result<(), ControllerError>
-where
-    // ObjectList asks for it.
-    T: Clone,
-    F: FnMut(ListParams) -> Fut,
-    Fut: std::future::Future<Output = Result<kube::core::ObjectList<T>, kube::Error>>,
-{
-    let mut params = ListParams::default().limit(page_size);
-    loop {
-        let page = list(params.clone())
-            .await
-            .map_err(kube("listing UserGroups"))?;
-        take(page.items);
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(()),
-        }
-    }
-}
-
-/// The namespace's UserGroups as the planner sees them: the task's own ones, and the others that
-/// names may collide with. Specs are borrowed from `objects` except where shards are joined.
-pub fn cluster_state<'a>(
-    objects: &'a [Arc<UserGroup>],
-    task: &UserSynchronization,
-) -> ClusterState<'a> {
-    let owned = owned_by(task);
-    let owned_by_task = |g: &UserGroup| owned(&g.metadata);
-    let (shard_objects, bases): (Vec<&UserGroup>, Vec<&UserGroup>) = objects
-        .iter()
-        .map(|g| &**g)
-        .partition(|g| g.labels().contains_key(SHARD_OF_LABEL));
-    let stored: HashMap<String, &UserGroup> = shard_objects
-        .iter()
-        .chain(&bases)
-        .filter(|g| owned_by_task(g))
-        .map(|g| (g.name_any(), *g))
-        .collect();
-    let mut shard_users: HashMap<&str, Vec<(usize, String, &UserGroupSpec)>> = HashMap::new();
-    for shard in shard_objects.into_iter().filter(|s| owned_by_task(s)) {
-        let base = shard.labels()[SHARD_OF_LABEL].as_str();
-        let name = shard.name_any();
-        shard_users
-            .entry(base)
-            .or_default()
-            .push((shard_index(&name), name, &shard.spec));
-    }
-    let mut shards = HashMap::new();
-    let groups = bases
-        .into_iter()
-        .map(|g| {
-            let owned = owned_by_task(g);
-            let name = g.name_any();
-            let mut spec = Cow::Borrowed(&g.spec);
-            if let Some(mut parts) = shard_users.remove(name.as_str()).filter(|_| owned) {
-                parts.sort_by_key(|(index, _, _)| *index);
-                shards.insert(
-                    name.clone(),
-                    parts.iter().map(|(_, n, _)| n.clone()).collect(),
-                );
-                spec.to_mut().users.extend(
-                    parts
-                        .into_iter()
-                        .flat_map(|(_, _, s)| s.users.iter().cloned()),
-                );
-            }
-            CurrentGroup {
-                marked_extinct: g.annotations().contains_key(EXTINCT_SINCE_ANNOTATION),
-                name,
-                owned,
-                spec,
-            }
-        })
-        .collect();
-    ClusterState {
-        groups,
-        shards,
-        stored,
-    }
-}
-
-/// Whether an object is the task's: labelled with its name and owned by it (by uid).
-pub fn owned_by(task: &UserSynchronization) -> impl Fn(&ObjectMeta) -> bool + use<> {
-    let name = task.name_any();
-    let uid = task.uid();
-    move |meta| {
-        let labelled = meta
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SYNCHRONIZATION_LABEL))
-            .is_some_and(|n| *n == name);
-        labelled
-            && meta
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| Some(&o.uid) == uid.as_ref())
-    }
-}
-
-/// The N of a shard named `<base>-sN`; unknown names sort last.
-fn shard_index(name: &str) -> usize {
-    name.rsplit_once("-s")
-        .and_then(|(_, n)| n.parse().ok())
-        .unwrap_or(usize::MAX)
-}
-
 /// Counts of what a plan's application wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
@@ -218,7 +78,7 @@ pub struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    pub async fn apply(&self, plan: &Plan, now: &str) -> Result<Applied, ControllerError> {
+    pub async fn apply(&self, plan: &Plan, now: &str) -> Result<Applied, ApiError> {
         let marks: Vec<(&str, &UserGroupSpec)> = plan
             .mark_extinct
             .iter()
@@ -275,7 +135,7 @@ impl Writer<'_> {
         name: &str,
         spec: &UserGroupSpec,
         extinct_since: Option<&str>,
-    ) -> Result<(), ControllerError> {
+    ) -> Result<(), ApiError> {
         let mut parts = parts(name, spec, self.shard_bytes).into_iter();
         let count = parts.len();
         if let Some(base) = parts.next() {
@@ -306,7 +166,7 @@ impl Writer<'_> {
         shard_of: Option<&str>,
         extinct_since: Option<&str>,
         user_count: usize,
-    ) -> Result<(), ControllerError> {
+    ) -> Result<(), ApiError> {
         let mut group = UserGroup::new(name, spec);
         let mut labels = BTreeMap::from([(SYNCHRONIZATION_LABEL.to_owned(), self.task.name_any())]);
         if let Some(base) = shard_of {
@@ -341,7 +201,7 @@ impl Writer<'_> {
                 .api
                 .patch_metadata(name, &params, &Patch::Apply(&group))
                 .await
-                .map_err(kube("applying a UserGroup"))?;
+                .map_err(ApiError::while_("applying a UserGroup"))?;
             self.record(name, &stored);
         }
         if current.is_some_and(|c| c.user_count == wanted.user_count) {
@@ -356,7 +216,7 @@ impl Writer<'_> {
         let stored = self
             .apply_status(name, &params, &status)
             .await
-            .map_err(kube("applying a UserGroup status"))?;
+            .map_err(ApiError::while_("applying a UserGroup status"))?;
         self.record(name, &stored);
         Ok(())
     }
@@ -378,12 +238,12 @@ impl Writer<'_> {
         self.api.clone().into_client().request(request).await
     }
 
-    async fn delete(&self, name: &str) -> Result<(), ControllerError> {
+    async fn delete(&self, name: &str) -> Result<(), ApiError> {
         self.pace().await;
         match self.api.delete(name, &DeleteParams::background()).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.is_not_found() => {}
-            Err(e) => return Err(kube("removing a UserGroup")(e)),
+            Err(e) => return Err(ApiError::while_("removing a UserGroup")(e)),
         }
         self.lock().removed.push(name.to_owned());
         Ok(())
@@ -404,17 +264,5 @@ impl Writer<'_> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Written> {
         self.written.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shard_indices_come_from_the_name() {
-        assert_eq!(shard_index("corp-all-staff-4e8608-s2"), 2);
-        assert_eq!(shard_index("corp-all-staff-4e8608-s10"), 10);
-        assert_eq!(shard_index("no-index"), usize::MAX);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::GroupUser;
+use crate::api::GroupUser;
 
 #[derive(Debug, Default)]
 pub struct UserPool {

@@ -3,7 +3,7 @@
 //! the next run does not plan against objects as they were; when the view does not catch up (or is
 //! not synced yet), that task's next run lists instead.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,14 +13,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{debug, warn};
 
-use crate::api::{UserGroup, UserPool};
-
-/// What one run wrote: objects applied (with the resourceVersion the apiserver answered) and removed.
-#[derive(Debug, Default)]
-pub struct Written {
-    pub applied: HashMap<String, String>,
-    pub removed: Vec<String>,
-}
+use crate::api::UserGroup;
+use crate::run::apply::Written;
+use crate::run::user_pool::UserPool;
 
 pub struct UserGroupView {
     /// One store per watched namespace, or one for all namespaces.

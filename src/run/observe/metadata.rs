@@ -13,15 +13,17 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 
-use super::cluster::{list_groups, owned_by};
-use super::error::{ControllerError, kube};
+use super::list_groups;
 use crate::api::{
     FIELD_MANAGER, GroupUser, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION, UserGroup, UserGroupSpec,
-    UserPool, UserSynchronization,
+    UserSynchronization,
 };
+use crate::planner::current::owned_by;
 use crate::planner::desired::{DesiredGroup, Identity};
 use crate::planner::names::shard_name;
 use crate::planner::shard::{json_bytes, parts_sized};
+use crate::run::error::ApiError;
+use crate::run::user_pool::UserPool;
 
 /// Downloads in flight at once.
 const DOWNLOADS: usize = 8;
@@ -67,7 +69,7 @@ pub async fn list_by_metadata(
     api: &Api<UserGroup>,
     pool: &UserPool,
     task: &UserSynchronization,
-) -> Result<Listing, ControllerError> {
+) -> Result<Listing, ApiError> {
     // One request, not pages: the apiserver answers it from its watch cache. Later pages of a
     // paginated list come from that cache only while it keeps the first page's snapshot (about
     // 75 s after the last UserGroup write); past that each page is read from etcd and every
@@ -76,7 +78,7 @@ pub async fn list_by_metadata(
     let metas = api
         .list_metadata(&ListParams::default())
         .await
-        .map_err(kube("listing UserGroups"))?
+        .map_err(ApiError::while_("listing UserGroups"))?
         .items;
     let mut shards: HashMap<String, usize> = HashMap::new();
     for base in metas
@@ -110,7 +112,7 @@ pub async fn download(
     api: &Api<UserGroup>,
     pool: &UserPool,
     names: impl Iterator<Item = String>,
-) -> Result<Vec<Arc<UserGroup>>, ControllerError> {
+) -> Result<Vec<Arc<UserGroup>>, ApiError> {
     let gets: Vec<_> = names
         .map(|name| async move { api.get_opt(&name).await })
         .collect();
@@ -118,7 +120,7 @@ pub async fn download(
         .buffer_unordered(DOWNLOADS)
         .try_collect()
         .await
-        .map_err(kube("reading a UserGroup"))?;
+        .map_err(ApiError::while_("reading a UserGroup"))?;
     Ok(found
         .into_iter()
         .flatten()

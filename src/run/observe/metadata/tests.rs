@@ -7,8 +7,8 @@ use kube::core::PartialObjectMetaExt;
 
 use super::*;
 use crate::api::{NestedGroups, SYNCHRONIZATION_LABEL};
-use crate::controller::cluster::cluster_state;
 use crate::directory::snapshot::{Group, Snapshot, User};
+use crate::planner::current::cluster_state;
 use crate::planner::desired::desired_groups;
 use crate::planner::plan::{MaxDeletions, Plan, Policies, plan};
 use crate::planner::shard::{DEFAULT_SHARD_BYTES, parts};

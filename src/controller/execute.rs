@@ -1,0 +1,282 @@
+//! The operator's run of one task: the steps after validation, in order, with what the operator
+//! adds to them (kept reads for incremental runs, the watch-backed view, metrics, the write pace).
+
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::Api;
+use tracing::info;
+
+use super::Context;
+use super::kept::status_of;
+use super::metrics::ReadLabels;
+use crate::api::{IncrementalMode, IncrementalStatus, RunSummary, UserGroup, UserSynchronization};
+use crate::directory::read::{Feed, Kept, Read, ReadKind};
+use crate::planner::plan::Plan;
+use crate::run::RunError;
+use crate::run::apply::{Applied, Writer};
+use crate::run::observe::list_groups;
+use crate::run::plan::{desired_of, plan_changes, preview};
+use crate::run::read::{Answered, read_directory};
+use crate::run::report::{Failure, Outcome, Synced};
+use crate::run::resolve::{Given, InCluster, resolve};
+use crate::run::validate::Checked;
+
+/// How long a run waits for the UserGroup view to show its writes.
+const VIEW_CATCH_UP: Duration = Duration::from_secs(10);
+
+/// Runs the task's steps and says how it went. A panic in any step is caught here and fails this
+/// task's run alone.
+pub async fn execute(
+    task: &UserSynchronization,
+    ctx: &Context,
+    checked: &Checked,
+    deletions_approved: bool,
+) -> Outcome {
+    let started = Instant::now();
+    let run = std::panic::AssertUnwindSafe(steps(task, ctx, checked, deletions_approved));
+    let result = match run.catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(RunError::Internal(panic_message(panic.as_ref()))),
+    };
+    match result {
+        Ok(done) => Outcome::Synced(Box::new(done.synced(task.spec.dry_run, started.elapsed()))),
+        Err(err) => {
+            // What the failed run read is not kept: the next one starts from a full read.
+            ctx.state.kept.forget(&task.uid().unwrap_or_default());
+            Outcome::Failed(Failure {
+                reason: err.reason(),
+                message: err.to_string(),
+                transient: err.is_transient(),
+                directory_reachable: err.directory_reachable(),
+            })
+        }
+    }
+}
+
+/// What the steps did, for the report.
+struct Done {
+    server: String,
+    read_kind: ReadKind,
+    entries_read: usize,
+    incremental: Option<IncrementalStatus>,
+    plan: Plan,
+    applied: Applied,
+    users: usize,
+    groups: usize,
+    unresolved: usize,
+}
+
+async fn steps(
+    task: &UserSynchronization,
+    ctx: &Context,
+    checked: &Checked,
+    deletions_approved: bool,
+) -> Result<Done, RunError> {
+    let namespace = task.namespace().unwrap_or_default();
+    let uid = task.uid().unwrap_or_default();
+    let references = InCluster {
+        client: ctx.client.clone(),
+        namespace: namespace.clone(),
+    };
+    let material = resolve(&task.spec, &references, Given::default()).await?;
+
+    let step = Instant::now();
+    let feed = feed(ctx, task, &uid, checked.full_sync_every);
+    let Answered { read, server } =
+        read_directory(&task.spec, material, &ctx.options.read, feed).await?;
+    info!(kind = ?read.kind, entries = read.snapshot.stats.entries,
+        seconds = step.elapsed().as_secs_f64(), "read");
+    let (snapshot, read_kind, incremental) = keep(ctx, &uid, read);
+
+    let step = Instant::now();
+    let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
+    let objects = match ctx.state.user_groups.objects(&namespace, &uid) {
+        Some(objects) => objects,
+        None => {
+            ctx.metrics.user_group_lists.inc();
+            list_groups(&groups_api, &ctx.state.users)
+                .await
+                .map_err(RunError::Observe)?
+        }
+    };
+    let desired = desired_of(task, &snapshot);
+    let (plan, state) = plan_changes(&objects, task, checked, desired, deletions_approved);
+    info!(
+        create = plan.create.len(),
+        update = plan.update.len(),
+        remove = plan.remove.len(),
+        seconds = step.elapsed().as_secs_f64(),
+        "planned"
+    );
+
+    let applied = if task.spec.dry_run {
+        Applied::default()
+    } else {
+        let writer = Writer {
+            api: &groups_api,
+            task,
+            state: &state,
+            shard_bytes: ctx.options.shard_bytes,
+            concurrency: ctx.options.write_concurrency,
+            limit: ctx.state.write_limit.as_ref(),
+            written: Default::default(),
+        };
+        apply(ctx, &namespace, &uid, writer, &plan).await?
+    };
+    // Records of users that left the directory and every UserGroup are no longer needed.
+    ctx.state.users.prune();
+    Ok(Done {
+        server,
+        read_kind,
+        entries_read: snapshot.stats.entries,
+        incremental,
+        users: snapshot.users.len(),
+        groups: snapshot.groups.len(),
+        unresolved: snapshot.unresolved.count,
+        plan,
+        applied,
+    })
+}
+
+/// How the task's read follows the directory's change feed: from what its last read kept, when
+/// status still describes it and no full read is due.
+fn feed(ctx: &Context, task: &UserSynchronization, uid: &str, full_every: Duration) -> Feed {
+    match task.spec.incremental.mode {
+        IncrementalMode::Disabled => {
+            ctx.state.kept.forget(uid);
+            Feed::Off
+        }
+        IncrementalMode::Auto => {
+            let status = task.status.as_ref().and_then(|s| s.incremental.as_ref());
+            let now = std::time::SystemTime::now();
+            Feed::Follow(ctx.state.kept.take(uid, status, full_every, now))
+        }
+    }
+}
+
+/// Shares the read's user records with the rest of the operator, keeps what the next run of the
+/// task reads incrementally from, and counts the read.
+fn keep(
+    ctx: &Context,
+    uid: &str,
+    read: Read,
+) -> (
+    crate::directory::snapshot::Snapshot,
+    ReadKind,
+    Option<IncrementalStatus>,
+) {
+    let Read {
+        mut snapshot,
+        kind,
+        mut kept,
+        ..
+    } = read;
+    let users = &ctx.state.users;
+    if let Some(kept) = kept.as_mut() {
+        users.share_all(kept.entries.users.values_mut().map(|raw| &mut raw.user));
+        users.share_all(&mut kept.snapshot.users);
+    }
+    users.share_all(&mut snapshot.users);
+    let incremental = kept.as_ref().map(|k| status_of(k));
+    if let Some(kept) = kept {
+        keep_for_next_run(ctx, uid, kept);
+    }
+    ctx.metrics
+        .entries_read
+        .inc_by(snapshot.stats.entries as u64);
+    let kind_label = match kind {
+        ReadKind::Full => "full",
+        ReadKind::Incremental => "incremental",
+    };
+    ctx.metrics
+        .reads
+        .get_or_create(&ReadLabels { kind: kind_label })
+        .inc();
+    (snapshot, kind, incremental)
+}
+
+/// Keeps the task's read for its next run, forgetting those of tasks no longer watched.
+fn keep_for_next_run(ctx: &Context, uid: &str, kept: Box<Kept>) {
+    let live: std::collections::HashSet<String> = ctx
+        .state
+        .tasks
+        .iter()
+        .flat_map(|store| store.state())
+        .filter_map(|t| t.uid())
+        .collect();
+    ctx.state
+        .kept
+        .put(uid, kept, |other| other == uid || live.contains(other));
+}
+
+/// Writes the plan, then waits until the view shows the writes so the next run plans against them.
+async fn apply(
+    ctx: &Context,
+    namespace: &str,
+    uid: &str,
+    writer: Writer<'_>,
+    plan: &Plan,
+) -> Result<Applied, RunError> {
+    let step = Instant::now();
+    let applied = writer.apply(plan, &Timestamp::now().to_string()).await;
+    let written = writer
+        .written
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let wrote = step.elapsed();
+    let view = &ctx.state.user_groups;
+    match &applied {
+        Ok(_) => view.wait_for(namespace, uid, &written, VIEW_CATCH_UP).await,
+        Err(_) => view.list_next_run(uid),
+    }
+    info!(
+        objects = written.applied.len() + written.removed.len(),
+        seconds = wrote.as_secs_f64(),
+        view_seconds = (step.elapsed() - wrote).as_secs_f64(),
+        "applied"
+    );
+    let applied = applied.map_err(RunError::Apply)?;
+    let count = applied.created + applied.updated + applied.marked + applied.removed;
+    ctx.metrics.objects_written.inc_by(count as u64);
+    Ok(applied)
+}
+
+impl Done {
+    fn synced(self, dry_run: bool, elapsed: Duration) -> Synced {
+        let plan = &self.plan;
+        let summary = RunSummary {
+            users: self.users as i64,
+            groups: self.groups as i64,
+            created: self.applied.created as i64,
+            updated: (self.applied.updated + self.applied.marked) as i64,
+            removed: (self.applied.removed + plan.users_removed) as i64,
+            skipped: plan.skipped.len() as i64,
+            duration_seconds: (elapsed.as_secs_f64() * 100.0).round() / 100.0,
+            unresolved_members: self.unresolved as i64,
+            directory_read: match self.read_kind {
+                ReadKind::Full => "Full",
+                ReadKind::Incremental => "Incremental",
+            }
+            .to_owned(),
+            entries_read: self.entries_read as i64,
+        };
+        Synced {
+            server: self.server,
+            summary,
+            brake: plan.brake,
+            preview: dry_run.then(|| preview(plan)),
+            incremental: self.incremental,
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the run panicked".to_owned())
+}

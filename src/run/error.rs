@@ -1,0 +1,71 @@
+//! Errors of a run: each step has its own, and [`RunError`] says which step failed, with a
+//! low-cardinality reason and whether a retry may help.
+
+use super::resolve::ResolveError;
+use super::validate::InvalidSpec;
+use crate::directory::error::DirectoryError;
+
+/// A Kubernetes API request that failed, and what the step was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("Kubernetes API error while {step}: {source}")]
+pub struct ApiError {
+    pub step: &'static str,
+    pub source: kube::Error,
+}
+
+impl ApiError {
+    /// For `map_err`: the request failed while doing `step`.
+    pub fn while_(step: &'static str) -> impl FnOnce(kube::Error) -> ApiError {
+        move |source| ApiError { step, source }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Validate(#[from] InvalidSpec),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Read(#[from] DirectoryError),
+    #[error("{0}")]
+    Observe(ApiError),
+    #[error("{0}")]
+    Apply(ApiError),
+    /// A bug: the run panicked. Caught at the run's boundary, so only this task fails.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RunError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RunError::Validate(_) => "InvalidSpec",
+            RunError::Resolve(e) => e.reason(),
+            RunError::Read(e) => e.reason(),
+            RunError::Observe(_) | RunError::Apply(_) => "KubernetesAPIError",
+            RunError::Internal(_) => "InternalError",
+        }
+    }
+
+    /// Transient errors retry with back-off; the others wait for a change of spec or Secret.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RunError::Read(e) => e.is_transient(),
+            RunError::Resolve(e) => e.is_transient(),
+            RunError::Observe(_) | RunError::Apply(_) => true,
+            RunError::Validate(_) | RunError::Internal(_) => false,
+        }
+    }
+
+    /// Whether the failure says anything about reaching the directory.
+    pub fn directory_reachable(&self) -> Option<bool> {
+        match self {
+            RunError::Read(e) => Some(!matches!(
+                e.reason(),
+                "ServerUnreachable" | "TLSHandshakeFailed" | "CertificateUntrusted" | "Timeout"
+            )),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Step 5 of a run: what to change so the task's UserGroups match the snapshot. Pure: the planner
+//! under the task's checked settings.
+
+use std::sync::Arc;
+
+use kube::ResourceExt;
+
+use super::validate::Checked;
+use crate::api::{PlannedChange, Preview, UserGroup, UserSynchronization};
+use crate::directory::snapshot::Snapshot;
+use crate::planner::current::{ClusterState, cluster_state};
+use crate::planner::desired::{DesiredGroup, desired_groups};
+use crate::planner::plan::{Plan, Policies, plan};
+
+/// Changes a preview lists one by one; the counts cover all of them.
+const PREVIEW_SAMPLE: usize = 20;
+
+/// The groups the snapshot asks for under the task's settings.
+pub fn desired_of(task: &UserSynchronization, snapshot: &Snapshot) -> Vec<DesiredGroup> {
+    let spec = &task.spec;
+    desired_groups(
+        snapshot,
+        &spec.target_group,
+        spec.description.as_deref(),
+        spec.directory.nested_groups,
+    )
+}
+
+/// The plan for the task's namespace, whose UserGroups are `objects`, and the state it was made
+/// against (which the apply step writes over).
+pub fn plan_changes<'a>(
+    objects: &'a [Arc<UserGroup>],
+    task: &UserSynchronization,
+    checked: &Checked,
+    desired: Vec<DesiredGroup>,
+    deletions_approved: bool,
+) -> (Plan, ClusterState<'a>) {
+    let spec = &task.spec;
+    let state = cluster_state(objects, task);
+    let policies = Policies {
+        task: task.name_any(),
+        collision: spec.collision_policy,
+        user_extinction: spec.user_extinction_policy,
+        group_extinction: spec.group_extinction_policy,
+        max_deletions: checked.max_deletions,
+        deletions_approved,
+    };
+    (plan(desired, &state.groups, &policies), state)
+}
+
+/// The plan in brief, as a dry-run task shows it on its status.
+pub fn preview(plan: &Plan) -> Preview {
+    let change =
+        |action: &str, name: &str, display: Option<&str>, reason: Option<String>| PlannedChange {
+            action: action.to_owned(),
+            name: name.to_owned(),
+            display_name: display.map(str::to_owned),
+            reason,
+        };
+    let written = |action: &'static str| {
+        move |w: &crate::planner::plan::Write| {
+            change(action, &w.name, Some(&w.spec.display_name), None)
+        }
+    };
+    let mut changes: Vec<PlannedChange> = Vec::new();
+    changes.extend(plan.create.iter().map(written("Create")));
+    changes.extend(plan.update.iter().map(written("Update")));
+    changes.extend(plan.remove.iter().map(|n| change("Remove", n, None, None)));
+    changes.extend(
+        plan.skipped
+            .iter()
+            .map(|s| change("Skip", &s.name, None, Some(format!("{:?}", s.reason)))),
+    );
+    let truncated = changes.len() > PREVIEW_SAMPLE;
+    changes.truncate(PREVIEW_SAMPLE);
+    Preview {
+        create: plan.create.len() as i64,
+        update: plan.update.len() as i64,
+        remove: plan.remove.len() as i64,
+        skip: plan.skipped.len() as i64,
+        changes,
+        truncated,
+    }
+}

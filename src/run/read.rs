@@ -1,0 +1,41 @@
+//! Step 3 of a run: the complete snapshot of the task's part of the directory, read on a thread of
+//! its own, incrementally when the feed allows.
+
+use crate::api::UserSynchronizationSpec;
+use crate::directory::connect::connect;
+use crate::directory::error::DirectoryError;
+use crate::directory::read::{Feed, Read, ReadOptions, read};
+use crate::directory::reader_thread::on_reader_thread;
+use crate::directory::settings::{Material, server_settings};
+
+/// A read and the server that answered it.
+pub struct Answered {
+    pub read: Read,
+    pub server: String,
+}
+
+/// Connects to the first server of the task's list that answers, binds with `material`, and reads.
+pub async fn read_directory(
+    spec: &UserSynchronizationSpec,
+    material: Material,
+    options: &ReadOptions,
+    feed: Feed,
+) -> Result<Answered, DirectoryError> {
+    let settings = server_settings(&spec.server, material)?;
+    let directory = spec.directory.clone();
+    let options = options.clone();
+    let first_url = settings.urls.first().cloned().unwrap_or_default();
+    on_reader_thread(&first_url, async move {
+        let mut conn = connect(&settings).await?;
+        let mut read = read(&mut conn, &directory, &options, feed).await?;
+        // The connection is done; a server that does not answer the unbind costs nothing more.
+        let _ = conn.ldap.unbind().await;
+        let unkept = read.unkept.take();
+        let answered = Answered {
+            read,
+            server: conn.server,
+        };
+        Ok((answered, unkept))
+    })
+    .await
+}

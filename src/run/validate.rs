@@ -1,0 +1,161 @@
+//! Step 1 of a run: the task's spec, alone, into checked settings. Every spec error is found here,
+//! before any I/O, with a message that names the field; the steps after it take [`Checked`] values
+//! and never parse the spec again.
+
+use std::time::Duration;
+
+use croner::Cron;
+
+use super::schedule::{Schedule, UnixSeconds, parse_duration};
+use crate::api::{BindMethod, TlsMode, UserSynchronizationSpec};
+use crate::planner::plan::MaxDeletions;
+
+/// What the spec says, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checked {
+    pub schedule: Schedule,
+    /// The longest an incremental task goes without a full read.
+    pub full_sync_every: Duration,
+    pub max_deletions: MaxDeletions,
+}
+
+/// A spec the operator cannot run; `field` is the path in the spec, as a person writes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("spec.{field}: {message}")]
+pub struct InvalidSpec {
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> InvalidSpec {
+    InvalidSpec {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks the whole spec. `now` is when the task would first run: a cron expression must fire after it.
+pub fn validate(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Checked, InvalidSpec> {
+    if spec.target_group.trim().is_empty() {
+        return Err(invalid("targetGroup", "must name a group"));
+    }
+    let schedule = schedule(spec, now)?;
+    let full_sync_every = parse_duration(&spec.incremental.full_sync_interval)
+        .map_err(|e| invalid("incremental.fullSyncInterval", e.to_string()))?;
+    let max_deletions = MaxDeletions::parse(&spec.max_deletions).ok_or_else(|| {
+        invalid(
+            "maxDeletions",
+            "must be a non-negative integer or a percentage from 0% to 100%",
+        )
+    })?;
+    server(spec)?;
+    directory(spec)?;
+    Ok(Checked {
+        schedule,
+        full_sync_every,
+        max_deletions,
+    })
+}
+
+fn schedule(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Schedule, InvalidSpec> {
+    match (&spec.interval, &spec.schedule, &spec.time_zone) {
+        (Some(_), Some(_), _) => Err(invalid(
+            "interval",
+            "schedule and interval are mutually exclusive; set one of them",
+        )),
+        (_, None, Some(_)) => Err(invalid("timeZone", "applies to schedule only")),
+        (Some(interval), None, None) => parse_duration(interval)
+            .map(Schedule::Every)
+            .map_err(|e| invalid("interval", e.to_string())),
+        (None, None, None) => Ok(Schedule::Triggers),
+        (None, Some(pattern), zone) => {
+            let cron: Cron = pattern.parse().map_err(|e: croner::errors::CronError| {
+                invalid(
+                    "schedule",
+                    format!("{pattern:?} is not a cron expression: {e}"),
+                )
+            })?;
+            let zone = zone
+                .as_deref()
+                .map(|name| {
+                    name.parse::<chrono_tz::Tz>().map_err(|_| {
+                        invalid(
+                            "timeZone",
+                            format!("{name:?} is not an IANA time zone name"),
+                        )
+                    })
+                })
+                .transpose()?;
+            let schedule = Schedule::Cron {
+                cron: Box::new(cron),
+                zone,
+            };
+            match schedule.next_after(now) {
+                Some(_) => Ok(schedule),
+                None => Err(invalid(
+                    "schedule",
+                    format!("{pattern:?} never fires (no such date)"),
+                )),
+            }
+        }
+    }
+}
+
+fn server(spec: &UserSynchronizationSpec) -> Result<(), InvalidSpec> {
+    let server = &spec.server;
+    let tls = &server.tls;
+    if server.urls.is_empty() {
+        return Err(invalid("server.urls", "must list at least one server"));
+    }
+    let (scheme, mode) = match tls.mode {
+        TlsMode::Ldaps => ("ldaps://", "LDAPS"),
+        TlsMode::StartTls => ("ldap://", "StartTLS"),
+        TlsMode::Plaintext => ("ldap://", "None"),
+    };
+    for (i, url) in server.urls.iter().enumerate() {
+        let host = url.strip_prefix(scheme).ok_or_else(|| {
+            invalid(
+                format!("server.urls[{i}]"),
+                format!("{url:?} must start with {scheme} with tls.mode {mode}"),
+            )
+        })?;
+        if host.is_empty() || host.starts_with('/') || host.contains(char::is_whitespace) {
+            return Err(invalid(
+                format!("server.urls[{i}]"),
+                format!("{url:?} names no host"),
+            ));
+        }
+    }
+    if tls.mode == TlsMode::Plaintext && !tls.allow_insecure {
+        return Err(invalid(
+            "server.tls.allowInsecure",
+            "tls.mode None sends the password in clear text; it needs allowInsecure: true",
+        ));
+    }
+    if tls.ca_secret_ref.is_some() && tls.ca_config_map_ref.is_some() {
+        return Err(invalid(
+            "server.tls",
+            "caSecretRef and caConfigMapRef are mutually exclusive",
+        ));
+    }
+    if server.auth == BindMethod::Ntlm && server.credentials_secret_ref.is_none() {
+        return Err(invalid("server.auth", "NTLM needs credentialsSecretRef"));
+    }
+    if !(1..=3600).contains(&server.timeout_seconds) {
+        return Err(invalid(
+            "server.timeoutSeconds",
+            "must be between 1 and 3600",
+        ));
+    }
+    Ok(())
+}
+
+fn directory(spec: &UserSynchronizationSpec) -> Result<(), InvalidSpec> {
+    if !(1..=10_000).contains(&spec.directory.page_size) {
+        return Err(invalid("directory.pageSize", "must be between 1 and 10000"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
