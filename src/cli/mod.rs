@@ -8,16 +8,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use k8s_openapi::jiff::Timestamp;
 
 use crate::directory::read::{Feed, ReadOptions};
-use crate::directory::settings::Material;
 use crate::directory::snapshot::Snapshot;
-use crate::run::RunError;
 use crate::run::read::{Answered, read_directory};
-use crate::run::resolve::resolve;
-use crate::run::validate::{Checked, validate};
-use task_file::{Overrides, TaskFile};
+use task_file::{TaskArgs, prepare};
 
 /// usersync: synchronize Active Directory and LDAP users and groups into UserGroup resources.
 #[derive(Parser)]
@@ -98,18 +93,6 @@ enum Command {
     },
 }
 
-#[derive(clap::Args)]
-pub(crate) struct TaskArgs {
-    /// YAML file with a UserSynchronization (and, optionally, its Secrets and ConfigMaps).
-    #[arg(long, short = 'f')]
-    file: PathBuf,
-    #[command(flatten)]
-    overrides: Overrides,
-    /// Ask Active Directory for members in explicit ranges of this size.
-    #[arg(long, value_name = "N")]
-    pub(crate) member_range: Option<usize>,
-}
-
 /// Runs one command of the command line.
 pub async fn execute(cli: Cli) -> Result<(), String> {
     match cli.command {
@@ -181,20 +164,6 @@ pub async fn execute(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
-}
-
-/// The task file's task, validated, with its credentials and CA resolved from the options and the
-/// file's own objects: the steps before the directory is read.
-pub(crate) async fn prepare(args: &TaskArgs) -> Result<(TaskFile, Checked, Material), String> {
-    let file = TaskFile::load(&args.file)?;
-    let failed = |e: RunError| format!("{e} ({})", e.reason());
-    let checked =
-        validate(&file.task.spec, Timestamp::now().as_second()).map_err(|e| failed(e.into()))?;
-    let given = args.overrides.given()?;
-    let material = resolve(&file.task.spec, &file.references(), given)
-        .await
-        .map_err(|e| failed(e.into()))?;
-    Ok((file, checked, material))
 }
 
 /// Reads the directory as the task file says (below `base` instead of its baseDN and groups, when

@@ -5,7 +5,7 @@ use std::time::Instant;
 use futures::FutureExt;
 use kube::ResourceExt;
 
-use super::{TaskArgs, prepare};
+use super::task_file::{TaskArgs, prepare};
 use crate::api::{UserGroup, UserSynchronization};
 use crate::directory::read::{Feed, ReadOptions};
 use crate::planner::plan::Plan;

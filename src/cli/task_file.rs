@@ -1,13 +1,18 @@
 //! A task read from a YAML file, with the Secrets and ConfigMaps the file itself holds, so the CLI
 //! works without a cluster. Command-line options override what the file says.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::jiff::Timestamp;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use secrecy::SecretString;
 
 use crate::api::UserSynchronization;
-use crate::run::resolve::{Given, InObjects};
+use crate::directory::settings::Material;
+use crate::run::RunError;
+use crate::run::resolve::{Given, InObjects, resolve};
+use crate::run::validate::{Checked, validate};
 
 /// Where the password and CA come from when not from the file's own Secrets.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -24,6 +29,32 @@ pub struct Overrides {
     /// PEM CA bundle to trust; default: the task's CA Secret or ConfigMap, if the file holds it.
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct TaskArgs {
+    /// YAML file with a UserSynchronization (and, optionally, its Secrets and ConfigMaps).
+    #[arg(long, short = 'f')]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Ask Active Directory for members in explicit ranges of this size.
+    #[arg(long, value_name = "N")]
+    pub member_range: Option<usize>,
+}
+
+/// The task file's task, validated, with its credentials and CA resolved from the options and the
+/// file's own objects: the steps before the directory is read.
+pub async fn prepare(args: &TaskArgs) -> Result<(TaskFile, Checked, Material), String> {
+    let file = TaskFile::load(&args.file)?;
+    let failed = |e: RunError| format!("{e} ({})", e.reason());
+    let checked =
+        validate(&file.task.spec, Timestamp::now().as_second()).map_err(|e| failed(e.into()))?;
+    let given = args.overrides.given()?;
+    let material = resolve(&file.task.spec, &file.references(), given)
+        .await
+        .map_err(|e| failed(e.into()))?;
+    Ok((file, checked, material))
 }
 
 pub struct TaskFile {

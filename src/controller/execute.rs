@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 use tracing::info;
 
-use super::Context;
+use super::context::Context;
 use super::kept::status_of;
 use super::metrics::ReadLabels;
 use crate::api::{IncrementalMode, IncrementalStatus, RunSummary, UserGroup, UserSynchronization};

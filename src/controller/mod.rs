@@ -1,6 +1,7 @@
 //! The controller: watches UserSynchronizations, runs them on their triggers, applies the plan and
 //! reports on status. All Kubernetes I/O lives here.
 
+mod context;
 pub mod error;
 mod execute;
 pub mod http;
@@ -10,78 +11,28 @@ pub mod metrics;
 mod reconcile;
 pub mod view;
 
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{Quota, RateLimiter};
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
 use crate::api::UserSynchronization;
-use crate::directory::read::ReadOptions;
 use crate::run::user_pool::UserPool;
+pub use context::{Context, Options, State};
 use error::ControllerError;
 use kept::KeptReads;
 use metrics::Metrics;
 use reconcile::reconcile;
 use view::UserGroupView;
-
-/// Options of `usersync run`.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Watch only these namespaces; all when empty.
-    pub namespaces: Vec<String>,
-    /// Tasks synchronized at once, across all watched namespaces.
-    pub concurrency: u16,
-    pub read: ReadOptions,
-    /// How often an idle task checks its Secrets for rotation.
-    pub reference_poll: Duration,
-    /// Serialized members kept in one UserGroup object before a shard continues the list.
-    pub shard_bytes: usize,
-    /// UserGroups written at the same time within one run.
-    pub write_concurrency: usize,
-    /// UserGroup writes per second across all runs; `None`: as fast as the apiserver answers.
-    pub write_rate: Option<NonZeroU32>,
-    /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not at all.
-    pub listen: Option<SocketAddr>,
-    /// Hold this Lease before writing anything; `None`: a single replica that always writes.
-    pub leader_election: Option<leader::LeaderElection>,
-}
-
-/// Shared by every reconciliation.
-pub struct Context {
-    pub client: kube::Client,
-    pub recorder: Recorder,
-    pub metrics: Arc<Metrics>,
-    pub options: Options,
-    pub state: State,
-}
-
-/// What runs share at run time.
-pub struct State {
-    /// Runs in progress across all watched namespaces are limited by these permits.
-    pub runs: Arc<Semaphore>,
-    /// Every watched task, as the controllers' caches see them.
-    pub tasks: Vec<Store<UserSynchronization>>,
-    /// What each task's last directory read kept for an incremental next run.
-    pub kept: KeptReads,
-    /// The watched namespaces' UserGroups, kept current by a watch.
-    pub user_groups: UserGroupView,
-    /// The user records that the view, the kept reads and the runs share.
-    pub users: Arc<UserPool>,
-    /// Paces UserGroup writes across all runs, when a rate is set.
-    pub write_limit: Option<DefaultDirectRateLimiter>,
-}
 
 /// Runs the operator until the process is asked to stop.
 pub async fn serve(client: kube::Client, options: Options) {

@@ -11,7 +11,7 @@ use kube::runtime::events::Event;
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
-use super::Context;
+use super::context::Context;
 use super::error::ControllerError;
 use super::execute::execute;
 use super::metrics::TaskLabels;

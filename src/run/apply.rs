@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::{Resource, ResourceExt};
 
-use super::error::ApiError;
+use super::api_error::ApiError;
 use crate::api::{
     EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION,
     SYNCHRONIZATION_LABEL, UserGroup, UserGroupSpec, UserGroupStatus, UserSynchronization,

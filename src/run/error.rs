@@ -1,24 +1,10 @@
 //! Errors of a run: each step has its own, and [`RunError`] says which step failed, with a
 //! low-cardinality reason and whether a retry may help.
 
+use super::api_error::ApiError;
 use super::resolve::ResolveError;
 use super::validate::InvalidSpec;
 use crate::directory::error::DirectoryError;
-
-/// A Kubernetes API request that failed, and what the step was doing.
-#[derive(Debug, thiserror::Error)]
-#[error("Kubernetes API error while {step}: {source}")]
-pub struct ApiError {
-    pub step: &'static str,
-    pub source: kube::Error,
-}
-
-impl ApiError {
-    /// For `map_err`: the request failed while doing `step`.
-    pub fn while_(step: &'static str) -> impl FnOnce(kube::Error) -> ApiError {
-        move |source| ApiError { step, source }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

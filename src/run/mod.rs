@@ -14,9 +14,10 @@
 //! Shared by the steps: [`schedule`] (timed runs), [`conditions`] (kstatus conditions),
 //! [`user_pool`] (one record per directory user across runs).
 
+mod api_error;
 pub mod apply;
 pub mod conditions;
-pub(crate) mod error;
+mod error;
 pub mod observe;
 pub mod plan;
 pub mod read;
@@ -27,4 +28,5 @@ pub mod trigger;
 pub mod user_pool;
 pub mod validate;
 
-pub use error::{ApiError, RunError};
+pub use api_error::ApiError;
+pub use error::RunError;

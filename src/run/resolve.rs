@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use secrecy::SecretString;
 
-use super::error::ApiError;
+use super::api_error::ApiError;
 use crate::api::UserSynchronizationSpec;
 use crate::directory::connect::Credentials;
 use crate::directory::settings::Material;

@@ -22,7 +22,7 @@ use crate::planner::current::owned_by;
 use crate::planner::desired::{DesiredGroup, Identity};
 use crate::planner::names::shard_name;
 use crate::planner::shard::{json_bytes, parts_sized};
-use crate::run::error::ApiError;
+use crate::run::ApiError;
 use crate::run::user_pool::UserPool;
 
 /// Downloads in flight at once.

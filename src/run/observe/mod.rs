@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use kube::api::{Api, ListParams};
 
-use super::error::ApiError;
+use super::api_error::ApiError;
 use super::user_pool::UserPool;
 use crate::api::UserGroup;
 

@@ -1,0 +1,67 @@
+//! What every reconciliation shares: the client, the Event recorder, the metrics, the operator's
+//! options and the state that runs share (run slots, kept reads, the UserGroup view, user records).
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::DefaultDirectRateLimiter;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+use tokio::sync::Semaphore;
+
+use super::kept::KeptReads;
+use super::leader::LeaderElection;
+use super::metrics::Metrics;
+use super::view::UserGroupView;
+use crate::api::UserSynchronization;
+use crate::directory::read::ReadOptions;
+use crate::run::user_pool::UserPool;
+
+/// Options of `usersync run`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Watch only these namespaces; all when empty.
+    pub namespaces: Vec<String>,
+    /// Tasks synchronized at once, across all watched namespaces.
+    pub concurrency: u16,
+    pub read: ReadOptions,
+    /// How often an idle task checks its Secrets for rotation.
+    pub reference_poll: Duration,
+    /// Serialized members kept in one UserGroup object before a shard continues the list.
+    pub shard_bytes: usize,
+    /// UserGroups written at the same time within one run.
+    pub write_concurrency: usize,
+    /// UserGroup writes per second across all runs; `None`: as fast as the apiserver answers.
+    pub write_rate: Option<NonZeroU32>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not at all.
+    pub listen: Option<SocketAddr>,
+    /// Hold this Lease before writing anything; `None`: a single replica that always writes.
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// Shared by every reconciliation.
+pub struct Context {
+    pub client: kube::Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub options: Options,
+    pub state: State,
+}
+
+/// What runs share at run time.
+pub struct State {
+    /// Runs in progress across all watched namespaces are limited by these permits.
+    pub runs: Arc<Semaphore>,
+    /// Every watched task, as the controllers' caches see them.
+    pub tasks: Vec<Store<UserSynchronization>>,
+    /// What each task's last directory read kept for an incremental next run.
+    pub kept: KeptReads,
+    /// The watched namespaces' UserGroups, kept current by a watch.
+    pub user_groups: UserGroupView,
+    /// The user records that the view, the kept reads and the runs share.
+    pub users: Arc<UserPool>,
+    /// Paces UserGroup writes across all runs, when a rate is set.
+    pub write_limit: Option<DefaultDirectRateLimiter>,
+}

@@ -1,0 +1,16 @@
+//! A failed Kubernetes API request, as the steps that talk to the apiserver report it.
+
+/// A Kubernetes API request that failed, and what the step was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("Kubernetes API error while {step}: {source}")]
+pub struct ApiError {
+    pub step: &'static str,
+    pub source: kube::Error,
+}
+
+impl ApiError {
+    /// For `map_err`: the request failed while doing `step`.
+    pub fn while_(step: &'static str) -> impl FnOnce(kube::Error) -> ApiError {
+        move |source| ApiError { step, source }
+    }
+}
