@@ -3,20 +3,23 @@
 //! changed, follows a rename to the same object, removes a vanished group, and reports a wrong
 //! password without touching what was synced. Each test works in its own OU and namespace.
 
-mod support;
-
 use std::collections::HashSet;
 
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use ldap3::Mod;
-use support::e2e::{
-    Scenario, Server, assert_synced, audit_writes, by_display, cli_dry_run, condition, create_task,
-    create_task_on, edit_by_hand, http_get, run_now, samba_task_file, secrets, secrets_for,
-    start_operator, start_operator_with, user_groups, wait_for_condition, wait_for_run,
-};
+use ldap3::{Ldap, Mod};
 use usersync::api::{SPEC_DIGEST_ANNOTATION, UserGroup};
 use usersync_testbed::env;
+
+use crate::support::audit::audit_writes;
+use crate::support::cli::{cli_dry_run, samba_task_file};
+use crate::support::kube::{
+    Scenario, by_display, create_task, create_task_on, edit_by_hand, run_now, secrets, secrets_for,
+    user_groups,
+};
+use crate::support::ldap::Server;
+use crate::support::operator::{http_get, start_operator, start_operator_with};
+use crate::support::wait::{assert_synced, condition, wait_for_condition, wait_for_run};
 
 async fn sync_no_op_rename_and_removal(server: Server) {
     let Scenario {
@@ -413,6 +416,27 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
     operator.abort();
 }
 
+/// The entry's directory id as the operator reads it (objectGUID as a GUID string, entryUUID).
+async fn read_id(server: Server, ldap: &mut Ldap, dn: &str) -> String {
+    let attribute = match server {
+        Server::Samba => "objectGUID",
+        Server::OpenLdap => "entryUUID",
+    };
+    let (entries, _) = ldap
+        .search(dn, ldap3::Scope::Base, "(objectClass=*)", vec![attribute])
+        .await
+        .and_then(|r| r.success())
+        .unwrap_or_else(|e| panic!("read {dn}: {e}"));
+    let entry = ldap3::SearchEntry::construct(entries.into_iter().next().expect("entry"));
+    match server {
+        Server::Samba => {
+            usersync::directory::identity::guid_to_string(&entry.bin_attrs[attribute][0])
+                .expect("GUID")
+        }
+        Server::OpenLdap => entry.attrs[attribute][0].clone(),
+    }
+}
+
 async fn collisions_and_kept_groups_follow_the_policies(server: Server) {
     let Scenario {
         client,
@@ -421,9 +445,7 @@ async fn collisions_and_kept_groups_follow_the_policies(server: Server) {
         base,
     } = Scenario::on(server, "e2e-policy").await;
     // The name the operator will want for Devs, already taken by a UserGroup someone made by hand.
-    let id = server
-        .read_id(&mut ldap, &server.group_dn(&base, "Devs"))
-        .await;
+    let id = read_id(server, &mut ldap, &server.group_dn(&base, "Devs")).await;
     let taken = usersync::planner::names::user_group_name("corp", "Devs", &id);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     let hand_made = UserGroup::new(

@@ -4,19 +4,18 @@
 //! uSNChanged with Show Deleted; OpenLDAP follows syncrepl (both its session log and, once the log
 //! has overflowed, its present list).
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use ldap3::{Ldap, Mod};
-use support::bind_settings;
-use support::e2e::{Server, add, add_ou, delete, modify, rename, subtree_on};
 use usersync::api::{DirectorySpec, TlsMode};
 use usersync::directory::connect::connect;
 use usersync::directory::read::{Feed, Read, ReadKind, ReadOptions, read, read_snapshot};
 use usersync::directory::snapshot::Snapshot;
 use usersync_testbed::env;
+
+use crate::support::connector::bind_settings;
+use crate::support::ldap::{Server, add, add_ou, delete, modify, rename, subtree_on};
 
 const FILLER_USERS: usize = 30;
 
@@ -31,10 +30,7 @@ fn spec(server: Server, base: &str) -> DirectorySpec {
 }
 
 async fn connection(server: Server) -> usersync::directory::connect::Connection {
-    let (url, ca) = match server {
-        Server::Samba => (env::samba().ldaps_url, env::samba().ca_file),
-        Server::OpenLdap => (env::slapd().ldaps_url, env::slapd().ca_file),
-    };
+    let (url, ca) = (server.ldaps_url(), server.ca_file());
     let (user, password) = server.credentials();
     connect(&bind_settings(
         &url,
