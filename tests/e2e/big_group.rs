@@ -16,7 +16,7 @@ use crate::support::kube::{
     TestNamespace, base_and_shards, bind_and_ca_secrets, install_crds, joined_member_ids,
     kube_client, run_now, user_groups,
 };
-use crate::support::operator::start_operator;
+use crate::support::operator::{start_operator, take_turn};
 use crate::support::wait::{assert_synced, wait_for_run};
 
 const MEMBERS: usize = 50_000;
@@ -99,6 +99,7 @@ impl Drop for Slapd {
 
 #[tokio::test]
 async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit() {
+    let _turn = take_turn().await;
     let (slapd, fixture) = Slapd::start(FixtureSpec {
         users: MEMBERS,
         teams: 2,

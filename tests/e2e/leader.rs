@@ -12,7 +12,7 @@ use usersync::controller::leader::LeaderElection;
 
 use crate::support::audit::audit_writers;
 use crate::support::kube::{Scenario, create_task, run_now, service_account_client};
-use crate::support::operator::InProcess;
+use crate::support::operator::{InProcess, take_turn};
 use crate::support::wait::{condition, wait_for_run};
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
@@ -66,6 +66,7 @@ async fn replica_account(admin: &kube::Client, ns: &str, name: &str) -> kube::Cl
 
 #[tokio::test]
 async fn only_the_leader_writes_and_the_other_takes_over() {
+    let _turn = take_turn().await;
     let Scenario {
         client,
         ns,

@@ -2,6 +2,7 @@
 //! task a test syncs with, and the UserGroups it reads back.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -42,6 +43,10 @@ pub async fn install_crds(client: &kube::Client) {
     }
 }
 
+/// Namespaces this process has created: tests in one binary run at the same time, and those with
+/// the same prefix still need names of their own.
+static CREATED: AtomicU32 = AtomicU32::new(0);
+
 /// A fresh namespace for one test, deleted when the guard drops.
 pub struct TestNamespace {
     pub name: String,
@@ -49,12 +54,17 @@ pub struct TestNamespace {
 }
 
 impl TestNamespace {
+    /// Named `<prefix>-` and eight hex digits (the Helm test names its release after them): the
+    /// clock's nanoseconds, their low byte replaced by a count that keeps the process's first 256
+    /// namespaces apart.
     pub async fn new(client: &kube::Client, prefix: &str) -> TestNamespace {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .subsec_nanos();
-        let name = format!("{prefix}-{nanos:08x}");
+        let count = CREATED.fetch_add(1, Ordering::Relaxed);
+        let suffix = (nanos & !0xff) | (count & 0xff);
+        let name = format!("{prefix}-{suffix:08x}");
         let ns = Namespace {
             metadata: ObjectMeta {
                 name: Some(name.clone()),

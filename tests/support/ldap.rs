@@ -1,11 +1,14 @@
 //! The test bed's directories through plain ldap3: connections, and the entries tests add, change,
 //! rename and delete in subtrees of their own.
 
+use std::cell::Cell;
 use std::collections::HashSet;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use usersync_testbed::env;
 
 /// A TLS client configuration that trusts only the PEM CA in `ca_file`.
@@ -187,7 +190,47 @@ impl Server {
     }
 }
 
+/// The edits below hold this for reading; [`quiet_directories`] holds it for writing.
+static EDITS: RwLock<()> = RwLock::const_new(());
+
+thread_local! {
+    /// Set on the thread of the test that keeps the directories quiet, so that its own edits go
+    /// ahead: each test runs on a thread of its own, in a current-thread runtime.
+    static KEEPS_QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Until dropped, edits other tests make through this module wait. For tests that count what a
+/// change feed returns while the other tests of their binary run at the same time: Samba's feed
+/// names every object changed anywhere in the domain, and a burst of changes anywhere in slapd
+/// overflows its session log, which turns the next answer into a present list.
+pub async fn quiet_directories() -> Quiet {
+    let guard = EDITS.write().await;
+    KEEPS_QUIET.set(true);
+    Quiet { _guard: guard }
+}
+
+/// The directories kept quiet; see [`quiet_directories`].
+pub struct Quiet {
+    _guard: RwLockWriteGuard<'static, ()>,
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        KEEPS_QUIET.set(false);
+    }
+}
+
+/// Waits while another test keeps the directories quiet; held for the length of one edit.
+async fn edit_allowed() -> Option<RwLockReadGuard<'static, ()>> {
+    if KEEPS_QUIET.get() {
+        None
+    } else {
+        Some(EDITS.read().await)
+    }
+}
+
 pub async fn add(ldap: &mut Ldap, dn: &str, attrs: Vec<(&str, Vec<&str>)>) {
+    let _edit = edit_allowed().await;
     let attrs = attrs
         .into_iter()
         .map(|(k, v)| (k, v.into_iter().collect::<HashSet<_>>()))
@@ -228,7 +271,12 @@ pub async fn add_ou(ldap: &mut Ldap, parent: &str, name: &str) -> String {
     dn
 }
 
-pub async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<ldap3::Mod<&str>>) {
+pub async fn modify<S: AsRef<[u8]> + Eq + Hash>(
+    ldap: &mut Ldap,
+    dn: &str,
+    mods: Vec<ldap3::Mod<S>>,
+) {
+    let _edit = edit_allowed().await;
     ldap.modify(dn, mods)
         .await
         .and_then(|r| r.success())
@@ -237,6 +285,7 @@ pub async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<ldap3::Mod<&str>>) {
 
 /// Renames `dn` to `rdn`, below `new_parent` when given.
 pub async fn rename(ldap: &mut Ldap, dn: &str, rdn: &str, new_parent: Option<&str>) {
+    let _edit = edit_allowed().await;
     ldap.modifydn(dn, rdn, true, new_parent)
         .await
         .and_then(|r| r.success())
@@ -244,6 +293,7 @@ pub async fn rename(ldap: &mut Ldap, dn: &str, rdn: &str, new_parent: Option<&st
 }
 
 pub async fn delete(ldap: &mut Ldap, dn: &str) {
+    let _edit = edit_allowed().await;
     ldap.delete(dn)
         .await
         .and_then(|r| r.success())

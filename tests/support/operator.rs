@@ -6,8 +6,20 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tokio::sync::{Mutex, MutexGuard};
 use usersync::controller::leader::LeaderElection;
 use usersync::planner::shard::DEFAULT_SHARD_BYTES;
+
+/// See [`take_turn`].
+static TURNS: Mutex<()> = Mutex::const_new(());
+
+/// Held for the whole test by the tests that must not overlap each other (the rest of their binary
+/// still runs alongside): the 50,000-member sync keeps the machine and the apiserver busy for a
+/// while, and the leader-election test's 4 s Lease passes to the standby when its leader's renewal
+/// is a second late.
+pub async fn take_turn() -> MutexGuard<'static, ()> {
+    TURNS.lock().await
+}
 
 /// What a test varies in the operator it runs in-process; [`InProcess::start`] turns it into the
 /// controller's own options.
