@@ -1,14 +1,15 @@
 //! Graceful shutdown: SIGTERM while a run is in progress lets that run finish and report before
 //! `usersync run` exits with success.
 
-mod support;
-
 use std::time::Duration;
 
 use kube::api::{Api, PostParams};
-use support::e2e::{Scenario, condition};
 use usersync::api::UserSynchronization;
 use usersync_testbed::env;
+
+use crate::support::kube::Scenario;
+use crate::support::operator::spawn_operator;
+use crate::support::wait::condition;
 
 #[tokio::test]
 async fn sigterm_lets_the_run_in_progress_finish() {
@@ -27,17 +28,11 @@ async fn sigterm_lets_the_run_in_progress_finish() {
     }))
     .expect("task");
 
-    let log_path = std::env::temp_dir().join(format!("{}-operator.log", ns.name));
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut operator = tokio::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
-        .args(["run", "--namespace", &ns.name, "--member-range", "100"])
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("usersync run starts");
+    let (mut operator, log_path) = spawn_operator(
+        &ns.name,
+        &["--member-range", "100", "--listen", "127.0.0.1:0"],
+        "info",
+    );
     tasks
         .create(&PostParams::default(), &task)
         .await

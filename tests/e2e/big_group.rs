@@ -1,21 +1,23 @@
 //! A 50,000-member group read from a slapd of its own: stored as a base object plus shard objects,
 //! each well under the apiserver's object size limit, joined back complete; a re-run writes nothing.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
-use support::e2e::{
-    assert_synced, audit_writes, base_and_shards, bind_and_ca_secrets, joined_member_ids, run_now,
-    start_operator, user_groups, wait_for_run,
-};
-use support::{TestNamespace, install_crds, kube_client, run_ok};
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::fixture::{FixtureSpec, generate, names};
 use usersync_testbed::ldif::{self, Layout, OpenLdap};
+
+use crate::support::audit::audit_writes;
+use crate::support::cli::run_ok;
+use crate::support::kube::{
+    TestNamespace, base_and_shards, bind_and_ca_secrets, install_crds, joined_member_ids,
+    kube_client, run_now, user_groups,
+};
+use crate::support::operator::{start_operator, take_turn};
+use crate::support::wait::{assert_synced, wait_for_run};
 
 const MEMBERS: usize = 50_000;
 /// etcd's default request limit is 1.5 MiB; an object must stay clearly below it.
@@ -97,6 +99,7 @@ impl Drop for Slapd {
 
 #[tokio::test]
 async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit() {
+    let _turn = take_turn().await;
     let (slapd, fixture) = Slapd::start(FixtureSpec {
         users: MEMBERS,
         teams: 2,

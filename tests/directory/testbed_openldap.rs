@@ -1,16 +1,15 @@
 //! The OpenLDAP slapd is real: LDAPS and StartTLS with our CA, paged results, syncrepl (RFC 4533)
 //! refreshOnly with a cookie, the memberof overlay, and the fixture fully loaded.
 
-mod support;
-
 use ldap3::controls::{
     Control, MakeCritical, PagedResults, RefreshMode, SyncDone, SyncRequest, SyncState,
 };
 use ldap3::{Ldap, Mod, Scope, SearchEntry};
 use std::collections::HashSet;
-use support::ldap_connect;
 use usersync_testbed::env;
 use usersync_testbed::fixture::{FixtureSpec, generate};
+
+use crate::support::ldap::ldap_connect;
 
 /// Where the fixture lives; other tests add entries of their own elsewhere under the base DN.
 fn fixture_base(slapd: &env::Slapd) -> String {

@@ -2,18 +2,16 @@
 //! renamed, moved and deleted in the directory, the UserGroups that incremental runs leave equal,
 //! object for object, those a fresh task writes from a full read.
 
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 
 use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
-use support::TestNamespace;
-use support::e2e::{
-    Scenario, Server, add_ou, create_task_on, delete, modify, rename, secrets_for, start_operator,
-    user_groups, wait_for_run,
-};
 use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
+
+use crate::support::kube::{Scenario, TestNamespace, create_task_on, secrets_for, user_groups};
+use crate::support::ldap::{Server, add_ou, delete, modify, rename};
+use crate::support::operator::start_operator;
+use crate::support::wait::wait_for_run;
 
 /// Asks for a run with `token`, changing the spec by `spec` in the same patch.
 async fn patch_and_run(tasks: &Api<UserSynchronization>, token: &str, spec: serde_json::Value) {

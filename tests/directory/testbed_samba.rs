@@ -1,15 +1,14 @@
 //! The Samba AD domain controller is real: LDAPS with our CA, DOMAIN\user and UPN binds, the
 //! "transport encryption required" refusal of a clear-text bind, and the fixture fully loaded.
 
-mod support;
-
 use ldap3::{
     Scope, SearchEntry,
     adapters::{Adapter, EntriesOnly, PagedResults},
 };
-use support::ldap_connect;
 use usersync_testbed::env;
 use usersync_testbed::fixture::{FixtureSpec, generate, names};
+
+use crate::support::ldap::ldap_connect;
 
 const STRONG_AUTH_REQUIRED: u32 = 8;
 const INVALID_CREDENTIALS: u32 = 49;

@@ -1,8 +1,6 @@
 //! The local control plane is a real one: CRD admission with CEL, RBAC for ServiceAccounts and the
 //! garbage collector all behave as on a production cluster.
 
-mod support;
-
 use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -10,8 +8,11 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::{Resource, ResourceExt};
-use support::{TestNamespace, eventually, install_crds, kube_client, run_ok};
 use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
+
+use crate::support::cli::run_ok;
+use crate::support::kube::{TestNamespace, install_crds, kube_client};
+use crate::support::wait::eventually;
 
 fn task_json(name: &str, spec: serde_json::Value) -> serde_json::Value {
     serde_json::json!({

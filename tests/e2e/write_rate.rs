@@ -2,17 +2,17 @@
 //! second (bursts of R) cannot finish sooner than (W - R) / R seconds. Unpaced, the same run takes a
 //! fraction of a second.
 
-mod support;
-
 use std::num::NonZeroU32;
 use std::time::Instant;
 
 use kube::api::Api;
-use support::e2e::{
-    Scenario, Server, assert_synced, audit_writes, create_task_on, operator_options,
-    start_operator_options, user_groups, wait_for_run,
-};
 use usersync::api::UserGroup;
+
+use crate::support::audit::audit_writes;
+use crate::support::kube::{Scenario, create_task_on, user_groups};
+use crate::support::ldap::Server;
+use crate::support::operator::InProcess;
+use crate::support::wait::{assert_synced, wait_for_run};
 
 const RATE: u32 = 2;
 
@@ -21,11 +21,11 @@ async fn writes_are_paced_at_the_configured_rate() {
     let Scenario {
         client, ns, base, ..
     } = Scenario::on(Server::OpenLdap, "e2e-rate").await;
-    let mut options = operator_options(&ns.name);
+    let mut options = InProcess::watching(&ns.name);
     options.write_rate = NonZeroU32::new(RATE);
     let tasks = create_task_on(Server::OpenLdap, &client, &ns.name, &base).await;
     let started = Instant::now();
-    let operator = start_operator_options(&client, options);
+    let operator = options.start(&client);
 
     let task = wait_for_run(&tasks, None).await;
     let elapsed = started.elapsed().as_secs_f64();

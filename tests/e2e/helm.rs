@@ -1,20 +1,22 @@
 //! The Helm chart installs on the real apiserver, and its ServiceAccount's RBAC is enough to run the
 //! operator (in-process, authenticated with that ServiceAccount's token) and no more than it needs.
 
-mod support;
-
 use std::process::Command;
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams};
-use support::e2e::{
-    assert_synced, condition, create_task, directory_subtree, operator_options, samba_admin,
-    secrets, service_account_client, start_operator_options, user_groups, wait_for_run,
-};
-use support::{TestNamespace, install_crds, kube_client, run_ok};
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync::controller::leader::LeaderElection;
 use usersync_testbed::env;
+
+use crate::support::cli::run_ok;
+use crate::support::kube::{
+    TestNamespace, create_task, install_crds, kube_client, secrets, service_account_client,
+    user_groups,
+};
+use crate::support::ldap::{Server, subtree_on};
+use crate::support::operator::InProcess;
+use crate::support::wait::{assert_synced, condition, wait_for_run};
 
 fn helm(args: &[&str]) -> String {
     run_ok(
@@ -71,19 +73,19 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
 
     let operator_client = service_account_client(&admin, &system.name, &account).await;
     let ns = TestNamespace::new(&admin, "e2e-helm").await;
-    let mut ldap = samba_admin().await;
-    let base = directory_subtree(&mut ldap, &ns.name).await;
+    let mut ldap = Server::Samba.admin().await;
+    let base = subtree_on(Server::Samba, &mut ldap, &ns.name).await;
     secrets(&admin, &ns.name, &env::samba().admin_password).await;
     let tasks = create_task(&admin, &ns.name, &base).await;
     // As the chart runs it: with leader election on a Lease in the release namespace.
-    let mut options = operator_options(&ns.name);
+    let mut options = InProcess::watching(&ns.name);
     options.leader_election = Some(LeaderElection {
         namespace: system.name.clone(),
         lease_name: "usersync-leader".into(),
         identity: "chart-test".into(),
         lease_duration: std::time::Duration::from_secs(15),
     });
-    let operator = start_operator_options(&operator_client, options);
+    let operator = options.start(&operator_client);
 
     let task = wait_for_run(&tasks, None).await;
     assert_synced(&task);
@@ -111,12 +113,12 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
 async fn a_chart_limited_to_listed_namespaces_syncs_there_and_nowhere_else() {
     let admin = kube_client().await;
     install_crds(&admin).await;
-    let mut ldap = samba_admin().await;
+    let mut ldap = Server::Samba.admin().await;
     let mut namespaces = Vec::new();
     let mut task_apis = Vec::new();
     for prefix in ["e2e-watched-a", "e2e-watched-b", "e2e-unwatched"] {
         let ns = TestNamespace::new(&admin, prefix).await;
-        let base = directory_subtree(&mut ldap, &ns.name).await;
+        let base = subtree_on(Server::Samba, &mut ldap, &ns.name).await;
         secrets(&admin, &ns.name, &env::samba().admin_password).await;
         task_apis.push(create_task(&admin, &ns.name, &base).await);
         namespaces.push(ns);
@@ -130,10 +132,10 @@ async fn a_chart_limited_to_listed_namespaces_syncs_there_and_nowhere_else() {
     let operator_client =
         service_account_client(&admin, &system.name, &format!("{release}-usersync")).await;
     // One run at a time across both namespaces: the limit is shared, and both still get their turn.
-    let mut options = operator_options(&namespaces[0].name);
+    let mut options = InProcess::watching(&namespaces[0].name);
     options.namespaces = vec![namespaces[0].name.clone(), namespaces[1].name.clone()];
     options.concurrency = 1;
-    let operator = start_operator_options(&operator_client, options);
+    let operator = options.start(&operator_client);
 
     for (tasks, ns) in task_apis.iter().zip(&namespaces).take(2) {
         let task = wait_for_run(tasks, None).await;

@@ -1,17 +1,15 @@
 //! Connecting and binding to the real Samba AD DC and OpenLDAP: TLS modes, trust, failover and the
 //! error reason of each way it can go wrong.
 
-mod support;
-
 use std::time::Duration;
-
-use support::bind_settings;
 
 use secrecy::SecretString;
 use usersync::api::{BindMethod, TlsMode};
 use usersync::directory::connect::{Credentials, ServerSettings, connect};
 use usersync::directory::tls::Trust;
 use usersync_testbed::env;
+
+use crate::support::connector::bind_settings;
 
 fn ca(path: &str) -> Trust {
     Trust::CaBundle(std::fs::read(path).expect("CA file is readable"))

@@ -2,21 +2,21 @@
 //! nsUniqueId ids, nsAccountLock, nesting and the cycle, Unicode names and paging smaller than the
 //! data.
 
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use ldap3::controls::{MakeCritical, PagedResults};
 use ldap3::{Ldap, Scope, SearchEntry};
-use support::logical::{expected_logical, logical};
-use support::{bind_settings, ldap_connect};
 use usersync::api::{DirectoryPreset, DirectorySpec, NestedGroups, TlsMode};
 use usersync::directory::connect::{Connection, connect};
 use usersync::directory::read::{ReadOptions, read_snapshot};
 use usersync::directory::snapshot::Snapshot;
 use usersync_testbed::env::{self, Ds389};
 use usersync_testbed::fixture::{Fixture, generate, names};
+
+use crate::support::connector::bind_settings;
+use crate::support::ldap::ldap_connect;
+use crate::support::logical::{expected_logical, logical};
 
 const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 

@@ -1,12 +1,13 @@
 //! The password never shows: not in the operator's logs (at debug level), not in Events, not on
 //! status. Runs the real `usersync run` binary against the test bed.
 
-mod support;
-
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
-use support::e2e::{Scenario, condition, create_task, secrets, wait_for_condition, wait_for_run};
 use usersync_testbed::env;
+
+use crate::support::kube::{Scenario, create_task, secrets};
+use crate::support::operator::spawn_operator;
+use crate::support::wait::{condition, wait_for_condition, wait_for_run};
 
 #[tokio::test]
 async fn passwords_stay_out_of_logs_events_and_status() {
@@ -24,25 +25,12 @@ async fn passwords_stay_out_of_logs_events_and_status() {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    // Logs go to a file: a pipe nobody reads would fill up and block the operator.
-    let log_path = std::env::temp_dir().join(format!("{}-operator.log", ns.name));
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut operator = tokio::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
-        .args([
-            "run",
-            "--namespace",
-            &ns.name,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--reference-poll-seconds",
-            "1",
-        ])
-        .env("RUST_LOG", "debug")
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("usersync run starts");
+    let listen = format!("127.0.0.1:{port}");
+    let (mut operator, log_path) = spawn_operator(
+        &ns.name,
+        &["--listen", &listen, "--reference-poll-seconds", "1"],
+        "debug",
+    );
     let task = wait_for_run(&tasks, None).await;
     assert_eq!(
         condition(&task, "Stalled"),

@@ -1,17 +1,20 @@
 //! End to end with OpenLDAP (StartTLS with the CA from a ConfigMap, entryUUID identities, groupOfNames):
 //! the operator syncs a subtree of its own into UserGroups and follows changes.
 
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use ldap3::Mod;
-use support::e2e::{assert_synced, by_display, run_now, start_operator, user_groups, wait_for_run};
-use support::{TestNamespace, install_crds, kube_client, ldap_connect};
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::env;
+
+use crate::support::kube::{
+    TestNamespace, by_display, install_crds, kube_client, run_now, user_groups,
+};
+use crate::support::ldap::ldap_connect;
+use crate::support::operator::start_operator;
+use crate::support::wait::{assert_synced, wait_for_run};
 
 #[tokio::test]
 async fn openldap_subtree_syncs_and_follows_membership_changes() {

@@ -2,21 +2,23 @@
 //! readers join them, and an unchanged directory still writes nothing. Reads the standard fixture's
 //! 3100-member group from the real Samba AD DC.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
-use support::e2e::{
-    assert_synced, audit_writes, base_and_shards, cli_dry_run, edit_by_hand, joined_member_ids,
-    run_now, samba_task_file, secrets, start_operator_with, user_groups, wait_for_run,
-};
-use support::{TestNamespace, install_crds, kube_client};
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync::planner::shard::DEFAULT_SHARD_BYTES;
 use usersync_testbed::env;
 use usersync_testbed::fixture::names;
+
+use crate::support::audit::audit_writes;
+use crate::support::cli::{cli_dry_run, samba_task_file};
+use crate::support::kube::{
+    TestNamespace, base_and_shards, edit_by_hand, install_crds, joined_member_ids, kube_client,
+    run_now, secrets, user_groups,
+};
+use crate::support::operator::start_operator_with;
+use crate::support::wait::{assert_synced, wait_for_run};
 
 /// The task syncing the big group, as the cluster gets it (the CLI reads the same from a file).
 fn all_staff_task() -> serde_json::Value {

@@ -2,19 +2,18 @@
 //! apiserver's audit log tells their writes apart: only the leader ever writes, and when it goes away
 //! the other takes over.
 
-mod support;
-
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use kube::api::{Api, ObjectMeta, PostParams};
-use support::e2e::{
-    Scenario, audit_writers, condition, create_task, operator_options, run_now,
-    service_account_client, start_operator_options, wait_for_run,
-};
 use usersync::controller::leader::LeaderElection;
+
+use crate::support::audit::audit_writers;
+use crate::support::kube::{Scenario, create_task, run_now, service_account_client};
+use crate::support::operator::{InProcess, take_turn};
+use crate::support::wait::{condition, wait_for_run};
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
     leases
@@ -67,6 +66,7 @@ async fn replica_account(admin: &kube::Client, ns: &str, name: &str) -> kube::Cl
 
 #[tokio::test]
 async fn only_the_leader_writes_and_the_other_takes_over() {
+    let _turn = take_turn().await;
     let Scenario {
         client,
         ns,
@@ -79,17 +79,14 @@ async fn only_the_leader_writes_and_the_other_takes_over() {
     let mut replicas = Vec::new();
     for identity in ["replica-a", "replica-b"] {
         let replica_client = replica_account(&client, &ns.name, identity).await;
-        let mut options = operator_options(&ns.name);
+        let mut options = InProcess::watching(&ns.name);
         options.leader_election = Some(LeaderElection {
             namespace: ns.name.clone(),
             lease_name: "usersync-leader".into(),
             identity: identity.into(),
             lease_duration: Duration::from_secs(4),
         });
-        replicas.push((
-            identity,
-            Some(start_operator_options(&replica_client, options)),
-        ));
+        replicas.push((identity, Some(options.start(&replica_client))));
     }
     let task = wait_for_run(&tasks, None).await;
     assert_eq!(

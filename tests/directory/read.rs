@@ -2,18 +2,17 @@
 //! paging smaller than the data, forced member ranges, nesting modes, scope and the same logical
 //! result from both servers.
 
-mod support;
-
 use std::time::Duration;
 
-use support::bind_settings;
-use support::logical::{Logical, expected_logical, logical};
 use usersync::api::{DirectoryPreset, DirectorySpec, NestedGroups, TlsMode};
 use usersync::directory::connect::{Connection, ServerSettings, connect};
 use usersync::directory::read::{ReadOptions, read_snapshot};
 use usersync::directory::snapshot::Snapshot;
 use usersync_testbed::env;
 use usersync_testbed::fixture::{FixtureSpec, Member, generate, names};
+
+use crate::support::connector::bind_settings;
+use crate::support::logical::{Logical, expected_logical, logical};
 
 fn directory(preset: DirectoryPreset, base_dn: &str) -> DirectorySpec {
     serde_json::from_value(

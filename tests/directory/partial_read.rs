@@ -1,19 +1,17 @@
 //! A directory server that dies in the middle of a read yields an error, never a smaller snapshot.
 //! Runs its own slapd (through tests/env/slapd.sh) so the shared one is not disturbed.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-use support::bind_settings;
 
 use usersync::api::{DirectoryPreset, DirectorySpec, TlsMode};
 use usersync::directory::connect::connect;
 use usersync::directory::read::{ReadOptions, read_snapshot};
 use usersync_testbed::fixture::{FixtureSpec, generate};
 use usersync_testbed::ldif;
+
+use crate::support::connector::bind_settings;
 
 const USERS: usize = 2000;
 

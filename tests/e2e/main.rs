@@ -1,0 +1,25 @@
+//! Tests that need the apiserver too: the operator end to end against the directories, the Helm
+//! chart, and the control plane itself.
+
+/// Only the support modules these tests use: each binary declares its own, so nothing is unused.
+#[path = "../support"]
+mod support {
+    pub mod audit;
+    pub mod cli;
+    pub mod kube;
+    pub mod ldap;
+    pub mod operator;
+    pub mod wait;
+}
+
+mod big_group;
+mod helm;
+mod incremental;
+mod leader;
+mod openldap;
+mod secrets_stay_secret;
+mod shards;
+mod shutdown;
+mod sync;
+mod testbed_kubernetes;
+mod write_rate;

@@ -1,0 +1,36 @@
+//! The apiserver's audit log, which records every write: what tests count to show that a run wrote
+//! nothing, or who wrote.
+
+use std::collections::BTreeMap;
+
+use usersync_testbed::env;
+
+/// UserGroup writes in namespace `ns`.
+pub fn audit_writes(ns: &str) -> usize {
+    let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
+    let needle = format!("\"namespace\":\"{ns}\"");
+    log.lines()
+        .filter(|l| l.contains("\"resource\":\"usergroups\"") && l.contains(&needle))
+        .count()
+}
+
+/// Writes in namespace `ns` per user name, leader-election Leases left out.
+pub fn audit_writers(ns: &str) -> BTreeMap<String, usize> {
+    let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
+    let mut writers = BTreeMap::new();
+    for line in log.lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let verb = event["verb"].as_str().unwrap_or_default();
+        if event["objectRef"]["namespace"] != ns
+            || event["objectRef"]["resource"] == "leases"
+            || !matches!(verb, "create" | "update" | "patch" | "delete")
+        {
+            continue;
+        }
+        let user = event["user"]["username"].as_str().unwrap_or_default();
+        *writers.entry(user.to_owned()).or_default() += 1;
+    }
+    writers
+}

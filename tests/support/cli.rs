@@ -1,0 +1,45 @@
+//! Running commands: the `usersync` CLI against the test bed, and tools such as helm and kubectl.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use usersync_testbed::env;
+
+/// Runs a command to completion; panics with its stderr unless it succeeds. Returns its stdout.
+pub fn run_ok(command: &mut Command) -> String {
+    let shown = format!("{command:?}");
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{shown} cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{shown}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A task file for the CLI in `ns`: `task` and the `bind` Secret with Samba's administrator.
+pub fn samba_task_file(ns: &str, mut task: serde_json::Value) -> PathBuf {
+    let samba = env::samba();
+    task["metadata"]["namespace"] = ns.into();
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bind", "namespace": ns},
+        "stringData": {"username": format!("{}\\Administrator", samba.domain), "password": samba.admin_password},
+    });
+    let file = std::env::temp_dir().join(format!("{ns}-task.yaml"));
+    std::fs::write(&file, format!("{task}\n---\n{secret}\n")).expect("task file");
+    file
+}
+
+/// `usersync sync --dry-run` of a task file against the test bed's apiserver, trusting Samba's CA:
+/// what it prints.
+pub fn cli_dry_run(file: &Path) -> String {
+    run_ok(
+        Command::new(env!("CARGO_BIN_EXE_usersync"))
+            .args(["sync", "--dry-run", "-f"])
+            .arg(file)
+            .args(["--ca-file", &env::samba().ca_file])
+            .env("KUBECONFIG", env::kube().kubeconfig),
+    )
+}

@@ -1,0 +1,313 @@
+//! The test bed's apiserver: an admin client, the CRDs, a namespace per test, the Secrets and the
+//! task a test syncs with, and the UserGroups it reads back.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use ldap3::Ldap;
+use usersync::api::{UserGroup, UserSynchronization};
+
+use super::ldap::{Server, subtree_on};
+
+/// An admin client for the test bed's apiserver.
+pub async fn kube_client() -> kube::Client {
+    usersync_testbed::env::kube();
+    kube::Client::try_default()
+        .await
+        .expect("KUBECONFIG from the test bed works")
+}
+
+/// Installs the CRDs from `crds/` by server-side apply and waits until they are served.
+pub async fn install_crds(client: &kube::Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/usersync.io.yaml");
+    let text = std::fs::read_to_string(path).expect("crds/ is readable");
+    let params = PatchParams::apply("usersync-tests").force();
+    for doc in serde_norway::Deserializer::from_str(&text) {
+        let crd: CustomResourceDefinition =
+            serde::Deserialize::deserialize(doc).expect("crds/ holds CRDs");
+        let name = crd.metadata.name.clone().expect("CRD has a name");
+        api.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .expect("CRD applies");
+        let established = await_condition(api.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(Duration::from_secs(30), established)
+            .await
+            .expect("CRD is established within 30s")
+            .expect("CRD watch works");
+    }
+}
+
+/// Namespaces this process has created: tests in one binary run at the same time, and those with
+/// the same prefix still need names of their own.
+static CREATED: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh namespace for one test, deleted when the guard drops.
+pub struct TestNamespace {
+    pub name: String,
+    client: kube::Client,
+}
+
+impl TestNamespace {
+    /// Named `<prefix>-` and eight hex digits (the Helm test names its release after them): the
+    /// clock's nanoseconds, their low byte replaced by a count that keeps the process's first 256
+    /// namespaces apart.
+    pub async fn new(client: &kube::Client, prefix: &str) -> TestNamespace {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let count = CREATED.fetch_add(1, Ordering::Relaxed);
+        let suffix = (nanos & !0xff) | (count & 0xff);
+        let name = format!("{prefix}-{suffix:08x}");
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace is created");
+        TestNamespace {
+            name,
+            client: client.clone(),
+        }
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let (client, name) = (self.client.clone(), self.name.clone());
+        // Best effort: the whole test bed is thrown away after the run anyway.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = Api::<Namespace>::all(client)
+                    .delete(&name, &DeleteParams::default())
+                    .await;
+            });
+        }
+    }
+}
+
+/// A client authenticated as the ServiceAccount `name` (with a fresh token), as a pod would be.
+pub async fn service_account_client(
+    admin: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> kube::Client {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let issued: TokenRequest = accounts
+        .create_subresource("token", name, &PostParams::default(), &request)
+        .await
+        .expect("token issued");
+    let token = issued.status.and_then(|s| s.token).expect("token");
+    let mut config = kube::Config::infer().await.expect("kubeconfig");
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    kube::Client::try_from(config).expect("client")
+}
+
+/// The Samba task's `bind` Secret with this password, and its `ca` Secret.
+pub async fn secrets(client: &kube::Client, ns: &str, password: &str) {
+    secrets_for(Server::Samba, client, ns, password).await
+}
+
+/// The `bind` Secret (the server's administrator, with this password) and the `ca` Secret.
+pub async fn secrets_for(server: Server, client: &kube::Client, ns: &str, password: &str) {
+    let ca = std::fs::read_to_string(server.ca_file()).expect("CA");
+    bind_and_ca_secrets(client, ns, &server.credentials().0, password, &ca).await
+}
+
+/// The `bind` Secret (`username`, `password`) and the `ca` Secret (`ca.crt`) tasks refer to.
+pub async fn bind_and_ca_secrets(
+    client: &kube::Client,
+    ns: &str,
+    username: &str,
+    password: &str,
+    ca_pem: &str,
+) {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secret = |name: &str, data: BTreeMap<String, String>| Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        string_data: Some(data),
+        ..Default::default()
+    };
+    let bind = BTreeMap::from([
+        ("username".to_owned(), username.to_owned()),
+        ("password".to_owned(), password.to_owned()),
+    ]);
+    let ca = BTreeMap::from([("ca.crt".to_owned(), ca_pem.to_owned())]);
+    for s in [secret("bind", bind), secret("ca", ca)] {
+        api.patch(
+            s.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::apply("tests").force(),
+            &Patch::Apply(&s),
+        )
+        .await
+        .expect("secret applied");
+    }
+}
+
+/// The task `corp` syncing `base_dn` of Samba.
+pub async fn create_task(
+    client: &kube::Client,
+    ns: &str,
+    base_dn: &str,
+) -> Api<UserSynchronization> {
+    create_task_on(Server::Samba, client, ns, base_dn).await
+}
+
+/// The task `corp` syncing `base_dn` of `server` into the target group `all-users`.
+pub async fn create_task_on(
+    server: Server,
+    client: &kube::Client,
+    ns: &str,
+    base_dn: &str,
+) -> Api<UserSynchronization> {
+    let api: Api<UserSynchronization> = Api::namespaced(client.clone(), ns);
+    let task: UserSynchronization = serde_json::from_value(serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1",
+        "kind": "UserSynchronization",
+        "metadata": {"name": "corp"},
+        "spec": {
+            "targetGroup": "all-users",
+            "server": {
+                "urls": [server.ldaps_url()],
+                "credentialsSecretRef": {"name": "bind"},
+                "tls": {"caSecretRef": {"name": "ca"}},
+            },
+            "directory": {"preset": server.preset(), "baseDN": base_dn},
+        },
+    }))
+    .expect("task");
+    api.create(&PostParams::default(), &task)
+        .await
+        .expect("task created");
+    api
+}
+
+/// Asks the task `corp` for a run, answered with `token` on status.
+pub async fn run_now(tasks: &Api<UserSynchronization>, token: &str) {
+    let patch = serde_json::json!({"metadata": {"annotations": {"usersync.io/run-now": token}}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("annotate");
+}
+
+/// A test's own namespace (CRDs installed) and its own OU in a directory holding alice, bob, Devs and
+/// Ops, with the `bind` and `ca` Secrets in place.
+pub struct Scenario {
+    pub client: kube::Client,
+    pub ns: TestNamespace,
+    pub ldap: Ldap,
+    pub base: String,
+}
+
+impl Scenario {
+    /// On Samba.
+    pub async fn new(prefix: &str) -> Scenario {
+        Scenario::on(Server::Samba, prefix).await
+    }
+
+    pub async fn on(server: Server, prefix: &str) -> Scenario {
+        let client = kube_client().await;
+        install_crds(&client).await;
+        let ns = TestNamespace::new(&client, prefix).await;
+        let mut ldap = server.admin().await;
+        let base = subtree_on(server, &mut ldap, &ns.name).await;
+        secrets_for(server, &client, &ns.name, &server.credentials().1).await;
+        Scenario {
+            client,
+            ns,
+            ldap,
+            base,
+        }
+    }
+}
+
+/// Every UserGroup the API returns (shards included).
+pub async fn user_groups(api: &Api<UserGroup>) -> Vec<UserGroup> {
+    api.list(&Default::default())
+        .await
+        .expect("list UserGroups")
+        .items
+}
+
+pub fn by_display<'a>(groups: &'a [UserGroup], name: &str) -> &'a UserGroup {
+    groups
+        .iter()
+        .find(|g| g.spec.display_name == name)
+        .unwrap_or_else(|| panic!("UserGroup {name}"))
+}
+
+/// The UserGroup of the directory group `display_name` and its shard objects, in name order.
+pub fn base_and_shards<'a>(
+    all: &'a [UserGroup],
+    display_name: &str,
+) -> (&'a UserGroup, Vec<&'a UserGroup>) {
+    use kube::ResourceExt;
+    use usersync::api::SHARD_OF_LABEL;
+    let base = all
+        .iter()
+        .find(|g| g.spec.display_name == display_name && !g.labels().contains_key(SHARD_OF_LABEL))
+        .unwrap_or_else(|| panic!("no UserGroup for {display_name}"));
+    let mut shards: Vec<&UserGroup> = all
+        .iter()
+        .filter(|g| g.labels().get(SHARD_OF_LABEL) == Some(&base.name_any()))
+        .collect();
+    shards.sort_by_key(|s| s.name_any());
+    (base, shards)
+}
+
+/// The member ids of a group joined from its base object and shards, sorted, duplicates removed.
+pub fn joined_member_ids<'a>(base: &'a UserGroup, shards: &[&'a UserGroup]) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = base
+        .spec
+        .users
+        .iter()
+        .chain(shards.iter().flat_map(|s| &s.spec.users))
+        .map(|u| u.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Merge-patches a UserGroup's spec as someone editing it by hand would (field manager
+/// `kubectl-edit`).
+pub async fn edit_by_hand(groups: &Api<UserGroup>, name: &str, spec: serde_json::Value) {
+    groups
+        .patch(
+            name,
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(serde_json::json!({ "spec": spec })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("editing {name}: {e}"));
+}
