@@ -15,6 +15,7 @@ mod support {
 mod big_group;
 mod helm;
 mod incremental;
+mod invalid_spec;
 mod leader;
 mod openldap;
 mod secrets_stay_secret;
