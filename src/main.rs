@@ -4,7 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match usersync::cli::execute(usersync::cli::Cli::parse()).await {
+    match usersync::cli::dispatch(usersync::cli::Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("usersync: {message}");

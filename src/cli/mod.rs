@@ -94,7 +94,7 @@ enum Command {
 }
 
 /// Runs one command of the command line.
-pub async fn execute(cli: Cli) -> Result<(), String> {
+pub async fn dispatch(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Crd { output } => write_crds(output),
         Command::Run {

@@ -69,13 +69,13 @@ pub async fn reconcile(
     };
     let span = info_span!("run", task = %task.name_any(),
         namespace = %task.namespace().unwrap_or_default(), run_id = %run_id());
-    run(&ctx, &task, &previous, &checked, &facts, trigger.as_str())
+    execute_and_report(&ctx, &task, &previous, &checked, &facts, trigger.as_str())
         .instrument(span)
         .await
 }
 
 /// Runs the task now, once a run slot is free, and reports how it went.
-async fn run(
+async fn execute_and_report(
     ctx: &Context,
     task: &UserSynchronization,
     previous: &UserSynchronizationStatus,
