@@ -20,10 +20,8 @@ use super::dn::Dn;
 use super::entry::Entry;
 use super::error::DirectoryError;
 use super::identity::{guid_to_string, uuid_to_string};
-use super::read::{
-    CONTAINER_FILTER, Query, Request, parse_container, parse_group, parse_user, read_all,
-    result_error, search, taken_apart,
-};
+use super::parse::{parse_container, parse_group, parse_user, taken_apart};
+use super::search::{CONTAINER_FILTER, Query, Request, read_all, result_error, search};
 use super::snapshot::ReadStats;
 
 const SYNC_REQUEST_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
