@@ -3,5 +3,6 @@
 
 pub mod desired;
 pub mod names;
+pub mod order;
 pub mod plan;
 pub mod shard;
