@@ -197,7 +197,7 @@ async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String
     let (snapshot, server) = on_reader_thread(&first_url, async move {
         let mut conn = connect(&settings).await?;
         let read = crate::directory::read::read(&mut conn, &directory, &options, Feed::Off).await?;
-        Ok(((read.snapshot, conn.server), read.unkept))
+        Ok(((read.snapshot, conn.server), read.discarded))
     })
     .await
     .map_err(|e| format!("{} ({})", e, e.reason()))?;

@@ -585,7 +585,7 @@ pub async fn read_directory(
         let mut conn = connect(&settings).await?;
         let mut read = read(&mut conn, &directory, &options, feed).await?;
         let _ = conn.ldap.unbind().await;
-        let unkept = read.unkept.take();
+        let unkept = read.discarded.take();
         Ok(((read, conn.server), unkept))
     })
     .await?;

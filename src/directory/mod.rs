@@ -1,13 +1,13 @@
 //! Directory access: everything that speaks LDAP, and nothing else.
 
 pub mod assemble;
-pub mod cache;
 pub mod connect;
 pub mod delta;
 pub mod dn;
 pub mod entry;
 pub mod error;
 pub mod identity;
+pub mod kept;
 pub mod parse;
 pub mod preset;
 pub mod read;

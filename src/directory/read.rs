@@ -8,10 +8,10 @@ use std::time::SystemTime;
 use tracing::{debug, info};
 
 use super::assemble::assemble;
-use super::cache::Entries;
 use super::connect::Connection;
 use super::delta::{self, Mark};
 use super::error::DirectoryError;
+use super::kept::Entries;
 use super::preset::MemberFormat;
 use super::search::{Query, check_base, read_all};
 use super::snapshot::{ReadStats, Snapshot};
@@ -67,9 +67,9 @@ pub struct Read {
     pub kind: ReadKind,
     /// `None` when the server offers no usable change feed (or the feed is off).
     pub kept: Option<Box<Kept>>,
-    /// The entries the snapshot was assembled from, when nothing keeps them: the reading thread
-    /// frees them once the read is handed over.
-    pub unkept: Option<Entries>,
+    /// The entries the snapshot was assembled from when no run keeps them: the reading thread
+    /// frees them after handing the read over.
+    pub discarded: Option<Entries>,
 }
 
 /// Reads the directory, incrementally when `feed` allows and the server supports it. A feed that
@@ -165,7 +165,7 @@ pub async fn read(
             stats,
         ),
     };
-    let (kept, unkept) = match probe {
+    let (kept, discarded) = match probe {
         Some(now) => (
             Some(Box::new(Kept {
                 settings,
@@ -183,7 +183,7 @@ pub async fn read(
         snapshot,
         kind,
         kept,
-        unkept,
+        discarded,
     })
 }
 
