@@ -18,7 +18,7 @@ use super::connect::{Connection, map_operation_error};
 use super::dn::Dn;
 use super::entry::Entry;
 use super::error::DirectoryError;
-use super::identity::{guid_to_string, uuid_to_string};
+use super::id_format::{guid_to_string, uuid_to_string};
 use super::kept::{Changes, Keyed, Unusable};
 use super::parse::{parse_container, parse_group, parse_user, taken_apart};
 use super::search::{CONTAINER_FILTER, Query, Request, read_all, result_error, search};

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ldap3::ResultEntry;
 
-use super::identity::{guid_to_string, sid_to_string};
+use super::id_format::{guid_to_string, sid_to_string};
 use super::preset::{DisabledRule, IdFormat};
 
 /// A search result entry taken apart: its DN and each attribute's values, moved out of the

@@ -6,7 +6,7 @@ pub mod delta;
 pub mod dn;
 pub mod entry;
 pub mod error;
-pub mod identity;
+pub mod id_format;
 pub mod kept;
 pub mod parse;
 pub mod preset;
