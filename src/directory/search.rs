@@ -40,17 +40,28 @@ pub(super) struct Query {
 pub(super) const CONTAINER_FILTER: &str =
     "(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))";
 
+/// Checks the task's directory settings before any I/O, exactly as building its query does (a read
+/// builds one before its first request): the base DN, the chosen groups and the excludes must parse
+/// as DNs, and the extra user and group filters must be valid LDAP filters. The error names the
+/// field, e.g. `directory.groups[2]: …`.
+pub fn check_spec(spec: &DirectorySpec) -> Result<(), DirectoryError> {
+    Query::new(spec, None).map(drop)
+}
+
 impl Query {
+    /// The query for the task's settings; every check of them is here (see [`check_spec`]).
     pub fn new(spec: &DirectorySpec, member_range: Option<usize>) -> Result<Query, DirectoryError> {
         let schema = Schema::new(spec.preset, &spec.attributes);
         let scope = scope(spec, &schema)?;
-        let mut user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())?;
+        let mut user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())
+            .map_err(in_field("directory.userFilter"))?;
         if schema.active_directory && !spec.groups.is_empty() {
             // Active Directory names the transitive members of the chosen groups itself, so only
             // those users are read instead of everything under the base DN.
             user_filter = format!("(&{user_filter}{})", in_chain_filter(&spec.groups));
         }
-        let group_filter = and_filter(&schema.group_filter, spec.group_filter.as_deref())?;
+        let group_filter = and_filter(&schema.group_filter, spec.group_filter.as_deref())
+            .map_err(in_field("directory.groupFilter"))?;
         let page_size = usize::try_from(spec.page_size)
             .ok()
             .filter(|&n| n > 0)
@@ -166,25 +177,38 @@ pub(super) async fn read_all(
 }
 
 fn scope(spec: &DirectorySpec, schema: &Schema) -> Result<Scope, DirectoryError> {
-    let parse = |text: &str, what: &str| {
-        Dn::parse(text).map_err(|e| DirectoryError::InvalidSettings(format!("{what}: {e}")))
-    };
     Ok(Scope {
-        base: parse(&spec.base_dn, "directory.baseDN")?,
-        groups: spec
-            .groups
-            .iter()
-            .map(|g| parse(g, "directory.groups"))
-            .collect::<Result<_, _>>()?,
-        excludes: spec
-            .excludes
-            .iter()
-            .map(|g| parse(g, "directory.excludes"))
-            .collect::<Result<_, _>>()?,
+        base: setting_dn("directory.baseDN", &spec.base_dn)?,
+        groups: setting_dns("directory.groups", &spec.groups)?,
+        excludes: setting_dns("directory.excludes", &spec.excludes)?,
         ignore_disabled_users: spec.ignore_disabled_users,
         nested_groups: spec.nested_groups,
         member_format: schema.member_format,
     })
+}
+
+/// A DN the task gives; `field` names it in the error.
+fn setting_dn(field: &str, text: &str) -> Result<Dn, DirectoryError> {
+    Dn::parse(text).map_err(|e| DirectoryError::InvalidSettings(format!("{field}: {e}")))
+}
+
+/// A list of DNs the task gives; the error names the field and the position in it.
+fn setting_dns(field: &str, texts: &[String]) -> Result<Vec<Dn>, DirectoryError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| setting_dn(&format!("{field}[{i}]"), text))
+        .collect()
+}
+
+/// Puts the name of the task's field in front of the message of an invalid setting.
+fn in_field(field: &'static str) -> impl Fn(DirectoryError) -> DirectoryError {
+    move |e| match e {
+        DirectoryError::InvalidSettings(detail) => {
+            DirectoryError::InvalidSettings(format!("{field}: {detail}"))
+        }
+        other => other,
+    }
 }
 
 /// Users that are members of any of `groups`, directly or through nested groups
@@ -427,5 +451,88 @@ mod tests {
         );
         let err = and_filter("(a=1)", Some("(b=2")).unwrap_err();
         assert_eq!(err.reason(), "InvalidSettings");
+    }
+
+    /// A valid spec with three chosen groups, changed by `changes` (fields of the same names).
+    fn spec(changes: serde_json::Value) -> DirectorySpec {
+        let mut spec = serde_json::json!({
+            "preset": "OpenLDAP",
+            "baseDN": "dc=example,dc=org",
+            "groups": [
+                "cn=a,ou=Groups,dc=example,dc=org",
+                "cn=b,ou=Groups,dc=example,dc=org",
+                "cn=c,ou=Groups,dc=example,dc=org",
+            ],
+            "excludes": ["ou=Contractors,dc=example,dc=org"],
+            "userFilter": "(department=IT)",
+            "groupFilter": "description=synced",
+        });
+        for (field, value) in changes.as_object().expect("an object") {
+            spec[field] = value.clone();
+        }
+        serde_json::from_value(spec).expect("a directory spec")
+    }
+
+    /// The message of the invalid setting `check_spec` finds.
+    fn invalid(spec: &DirectorySpec) -> String {
+        match check_spec(spec) {
+            Err(DirectoryError::InvalidSettings(detail)) => detail,
+            other => panic!("expected invalid settings, got {other:?}"),
+        }
+    }
+
+    const BAD_DN: &str = "cn=b,,dc=example,dc=org";
+
+    #[test]
+    fn a_valid_spec_passes_the_check() {
+        check_spec(&spec(serde_json::json!({}))).expect("valid");
+        let ad = spec(serde_json::json!({"preset": "ActiveDirectory"}));
+        check_spec(&ad).expect("valid, chosen groups filtered by the server");
+        let bare = spec(serde_json::json!({
+            "groups": [], "excludes": [], "userFilter": null, "groupFilter": null,
+        }));
+        check_spec(&bare).expect("valid without optional settings");
+    }
+
+    #[test]
+    fn a_bad_dn_is_named_by_its_field_and_place() {
+        let base = invalid(&spec(serde_json::json!({"baseDN": BAD_DN})));
+        assert!(base.starts_with("directory.baseDN: invalid DN"), "{base}");
+        let groups = serde_json::json!([
+            "cn=a,ou=Groups,dc=example,dc=org",
+            "cn=b,ou=Groups,dc=example,dc=org",
+            BAD_DN,
+        ]);
+        let group = invalid(&spec(serde_json::json!({"groups": groups})));
+        assert!(
+            group.starts_with("directory.groups[2]: invalid DN"),
+            "{group}"
+        );
+        let exclude = invalid(&spec(serde_json::json!({"excludes": [BAD_DN]})));
+        assert!(
+            exclude.starts_with("directory.excludes[0]: invalid DN"),
+            "{exclude}"
+        );
+    }
+
+    #[test]
+    fn a_bad_filter_is_named_by_its_field() {
+        assert_eq!(
+            invalid(&spec(serde_json::json!({"userFilter": "(b=2"}))),
+            "directory.userFilter: (b=2 is not a valid LDAP filter"
+        );
+        assert_eq!(
+            invalid(&spec(serde_json::json!({"groupFilter": "b=2)"}))),
+            "directory.groupFilter: (b=2)) is not a valid LDAP filter"
+        );
+    }
+
+    #[test]
+    fn a_read_makes_the_same_checks() {
+        let bad = spec(serde_json::json!({"userFilter": "(b=2"}));
+        let Err(DirectoryError::InvalidSettings(detail)) = Query::new(&bad, Some(1000)) else {
+            panic!("the query of an invalid spec");
+        };
+        assert_eq!(detail, invalid(&bad));
     }
 }
