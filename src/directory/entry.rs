@@ -1,4 +1,4 @@
-//! Reading attribute values out of search entries: case-insensitive names, binary identities, and
+//! Reading attribute values out of search entries: case-insensitive names, binary ids, and
 //! the disabled flag of each kind of directory.
 
 use std::time::{SystemTime, UNIX_EPOCH};

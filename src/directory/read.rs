@@ -1,6 +1,6 @@
-//! Reads users, groups and containers with paged searches (RFC 2696), following Active Directory's
-//! ranged member retrieval, and assembles them into a [`Snapshot`]. A read that fails part-way is an
-//! error, never a smaller snapshot.
+//! A task's read: everything, or, when the change feed allows, only what changed since the entries
+//! the last run kept; either way assembled into a complete [`Snapshot`], and kept for the next run
+//! when the server has a feed. A read that fails part-way is an error, never a smaller snapshot.
 
 use std::hash::{Hash, Hasher};
 use std::time::SystemTime;

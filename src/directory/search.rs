@@ -1,6 +1,6 @@
-//! Search primitives both the full read and the change feeds use: the [`Query`] a task's settings
-//! make, paged subtree searches, Active Directory's ranged member lists, and result codes mapped to
-//! the reasons of [`DirectoryError`].
+//! Search primitives both the full read and the change feeds use: the `Query` a task's settings
+//! make, paged subtree searches (RFC 2696), Active Directory's ranged member retrieval, and result
+//! codes mapped to the reasons of [`DirectoryError`].
 
 use std::time::SystemTime;
 
