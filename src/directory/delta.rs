@@ -10,7 +10,7 @@ use ldap3::controls::{
     MakeCritical, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest, SyncState,
     parse_syncinfo,
 };
-use ldap3::{Scope as LdapScope, SearchOptions};
+use ldap3::{ResultEntry, Scope as LdapScope, SearchOptions};
 use tracing::debug;
 
 use super::assemble::{RawContainer, RawGroup, RawUser};
@@ -401,19 +401,7 @@ async fn sync_search<T: Keyed>(
     };
     while let Some(item) = stream.next().await.map_err(op)? {
         if item.is_intermediate() {
-            if let SyncInfo::SyncIdSet {
-                refresh_deletes,
-                sync_uuids,
-                ..
-            } = parse_syncinfo(item)
-            {
-                let ids = sync_uuids.iter().filter_map(|u| uuid_to_string(u));
-                if refresh_deletes {
-                    changes.removed.extend(ids);
-                } else {
-                    present.extend(ids);
-                }
-            }
+            record_id_set(item, &mut changes.removed, &mut present);
             continue;
         }
         if item.is_ref() {
@@ -461,6 +449,24 @@ async fn sync_search<T: Keyed>(
         changes.present = Some(present);
     }
     Ok(Ok(changes))
+}
+
+/// A syncIdSet message (RFC 4533): the ids of entries deleted or, in the present phase, of
+/// entries still there. Other intermediate messages say nothing about entries.
+fn record_id_set(item: ResultEntry, removed: &mut HashSet<String>, present: &mut HashSet<String>) {
+    if let SyncInfo::SyncIdSet {
+        refresh_deletes,
+        sync_uuids,
+        ..
+    } = parse_syncinfo(item)
+    {
+        let ids = sync_uuids.iter().filter_map(|u| uuid_to_string(u));
+        if refresh_deletes {
+            removed.extend(ids);
+        } else {
+            present.extend(ids);
+        }
+    }
 }
 
 fn sync_done(controls: &[ldap3::controls::Control]) -> Option<SyncDone> {

@@ -9,7 +9,7 @@ use tracing::{debug, info};
 
 use super::assemble::assemble;
 use super::connect::Connection;
-use super::delta::{self, Mark};
+use super::delta::{self, Mark, Position};
 use super::error::DirectoryError;
 use super::kept::Entries;
 use super::preset::MemberFormat;
@@ -56,6 +56,14 @@ pub struct Kept {
     pub full_read_at: SystemTime,
 }
 
+impl Kept {
+    /// Whether a read with `settings` from `server`, whose feed stands at `now`, can read only the
+    /// changes since this one.
+    fn followed_by(&self, settings: u64, server: &str, now: &Position) -> bool {
+        self.settings == settings && self.server == server && now.mark.follows(&self.mark)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadKind {
     Full,
@@ -89,48 +97,26 @@ pub async fn read(
         Feed::Follow(previous) => (previous, delta::probe(conn, &query).await?),
     };
     let settings = settings_fingerprint(spec, options);
-    let previous = previous.filter(|p| {
-        p.settings == settings
-            && p.server == conn.server
-            && probe.as_ref().is_some_and(|now| now.mark.follows(&p.mark))
-    });
-
-    let mut incremental = None;
-    // Nothing changed since the kept read: its snapshot is what assembly would build again.
-    let mut unchanged = false;
-    if let (Some(mut kept), Some(now)) = (previous, probe.as_ref()) {
-        match delta::changes(conn, &query, &kept.mark, now, &mut stats).await? {
-            Ok((users, groups, containers)) => {
-                let links = query.schema.member_format == MemberFormat::Dn;
-                let none = users.is_empty() && groups.is_empty() && containers.is_empty();
-                match kept.entries.apply(users, groups, containers, links) {
-                    Ok(()) => {
-                        let expired = kept.entries.disable_expired(SystemTime::now());
-                        if expired > 0 {
-                            info!(expired, "kept accounts expired since they were read");
-                        }
-                        unchanged = none && expired == 0;
-                        incremental = Some(kept);
-                    }
-                    Err(why) => info!(%why, "changes unusable; reading everything"),
-                }
-            }
-            Err(why) => info!(%why, "change feed unusable; reading everything"),
+    let followed = match (previous, probe.as_ref()) {
+        (Some(kept), Some(now)) if kept.followed_by(settings, &conn.server, now) => {
+            follow(conn, &query, kept, now, &mut stats).await?
         }
-    }
-    let kind = if incremental.is_some() {
+        _ => None,
+    };
+    let kind = if followed.is_some() {
         ReadKind::Incremental
     } else {
         ReadKind::Full
     };
-    let (entries, full_read_at, previous_snapshot) = match incremental {
-        Some(kept) => {
+    let (entries, full_read_at, previous_snapshot) = match followed {
+        Some((kept, unchanged)) => {
             let Kept {
                 entries,
                 full_read_at,
                 snapshot,
                 ..
             } = *kept;
+            // Nothing changed since the kept read: its snapshot is what assembly would build again.
             (entries, full_read_at, unchanged.then_some(snapshot))
         }
         None => {
@@ -148,15 +134,7 @@ pub async fn read(
         "directory read"
     );
     let snapshot = match previous_snapshot {
-        // This read's counters; those of assembly (what the scope left out) stand as they were.
-        Some(previous) => Snapshot {
-            stats: ReadStats {
-                excluded: previous.stats.excluded,
-                disabled_skipped: previous.stats.disabled_skipped,
-                ..stats
-            },
-            ..previous
-        },
+        Some(previous) => with_stats(previous, stats),
         None => assemble(
             entries.users.values(),
             entries.groups.values(),
@@ -185,6 +163,50 @@ pub async fn read(
         kept,
         discarded,
     })
+}
+
+/// The kept entries with the changes since their mark applied, and whether nothing changed at all
+/// (no change reported, no kept account expired); `None` when the feed or its changes cannot be
+/// used, and everything must be read.
+async fn follow(
+    conn: &mut Connection,
+    query: &Query,
+    mut kept: Box<Kept>,
+    now: &Position,
+    stats: &mut ReadStats,
+) -> Result<Option<(Box<Kept>, bool)>, DirectoryError> {
+    let (users, groups, containers) =
+        match delta::changes(conn, query, &kept.mark, now, stats).await? {
+            Ok(changes) => changes,
+            Err(why) => {
+                info!(%why, "change feed unusable; reading everything");
+                return Ok(None);
+            }
+        };
+    let links = query.schema.member_format == MemberFormat::Dn;
+    let none = users.is_empty() && groups.is_empty() && containers.is_empty();
+    if let Err(why) = kept.entries.apply(users, groups, containers, links) {
+        info!(%why, "changes unusable; reading everything");
+        return Ok(None);
+    }
+    let expired = kept.entries.disable_expired(SystemTime::now());
+    if expired > 0 {
+        info!(expired, "kept accounts expired since they were read");
+    }
+    Ok(Some((kept, none && expired == 0)))
+}
+
+/// The kept snapshot with this read's counters; those of assembly (what the scope left out) stand
+/// as they were.
+fn with_stats(previous: Snapshot, stats: ReadStats) -> Snapshot {
+    Snapshot {
+        stats: ReadStats {
+            excluded: previous.stats.excluded,
+            disabled_skipped: previous.stats.disabled_skipped,
+            ..stats
+        },
+        ..previous
+    }
 }
 
 /// Everything that decides what the searches return; kept entries read with other settings are
