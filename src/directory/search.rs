@@ -104,6 +104,92 @@ impl Query {
     }
 }
 
+fn scope(spec: &DirectorySpec, schema: &Schema) -> Result<Scope, DirectoryError> {
+    Ok(Scope {
+        base: setting_dn("directory.baseDN", &spec.base_dn)?,
+        groups: setting_dns("directory.groups", &spec.groups)?,
+        excludes: setting_dns("directory.excludes", &spec.excludes)?,
+        ignore_disabled_users: spec.ignore_disabled_users,
+        nested_groups: spec.nested_groups,
+        member_format: schema.member_format,
+    })
+}
+
+/// A DN the task gives; `field` names it in the error.
+fn setting_dn(field: &str, text: &str) -> Result<Dn, DirectoryError> {
+    Dn::parse(text).map_err(|e| DirectoryError::InvalidSettings(format!("{field}: {e}")))
+}
+
+/// A list of DNs the task gives; the error names the field and the position in it.
+fn setting_dns(field: &str, texts: &[String]) -> Result<Vec<Dn>, DirectoryError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| setting_dn(&format!("{field}[{i}]"), text))
+        .collect()
+}
+
+/// Puts the name of the task's field in front of the message of an invalid setting.
+fn in_field(field: &'static str) -> impl Fn(DirectoryError) -> DirectoryError {
+    move |e| match e {
+        DirectoryError::InvalidSettings(detail) => {
+            DirectoryError::InvalidSettings(format!("{field}: {detail}"))
+        }
+        other => other,
+    }
+}
+
+/// Users that are members of any of `groups`, directly or through nested groups
+/// (LDAP_MATCHING_RULE_IN_CHAIN). The DNs come from the task, so they are escaped (RFC 4515).
+pub fn in_chain_filter(groups: &[String]) -> String {
+    let terms: String = groups
+        .iter()
+        .map(|g| {
+            format!(
+                "(memberOf:1.2.840.113556.1.4.1941:={})",
+                ldap3::ldap_escape(g)
+            )
+        })
+        .collect();
+    format!("(|{terms})")
+}
+
+/// `(&preset extra)`, after checking that the task's extra filter is a valid LDAP filter.
+pub fn and_filter(preset: &str, extra: Option<&str>) -> Result<String, DirectoryError> {
+    let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Ok(preset.to_owned());
+    };
+    let extra = if extra.starts_with('(') {
+        extra.to_owned()
+    } else {
+        format!("({extra})")
+    };
+    ldap3::parse_filter(&extra).map_err(|_| {
+        DirectoryError::InvalidSettings(format!("{extra} is not a valid LDAP filter"))
+    })?;
+    Ok(format!("(&{preset}{extra})"))
+}
+
+/// `BaseDnNotFound` unless the base DN exists; a read checks this before anything else it asks.
+pub(super) async fn check_base(conn: &mut Connection, base_dn: &str) -> Result<(), DirectoryError> {
+    let server = conn.server.clone();
+    let result = conn
+        .ldap
+        .with_timeout(conn.timeout)
+        .search(base_dn, LdapScope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .map_err(|e| map_operation_error(&server, "base DN check", e, conn.timeout))?;
+    let (entries, result) = (result.0, result.1);
+    match result.rc {
+        0 if !entries.is_empty() => Ok(()),
+        0 | 32 => Err(DirectoryError::BaseDnNotFound {
+            server,
+            base_dn: base_dn.to_owned(),
+        }),
+        rc => Err(result_error(&server, "base DN check", rc, &result.text)),
+    }
+}
+
 /// Users, groups (with every member range) and containers, each search narrowed by `extra` when
 /// given.
 pub(super) async fn read_all(
@@ -176,91 +262,7 @@ pub(super) async fn read_all(
     Ok((users, groups, containers))
 }
 
-fn scope(spec: &DirectorySpec, schema: &Schema) -> Result<Scope, DirectoryError> {
-    Ok(Scope {
-        base: setting_dn("directory.baseDN", &spec.base_dn)?,
-        groups: setting_dns("directory.groups", &spec.groups)?,
-        excludes: setting_dns("directory.excludes", &spec.excludes)?,
-        ignore_disabled_users: spec.ignore_disabled_users,
-        nested_groups: spec.nested_groups,
-        member_format: schema.member_format,
-    })
-}
-
-/// A DN the task gives; `field` names it in the error.
-fn setting_dn(field: &str, text: &str) -> Result<Dn, DirectoryError> {
-    Dn::parse(text).map_err(|e| DirectoryError::InvalidSettings(format!("{field}: {e}")))
-}
-
-/// A list of DNs the task gives; the error names the field and the position in it.
-fn setting_dns(field: &str, texts: &[String]) -> Result<Vec<Dn>, DirectoryError> {
-    texts
-        .iter()
-        .enumerate()
-        .map(|(i, text)| setting_dn(&format!("{field}[{i}]"), text))
-        .collect()
-}
-
-/// Puts the name of the task's field in front of the message of an invalid setting.
-fn in_field(field: &'static str) -> impl Fn(DirectoryError) -> DirectoryError {
-    move |e| match e {
-        DirectoryError::InvalidSettings(detail) => {
-            DirectoryError::InvalidSettings(format!("{field}: {detail}"))
-        }
-        other => other,
-    }
-}
-
-/// Users that are members of any of `groups`, directly or through nested groups
-/// (LDAP_MATCHING_RULE_IN_CHAIN). The DNs come from the task, so they are escaped (RFC 4515).
-pub fn in_chain_filter(groups: &[String]) -> String {
-    let terms: String = groups
-        .iter()
-        .map(|g| {
-            format!(
-                "(memberOf:1.2.840.113556.1.4.1941:={})",
-                ldap3::ldap_escape(g)
-            )
-        })
-        .collect();
-    format!("(|{terms})")
-}
-
-/// `(&preset extra)`, after checking that the task's extra filter is a valid LDAP filter.
-pub fn and_filter(preset: &str, extra: Option<&str>) -> Result<String, DirectoryError> {
-    let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) else {
-        return Ok(preset.to_owned());
-    };
-    let extra = if extra.starts_with('(') {
-        extra.to_owned()
-    } else {
-        format!("({extra})")
-    };
-    ldap3::parse_filter(&extra).map_err(|_| {
-        DirectoryError::InvalidSettings(format!("{extra} is not a valid LDAP filter"))
-    })?;
-    Ok(format!("(&{preset}{extra})"))
-}
-
-pub(super) async fn check_base(conn: &mut Connection, base_dn: &str) -> Result<(), DirectoryError> {
-    let server = conn.server.clone();
-    let result = conn
-        .ldap
-        .with_timeout(conn.timeout)
-        .search(base_dn, LdapScope::Base, "(objectClass=*)", vec!["1.1"])
-        .await
-        .map_err(|e| map_operation_error(&server, "base DN check", e, conn.timeout))?;
-    let (entries, result) = (result.0, result.1);
-    match result.rc {
-        0 if !entries.is_empty() => Ok(()),
-        0 | 32 => Err(DirectoryError::BaseDnNotFound {
-            server,
-            base_dn: base_dn.to_owned(),
-        }),
-        rc => Err(result_error(&server, "base DN check", rc, &result.text)),
-    }
-}
-
+/// The error a result code other than success stands for.
 pub(super) fn result_error(
     server: &str,
     operation: &'static str,
