@@ -126,10 +126,11 @@ mod layering {
             let code = text.split("#[cfg(test)]").next().unwrap_or_default();
             let mut uses = BTreeSet::new();
             for path in paths(code) {
-                if let Some(target) = resolve(module, &path, modules) {
-                    if target != *module && !target.starts_with(&format!("{module}::")) {
-                        uses.insert(target);
-                    }
+                if let Some(target) = resolve(module, &path, modules)
+                    && target != *module
+                    && !target.starts_with(&format!("{module}::"))
+                {
+                    uses.insert(target);
                 }
             }
             all.insert(module.clone(), uses);

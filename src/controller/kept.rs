@@ -83,7 +83,7 @@ pub fn status_of(kept: &Kept) -> IncrementalStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::cache::Entries;
+    use crate::directory::kept::Entries;
 
     fn kept(full_read_at: SystemTime, usn: i64) -> Box<Kept> {
         Box::new(Kept {

@@ -10,20 +10,18 @@ use ldap3::controls::{
     MakeCritical, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest, SyncState,
     parse_syncinfo,
 };
-use ldap3::{Scope as LdapScope, SearchOptions};
+use ldap3::{ResultEntry, Scope as LdapScope, SearchOptions};
 use tracing::debug;
 
 use super::assemble::{RawContainer, RawGroup, RawUser};
-use super::cache::{Changes, Keyed, Unusable};
 use super::connect::{Connection, map_operation_error};
 use super::dn::Dn;
 use super::entry::Entry;
 use super::error::DirectoryError;
-use super::identity::{guid_to_string, uuid_to_string};
-use super::read::{
-    CONTAINER_FILTER, Query, Request, parse_container, parse_group, parse_user, read_all,
-    result_error, search, taken_apart,
-};
+use super::id_format::{guid_to_string, uuid_to_string};
+use super::kept::{Changes, Keyed, Unusable};
+use super::parse::{parse_container, parse_group, parse_user, taken_apart};
+use super::search::{CONTAINER_FILTER, Query, Request, read_all, result_error, search};
 use super::snapshot::ReadStats;
 
 const SYNC_REQUEST_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
@@ -403,19 +401,7 @@ async fn sync_search<T: Keyed>(
     };
     while let Some(item) = stream.next().await.map_err(op)? {
         if item.is_intermediate() {
-            if let SyncInfo::SyncIdSet {
-                refresh_deletes,
-                sync_uuids,
-                ..
-            } = parse_syncinfo(item)
-            {
-                let ids = sync_uuids.iter().filter_map(|u| uuid_to_string(u));
-                if refresh_deletes {
-                    changes.removed.extend(ids);
-                } else {
-                    present.extend(ids);
-                }
-            }
+            record_id_set(item, &mut changes.removed, &mut present);
             continue;
         }
         if item.is_ref() {
@@ -463,6 +449,24 @@ async fn sync_search<T: Keyed>(
         changes.present = Some(present);
     }
     Ok(Ok(changes))
+}
+
+/// A syncIdSet message (RFC 4533): the ids of entries deleted or, in the present phase, of
+/// entries still there. Other intermediate messages say nothing about entries.
+fn record_id_set(item: ResultEntry, removed: &mut HashSet<String>, present: &mut HashSet<String>) {
+    if let SyncInfo::SyncIdSet {
+        refresh_deletes,
+        sync_uuids,
+        ..
+    } = parse_syncinfo(item)
+    {
+        let ids = sync_uuids.iter().filter_map(|u| uuid_to_string(u));
+        if refresh_deletes {
+            removed.extend(ids);
+        } else {
+            present.extend(ids);
+        }
+    }
 }
 
 fn sync_done(controls: &[ldap3::controls::Control]) -> Option<SyncDone> {

@@ -1,11 +1,11 @@
-//! Reading attribute values out of search entries: case-insensitive names, binary identities, and
+//! Reading attribute values out of search entries: case-insensitive names, binary ids, and
 //! the disabled flag of each kind of directory.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ldap3::ResultEntry;
 
-use super::identity::{guid_to_string, sid_to_string};
+use super::id_format::{guid_to_string, sid_to_string};
 use super::preset::{DisabledRule, IdFormat};
 
 /// A search result entry taken apart: its DN and each attribute's values, moved out of the

@@ -2,9 +2,9 @@
 //!
 //! The LDAP library decodes messages on the connection's task and hands each entry to the reading
 //! task through a channel. On a shared multi-threaded runtime the two tasks sit on different
-//! workers, and every entry costs a cross-thread wake-up (a read of 100,000 entries made about
-//! 70,000 futex calls); on one thread the hand-over is a queue push. The library also panics on
-//! some malformed server messages: that fails the read, not the process.
+//! workers, and nearly every entry costs a cross-thread wake-up; on one thread the hand-over is a
+//! queue push (figures in `bench/notes.md`). The library also panics on some malformed server
+//! messages: that fails the read, not the process.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -16,8 +16,8 @@ use super::error::DirectoryError;
 
 /// Runs `work` (which connects, reads and disconnects) on a new thread and waits for its result.
 /// `server` names the directory in the error a failed thread becomes. The work's second value is
-/// what it leaves behind: the thread frees that after handing the first over, so the caller does
-/// not wait for it (100,000 entries take a tenth of a second to free).
+/// what it leaves behind (a read's discarded entries): the thread frees that after handing the
+/// first over, so the caller does not wait while a large read is freed.
 pub async fn on_reader_thread<T, L, F>(server: &str, work: F) -> Result<T, DirectoryError>
 where
     T: Send + 'static,

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::plan::by_name_then_id;
+use super::order::by_name_then_id;
 use crate::api::{DirectorySource, GroupUser, NestedGroups, UserGroupSpec};
 use crate::directory::snapshot::Snapshot;
 
@@ -37,7 +37,7 @@ pub struct DesiredGroup {
     pub description: Option<String>,
     pub source: Option<DirectorySource>,
     pub parent: Option<Identity>,
-    /// In list order (`plan::sort_users`): by name, then id.
+    /// In list order (`order::sort_users`): by name, then id.
     pub users: Vec<Arc<GroupUser>>,
 }
 

@@ -4,5 +4,6 @@
 pub mod current;
 pub mod desired;
 pub mod names;
+pub mod order;
 pub mod plan;
 pub mod shard;

@@ -30,12 +30,12 @@ pub async fn read_directory(
         let mut read = read(&mut conn, &directory, &options, feed).await?;
         // The connection is done; a server that does not answer the unbind costs nothing more.
         let _ = conn.ldap.unbind().await;
-        let unkept = read.unkept.take();
+        let discarded = read.discarded.take();
         let answered = Answered {
             read,
             server: conn.server,
         };
-        Ok((answered, unkept))
+        Ok((answered, discarded))
     })
     .await
 }

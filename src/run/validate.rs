@@ -8,6 +8,8 @@ use croner::Cron;
 
 use super::schedule::{Schedule, UnixSeconds, parse_duration};
 use crate::api::{BindMethod, TlsMode, UserSynchronizationSpec};
+use crate::directory::error::DirectoryError;
+use crate::directory::search::check_spec;
 use crate::planner::plan::MaxDeletions;
 
 /// What the spec says, checked.
@@ -154,7 +156,18 @@ fn directory(spec: &UserSynchronizationSpec) -> Result<(), InvalidSpec> {
     if !(1..=10_000).contains(&spec.directory.page_size) {
         return Err(invalid("directory.pageSize", "must be between 1 and 10000"));
     }
-    Ok(())
+    // The directory layer's own check, the one a read makes before its first request; its messages
+    // start with the field (`directory.groups[2]: …`).
+    check_spec(&spec.directory).map_err(|e| {
+        let text = match e {
+            DirectoryError::InvalidSettings(text) => text,
+            other => other.to_string(),
+        };
+        match text.split_once(": ") {
+            Some((field, message)) if field.starts_with("directory.") => invalid(field, message),
+            _ => invalid("directory", text),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -427,7 +427,7 @@ async fn read_id(server: Server, ldap: &mut Ldap, dn: &str) -> String {
     let entry = ldap3::SearchEntry::construct(entries.into_iter().next().expect("entry"));
     match server {
         Server::Samba => {
-            usersync::directory::identity::guid_to_string(&entry.bin_attrs[attribute][0])
+            usersync::directory::id_format::guid_to_string(&entry.bin_attrs[attribute][0])
                 .expect("GUID")
         }
         Server::OpenLdap => entry.attrs[attribute][0].clone(),

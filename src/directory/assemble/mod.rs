@@ -80,7 +80,7 @@ pub fn assemble<'a>(
     let mut left_out: HashSet<String> = HashSet::new();
     let mut left_out_names: HashSet<String> = HashSet::new();
 
-    let mut kept_users: Vec<&RawUser> = Vec::new();
+    let mut users_in_scope: Vec<&RawUser> = Vec::new();
     for raw in users {
         let drop_excluded = excluded(&raw.dn);
         let drop_disabled = scope.ignore_disabled_users && raw.user.disabled;
@@ -90,57 +90,98 @@ pub fn assemble<'a>(
             left_out.insert(raw.dn.key().to_owned());
             left_out_names.insert(raw.user.name.to_lowercase());
         } else {
-            kept_users.push(raw);
+            users_in_scope.push(raw);
         }
     }
     // Most names are lower-case already: those are borrowed, not copied. The names lie scattered
     // in memory; their first bytes, packed in an integer, settle most comparisons without them.
-    kept_users.sort_by_cached_key(|u: &&'a RawUser| {
+    users_in_scope.sort_by_cached_key(|u: &&'a RawUser| {
         let name = lower_case(&u.user.name);
         (head(&name), name, u.dn.key())
     });
 
-    let mut kept_groups: Vec<&RawGroup> = Vec::new();
+    let mut groups_in_scope: Vec<&RawGroup> = Vec::new();
     for raw in groups {
         if excluded(&raw.dn) {
             stats.excluded += 1;
             left_out.insert(raw.dn.key().to_owned());
         } else {
-            kept_groups.push(raw);
+            groups_in_scope.push(raw);
         }
     }
-    kept_groups.sort_by(|a, b| a.dn.cmp(&b.dn));
+    groups_in_scope.sort_by(|a, b| a.dn.cmp(&b.dn));
 
-    let user_by_dn: HashMap<&str, usize> = kept_users
+    let mut unresolved = Unresolved::default();
+    let mut members = resolve_members(
+        &users_in_scope,
+        &groups_in_scope,
+        scope.member_format,
+        &left_out,
+        &left_out_names,
+        &mut unresolved,
+    );
+    apply_nesting(&mut members, scope.nested_groups);
+    let selected = selected_groups(&groups_in_scope, &members, scope, &mut unresolved);
+    let (containers, container_by_dn) = build_containers(containers, &scope.base);
+    let (users, groups) = listed(
+        users_in_scope,
+        groups_in_scope,
+        members,
+        selected,
+        scope.groups.is_empty(),
+        &container_by_dn,
+    );
+
+    Snapshot {
+        base_dn: scope.base.to_string(),
+        users,
+        groups,
+        containers,
+        unresolved,
+        stats,
+    }
+}
+
+/// Each group's members as indices into `users` and into `groups`. A member value that names
+/// neither, nor an entry left out on purpose (`left_out`: DN keys and lower-case user names), is
+/// unresolved.
+fn resolve_members(
+    users: &[&RawUser],
+    groups: &[&RawGroup],
+    format: MemberFormat,
+    left_out: &HashSet<String>,
+    left_out_names: &HashSet<String>,
+    unresolved: &mut Unresolved,
+) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let user_by_dn: HashMap<&str, usize> = users
         .iter()
         .enumerate()
         .map(|(i, u)| (u.dn.key(), i))
         .collect();
     // Only member values that are names need the name index.
-    let user_by_name: HashMap<String, usize> = match scope.member_format {
-        MemberFormat::UserName => kept_users
+    let user_by_name: HashMap<String, usize> = match format {
+        MemberFormat::UserName => users
             .iter()
             .enumerate()
             .map(|(i, u)| (u.user.name.to_lowercase(), i))
             .collect(),
         MemberFormat::Dn => HashMap::new(),
     };
-    let group_by_dn: HashMap<&str, usize> = kept_groups
+    let group_by_dn: HashMap<&str, usize> = groups
         .iter()
         .enumerate()
         .map(|(i, g)| (g.dn.key(), i))
         .collect();
 
-    let mut unresolved = Unresolved::default();
-    let mut members: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(kept_groups.len());
-    for raw in kept_groups.iter().copied() {
+    let mut members: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(groups.len());
+    for raw in groups.iter().copied() {
         let (mut member_users, mut member_groups) = (Vec::new(), Vec::new());
         for member in &raw.members {
             let Some(key) = member.key.as_deref() else {
                 unresolved.record(&member.value);
                 continue;
             };
-            match scope.member_format {
+            match format {
                 MemberFormat::UserName => match user_by_name.get(key) {
                     Some(&u) => member_users.push(u),
                     None if left_out_names.contains(key) => {}
@@ -162,41 +203,48 @@ pub fn assemble<'a>(
         }
         members.push((member_users, member_groups));
     }
+    members
+}
 
-    apply_nesting(&mut members, scope.nested_groups);
-    let keep_group = selected_groups(&kept_groups, &members, scope, &mut unresolved);
-    let container_index = build_containers(containers, &scope.base);
-
-    // Re-index what is kept.
-    let mut user_used = vec![false; kept_users.len()];
+/// The snapshot's users and groups: of the groups in scope the selected ones, each in its
+/// container, and the users they list (every user in scope when `every_user`, as when no groups are
+/// chosen), members re-indexed to match.
+fn listed(
+    users: Vec<&RawUser>,
+    groups: Vec<&RawGroup>,
+    members: Vec<(Vec<usize>, Vec<usize>)>,
+    selected: Vec<bool>,
+    every_user: bool,
+    container_by_dn: &HashMap<String, usize>,
+) -> (Vec<Arc<User>>, Vec<Group>) {
+    let mut user_used = vec![false; users.len()];
     for (g, (us, _)) in members.iter().enumerate() {
-        if keep_group[g] {
+        if selected[g] {
             us.iter().for_each(|&u| user_used[u] = true);
         }
     }
-    if scope.groups.is_empty() {
+    if every_user {
         user_used.iter_mut().for_each(|u| *u = true);
     }
-    let mut new_user = vec![usize::MAX; kept_users.len()];
+    let mut new_user = vec![usize::MAX; users.len()];
     let mut out_users = Vec::new();
-    for (i, raw) in kept_users.into_iter().enumerate() {
+    for (i, raw) in users.into_iter().enumerate() {
         if user_used[i] {
             new_user[i] = out_users.len();
             out_users.push(Arc::clone(&raw.user));
         }
     }
-    let mut new_group = vec![usize::MAX; kept_groups.len()];
+    let mut new_group = vec![usize::MAX; groups.len()];
     let mut next = 0;
-    for (g, keep) in keep_group.iter().enumerate() {
-        if *keep {
+    for (g, &is_listed) in selected.iter().enumerate() {
+        if is_listed {
             new_group[g] = next;
             next += 1;
         }
     }
-    let (containers, container_by_dn) = container_index;
     let mut out_groups = Vec::with_capacity(next);
-    for ((raw, (us, gs)), keep) in kept_groups.into_iter().zip(members).zip(keep_group) {
-        if !keep {
+    for ((raw, (us, gs)), is_listed) in groups.into_iter().zip(members).zip(selected) {
+        if !is_listed {
             continue;
         }
         let mut group = raw.group.clone();
@@ -212,15 +260,7 @@ pub fn assemble<'a>(
         );
         out_groups.push(group);
     }
-
-    Snapshot {
-        base_dn: scope.base.to_string(),
-        users: out_users,
-        groups: out_groups,
-        containers,
-        unresolved,
-        stats,
-    }
+    (out_users, out_groups)
 }
 
 /// `text.to_lowercase()`, borrowed when that changes nothing.
@@ -302,18 +342,18 @@ fn selected_groups(
     if scope.groups.is_empty() {
         return vec![true; groups.len()];
     }
-    let mut keep = vec![false; groups.len()];
+    let mut selected = vec![false; groups.len()];
     for chosen in &scope.groups {
         match groups.iter().position(|g| &g.dn == chosen) {
             Some(g) => {
                 for reached in reachable(members, g) {
-                    keep[reached] = true;
+                    selected[reached] = true;
                 }
             }
             None => unresolved.record(&chosen.to_string()),
         }
     }
-    keep
+    selected
 }
 
 type ContainerIndex = (Vec<Container>, HashMap<String, usize>);

@@ -10,6 +10,7 @@ use hashbrown::{HashMap, HashSet};
 
 use super::desired::{DesiredGroup, Identity};
 use super::names::{user_group_name, user_group_name_long};
+use super::order::sort_users;
 use crate::api::{CollisionPolicy, ExtinctionPolicy, GroupUser, UserGroupSpec};
 
 /// The task settings the planner needs.
@@ -365,15 +366,6 @@ impl PartialEq for Record<'_> {
 }
 
 impl Eq for Record<'_> {}
-
-/// The order of a UserGroup's members: by name, then by id.
-pub fn sort_users(users: &mut [Arc<GroupUser>]) {
-    users.sort_by(by_name_then_id);
-}
-
-pub(super) fn by_name_then_id(a: &Arc<GroupUser>, b: &Arc<GroupUser>) -> std::cmp::Ordering {
-    a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id))
-}
 
 /// A listed name that now belongs to a user with another id: Skip keeps the listed entry in its
 /// place, Overwrite takes the directory's. An entry this run removes (its user is gone from the

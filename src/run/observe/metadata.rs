@@ -71,10 +71,10 @@ pub async fn list_by_metadata(
     task: &UserSynchronization,
 ) -> Result<Listing, ApiError> {
     // One request, not pages: the apiserver answers it from its watch cache. Later pages of a
-    // paginated list come from that cache only while it keeps the first page's snapshot (about
-    // 75 s after the last UserGroup write); past that each page is read from etcd and every
-    // object decoded whole (0.76 s for each page of 500 at 100k users, against 0.33 s for the
-    // whole list in one). The metadata is about 2 kB an object, most of it managedFields.
+    // paginated list come from that cache only while it keeps the first page's snapshot, for a
+    // while after the last UserGroup write; past that each page is read from etcd and every
+    // object decoded whole, far slower than the whole list in one (figures in bench/notes.md).
+    // The metadata is small, most of it managedFields.
     let metas = api
         .list_metadata(&ListParams::default())
         .await

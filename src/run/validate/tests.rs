@@ -50,6 +50,8 @@ fn good_specs_give_checked_settings() {
         "server: {urls: ['ldap://a', 'ldap://b:3389'], tls: {mode: StartTLS}}",
         "server: {urls: ['ldap://a'], tls: {mode: None, allowInsecure: true}}",
         "server: {urls: ['ldaps://a'], auth: NTLM, credentialsSecretRef: {name: s}}",
+        "directory: {baseDN: 'OU=Ops\\, Europe,DC=x', groups: ['CN=Dev Ops,OU=Ops\\, Europe,DC=x']}",
+        "directory: {baseDN: 'dc=x', userFilter: '(department=IT)', groupFilter: '(!(cn=tmp*))'}",
     ] {
         assert!(validate(&spec(extra), NOW).is_ok(), "{extra}");
     }

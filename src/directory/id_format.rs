@@ -1,4 +1,5 @@
-//! Stable identities from their binary directory forms: Active Directory's objectGUID and objectSid.
+//! Text forms of the directory's binary ids: Active Directory's objectGUID and objectSid, and the
+//! entryUUIDs a syncrepl feed sends as 16 bytes.
 
 use std::fmt::Write;
 

@@ -1,0 +1,540 @@
+//! Search primitives both the full read and the change feeds use: the `Query` a task's settings
+//! make, paged subtree searches (RFC 2696), Active Directory's ranged member retrieval, and result
+//! codes mapped to the reasons of [`DirectoryError`].
+
+use std::time::SystemTime;
+
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::controls::RawControl;
+use ldap3::{Scope as LdapScope, SearchResult};
+
+use super::assemble::{Member, RawContainer, RawGroup, RawUser, Scope};
+use super::connect::{Connection, map_operation_error};
+use super::dn::Dn;
+use super::entry::Entry;
+use super::error::DirectoryError;
+use super::parse::{parse_container, parse_group, parse_user, taken_apart};
+use super::preset::{MemberFormat, Schema};
+use super::snapshot::ReadStats;
+use crate::api::DirectorySpec;
+
+/// What the searches ask for, worked out once from the task.
+pub(super) struct Query {
+    pub schema: Schema,
+    pub scope: Scope,
+    pub base_dn: String,
+    pub user_filter: String,
+    pub group_filter: String,
+    pub user_attrs: Vec<String>,
+    pub group_attrs: Vec<String>,
+    pub page_size: usize,
+    /// Active Directory member lists may come in ranges.
+    pub ranged: bool,
+    pub member_range: Option<usize>,
+    /// The user filter depends on group membership, which changes no user entry on Active
+    /// Directory (memberOf is a back link): such users cannot be read incrementally there.
+    pub membership_filtered: bool,
+}
+
+/// builtinDomain is CN=Builtin on Active Directory, home of the built-in groups.
+pub(super) const CONTAINER_FILTER: &str =
+    "(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))";
+
+/// Checks the task's directory settings before any I/O, exactly as building its query does (a read
+/// builds one before its first request): the base DN, the chosen groups and the excludes must parse
+/// as DNs, and the extra user and group filters must be valid LDAP filters. The error names the
+/// field, e.g. `directory.groups[2]: …`.
+pub fn check_spec(spec: &DirectorySpec) -> Result<(), DirectoryError> {
+    Query::new(spec, None).map(drop)
+}
+
+impl Query {
+    /// The query for the task's settings; every check of them is here (see [`check_spec`]).
+    pub fn new(spec: &DirectorySpec, member_range: Option<usize>) -> Result<Query, DirectoryError> {
+        let schema = Schema::new(spec.preset, &spec.attributes);
+        let scope = scope(spec, &schema)?;
+        let mut user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())
+            .map_err(in_field("directory.userFilter"))?;
+        if schema.active_directory && !spec.groups.is_empty() {
+            // Active Directory names the transitive members of the chosen groups itself, so only
+            // those users are read instead of everything under the base DN.
+            user_filter = format!("(&{user_filter}{})", in_chain_filter(&spec.groups));
+        }
+        let group_filter = and_filter(&schema.group_filter, spec.group_filter.as_deref())
+            .map_err(in_field("directory.groupFilter"))?;
+        let page_size = usize::try_from(spec.page_size)
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or(500);
+        let ranged = schema.active_directory && schema.member_format == MemberFormat::Dn;
+        let user_attrs = schema
+            .user_attributes()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut group_attrs: Vec<String> = schema
+            .group_attributes()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if let (true, Some(step)) = (ranged, member_range) {
+            for attr in group_attrs.iter_mut().filter(|a| schema.member.contains(a)) {
+                *attr = format!("{attr};range=0-{}", step.saturating_sub(1));
+            }
+        }
+        let membership_filtered =
+            schema.active_directory && user_filter.to_ascii_lowercase().contains("memberof");
+        Ok(Query {
+            schema,
+            scope,
+            base_dn: spec.base_dn.clone(),
+            user_filter,
+            group_filter,
+            user_attrs,
+            group_attrs,
+            page_size,
+            ranged,
+            member_range,
+            membership_filtered,
+        })
+    }
+
+    pub fn container_attrs(&self) -> Vec<String> {
+        vec![self.schema.id.clone()]
+    }
+}
+
+fn scope(spec: &DirectorySpec, schema: &Schema) -> Result<Scope, DirectoryError> {
+    Ok(Scope {
+        base: setting_dn("directory.baseDN", &spec.base_dn)?,
+        groups: setting_dns("directory.groups", &spec.groups)?,
+        excludes: setting_dns("directory.excludes", &spec.excludes)?,
+        ignore_disabled_users: spec.ignore_disabled_users,
+        nested_groups: spec.nested_groups,
+        member_format: schema.member_format,
+    })
+}
+
+/// A DN the task gives; `field` names it in the error.
+fn setting_dn(field: &str, text: &str) -> Result<Dn, DirectoryError> {
+    Dn::parse(text).map_err(|e| DirectoryError::InvalidSettings(format!("{field}: {e}")))
+}
+
+/// A list of DNs the task gives; the error names the field and the position in it.
+fn setting_dns(field: &str, texts: &[String]) -> Result<Vec<Dn>, DirectoryError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| setting_dn(&format!("{field}[{i}]"), text))
+        .collect()
+}
+
+/// Puts the name of the task's field in front of the message of an invalid setting.
+fn in_field(field: &'static str) -> impl Fn(DirectoryError) -> DirectoryError {
+    move |e| match e {
+        DirectoryError::InvalidSettings(detail) => {
+            DirectoryError::InvalidSettings(format!("{field}: {detail}"))
+        }
+        other => other,
+    }
+}
+
+/// Users that are members of any of `groups`, directly or through nested groups
+/// (LDAP_MATCHING_RULE_IN_CHAIN). The DNs come from the task, so they are escaped (RFC 4515).
+pub fn in_chain_filter(groups: &[String]) -> String {
+    let terms: String = groups
+        .iter()
+        .map(|g| {
+            format!(
+                "(memberOf:1.2.840.113556.1.4.1941:={})",
+                ldap3::ldap_escape(g)
+            )
+        })
+        .collect();
+    format!("(|{terms})")
+}
+
+/// `(&preset extra)`, after checking that the task's extra filter is a valid LDAP filter.
+pub fn and_filter(preset: &str, extra: Option<&str>) -> Result<String, DirectoryError> {
+    let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Ok(preset.to_owned());
+    };
+    let extra = if extra.starts_with('(') {
+        extra.to_owned()
+    } else {
+        format!("({extra})")
+    };
+    ldap3::parse_filter(&extra).map_err(|_| {
+        DirectoryError::InvalidSettings(format!("{extra} is not a valid LDAP filter"))
+    })?;
+    Ok(format!("(&{preset}{extra})"))
+}
+
+/// `BaseDnNotFound` unless the base DN exists; a read checks this before anything else it asks.
+pub(super) async fn check_base(conn: &mut Connection, base_dn: &str) -> Result<(), DirectoryError> {
+    let server = conn.server.clone();
+    let result = conn
+        .ldap
+        .with_timeout(conn.timeout)
+        .search(base_dn, LdapScope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .map_err(|e| map_operation_error(&server, "base DN check", e, conn.timeout))?;
+    let (entries, result) = (result.0, result.1);
+    match result.rc {
+        0 if !entries.is_empty() => Ok(()),
+        0 | 32 => Err(DirectoryError::BaseDnNotFound {
+            server,
+            base_dn: base_dn.to_owned(),
+        }),
+        rc => Err(result_error(&server, "base DN check", rc, &result.text)),
+    }
+}
+
+/// Users, groups (with every member range) and containers, each search narrowed by `extra` when
+/// given.
+pub(super) async fn read_all(
+    conn: &mut Connection,
+    q: &Query,
+    extra: Option<&str>,
+    stats: &mut ReadStats,
+) -> Result<(Vec<RawUser>, Vec<RawGroup>, Vec<RawContainer>), DirectoryError> {
+    let narrowed = |filter: &str| match extra {
+        Some(extra) => format!("(&{filter}{extra})"),
+        None => filter.to_owned(),
+    };
+    let server = conn.server.clone();
+    let now = SystemTime::now();
+    let users = search(
+        conn,
+        Request {
+            base: &q.base_dn,
+            filter: &narrowed(&q.user_filter),
+            attrs: q.user_attrs.clone(),
+            page_size: q.page_size,
+            controls: Vec::new(),
+        },
+        stats,
+        |e| parse_user(e, &q.schema, now, &server),
+    )
+    .await?;
+    let mut groups = search(
+        conn,
+        Request {
+            base: &q.base_dn,
+            filter: &narrowed(&q.group_filter),
+            attrs: q.group_attrs.clone(),
+            page_size: q.page_size,
+            controls: Vec::new(),
+        },
+        stats,
+        |e| parse_group(e, &q.schema, &server),
+    )
+    .await?;
+    if q.ranged {
+        for (group, next) in groups.iter_mut() {
+            if let Some(start) = next.take() {
+                fetch_member_ranges(
+                    conn,
+                    group,
+                    &q.schema.member[0],
+                    start,
+                    q.member_range,
+                    stats,
+                )
+                .await?;
+            }
+        }
+    }
+    let groups = groups.into_iter().map(|(g, _)| g).collect();
+    let containers = search(
+        conn,
+        Request {
+            base: &q.base_dn,
+            filter: &narrowed(CONTAINER_FILTER),
+            attrs: q.container_attrs(),
+            page_size: q.page_size,
+            controls: Vec::new(),
+        },
+        stats,
+        |e| parse_container(e, &q.schema, &server),
+    )
+    .await?;
+    Ok((users, groups, containers))
+}
+
+/// The error a result code other than success stands for.
+pub(super) fn result_error(
+    server: &str,
+    operation: &'static str,
+    rc: u32,
+    text: &str,
+) -> DirectoryError {
+    let server = server.to_owned();
+    // Active Directory answers an anonymous search with operationsError rather than a refusal.
+    let anonymous_refused = rc == 1
+        && (text.contains("without authentication") || text.contains("bind must be completed"));
+    match rc {
+        50 => DirectoryError::InsufficientAccess {
+            server,
+            detail: text.to_owned(),
+        },
+        1 if anonymous_refused => DirectoryError::InsufficientAccess {
+            server,
+            detail: format!("anonymous reads are not allowed: {text}"),
+        },
+        8 | 13 => DirectoryError::StrongAuthRequired {
+            server,
+            detail: text.to_owned(),
+        },
+        3 => DirectoryError::Timeout {
+            server,
+            operation,
+            seconds: 0,
+        },
+        // sizeLimitExceeded and adminLimitExceeded mean the answer is incomplete.
+        rc => DirectoryError::Protocol {
+            server,
+            operation,
+            detail: format!("result code {rc}: {text}"),
+        },
+    }
+}
+
+/// A paged subtree search: where, what, and the controls besides paging.
+pub(super) struct Request<'a> {
+    pub base: &'a str,
+    pub filter: &'a str,
+    pub attrs: Vec<String>,
+    pub page_size: usize,
+    pub controls: Vec<RawControl>,
+}
+
+/// One paged subtree search; `parse` turns each entry into an item. Entries are converted as they
+/// arrive, so memory holds the parsed items, not the raw messages.
+pub(super) async fn search<T>(
+    conn: &mut Connection,
+    request: Request<'_>,
+    stats: &mut ReadStats,
+    mut parse: impl FnMut(Entry) -> Result<T, DirectoryError>,
+) -> Result<Vec<T>, DirectoryError> {
+    let Request {
+        base,
+        filter,
+        attrs,
+        page_size,
+        controls,
+    } = request;
+    let server = conn.server.clone();
+    let op = |e| map_operation_error(&server, "search", e, conn.timeout);
+    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
+        Box::new(EntriesOnly::new()),
+        Box::new(PagedResults::new(page_size as i32)),
+    ];
+    let mut stream = conn
+        .ldap
+        .with_controls(controls)
+        .with_timeout(conn.timeout)
+        .streaming_search_with(adapters, base, LdapScope::Subtree, filter, attrs)
+        .await
+        .map_err(op)?;
+    let mut items = Vec::new();
+    while let Some(raw) = stream.next().await.map_err(op)? {
+        stats.entries += 1;
+        items.push(parse(taken_apart(raw, &server)?)?);
+    }
+    let result = stream.finish().await;
+    stats.requests += items.len().div_ceil(page_size).max(1);
+    match result.rc {
+        0 => Ok(items),
+        32 => Err(DirectoryError::BaseDnNotFound {
+            server,
+            base_dn: base.to_owned(),
+        }),
+        rc => Err(result_error(&server, "search", rc, &result.text)),
+    }
+}
+
+/// Follows `member;range=…` until the server says `*` (the last range).
+async fn fetch_member_ranges(
+    conn: &mut Connection,
+    group: &mut RawGroup,
+    attr: &str,
+    mut start: usize,
+    step: Option<usize>,
+    stats: &mut ReadStats,
+) -> Result<(), DirectoryError> {
+    let server = conn.server.clone();
+    loop {
+        let range = match step {
+            Some(step) => format!("{attr};range={start}-{}", start + step - 1),
+            None => format!("{attr};range={start}-*"),
+        };
+        let SearchResult(entries, result) = conn
+            .ldap
+            .with_timeout(conn.timeout)
+            .search(
+                &group.group.dn,
+                LdapScope::Base,
+                "(objectClass=*)",
+                vec![range.as_str()],
+            )
+            .await
+            .map_err(|e| map_operation_error(&server, "member range", e, conn.timeout))?;
+        stats.requests += 1;
+        if result.rc != 0 {
+            return Err(result_error(
+                &server,
+                "member range",
+                result.rc,
+                &result.text,
+            ));
+        }
+        let Some(raw) = entries.into_iter().next() else {
+            return Err(DirectoryError::MalformedData {
+                server,
+                detail: format!(
+                    "group {} vanished while its members were read",
+                    group.group.dn
+                ),
+            });
+        };
+        stats.entries += 1;
+        let (values, next) = taken_apart(raw, &server)?.take_members(attr);
+        if values.is_empty() && next.is_some() {
+            return Err(DirectoryError::MalformedData {
+                server,
+                detail: format!("an empty member range of {}", group.group.dn),
+            });
+        }
+        group
+            .members
+            .extend(values.into_iter().map(|v| Member::new(v, MemberFormat::Dn)));
+        match next {
+            Some(n) => start = n,
+            None => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_chain_filter_escapes_the_chosen_dns() {
+        let f = in_chain_filter(&[
+            r"CN=Tricky *)(uid\3D*,OU=G,DC=x".to_owned(),
+            "CN=A,DC=x".to_owned(),
+        ]);
+        assert_eq!(
+            f,
+            r"(|(memberOf:1.2.840.113556.1.4.1941:=CN=Tricky \2a\29\28uid\5c3D\2a,OU=G,DC=x)(memberOf:1.2.840.113556.1.4.1941:=CN=A,DC=x))"
+        );
+        assert!(ldap3::parse_filter(&f).is_ok());
+    }
+
+    #[test]
+    fn extra_filters_are_checked_and_anded() {
+        assert_eq!(
+            and_filter("(objectClass=user)", None).unwrap(),
+            "(objectClass=user)"
+        );
+        assert_eq!(
+            and_filter("(objectClass=user)", Some("  ")).unwrap(),
+            "(objectClass=user)"
+        );
+        assert_eq!(
+            and_filter("(a=1)", Some("department=IT")).unwrap(),
+            "(&(a=1)(department=IT))"
+        );
+        assert_eq!(
+            and_filter("(a=1)", Some("(|(b=2)(c=3))")).unwrap(),
+            "(&(a=1)(|(b=2)(c=3)))"
+        );
+        let err = and_filter("(a=1)", Some("(b=2")).unwrap_err();
+        assert_eq!(err.reason(), "InvalidSettings");
+    }
+
+    /// A valid spec with three chosen groups, changed by `changes` (fields of the same names).
+    fn spec(changes: serde_json::Value) -> DirectorySpec {
+        let mut spec = serde_json::json!({
+            "preset": "OpenLDAP",
+            "baseDN": "dc=example,dc=org",
+            "groups": [
+                "cn=a,ou=Groups,dc=example,dc=org",
+                "cn=b,ou=Groups,dc=example,dc=org",
+                "cn=c,ou=Groups,dc=example,dc=org",
+            ],
+            "excludes": ["ou=Contractors,dc=example,dc=org"],
+            "userFilter": "(department=IT)",
+            "groupFilter": "description=synced",
+        });
+        for (field, value) in changes.as_object().expect("an object") {
+            spec[field] = value.clone();
+        }
+        serde_json::from_value(spec).expect("a directory spec")
+    }
+
+    /// The message of the invalid setting `check_spec` finds.
+    fn invalid(spec: &DirectorySpec) -> String {
+        match check_spec(spec) {
+            Err(DirectoryError::InvalidSettings(detail)) => detail,
+            other => panic!("expected invalid settings, got {other:?}"),
+        }
+    }
+
+    const BAD_DN: &str = "cn=b,,dc=example,dc=org";
+
+    #[test]
+    fn a_valid_spec_passes_the_check() {
+        check_spec(&spec(serde_json::json!({}))).expect("valid");
+        let ad = spec(serde_json::json!({"preset": "ActiveDirectory"}));
+        check_spec(&ad).expect("valid, chosen groups filtered by the server");
+        let bare = spec(serde_json::json!({
+            "groups": [], "excludes": [], "userFilter": null, "groupFilter": null,
+        }));
+        check_spec(&bare).expect("valid without optional settings");
+    }
+
+    #[test]
+    fn a_bad_dn_is_named_by_its_field_and_place() {
+        let base = invalid(&spec(serde_json::json!({"baseDN": BAD_DN})));
+        assert!(base.starts_with("directory.baseDN: invalid DN"), "{base}");
+        let groups = serde_json::json!([
+            "cn=a,ou=Groups,dc=example,dc=org",
+            "cn=b,ou=Groups,dc=example,dc=org",
+            BAD_DN,
+        ]);
+        let group = invalid(&spec(serde_json::json!({"groups": groups})));
+        assert!(
+            group.starts_with("directory.groups[2]: invalid DN"),
+            "{group}"
+        );
+        let exclude = invalid(&spec(serde_json::json!({"excludes": [BAD_DN]})));
+        assert!(
+            exclude.starts_with("directory.excludes[0]: invalid DN"),
+            "{exclude}"
+        );
+    }
+
+    #[test]
+    fn a_bad_filter_is_named_by_its_field() {
+        assert_eq!(
+            invalid(&spec(serde_json::json!({"userFilter": "(b=2"}))),
+            "directory.userFilter: (b=2 is not a valid LDAP filter"
+        );
+        assert_eq!(
+            invalid(&spec(serde_json::json!({"groupFilter": "b=2)"}))),
+            "directory.groupFilter: (b=2)) is not a valid LDAP filter"
+        );
+    }
+
+    #[test]
+    fn a_read_makes_the_same_checks() {
+        let bad = spec(serde_json::json!({"userFilter": "(b=2"}));
+        let Err(DirectoryError::InvalidSettings(detail)) = Query::new(&bad, Some(1000)) else {
+            panic!("the query of an invalid spec");
+        };
+        assert_eq!(detail, invalid(&bad));
+    }
+}
