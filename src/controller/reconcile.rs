@@ -97,11 +97,12 @@ async fn execute_and_report(
     let finished_at = finished.as_millisecond() as f64 / 1000.0;
     ctx.metrics
         .record_run(labels, &outcome, seconds, finished_at);
-    match &outcome {
-        Outcome::Synced(_) => info!("run finished"),
-        Outcome::Failed(f) => warn!(reason = f.reason, error = %f.message, "run failed"),
-    }
     let report = report::finished(previous, facts, &outcome, finished);
+    let reason = report.event.as_ref().map_or("", |e| e.reason);
+    match &outcome {
+        Outcome::Synced(_) => info!(reason, "run finished"),
+        Outcome::Failed(f) => warn!(reason, error = %f.message, "run failed"),
+    }
     write(ctx, task, previous, report).await
 }
 
