@@ -83,6 +83,11 @@ async fn execute_and_report(
     facts: &report::Task<'_>,
     trigger: &str,
 ) -> Result<Action, ControllerError> {
+    // Status says a run is on its way before it waits for a slot: a new task has a status at once.
+    let running = report::started(previous, facts.generation, trigger, Timestamp::now());
+    if running != *previous {
+        write_status(ctx, task, &running).await?;
+    }
     let permit = ctx.state.runs.clone().acquire_owned().await;
     info!(trigger, "run started");
     let started = Instant::now();
@@ -101,8 +106,8 @@ async fn execute_and_report(
         Outcome::Synced(_) => info!("run finished"),
         Outcome::Failed(f) => warn!(reason = f.reason, error = %f.message, "run failed"),
     }
-    let report = report::finished(previous, facts, &outcome, finished);
-    write(ctx, task, previous, report).await
+    let report = report::finished(&running, facts, &outcome, finished);
+    write(ctx, task, &running, report).await
 }
 
 /// A spec that did not pass validation: reported once per generation, then nothing happens until
