@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::DefaultDirectRateLimiter;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use tokio::sync::Semaphore;
@@ -64,4 +64,25 @@ pub struct State {
     pub users: Arc<UserPool>,
     /// Paces UserGroup writes across all runs, when a rate is set.
     pub write_limit: Option<DefaultDirectRateLimiter>,
+}
+
+impl State {
+    /// Empty state for `tasks`, and the UserGroup view's watches started.
+    pub fn start(
+        client: &kube::Client,
+        options: &Options,
+        tasks: Vec<Store<UserSynchronization>>,
+    ) -> State {
+        let users = Arc::new(UserPool::default());
+        State {
+            runs: Arc::new(Semaphore::new(usize::from(options.concurrency.max(1)))),
+            tasks,
+            kept: KeptReads::default(),
+            user_groups: UserGroupView::start(client, &options.namespaces, &users),
+            users,
+            write_limit: options
+                .write_rate
+                .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
+        }
+    }
 }

@@ -16,23 +16,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use governor::{Quota, RateLimiter};
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
-use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
 use crate::api::UserSynchronization;
-use crate::run::user_pool::UserPool;
 pub use context::{Context, Options, State};
 use error::ControllerError;
-use kept::KeptReads;
 use metrics::Metrics;
 use reconcile::reconcile;
-use view::UserGroupView;
 
 /// Runs the operator until the process is asked to stop.
 pub async fn serve(client: kube::Client, options: Options) {
@@ -53,16 +48,11 @@ pub async fn serve(client: kube::Client, options: Options) {
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     if let Some(addr) = options.listen {
-        let health = http::Health {
-            metrics: metrics.clone(),
-            ready: ready.clone(),
-        };
-        tokio::spawn(async move {
-            if let Err(e) = http::serve(addr, health).await {
-                error!(error = %e, %addr, "cannot serve health and metrics");
-            }
-        });
+        serve_endpoints(addr, &metrics, &ready);
     }
+    // Ready once the apiserver answers, leader or not: a standby is ready and idle, so that a rolling
+    // update's new pod becomes Ready while the old one still holds the lease.
+    ready.store(can_list(&task_apis).await, Ordering::Relaxed);
     // Replicas wait here; only the leader watches and writes. Losing the lease stops the controller.
     let leading = match &options.leader_election {
         Some(election) => match leader::acquire(client.clone(), election).await {
@@ -74,15 +64,6 @@ pub async fn serve(client: kube::Client, options: Options) {
         },
         None => None,
     };
-    // Ready once the apiserver answers with the rights the operator needs to list its tasks.
-    let mut can_list = true;
-    for tasks in &task_apis {
-        if let Err(e) = tasks.list(&ListParams::default().limit(1)).await {
-            warn!(error = %e, "cannot list UserSynchronizations yet");
-            can_list = false;
-        }
-    }
-    ready.store(can_list, Ordering::Relaxed);
     let controllers: Vec<Controller<UserSynchronization>> = task_apis
         .into_iter()
         .map(|tasks| {
@@ -91,17 +72,8 @@ pub async fn serve(client: kube::Client, options: Options) {
                 .shutdown_on_signal()
         })
         .collect();
-    let users = Arc::new(UserPool::default());
-    let state = State {
-        runs: Arc::new(Semaphore::new(usize::from(options.concurrency.max(1)))),
-        tasks: controllers.iter().map(Controller::store).collect(),
-        kept: KeptReads::default(),
-        user_groups: UserGroupView::start(&client, &options.namespaces, &users),
-        users,
-        write_limit: options
-            .write_rate
-            .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
-    };
+    let tasks = controllers.iter().map(Controller::store).collect();
+    let state = State::start(&client, &options, tasks);
     let namespaces = if options.namespaces.is_empty() {
         "*".to_owned()
     } else {
@@ -141,6 +113,32 @@ pub async fn serve(client: kube::Client, options: Options) {
         }
         None => controller.await,
     }
+}
+
+/// `/healthz`, `/readyz` and `/metrics` on `addr`, for as long as the process runs.
+fn serve_endpoints(addr: std::net::SocketAddr, metrics: &Arc<Metrics>, ready: &Arc<AtomicBool>) {
+    let health = http::Health {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = http::serve(addr, health).await {
+            error!(error = %e, %addr, "cannot serve health and metrics");
+        }
+    });
+}
+
+/// Whether the apiserver answers with the rights the operator needs to list its tasks: the
+/// operator is ready once it does.
+async fn can_list(task_apis: &[Api<UserSynchronization>]) -> bool {
+    let mut can = true;
+    for tasks in task_apis {
+        if let Err(e) = tasks.list(&ListParams::default().limit(1)).await {
+            warn!(error = %e, "cannot list UserSynchronizations yet");
+            can = false;
+        }
+    }
+    can
 }
 
 /// SIGTERM (what Kubernetes sends a pod) or Ctrl-C: the signals the controllers stop on.

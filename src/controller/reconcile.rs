@@ -83,6 +83,11 @@ async fn execute_and_report(
     facts: &report::Task<'_>,
     trigger: &str,
 ) -> Result<Action, ControllerError> {
+    // Status says a run is on its way before it waits for a slot: a new task has a status at once.
+    let running = report::started(previous, facts.generation, trigger, Timestamp::now());
+    if running != *previous {
+        write_status(ctx, task, &running).await?;
+    }
     let permit = ctx.state.runs.clone().acquire_owned().await;
     info!(trigger, "run started");
     let started = Instant::now();
@@ -97,13 +102,13 @@ async fn execute_and_report(
     let finished_at = finished.as_millisecond() as f64 / 1000.0;
     ctx.metrics
         .record_run(labels, &outcome, seconds, finished_at);
-    let report = report::finished(previous, facts, &outcome, finished);
+    let report = report::finished(&running, facts, &outcome, finished);
     let reason = report.event.as_ref().map_or("", |e| e.reason);
     match &outcome {
         Outcome::Synced(_) => info!(reason, "run finished"),
         Outcome::Failed(f) => warn!(reason, error = %f.message, "run failed"),
     }
-    write(ctx, task, previous, report).await
+    write(ctx, task, &running, report).await
 }
 
 /// A spec that did not pass validation: reported once per generation, then nothing happens until

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::EventType;
 
 use super::conditions::{
-    self, DIRECTORY_REACHABLE, READY, RECONCILING, STALLED, TLS_VERIFICATION_DISABLED,
+    self, DIRECTORY_REACHABLE, READY, RECONCILING, STALLED, TLS_VERIFICATION_DISABLED, Truth,
 };
 use super::schedule::Schedule;
 use crate::api::{
@@ -233,7 +233,28 @@ pub fn reports_invalid_spec(
         })
 }
 
-/// A suspended task: not ready, not in progress, no timed run; a change of the task resumes it.
+/// A run about to start: status says so at once, for the generation it runs (kstatus and Argo CD
+/// read the task as in progress until it finishes).
+pub fn started(
+    previous: &UserSynchronizationStatus,
+    generation: Option<i64>,
+    trigger: &str,
+    now: Timestamp,
+) -> UserSynchronizationStatus {
+    let mut status = previous.clone();
+    status.observed_generation = generation;
+    let mut set = Conditions {
+        status,
+        generation,
+        now: Time(now),
+    };
+    let message = format!("a run started ({trigger})");
+    set.condition(RECONCILING, true, "Running", &message);
+    set.status
+}
+
+/// A suspended task: readiness does not apply (Unknown), nothing in progress, no timed run; a
+/// change of the task resumes it.
 pub fn suspended(
     previous: &UserSynchronizationStatus,
     generation: Option<i64>,
@@ -247,7 +268,7 @@ pub fn suspended(
         generation,
         now: Time(now),
     };
-    set.condition(READY, false, "Suspended", "the task is suspended");
+    set.condition(READY, Truth::Unknown, "Suspended", "the task is suspended");
     set.condition(STALLED, false, "Suspended", "");
     set.condition(RECONCILING, false, "Suspended", "");
     Report {
@@ -319,7 +340,7 @@ struct Conditions {
 }
 
 impl Conditions {
-    fn condition(&mut self, type_: &str, value: bool, reason: &str, message: &str) {
+    fn condition(&mut self, type_: &str, value: impl Into<Truth>, reason: &str, message: &str) {
         conditions::set(
             &mut self.status.conditions,
             type_,

@@ -1,6 +1,6 @@
 //! Two replicas with leader election on a real Lease, each with a ServiceAccount of its own so the
-//! apiserver's audit log tells their writes apart: only the leader ever writes, and when it goes away
-//! the other takes over.
+//! apiserver's audit log tells their writes apart: only the leader ever writes, both are ready, and
+//! when the leader goes away the other takes over.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use usersync::controller::leader::LeaderElection;
 
 use crate::support::audit::audit_writers;
 use crate::support::kube::{Scenario, create_task, run_now, service_account_client};
-use crate::support::operator::{InProcess, take_turn};
+use crate::support::operator::{InProcess, http_get, take_turn};
 use crate::support::wait::{condition, wait_for_run};
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
@@ -77,9 +77,15 @@ async fn only_the_leader_writes_and_the_other_takes_over() {
 
     let user = |identity: &str| format!("system:serviceaccount:{}:{identity}", ns.name);
     let mut replicas = Vec::new();
+    let mut endpoints = std::collections::BTreeMap::new();
     for identity in ["replica-a", "replica-b"] {
         let replica_client = replica_account(&client, &ns.name, identity).await;
         let mut options = InProcess::watching(&ns.name);
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        options.listen = Some(addr);
+        endpoints.insert(identity, addr);
         options.leader_election = Some(LeaderElection {
             namespace: ns.name.clone(),
             lease_name: "usersync-leader".into(),
@@ -105,6 +111,11 @@ async fn only_the_leader_writes_and_the_other_takes_over() {
     } else {
         "replica-a"
     };
+    // Both are ready: the standby too, idle, so that a rolling update does not wait on the lease.
+    for (identity, addr) in &endpoints {
+        let (status_line, _) = http_get(*addr, "/readyz").await;
+        assert_eq!(status_line, "HTTP/1.1 200 OK", "{identity} is ready");
+    }
     let writers = audit_writers(&ns.name);
     assert!(
         writers.get(&user(&first)).is_some_and(|&n| n >= 4),

@@ -372,6 +372,11 @@ fn a_suspended_task_is_neither_ready_nor_in_progress() {
     assert!(!is_true(&s.conditions, STALLED));
     assert!(!is_true(&s.conditions, RECONCILING));
     assert_eq!(condition(s, READY).reason, "Suspended");
+    assert_eq!(
+        condition(s, READY).status,
+        "Unknown",
+        "neither ready nor failing"
+    );
     assert_eq!(report.event, None);
     assert_eq!(report.requeue, None, "resumed by a change of the task");
     assert_eq!(
@@ -469,4 +474,36 @@ fn requeue_is_never_zero_nor_past_the_poll() {
         Duration::from_secs(1)
     );
     assert_eq!(requeue_at(Some(&Time(at(1000))), at(0), POLL), POLL);
+}
+
+#[test]
+fn a_started_run_is_in_progress_for_its_generation() {
+    let t = task(&EVERY_15M);
+    let ran = finished(
+        &Default::default(),
+        &t,
+        &Outcome::Synced(Box::new(synced())),
+        at(100),
+    );
+    let started = started(&ran.status, Some(4), "SpecChanged", at(200));
+    assert_eq!(started.observed_generation, Some(4));
+    assert!(is_true(&started.conditions, RECONCILING));
+    let reconciling = condition(&started, RECONCILING);
+    assert_eq!(reconciling.reason, "Running");
+    assert_eq!(reconciling.message, "a run started (SpecChanged)");
+    assert_eq!(reconciling.last_transition_time, Time(at(200)));
+    assert_eq!(reconciling.observed_generation, Some(4));
+    assert!(
+        is_true(&started.conditions, READY),
+        "the last result stands meanwhile"
+    );
+    assert_eq!(started.last_run, ran.status.last_run);
+
+    let done = finished(&started, &t, &Outcome::Synced(Box::new(synced())), at(300));
+    assert!(!is_true(&done.status.conditions, RECONCILING));
+    assert_eq!(condition(&done.status, RECONCILING).reason, "RunFinished");
+    assert_eq!(
+        condition(&done.status, RECONCILING).last_transition_time,
+        Time(at(300))
+    );
 }
