@@ -407,7 +407,7 @@ pub struct RunSummary {
     /// Member values that named nothing in scope (reported, never removed).
     #[serde(default)]
     pub unresolved_members: i64,
-    /// `Full` or `Incremental`.
+    /// `Full`, `Incremental`, or `None` when the run restored objects from the last read.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub directory_read: String,
     /// Entries the directory returned in this run.

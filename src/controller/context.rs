@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use super::kept::KeptReads;
 use super::leader::LeaderElection;
 use super::metrics::Metrics;
+use super::settled::Settled;
 use super::view::UserGroupView;
 use crate::api::UserSynchronization;
 use crate::directory::read::ReadOptions;
@@ -64,6 +65,8 @@ pub struct State {
     pub users: Arc<UserPool>,
     /// Paces UserGroup writes across all runs, when a rate is set.
     pub write_limit: Option<DefaultDirectRateLimiter>,
+    /// Each task's UserGroups as its last run left them, to notice edits by someone else.
+    pub settled: Settled,
 }
 
 impl State {
@@ -83,6 +86,7 @@ impl State {
             write_limit: options
                 .write_rate
                 .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
+            settled: Settled::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::kept::status_of;
 use super::metrics::ReadLabels;
 use crate::api::{IncrementalMode, IncrementalStatus, RunSummary, UserGroup, UserSynchronization};
 use crate::directory::read::{Feed, Kept, Read, ReadKind};
+use crate::directory::snapshot::Snapshot;
 use crate::planner::plan::Plan;
 use crate::run::RunError;
 use crate::run::apply::{Applied, Writer};
@@ -22,6 +23,7 @@ use crate::run::plan::{desired_of, plan_changes, preview};
 use crate::run::read::{Answered, read_directory};
 use crate::run::report::{Failure, Outcome, Synced};
 use crate::run::resolve::{Given, InCluster, resolve};
+use crate::run::trigger::Trigger;
 use crate::run::validate::Checked;
 
 /// How long a run waits for the UserGroup view to show its writes.
@@ -34,9 +36,10 @@ pub async fn execute(
     ctx: &Context,
     checked: &Checked,
     deletions_approved: bool,
+    trigger: Trigger,
 ) -> Outcome {
     let started = Instant::now();
-    let run = std::panic::AssertUnwindSafe(steps(task, ctx, checked, deletions_approved));
+    let run = std::panic::AssertUnwindSafe(steps(task, ctx, checked, deletions_approved, trigger));
     let result = match run.catch_unwind().await {
         Ok(result) => result,
         Err(panic) => Err(RunError::Internal(panic_message(panic.as_ref()))),
@@ -45,7 +48,9 @@ pub async fn execute(
         Ok(done) => Outcome::Synced(Box::new(done.synced(task.spec.dry_run, started.elapsed()))),
         Err(err) => {
             // What the failed run read is not kept: the next one starts from a full read.
-            ctx.state.kept.forget(&task.uid().unwrap_or_default());
+            let uid = task.uid().unwrap_or_default();
+            ctx.state.kept.forget(&uid);
+            ctx.state.settled.forget(&uid);
             Outcome::Failed(Failure {
                 reason: err.reason(),
                 message: err.to_string(),
@@ -59,7 +64,8 @@ pub async fn execute(
 /// What the steps did, for the report.
 struct Done {
     server: String,
-    read_kind: ReadKind,
+    /// `None`: no read; the objects were restored from the last one.
+    read_kind: Option<ReadKind>,
     entries_read: usize,
     incremental: Option<IncrementalStatus>,
     plan: Plan,
@@ -74,22 +80,19 @@ async fn steps(
     ctx: &Context,
     checked: &Checked,
     deletions_approved: bool,
+    trigger: Trigger,
 ) -> Result<Done, RunError> {
     let namespace = task.namespace().unwrap_or_default();
     let uid = task.uid().unwrap_or_default();
-    let references = InCluster {
-        client: ctx.client.clone(),
-        namespace: namespace.clone(),
+    let Source {
+        snapshot,
+        read_kind,
+        incremental,
+        server,
+    } = match restore_from_kept(ctx, task, &uid, trigger) {
+        Some(source) => source,
+        None => read(ctx, task, &namespace, &uid, checked).await?,
     };
-    let material = resolve(&task.spec, &references, Given::default()).await?;
-
-    let step = Instant::now();
-    let feed = feed(ctx, task, &uid, checked.full_sync_every);
-    let Answered { read, server } =
-        read_directory(&task.spec, material, &ctx.options.read, feed).await?;
-    info!(kind = ?read.kind, entries = read.snapshot.stats.entries,
-        seconds = step.elapsed().as_secs_f64(), "read");
-    let (snapshot, read_kind, incremental) = keep(ctx, &uid, read);
 
     let step = Instant::now();
     let groups_api: Api<UserGroup> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -113,6 +116,7 @@ async fn steps(
     );
 
     let applied = if task.spec.dry_run {
+        ctx.state.settled.forget(&uid);
         Applied::default()
     } else {
         let writer = Writer {
@@ -131,13 +135,75 @@ async fn steps(
     Ok(Done {
         server,
         read_kind,
-        entries_read: snapshot.stats.entries,
+        entries_read: if read_kind.is_some() {
+            snapshot.stats.entries
+        } else {
+            0
+        },
         incremental,
         users: snapshot.users.len(),
         groups: snapshot.groups.len(),
         unresolved: snapshot.unresolved.count,
         plan,
         applied,
+    })
+}
+
+/// What a run plans against.
+struct Source {
+    snapshot: Snapshot,
+    read_kind: Option<ReadKind>,
+    incremental: Option<IncrementalStatus>,
+    server: String,
+}
+
+/// Objects someone else changed are restored from the task's kept read, when there is one: the
+/// directory is not read again for them.
+fn restore_from_kept(
+    ctx: &Context,
+    task: &UserSynchronization,
+    uid: &str,
+    trigger: Trigger,
+) -> Option<Source> {
+    if trigger != Trigger::ObjectsChanged {
+        return None;
+    }
+    let incremental = task.status.as_ref().and_then(|s| s.incremental.clone());
+    let (snapshot, server) = ctx.state.kept.snapshot(uid, incremental.as_ref())?;
+    info!("restoring the task's objects from its last read");
+    Some(Source {
+        snapshot,
+        read_kind: None,
+        incremental,
+        server,
+    })
+}
+
+/// Steps 3 and 4: the task's credentials, then the directory.
+async fn read(
+    ctx: &Context,
+    task: &UserSynchronization,
+    namespace: &str,
+    uid: &str,
+    checked: &Checked,
+) -> Result<Source, RunError> {
+    let references = InCluster {
+        client: ctx.client.clone(),
+        namespace: namespace.to_owned(),
+    };
+    let material = resolve(&task.spec, &references, Given::default()).await?;
+    let step = Instant::now();
+    let feed = feed(ctx, task, uid, checked.full_sync_every);
+    let Answered { read, server } =
+        read_directory(&task.spec, material, &ctx.options.read, feed).await?;
+    info!(kind = ?read.kind, entries = read.snapshot.stats.entries,
+        seconds = step.elapsed().as_secs_f64(), "read");
+    let (snapshot, read_kind, incremental) = keep(ctx, uid, read);
+    Ok(Source {
+        snapshot,
+        read_kind: Some(read_kind),
+        incremental,
+        server,
     })
 }
 
@@ -159,15 +225,7 @@ fn feed(ctx: &Context, task: &UserSynchronization, uid: &str, full_every: Durati
 
 /// Shares the read's user records with the rest of the operator, keeps what the next run of the
 /// task reads incrementally from, and counts the read.
-fn keep(
-    ctx: &Context,
-    uid: &str,
-    read: Read,
-) -> (
-    crate::directory::snapshot::Snapshot,
-    ReadKind,
-    Option<IncrementalStatus>,
-) {
+fn keep(ctx: &Context, uid: &str, read: Read) -> (Snapshot, ReadKind, Option<IncrementalStatus>) {
     let Read {
         mut snapshot,
         kind,
@@ -228,9 +286,17 @@ async fn apply(
         .unwrap_or_else(|e| e.into_inner());
     let wrote = step.elapsed();
     let view = &ctx.state.user_groups;
-    match &applied {
+    let settled = match &applied {
         Ok(_) => view.wait_for(namespace, uid, &written, VIEW_CATCH_UP).await,
-        Err(_) => view.list_next_run(uid),
+        Err(_) => {
+            view.list_next_run(uid);
+            false
+        }
+    };
+    // The objects as this run left them: a later change by someone else is restored.
+    match settled.then(|| view.versions(namespace, uid)).flatten() {
+        Some(versions) => ctx.state.settled.record(uid, versions),
+        None => ctx.state.settled.forget(uid),
     }
     info!(
         objects = written.applied.len() + written.removed.len(),
@@ -257,8 +323,9 @@ impl Done {
             duration_seconds: (elapsed.as_secs_f64() * 100.0).round() / 100.0,
             unresolved_members: self.unresolved as i64,
             directory_read: match self.read_kind {
-                ReadKind::Full => "Full",
-                ReadKind::Incremental => "Incremental",
+                Some(ReadKind::Full) => "Full",
+                Some(ReadKind::Incremental) => "Incremental",
+                None => "None",
             }
             .to_owned(),
             entries_read: self.entries_read as i64,

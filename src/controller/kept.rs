@@ -12,6 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::IncrementalStatus;
 use crate::directory::delta::Mark;
 use crate::directory::read::Kept;
+use crate::directory::snapshot::Snapshot;
 
 /// Kept reads by task uid.
 #[derive(Default)]
@@ -35,6 +36,19 @@ impl KeptReads {
             .duration_since(kept.full_read_at)
             .is_ok_and(|age| age < full_every);
         (described && fresh).then_some(kept)
+    }
+
+    /// A copy of the snapshot the task's kept read holds, with the server that gave it, when
+    /// `status` still describes that read: what a run restoring the task's objects plans against
+    /// instead of reading the directory.
+    pub fn snapshot(
+        &self,
+        uid: &str,
+        status: Option<&IncrementalStatus>,
+    ) -> Option<(Snapshot, String)> {
+        let reads = self.lock();
+        let kept = reads.get(uid)?;
+        (status == Some(&status_of(kept))).then(|| (kept.snapshot.clone(), kept.server.clone()))
     }
 
     /// Keeps a task's read, and forgets the reads of tasks that are gone.

@@ -9,6 +9,7 @@ pub mod kept;
 pub mod leader;
 pub mod metrics;
 mod reconcile;
+mod settled;
 pub mod view;
 
 use std::sync::Arc;
@@ -92,9 +93,14 @@ pub async fn serve(client: kube::Client, options: Options) {
             info!("shutdown requested; runs in progress finish first");
         }
     });
-    let controllers = controllers
-        .into_iter()
-        .map(|controller| controller.run(reconcile, error_policy, ctx.clone()).boxed());
+    let controllers = controllers.into_iter().map(|controller| {
+        // A task whose UserGroups someone else edited or deleted is looked at again at once.
+        let changed = ctx.state.user_groups.owners_of_changes();
+        controller
+            .reconcile_on(changed)
+            .run(reconcile, error_policy, ctx.clone())
+            .boxed()
+    });
     let controller = futures::stream::select_all(controllers).for_each(|result| {
         let ready = ready.clone();
         async move {

@@ -18,7 +18,7 @@ use super::metrics::TaskLabels;
 use crate::api::{FIELD_MANAGER, UserSynchronization, UserSynchronizationStatus};
 use crate::run::report::{self, Failure, INVALID_SPEC, Outcome, Report};
 use crate::run::resolve::{InCluster, references_version};
-use crate::run::trigger::{due, new_approval};
+use crate::run::trigger::{Trigger, due, new_approval};
 use crate::run::validate::{Checked, InvalidSpec, validate};
 use crate::run::{ApiError, RunError};
 
@@ -56,7 +56,9 @@ pub async fn reconcile(
         approval: new_approval(&task),
         poll: ctx.options.reference_poll,
     };
-    let Some(trigger) = due(&task, now, versions.as_deref()) else {
+    let trigger = due(&task, now, versions.as_deref())
+        .or_else(|| drifted(&ctx, &task).then_some(Trigger::ObjectsChanged));
+    let Some(trigger) = trigger else {
         if previous.last_sync_time.is_none() && previous.next_sync_time.is_none() {
             // runOnCreate: false: the first run waits for the schedule; status says when.
             let created = task.creation_timestamp().map_or(now, |t| t.0);
@@ -69,7 +71,7 @@ pub async fn reconcile(
     };
     let span = info_span!("run", task = %task.name_any(),
         namespace = %task.namespace().unwrap_or_default(), run_id = %run_id());
-    execute_and_report(&ctx, &task, &previous, &checked, &facts, trigger.as_str())
+    execute_and_report(&ctx, &task, &previous, &checked, &facts, trigger)
         .instrument(span)
         .await
 }
@@ -81,17 +83,22 @@ async fn execute_and_report(
     previous: &UserSynchronizationStatus,
     checked: &Checked,
     facts: &report::Task<'_>,
-    trigger: &str,
+    trigger: Trigger,
 ) -> Result<Action, ControllerError> {
     // Status says a run is on its way before it waits for a slot: a new task has a status at once.
-    let running = report::started(previous, facts.generation, trigger, Timestamp::now());
+    let running = report::started(
+        previous,
+        facts.generation,
+        trigger.as_str(),
+        Timestamp::now(),
+    );
     if running != *previous {
         write_status(ctx, task, &running).await?;
     }
     let permit = ctx.state.runs.clone().acquire_owned().await;
-    info!(trigger, "run started");
+    info!(trigger = trigger.as_str(), "run started");
     let started = Instant::now();
-    let outcome = execute(task, ctx, checked, facts.approval.is_some()).await;
+    let outcome = execute(task, ctx, checked, facts.approval.is_some(), trigger).await;
     drop(permit);
     let finished = Timestamp::now();
     let labels = TaskLabels {
@@ -191,6 +198,21 @@ async fn write_status(
     .await
     .map_err(ApiError::while_("writing status"))?;
     Ok(())
+}
+
+/// Whether the task's UserGroups are no longer as its last run left them (not for dry runs, which
+/// leave nothing).
+fn drifted(ctx: &Context, task: &UserSynchronization) -> bool {
+    let (namespace, uid) = (
+        task.namespace().unwrap_or_default(),
+        task.uid().unwrap_or_default(),
+    );
+    !task.spec.dry_run
+        && ctx
+            .state
+            .user_groups
+            .versions(&namespace, &uid)
+            .is_some_and(|now| ctx.state.settled.drifted(&uid, &now))
 }
 
 /// A short id that ties together the log lines of one run.

@@ -3,7 +3,7 @@
 //! the next run does not plan against objects as they were; when the view does not catch up (or is
 //! not synced yet), that task's next run lists instead.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,13 +13,18 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{debug, warn};
 
-use crate::api::UserGroup;
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
+use kube::Resource;
+
+use crate::api::{UserGroup, UserSynchronization};
 use crate::run::apply::Written;
 use crate::run::user_pool::UserPool;
 
 pub struct UserGroupView {
     /// One store per watched namespace, or one for all namespaces.
     stores: Vec<Store<UserGroup>>,
+    /// Where changes of a task's UserGroups are announced, as the task to look at.
+    owners: Arc<Mutex<Vec<UnboundedSender<ObjectRef<UserSynchronization>>>>>,
     /// Tasks whose next run lists because the view did not show their last writes in time.
     behind: Mutex<HashSet<String>>,
 }
@@ -42,9 +47,11 @@ impl UserGroupView {
                 .map(|ns| Api::namespaced(client.clone(), ns))
                 .collect()
         };
+        let owners: Arc<Mutex<Vec<UnboundedSender<_>>>> = Arc::default();
         let stores = apis
             .into_iter()
             .map(|api| {
+                let owners = Arc::clone(&owners);
                 let (reader, writer) = reflector::store();
                 // managedFields are never read here; dropping them keeps the view smaller, and the
                 // members share the records the directory read holds.
@@ -56,9 +63,13 @@ impl UserGroupView {
                         pool.share_all(&mut g.spec.users);
                     });
                 let watch = reflector::reflector(writer, events);
-                tokio::spawn(watch.for_each(|event| {
-                    if let Err(e) = event {
-                        warn!(error = %e, "watching UserGroups");
+                tokio::spawn(watch.for_each(move |event| {
+                    match event {
+                        Ok(watcher::Event::Apply(group) | watcher::Event::Delete(group)) => {
+                            announce(&owners, &group)
+                        }
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "watching UserGroups"),
                     }
                     futures::future::ready(())
                 }));
@@ -67,8 +78,39 @@ impl UserGroupView {
             .collect();
         UserGroupView {
             stores,
+            owners,
             behind: Mutex::default(),
         }
+    }
+
+    /// The tasks whose UserGroups change, as they change: what the controllers look at again.
+    pub fn owners_of_changes(&self) -> UnboundedReceiver<ObjectRef<UserSynchronization>> {
+        let (sender, receiver) = futures::channel::mpsc::unbounded();
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sender);
+        receiver
+    }
+
+    /// The resourceVersion of each UserGroup the task owns (by owner reference), or `None` while
+    /// the view is not synced.
+    pub fn versions(&self, namespace: &str, task_uid: &str) -> Option<HashMap<String, String>> {
+        let mut versions = HashMap::new();
+        for store in &self.stores {
+            store.wait_until_ready().now_or_never()?.ok()?;
+            let owned = store.state().into_iter().filter(|g| {
+                g.namespace().as_deref() == Some(namespace)
+                    && g.owner_references().iter().any(|o| o.uid == task_uid)
+            });
+            for group in owned {
+                versions.insert(
+                    group.name_any(),
+                    group.resource_version().unwrap_or_default(),
+                );
+            }
+        }
+        Some(versions)
     }
 
     /// The namespace's UserGroups, or `None` when the view cannot be trusted for this task's run.
@@ -92,23 +134,24 @@ impl UserGroupView {
     }
 
     /// Waits until the view shows `written`; if it does not within `timeout`, the task's next run
-    /// lists.
+    /// lists. Whether it caught up.
     pub async fn wait_for(
         &self,
         namespace: &str,
         task_uid: &str,
         written: &Written,
         timeout: Duration,
-    ) {
+    ) -> bool {
         let started = Instant::now();
         while !self.shows(namespace, written) {
             if started.elapsed() >= timeout {
                 warn!("the UserGroup view did not show this run's writes in time");
                 self.list_next_run(task_uid);
-                return;
+                return false;
             }
             tokio::time::sleep(POLL).await;
         }
+        true
     }
 
     /// The task's next run lists (its writes failed part-way, so the view may lag behind them).
@@ -130,6 +173,24 @@ impl UserGroupView {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.behind.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Sends the owner task of a changed UserGroup to every controller; a controller that does not
+/// watch the task's namespace drops it.
+fn announce(
+    owners: &Mutex<Vec<UnboundedSender<ObjectRef<UserSynchronization>>>>,
+    group: &UserGroup,
+) {
+    let Some(namespace) = group.namespace() else {
+        return;
+    };
+    let kind = UserSynchronization::kind(&());
+    let tasks = group.owner_references().iter().filter(|o| o.kind == kind);
+    let mut senders = owners.lock().unwrap_or_else(|e| e.into_inner());
+    for owner in tasks {
+        let task = ObjectRef::new(&owner.name).within(&namespace);
+        senders.retain(|sender| sender.unbounded_send(task.clone()).is_ok());
     }
 }
 

@@ -17,6 +17,8 @@ pub enum Trigger {
     Schedule,
     /// A referenced Secret or ConfigMap changed (rotated credentials, a new CA).
     ReferencesChanged,
+    /// One of the task's UserGroups was edited or deleted by someone else since its last run.
+    ObjectsChanged,
 }
 
 impl Trigger {
@@ -27,6 +29,7 @@ impl Trigger {
             Trigger::RunNow => "RunNow",
             Trigger::Schedule => "Schedule",
             Trigger::ReferencesChanged => "ReferencesChanged",
+            Trigger::ObjectsChanged => "ObjectsChanged",
         }
     }
 }

@@ -18,6 +18,7 @@ mod incremental;
 mod invalid_spec;
 mod leader;
 mod openldap;
+mod repair;
 mod secrets_stay_secret;
 mod shards;
 mod shutdown;

@@ -390,7 +390,8 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
     assert!(after.contains("(0 downloaded)"), "{after}");
 
     // An edit by someone else makes the digest unreliable: that object is downloaded and the
-    // preview plans to put it back.
+    // preview plans to put it back. The operator is stopped first: it would put it back itself.
+    operator.abort();
     let devs = by_display(&synced, "Devs");
     edit_by_hand(
         &groups,
@@ -410,7 +411,6 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
         "{edited}"
     );
     let _ = std::fs::remove_file(&file);
-    operator.abort();
 }
 
 /// The entry's directory id as the operator reads it (objectGUID as a GUID string, entryUUID).
