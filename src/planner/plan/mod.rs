@@ -132,133 +132,107 @@ impl Plan {
     }
 }
 
+/// What makes the cluster's UserGroups (`current`) match the directory (`desired`) under the
+/// task's policies.
 pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: &Policies) -> Plan {
-    let mut out = Plan::default();
-    let owned: HashMap<Identity, &CurrentGroup<'_>> = current
-        .iter()
-        .filter(|c| c.owned)
-        .map(|c| (c.identity(), c))
-        .collect();
-    let by_name: HashMap<&str, &CurrentGroup<'_>> =
-        current.iter().map(|c| (c.name.as_str(), c)).collect();
-
-    // Users the directory no longer has, and whether they go. The snapshot's records are shared
-    // with the stored objects, so most are matched by address; ids are hashed only for the
-    // listed records no desired group shares.
-    let listed: HashSet<Record<'_>> = current
-        .iter()
-        .filter(|c| c.owned)
-        .flat_map(|c| c.spec.users.iter().map(Record))
-        .collect();
-    let vanished_users: HashSet<&str> = {
-        let present: HashSet<Record<'_>> = desired
-            .iter()
-            .flat_map(|d| d.users.iter().map(Record))
-            .collect();
-        let unshared: Vec<&str> = listed
-            .iter()
-            .filter(|r| !present.contains(*r))
-            .map(|r| r.0.id.as_str())
-            .collect();
-        if unshared.is_empty() {
-            HashSet::new()
-        } else {
-            let present: HashSet<&str> = present.iter().map(|r| r.0.id.as_str()).collect();
-            unshared
-                .into_iter()
-                .filter(|id| !present.contains(id))
-                .collect()
-        }
-    };
-    let desired_ids: HashSet<&Identity> = desired.iter().map(|d| &d.identity).collect();
-    let vanished_groups: Vec<&CurrentGroup<'_>> = owned
-        .iter()
-        .filter(|(id, _)| !desired_ids.contains(id))
-        .map(|(_, c)| *c)
-        .collect();
-    // The loop below consumes `desired`; these borrow it.
-    drop(desired_ids);
-
-    let user_removals = if policies.user_extinction == ExtinctionPolicy::Remove {
-        vanished_users.len()
-    } else {
-        0
-    };
-    let group_removals = if policies.group_extinction == ExtinctionPolicy::Remove {
-        vanished_groups.len()
-    } else {
-        0
-    };
-    let would_remove = (user_removals + group_removals) as u64;
-    let braked = would_remove > 0 && {
-        let listed_ids: HashSet<&str> = listed.iter().map(|r| r.0.id.as_str()).collect();
-        let limit = policies.max_deletions.limit(owned.len() + listed_ids.len());
-        let braked = would_remove > limit && !policies.deletions_approved;
-        if braked {
-            out.brake = Some(Brake {
-                would_remove,
-                limit,
-            });
-        }
-        braked
-    };
-    drop(listed);
-    let drop_vanished_users = policies.user_extinction == ExtinctionPolicy::Remove && !braked;
-    // Listed entries this run removes: a name they hold is free for the directory's user.
-    let no_users = HashSet::new();
-    let removed_users = if drop_vanished_users {
-        &vanished_users
-    } else {
-        &no_users
-    };
-
-    let (names, skip) = assign_names(&desired, &owned, &by_name, policies, &mut out);
+    let mut planning = Planning::start(&desired, current, policies);
+    let (names, skip) = assign_names(
+        &desired,
+        &planning.owned,
+        &planning.by_name,
+        policies,
+        &mut planning.out,
+    );
     for d in desired {
+        planning.write_group(d, &names, &skip);
+    }
+    planning.finish()
+}
+
+/// One plan's working state: the cluster's objects indexed, what is gone from the directory and
+/// whether this run removes it, and the plan so far.
+struct Planning<'c> {
+    policies: &'c Policies,
+    /// This task's objects by the identity they stand for.
+    owned: HashMap<Identity, &'c CurrentGroup<'c>>,
+    /// Every object, this task's or not, by name.
+    by_name: HashMap<&'c str, &'c CurrentGroup<'c>>,
+    /// Ids of listed users the directory no longer has.
+    vanished_users: HashSet<&'c str>,
+    /// This task's objects whose group the directory no longer has.
+    vanished_groups: Vec<&'c CurrentGroup<'c>>,
+    /// The brake holds every removal back this run.
+    braked: bool,
+    /// Vanished users are dropped from their groups (policy Remove, not braked).
+    drop_vanished_users: bool,
+    out: Plan,
+}
+
+impl<'c> Planning<'c> {
+    /// Indexes the cluster's objects, finds the users and groups gone from the directory, and
+    /// applies the deletion brake to their removal.
+    fn start(
+        desired: &[DesiredGroup],
+        current: &'c [CurrentGroup<'c>],
+        policies: &'c Policies,
+    ) -> Planning<'c> {
+        let owned: HashMap<Identity, &CurrentGroup<'_>> = current
+            .iter()
+            .filter(|c| c.owned)
+            .map(|c| (c.identity(), c))
+            .collect();
+        let by_name: HashMap<&str, &CurrentGroup<'_>> =
+            current.iter().map(|c| (c.name.as_str(), c)).collect();
+        // Dropped on return: only the brake needs the listed records.
+        let listed = listed_records(current);
+        let vanished_users = vanished_users(&listed, desired);
+        let vanished_groups = vanished_groups(&owned, desired);
+        let brake = deletion_brake(
+            &listed,
+            owned.len(),
+            vanished_users.len(),
+            vanished_groups.len(),
+            policies,
+        );
+        let braked = brake.is_some();
+        Planning {
+            policies,
+            owned,
+            by_name,
+            vanished_users,
+            vanished_groups,
+            braked,
+            drop_vanished_users: policies.user_extinction == ExtinctionPolicy::Remove && !braked,
+            out: Plan {
+                brake,
+                ..Plan::default()
+            },
+        }
+    }
+
+    /// Plans one desired group under its name: a create, an update, or unchanged. A group skipped
+    /// for its name is left out.
+    fn write_group(
+        &mut self,
+        d: DesiredGroup,
+        names: &BTreeMap<Identity, String>,
+        skip: &HashSet<Identity>,
+    ) {
         let Some(name) = names
             .get(&d.identity)
             .cloned()
             .filter(|_| !skip.contains(&d.identity))
         else {
-            continue;
+            return;
         };
-        let existing = by_name.get(name.as_str()).copied();
+        let existing = self.by_name.get(name.as_str()).copied();
         let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
         // Desired groups list their users in list order already.
         let mut users = d.users;
         if let Some(current) =
-            existing.filter(|c| c.owned || policies.collision == CollisionPolicy::Overwrite)
+            existing.filter(|c| c.owned || self.policies.collision == CollisionPolicy::Overwrite)
         {
-            let resolved = resolve_user_conflicts(
-                &mut users,
-                current,
-                removed_users,
-                policies.collision,
-                &name,
-                &mut out.skipped,
-            );
-            let before_kept = users.len();
-            if !drop_vanished_users {
-                // A listed entry standing in for a conflicting user may be one of them already.
-                let present: HashSet<&str> = if resolved {
-                    users.iter().map(|u| u.id.as_str()).collect()
-                } else {
-                    HashSet::new()
-                };
-                let kept: Vec<Arc<GroupUser>> = current
-                    .spec
-                    .users
-                    .iter()
-                    .filter(|u| {
-                        vanished_users.contains(u.id.as_str()) && !present.contains(u.id.as_str())
-                    })
-                    .cloned()
-                    .collect();
-                drop(present);
-                users.extend(kept);
-            }
-            if resolved || users.len() > before_kept {
-                sort_users(&mut users);
-            }
+            self.merge_listed_users(&mut users, current, &name);
         }
         let spec = UserGroupSpec {
             display_name: d.display_name,
@@ -268,37 +242,177 @@ pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: 
             users,
         };
         match existing {
-            None => out.create.push(Write {
+            None => self.out.create.push(Write {
                 name,
                 spec,
                 take_over: false,
             }),
-            Some(c) if c.owned && *c.spec == spec && !c.marked_extinct => out.unchanged += 1,
-            Some(c) => out.update.push(Write {
+            Some(c) if c.owned && *c.spec == spec && !c.marked_extinct => self.out.unchanged += 1,
+            Some(c) => self.out.update.push(Write {
                 name,
                 spec,
                 take_over: !c.owned,
             }),
         }
     }
-    if drop_vanished_users {
-        out.users_removed = vanished_users.len();
-    } else {
-        out.users_kept = vanished_users.len();
-    }
 
-    for c in vanished_groups {
-        match (policies.group_extinction, braked) {
-            (ExtinctionPolicy::Remove, false) => out.remove.push(c.name.clone()),
-            (ExtinctionPolicy::Skip, _) if !c.marked_extinct => {
-                out.mark_extinct.push(c.name.clone())
-            }
-            _ => {}
+    /// Fits the directory's users of a group to the object that already holds its name: user
+    /// name conflicts settled by the collision policy, vanished users kept unless this run drops
+    /// them, and the list sorted again when either changed it.
+    fn merge_listed_users(
+        &mut self,
+        users: &mut Vec<Arc<GroupUser>>,
+        current: &CurrentGroup<'_>,
+        name: &str,
+    ) {
+        // Listed entries this run removes: a name they hold is free for the directory's user.
+        let no_users = HashSet::new();
+        let removed_users = if self.drop_vanished_users {
+            &self.vanished_users
+        } else {
+            &no_users
+        };
+        let resolved = resolve_user_conflicts(
+            users,
+            current,
+            removed_users,
+            self.policies.collision,
+            name,
+            &mut self.out.skipped,
+        );
+        let before_kept = users.len();
+        if !self.drop_vanished_users {
+            keep_vanished_users(users, current, &self.vanished_users, resolved);
+        }
+        if resolved || users.len() > before_kept {
+            sort_users(users);
         }
     }
-    out.remove.sort();
-    out.mark_extinct.sort();
-    out
+
+    /// Counts the vanished users, removes or marks the vanished groups as the policy and the
+    /// brake allow, and hands back the plan.
+    fn finish(mut self) -> Plan {
+        if self.drop_vanished_users {
+            self.out.users_removed = self.vanished_users.len();
+        } else {
+            self.out.users_kept = self.vanished_users.len();
+        }
+        for c in self.vanished_groups {
+            match (self.policies.group_extinction, self.braked) {
+                (ExtinctionPolicy::Remove, false) => self.out.remove.push(c.name.clone()),
+                (ExtinctionPolicy::Skip, _) if !c.marked_extinct => {
+                    self.out.mark_extinct.push(c.name.clone())
+                }
+                _ => {}
+            }
+        }
+        self.out.remove.sort();
+        self.out.mark_extinct.sort();
+        self.out
+    }
+}
+
+/// The user records this task's objects list.
+fn listed_records<'c>(current: &'c [CurrentGroup<'_>]) -> HashSet<Record<'c>> {
+    current
+        .iter()
+        .filter(|c| c.owned)
+        .flat_map(|c| c.spec.users.iter().map(Record))
+        .collect()
+}
+
+/// Ids of the listed users the directory no longer has. The snapshot's records are shared with
+/// the stored objects, so most are matched by address; ids are hashed only for the listed records
+/// no desired group shares.
+fn vanished_users<'c>(listed: &HashSet<Record<'c>>, desired: &[DesiredGroup]) -> HashSet<&'c str> {
+    let present: HashSet<Record<'_>> = desired
+        .iter()
+        .flat_map(|d| d.users.iter().map(Record))
+        .collect();
+    let unshared: Vec<&str> = listed
+        .iter()
+        .filter(|r| !present.contains(*r))
+        .map(|r| r.0.id.as_str())
+        .collect();
+    if unshared.is_empty() {
+        HashSet::new()
+    } else {
+        let present: HashSet<&str> = present.iter().map(|r| r.0.id.as_str()).collect();
+        unshared
+            .into_iter()
+            .filter(|id| !present.contains(id))
+            .collect()
+    }
+}
+
+/// This task's objects whose group the directory no longer has.
+fn vanished_groups<'c>(
+    owned: &HashMap<Identity, &'c CurrentGroup<'c>>,
+    desired: &[DesiredGroup],
+) -> Vec<&'c CurrentGroup<'c>> {
+    let desired_ids: HashSet<&Identity> = desired.iter().map(|d| &d.identity).collect();
+    owned
+        .iter()
+        .filter(|(id, _)| !desired_ids.contains(id))
+        .map(|(_, c)| *c)
+        .collect()
+}
+
+/// The brake, when the removals the extinction policies ask for exceed `maxDeletions` of the
+/// objects the task manages (its groups and the distinct users they list) and nobody approved it.
+fn deletion_brake(
+    listed: &HashSet<Record<'_>>,
+    owned_groups: usize,
+    vanished_users: usize,
+    vanished_groups: usize,
+    policies: &Policies,
+) -> Option<Brake> {
+    let user_removals = if policies.user_extinction == ExtinctionPolicy::Remove {
+        vanished_users
+    } else {
+        0
+    };
+    let group_removals = if policies.group_extinction == ExtinctionPolicy::Remove {
+        vanished_groups
+    } else {
+        0
+    };
+    let would_remove = (user_removals + group_removals) as u64;
+    if would_remove == 0 {
+        return None;
+    }
+    let listed_ids: HashSet<&str> = listed.iter().map(|r| r.0.id.as_str()).collect();
+    let limit = policies
+        .max_deletions
+        .limit(owned_groups + listed_ids.len());
+    (would_remove > limit && !policies.deletions_approved).then_some(Brake {
+        would_remove,
+        limit,
+    })
+}
+
+/// Adds the object's listed users that vanished from the directory and stay listed. A listed
+/// entry standing in for a conflicting user (`resolved`) may be one of them already.
+fn keep_vanished_users(
+    users: &mut Vec<Arc<GroupUser>>,
+    current: &CurrentGroup<'_>,
+    vanished_users: &HashSet<&str>,
+    resolved: bool,
+) {
+    let present: HashSet<&str> = if resolved {
+        users.iter().map(|u| u.id.as_str()).collect()
+    } else {
+        HashSet::new()
+    };
+    let kept: Vec<Arc<GroupUser>> = current
+        .spec
+        .users
+        .iter()
+        .filter(|u| vanished_users.contains(u.id.as_str()) && !present.contains(u.id.as_str()))
+        .cloned()
+        .collect();
+    drop(present);
+    users.extend(kept);
 }
 
 /// Names for every desired group: the current name of this task's object with the same identity;

@@ -146,82 +146,8 @@ pub fn rebuild(
         vouched,
         shards,
     } = listing;
-    let owned = owned_by(task);
-    // Identities the downloaded objects already answer for; the planner names groups after them.
-    let mut names: HashMap<Identity, String> = downloaded
-        .iter()
-        .filter(|g| owned(&g.metadata) && !g.labels().contains_key(SHARD_OF_LABEL))
-        .map(|g| (Identity::of(&g.spec), g.name_any()))
-        .collect();
-    let is_shard = |m: &PartialObjectMeta<UserGroup>| {
-        m.metadata
-            .labels
-            .as_ref()
-            .is_some_and(|l| l.contains_key(SHARD_OF_LABEL))
-    };
-    let mut groups_by_digest: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut shards_by_name: HashMap<&str, usize> = HashMap::new();
-    for (i, meta) in vouched.iter().enumerate() {
-        if is_shard(meta) {
-            shards_by_name.insert(meta.metadata.name.as_deref().unwrap_or_default(), i);
-        } else if let Some(digest) = vouched_digest(&meta.metadata) {
-            groups_by_digest.entry(digest).or_default().push(i);
-        }
-    }
-    let digest_of = |i: usize| vouched_digest(&vouched[i].metadata);
-    let members = Members::measure(desired);
-    let mut specs: Vec<Option<UserGroupSpec>> = vec![None; vouched.len()];
-    let mut pending: Vec<&DesiredGroup> = desired
-        .iter()
-        .filter(|d| !names.contains_key(&d.identity))
-        .collect();
-    // Parents first: a spec names its parent's object, known once the parent is matched.
-    loop {
-        let (ready, waiting): (Vec<_>, Vec<_>) = pending
-            .into_iter()
-            .partition(|d| d.parent.as_ref().is_none_or(|p| names.contains_key(p)));
-        if ready.is_empty() {
-            break;
-        }
-        pending = waiting;
-        let candidates = on_every_core(&ready, |d| {
-            let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
-            let parts = parts_sized("", &written_spec(d, parent), shard_bytes, |u| {
-                members.bytes(u)
-            });
-            let digest = parts[0].digest_with(|u| members.digest(u));
-            (parts, digest)
-        });
-        'group: for (d, (mut parts, digest)) in ready.into_iter().zip(candidates) {
-            // One object holds exactly this group's first part (two with it are both downloaded).
-            let Some(&[base]) = groups_by_digest.get(digest.as_str()).map(Vec::as_slice) else {
-                continue;
-            };
-            let name = vouched[base].metadata.name.clone().unwrap_or_default();
-            // Every shard the group needs, each holding its part, and no others.
-            let mut found = vec![base];
-            for (n, part) in parts.iter_mut().enumerate().skip(1) {
-                part.parent = Some(name.clone());
-                let shard = shards_by_name.get(shard_name(&name, n).as_str()).copied();
-                let digest = part.digest_with(|u| members.digest(u));
-                match shard.filter(|&i| digest_of(i) == Some(digest.as_str())) {
-                    Some(i) => found.push(i),
-                    None => continue 'group,
-                }
-            }
-            if shards.get(&name).copied().unwrap_or(0) != parts.len() - 1
-                || found.iter().any(|&i| specs[i].is_some())
-            {
-                continue;
-            }
-            for (i, part) in found.into_iter().zip(parts) {
-                specs[i] = Some(part);
-            }
-            names.insert(d.identity.clone(), name);
-        }
-    }
-    // It borrows names and digests from `vouched`, taken apart below.
-    drop((groups_by_digest, shards_by_name));
+    let names = downloaded_names(&downloaded, task);
+    let specs = Matcher::index(&vouched, &shards).match_desired(desired, names, shard_bytes);
     let mut differing = Vec::new();
     for (meta, spec) in vouched.into_iter().zip(specs) {
         match spec {
@@ -238,6 +164,145 @@ pub fn rebuild(
         }
     }
     (downloaded, differing)
+}
+
+/// Identities the downloaded objects already answer for, with their names; the planner names
+/// groups after them.
+fn downloaded_names(
+    downloaded: &[Arc<UserGroup>],
+    task: &UserSynchronization,
+) -> HashMap<Identity, String> {
+    let owned = owned_by(task);
+    downloaded
+        .iter()
+        .filter(|g| owned(&g.metadata) && !g.labels().contains_key(SHARD_OF_LABEL))
+        .map(|g| (Identity::of(&g.spec), g.name_any()))
+        .collect()
+}
+
+/// The vouched objects indexed for matching against desired groups, and the spec each is found
+/// to hold.
+struct Matcher<'v> {
+    vouched: &'v [PartialObjectMeta<UserGroup>],
+    /// Shard objects listed per group name, vouched for or not.
+    shard_counts: &'v HashMap<String, usize>,
+    /// Group objects (not shards) by the digest they state.
+    groups_by_digest: HashMap<&'v str, Vec<usize>>,
+    shards_by_name: HashMap<&'v str, usize>,
+    /// Per vouched object, the spec it holds, once matched.
+    specs: Vec<Option<UserGroupSpec>>,
+}
+
+impl<'v> Matcher<'v> {
+    /// Indexes the vouched objects: groups by the digest they state, shards by name.
+    fn index(
+        vouched: &'v [PartialObjectMeta<UserGroup>],
+        shard_counts: &'v HashMap<String, usize>,
+    ) -> Matcher<'v> {
+        let is_shard = |m: &PartialObjectMeta<UserGroup>| {
+            m.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(SHARD_OF_LABEL))
+        };
+        let mut groups_by_digest: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut shards_by_name: HashMap<&str, usize> = HashMap::new();
+        for (i, meta) in vouched.iter().enumerate() {
+            if is_shard(meta) {
+                shards_by_name.insert(meta.metadata.name.as_deref().unwrap_or_default(), i);
+            } else if let Some(digest) = vouched_digest(&meta.metadata) {
+                groups_by_digest.entry(digest).or_default().push(i);
+            }
+        }
+        Matcher {
+            vouched,
+            shard_counts,
+            groups_by_digest,
+            shards_by_name,
+            specs: vec![None; vouched.len()],
+        }
+    }
+
+    /// Matches the desired groups `names` does not answer for yet to vouched objects, parents
+    /// first: a spec names its parent's object, known once the parent is matched. The spec each
+    /// vouched object holds, `None` where no desired group matched it.
+    fn match_desired(
+        mut self,
+        desired: &[DesiredGroup],
+        mut names: HashMap<Identity, String>,
+        shard_bytes: usize,
+    ) -> Vec<Option<UserGroupSpec>> {
+        let members = Members::measure(desired);
+        let mut pending: Vec<&DesiredGroup> = desired
+            .iter()
+            .filter(|d| !names.contains_key(&d.identity))
+            .collect();
+        loop {
+            let (ready, waiting): (Vec<_>, Vec<_>) = pending
+                .into_iter()
+                .partition(|d| d.parent.as_ref().is_none_or(|p| names.contains_key(p)));
+            if ready.is_empty() {
+                break;
+            }
+            pending = waiting;
+            let candidates = on_every_core(&ready, |d| {
+                let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
+                let parts = parts_sized("", &written_spec(d, parent), shard_bytes, |u| {
+                    members.bytes(u)
+                });
+                let digest = parts[0].digest_with(|u| members.digest(u));
+                (parts, digest)
+            });
+            for (d, (parts, digest)) in ready.into_iter().zip(candidates) {
+                if let Some(name) = self.claim(parts, &digest, &members) {
+                    names.insert(d.identity.clone(), name);
+                }
+            }
+        }
+        self.specs
+    }
+
+    /// The name of the vouched object that holds exactly a group's `parts` (the first with
+    /// `digest`), its shards each holding the part after it and no others; their specs are then
+    /// set. `None` when there is no such object or its objects are matched already.
+    fn claim(
+        &mut self,
+        mut parts: Vec<UserGroupSpec>,
+        digest: &str,
+        members: &Members,
+    ) -> Option<String> {
+        // One object holds exactly this group's first part (two with it are both downloaded).
+        let Some(&[base]) = self.groups_by_digest.get(digest).map(Vec::as_slice) else {
+            return None;
+        };
+        let name = self.vouched[base].metadata.name.clone().unwrap_or_default();
+        // Every shard the group needs, each holding its part, and no others.
+        let mut found = vec![base];
+        for (n, part) in parts.iter_mut().enumerate().skip(1) {
+            part.parent = Some(name.clone());
+            let shard = self
+                .shards_by_name
+                .get(shard_name(&name, n).as_str())
+                .copied();
+            let digest = part.digest_with(|u| members.digest(u));
+            let i = shard.filter(|&i| self.digest_of(i) == Some(digest.as_str()))?;
+            found.push(i);
+        }
+        if self.shard_counts.get(&name).copied().unwrap_or(0) != parts.len() - 1
+            || found.iter().any(|&i| self.specs[i].is_some())
+        {
+            return None;
+        }
+        for (i, part) in found.into_iter().zip(parts) {
+            self.specs[i] = Some(part);
+        }
+        Some(name)
+    }
+
+    /// The digest the vouched object `i` states.
+    fn digest_of(&self, i: usize) -> Option<&'v str> {
+        vouched_digest(&self.vouched[i].metadata)
+    }
 }
 
 /// Each distinct member's JSON size and digest, measured once however many groups list it (the
