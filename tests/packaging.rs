@@ -1,4 +1,5 @@
-//! The CRDs, the plain manifests and the Helm chart say the same thing; the source keeps its layers.
+//! The CRDs, the plain manifests and the Helm chart say the same thing, the chart refuses bad values;
+//! the source keeps its layers.
 
 use std::process::Command;
 
