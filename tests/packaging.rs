@@ -1,4 +1,5 @@
-//! The CRDs, the plain manifests and the Helm chart say the same thing; the source keeps its layers.
+//! The CRDs, the plain manifests and the Helm chart say the same thing, the chart refuses bad values;
+//! the source keeps its layers.
 
 use std::process::Command;
 
@@ -22,19 +23,29 @@ fn every_copy_of_the_crds_is_current() {
     }
 }
 
-#[test]
-fn plain_manifests_are_the_rendered_chart() {
-    let out = Command::new("helm")
-        .args([
-            "template",
-            "usersync",
-            "charts/usersync",
-            "--namespace",
-            "usersync-system",
-        ])
+/// How `deploy/02-operator.yaml` is rendered: the chart's defaults, labelled for kubectl, not Helm.
+const PLAIN_MANIFESTS: [&str; 7] = [
+    "template",
+    "usersync",
+    "charts/usersync",
+    "--namespace",
+    "usersync-system",
+    "--set",
+    "plainManifests=true",
+];
+
+/// `helm` with these arguments, run at the repository root.
+fn helm(args: &[&str]) -> std::process::Output {
+    Command::new("helm")
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .expect("helm runs (it is on PATH in the test bed)");
+        .expect("helm runs (it is on PATH in the test bed)")
+}
+
+#[test]
+fn plain_manifests_are_the_rendered_chart() {
+    let out = helm(&PLAIN_MANIFESTS);
     assert!(
         out.status.success(),
         "{}",
@@ -42,18 +53,107 @@ fn plain_manifests_are_the_rendered_chart() {
     );
     assert!(
         String::from_utf8_lossy(&out.stdout) == read("deploy/02-operator.yaml"),
-        "deploy/02-operator.yaml is stale; regenerate it with \
-         `helm template usersync charts/usersync --namespace usersync-system > deploy/02-operator.yaml`"
+        "deploy/02-operator.yaml is stale; regenerate it with `helm {} > deploy/02-operator.yaml`",
+        PLAIN_MANIFESTS.join(" ")
     );
+}
+
+/// Objects applied with kubectl or a GitOps tool must not say Helm manages them, or Helm and
+/// tools that trust the label would treat them as a release's.
+#[test]
+fn plain_manifests_do_not_claim_helm_manages_them() {
+    let manifests = read("deploy/02-operator.yaml");
+    for label in ["app.kubernetes.io/managed-by: Helm", "helm.sh/chart"] {
+        assert!(
+            !manifests.contains(label),
+            "deploy/02-operator.yaml carries `{label}`"
+        );
+    }
+    let kustomization = read("deploy/kustomization.yaml");
+    for file in ["00-namespace.yaml", "01-crds.yaml", "02-operator.yaml"] {
+        assert!(
+            kustomization.contains(&format!("- {file}")),
+            "deploy/kustomization.yaml does not list {file}"
+        );
+    }
+    // A task in deploy/ would be created by every application pointed at it.
+    let entries = std::fs::read_dir(format!("{}/deploy", env!("CARGO_MANIFEST_DIR")))
+        .expect("deploy/ is readable");
+    for entry in entries {
+        let name = entry.expect("entry").file_name();
+        assert!(
+            name == "kustomization.yaml" || kustomization.contains(&*name.to_string_lossy()),
+            "deploy/{} is not in deploy/kustomization.yaml",
+            name.to_string_lossy()
+        );
+    }
+}
+
+/// The values schema refuses a wrong value and names it; the values it must accept pass.
+#[test]
+fn the_chart_refuses_bad_values_by_name() {
+    let template = |value: &str| {
+        helm(&[
+            "template",
+            "usersync",
+            "charts/usersync",
+            "--namespace",
+            "usersync-system",
+            "--set",
+            value,
+        ])
+    };
+    for (value, named) in [
+        ("replicaCount=two", "/replicaCount"),
+        ("logFormat=xml", "/logFormat"),
+        ("concurrency=0", "/concurrency"),
+        ("listen=localhost", "/listen"),
+        (
+            "podDisruptionBudget.minAvailable=half",
+            "/podDisruptionBudget/minAvailable",
+        ),
+        (
+            "metrics.serviceMonitor.interval=soon",
+            "/metrics/serviceMonitor/interval",
+        ),
+        ("leaderElection.leaseNamme=x", "leaseNamme"),
+        ("replicas=2", "replicas"),
+    ] {
+        let out = template(value);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--set {value} was accepted");
+        assert!(
+            stderr.contains("schema") && stderr.contains(named),
+            "--set {value}: the error does not name {named}: {stderr}"
+        );
+    }
+    for value in [
+        "replicaCount=3",
+        "logFormat=text",
+        "listen=[::]:9090",
+        "memberRange=1500",
+        "writeRate=200",
+        "watchNamespaces={identity,hr}",
+        "extraArgs={--log-format,text}",
+        "podDisruptionBudget.maxUnavailable=50%",
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.prometheusRule.enabled=true",
+        "metrics.serviceMonitor.interval=30s",
+        "rbac.aggregatedRoles.enabled=false",
+        "readinessProbe=null",
+    ] {
+        let out = template(value);
+        assert!(
+            out.status.success(),
+            "--set {value} was refused: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]
 fn the_chart_lints_clean() {
-    let out = Command::new("helm")
-        .args(["lint", "--strict", "charts/usersync"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("helm runs");
+    let out = helm(&["lint", "--strict", "charts/usersync"]);
     assert!(
         out.status.success(),
         "{}{}",

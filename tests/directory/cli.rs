@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use usersync_testbed::env;
 use usersync_testbed::fixture::{FixtureSpec, generate};
 
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/corp-ad.yaml");
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/corp-ad.yaml");
 
 fn usersync(args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_usersync"))

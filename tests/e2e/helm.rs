@@ -179,7 +179,7 @@ async fn plain_manifests_apply_on_a_bare_cluster() {
                 &kubeconfig,
                 "apply",
                 "--server-side",
-                "-f",
+                "-k",
                 "deploy/",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR")),

@@ -143,7 +143,7 @@ pub fn demo() -> Result<(), String> {
     let samba_ca = env
         .get("USERSYNC_SAMBA_CA")
         .ok_or("the test bed did not report the Samba CA")?;
-    let examples = root().join("deploy/examples");
+    let examples = root().join("examples");
     kubectl(&[
         "apply",
         "--server-side",
