@@ -34,6 +34,13 @@ pub const EXTINCT_SINCE_ANNOTATION: &str = "usersync.io/extinct-since";
 /// holds what it would write.
 pub const SPEC_DIGEST_ANNOTATION: &str = "usersync.io/spec-digest";
 
+/// Annotation on a UserGroup left behind by a deleted task with `deletionPolicy: Orphan`: the
+/// namespace/name and uid of that task.
+pub const ORPHANED_FROM_ANNOTATION: &str = "usersync.io/orphaned-from";
+
+/// Finalizer on a task with `deletionPolicy: Orphan`: held until its UserGroups are detached.
+pub const ORPHAN_FINALIZER: &str = "usersync.io/orphan-user-groups";
+
 /// The one field manager for every server-side apply usersync makes.
 pub const FIELD_MANAGER: &str = "usersync";
 

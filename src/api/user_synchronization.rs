@@ -79,6 +79,20 @@ pub struct UserSynchronizationSpec {
     /// Incremental runs: read only what changed since the last run where the server can say so.
     #[serde(default)]
     pub incremental: IncrementalSpec,
+    /// What happens to the task's UserGroups when the task is deleted (a GitOps prune, `kubectl
+    /// delete`): `Delete` lets the garbage collector delete them; `Orphan` leaves them, detached
+    /// (no owner reference, annotated `usersync.io/orphaned-from`), for a new task to take over.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    #[default]
+    Delete,
+    /// Needs the operator running when the task is deleted: a finalizer holds the task until its
+    /// UserGroups are detached.
+    Orphan,
 }
 
 /// How runs read the directory after the first one.

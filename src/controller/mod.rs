@@ -7,6 +7,7 @@ mod execute;
 pub mod http;
 pub mod kept;
 pub mod leader;
+mod lifecycle;
 pub mod metrics;
 mod reconcile;
 mod settled;

@@ -14,6 +14,7 @@ use tracing::{Instrument, info, info_span, warn};
 use super::context::Context;
 use super::error::ControllerError;
 use super::execute::execute;
+use super::lifecycle;
 use super::metrics::TaskLabels;
 use crate::api::{FIELD_MANAGER, UserSynchronization, UserSynchronizationStatus};
 use crate::run::report::{self, Failure, INVALID_SPEC, Outcome, Report};
@@ -29,6 +30,9 @@ pub async fn reconcile(
     let now = Timestamp::now();
     let previous = task.status.clone().unwrap_or_default();
     let generation = task.metadata.generation;
+    if let Some(done) = lifecycle::handle(&ctx, &task).await? {
+        return Ok(done);
+    }
     if task.spec.suspend {
         let report = report::suspended(&previous, generation, now);
         return write(&ctx, &task, &previous, report).await;

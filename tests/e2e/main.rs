@@ -13,6 +13,7 @@ mod support {
 }
 
 mod big_group;
+mod deletion_policy;
 mod helm;
 mod incremental;
 mod invalid_spec;
