@@ -11,6 +11,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use tokio::sync::Semaphore;
 
+use super::freshness::StatusWrites;
 use super::kept::KeptReads;
 use super::leader::LeaderElection;
 use super::metrics::Metrics;
@@ -67,6 +68,8 @@ pub struct State {
     pub write_limit: Option<DefaultDirectRateLimiter>,
     /// Each task's UserGroups as its last run left them, to notice edits by someone else.
     pub settled: Settled,
+    /// Each task's last status write, to tell a stale look at it.
+    pub status_writes: StatusWrites,
 }
 
 impl State {
@@ -87,6 +90,7 @@ impl State {
                 .write_rate
                 .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
             settled: Settled::default(),
+            status_writes: StatusWrites::default(),
         }
     }
 }

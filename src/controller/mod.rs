@@ -4,6 +4,7 @@
 mod context;
 pub mod error;
 mod execute;
+mod freshness;
 pub mod http;
 pub mod kept;
 pub mod leader;

@@ -27,6 +27,15 @@ pub async fn reconcile(
     task: Arc<UserSynchronization>,
     ctx: Arc<Context>,
 ) -> Result<Action, ControllerError> {
+    let uid = task.uid().unwrap_or_default();
+    if !ctx
+        .state
+        .status_writes
+        .seen_in(&uid, &task.resource_version().unwrap_or_default())
+    {
+        // The cache has not caught up with this operator's last status write: its event follows.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let now = Timestamp::now();
     let previous = task.status.clone().unwrap_or_default();
     let generation = task.metadata.generation;
@@ -194,13 +203,17 @@ async fn write_status(
         "kind": UserSynchronization::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        &task.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(ApiError::while_("writing status"))?;
+    let written = api
+        .patch_status(
+            &task.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(ApiError::while_("writing status"))?;
+    if let (Some(uid), Some(version)) = (task.uid(), written.resource_version()) {
+        ctx.state.status_writes.record(&uid, version);
+    }
     Ok(())
 }
 

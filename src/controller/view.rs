@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use kube::Resource;
 
+use super::freshness::at_least;
 use crate::api::{UserGroup, UserSynchronization};
 use crate::run::apply::Written;
 use crate::run::user_pool::UserPool;
@@ -164,11 +165,9 @@ impl UserGroupView {
             let key = ObjectRef::new(name).within(namespace);
             self.stores.iter().find_map(|s| s.get(&key))
         };
-        written
-            .applied
-            .iter()
-            .all(|(name, version)| find(name).is_some_and(|g| at_least(&g, version)))
-            && written.removed.iter().all(|name| find(name).is_none())
+        written.applied.iter().all(|(name, version)| {
+            find(name).is_some_and(|g| at_least(&g.resource_version().unwrap_or_default(), version))
+        }) && written.removed.iter().all(|name| find(name).is_none())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -191,36 +190,5 @@ fn announce(
     for owner in tasks {
         let task = ObjectRef::new(&owner.name).within(&namespace);
         senders.retain(|sender| sender.unbounded_send(task.clone()).is_ok());
-    }
-}
-
-/// Whether the object is at `version` or later. resourceVersions are etcd revisions on every
-/// apiserver in use; should one not be a number, only the same version counts.
-fn at_least(group: &UserGroup, version: &str) -> bool {
-    let seen = group.resource_version().unwrap_or_default();
-    match (seen.parse::<u64>(), version.parse::<u64>()) {
-        (Ok(seen), Ok(wanted)) => seen >= wanted,
-        _ => seen == version,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::UserGroupSpec;
-
-    fn group(version: &str) -> UserGroup {
-        let mut g = UserGroup::new("g", UserGroupSpec::default());
-        g.metadata.resource_version = Some(version.into());
-        g
-    }
-
-    #[test]
-    fn later_versions_count_as_caught_up() {
-        assert!(at_least(&group("12"), "12"));
-        assert!(at_least(&group("13"), "12"));
-        assert!(!at_least(&group("11"), "12"));
-        assert!(at_least(&group("abc"), "abc"));
-        assert!(!at_least(&group("abd"), "abc"));
     }
 }

@@ -9,42 +9,17 @@ pub const DIRECTORY_REACHABLE: &str = "DirectoryReachable";
 /// True while `insecureSkipVerify` turns certificate checks off.
 pub const TLS_VERIFICATION_DISABLED: &str = "TLSVerificationDisabled";
 
-/// A condition's status: `Unknown` when the question does not apply now (a suspended task is
-/// neither ready nor failing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Truth {
-    True,
-    False,
-    Unknown,
-}
-
-impl From<bool> for Truth {
-    fn from(value: bool) -> Truth {
-        if value { Truth::True } else { Truth::False }
-    }
-}
-
-impl Truth {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Truth::True => "True",
-            Truth::False => "False",
-            Truth::Unknown => "Unknown",
-        }
-    }
-}
-
 /// Sets condition `type_` in `conditions`. The transition time changes only when the status does.
 pub fn set(
     conditions: &mut Vec<Condition>,
     type_: &str,
-    status: impl Into<Truth>,
+    status: bool,
     reason: &str,
     message: &str,
     generation: Option<i64>,
     now: &Time,
 ) {
-    let status = status.into().as_str().to_owned();
+    let status = if status { "True" } else { "False" }.to_owned();
     let next = |last: Option<&Condition>| Condition {
         type_: type_.to_owned(),
         last_transition_time: match last {

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::EventType;
 
 use super::conditions::{
-    self, DIRECTORY_REACHABLE, READY, RECONCILING, STALLED, TLS_VERIFICATION_DISABLED, Truth,
+    self, DIRECTORY_REACHABLE, READY, RECONCILING, STALLED, TLS_VERIFICATION_DISABLED,
 };
 use super::schedule::Schedule;
 use crate::api::{
@@ -250,11 +250,15 @@ pub fn started(
     };
     let message = format!("a run started ({trigger})");
     set.condition(RECONCILING, true, "Running", &message);
+    // Not stalled while it runs: the run's end says again whether it is (kstatus reads a Stalled
+    // condition before Reconciling, and Argo CD's check as well).
+    set.condition(STALLED, false, "Running", "");
     set.status
 }
 
-/// A suspended task: readiness does not apply (Unknown), nothing in progress, no timed run; a
-/// change of the task resumes it.
+/// A suspended task: no Ready condition (readiness does not apply, and kstatus reads both False and
+/// Unknown as in progress), not stalled, nothing in progress, no timed run; a change of the task
+/// resumes it.
 pub fn suspended(
     previous: &UserSynchronizationStatus,
     generation: Option<i64>,
@@ -268,8 +272,8 @@ pub fn suspended(
         generation,
         now: Time(now),
     };
-    set.condition(READY, Truth::Unknown, "Suspended", "the task is suspended");
-    set.condition(STALLED, false, "Suspended", "");
+    conditions::remove(&mut set.status.conditions, READY);
+    set.condition(STALLED, false, "Suspended", "the task is suspended");
     set.condition(RECONCILING, false, "Suspended", "");
     Report {
         status: set.status,
@@ -340,7 +344,7 @@ struct Conditions {
 }
 
 impl Conditions {
-    fn condition(&mut self, type_: &str, value: impl Into<Truth>, reason: &str, message: &str) {
+    fn condition(&mut self, type_: &str, value: bool, reason: &str, message: &str) {
         conditions::set(
             &mut self.status.conditions,
             type_,

@@ -368,15 +368,14 @@ fn a_suspended_task_is_neither_ready_nor_in_progress() {
     let s = &report.status;
     assert_eq!(s.observed_generation, Some(4));
     assert_eq!(s.next_sync_time, None);
-    assert!(!is_true(&s.conditions, READY));
+    assert!(
+        !s.conditions.iter().any(|c| c.type_ == READY),
+        "readiness does not apply: neither ready nor failing"
+    );
     assert!(!is_true(&s.conditions, STALLED));
     assert!(!is_true(&s.conditions, RECONCILING));
-    assert_eq!(condition(s, READY).reason, "Suspended");
-    assert_eq!(
-        condition(s, READY).status,
-        "Unknown",
-        "neither ready nor failing"
-    );
+    assert_eq!(condition(s, STALLED).reason, "Suspended");
+    assert_eq!(condition(s, RECONCILING).reason, "Suspended");
     assert_eq!(report.event, None);
     assert_eq!(report.requeue, None, "resumed by a change of the task");
     assert_eq!(
@@ -496,6 +495,25 @@ fn a_started_run_is_in_progress_for_its_generation() {
     assert!(
         is_true(&started.conditions, READY),
         "the last result stands meanwhile"
+    );
+    let braked = Synced {
+        brake: Some(Brake {
+            would_remove: 9,
+            limit: 1,
+        }),
+        ..synced()
+    };
+    let stalled = finished(
+        &Default::default(),
+        &t,
+        &Outcome::Synced(Box::new(braked)),
+        at(150),
+    );
+    assert!(is_true(&stalled.status.conditions, STALLED));
+    let retried = super::started(&stalled.status, Some(4), "Schedule", at(160));
+    assert!(
+        !is_true(&retried.conditions, STALLED),
+        "never stalled and reconciling at once"
     );
     assert_eq!(started.last_run, ran.status.last_run);
 
