@@ -6,6 +6,7 @@
 mod support {
     pub mod audit;
     pub mod cli;
+    pub mod gitops;
     pub mod kube;
     pub mod ldap;
     pub mod operator;
@@ -13,6 +14,7 @@ mod support {
 }
 
 mod big_group;
+mod gitops;
 mod helm;
 mod incremental;
 mod invalid_spec;
