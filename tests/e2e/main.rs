@@ -6,6 +6,7 @@
 mod support {
     pub mod audit;
     pub mod cli;
+    pub mod gitops;
     pub mod kube;
     pub mod ldap;
     pub mod operator;
@@ -14,6 +15,7 @@ mod support {
 
 mod big_group;
 mod deletion_policy;
+mod gitops;
 mod helm;
 mod incremental;
 mod invalid_spec;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds etcd, kube-apiserver, kube-controller-manager, kubectl and helm from their Go modules into
-# $CACHE_DIR/bin/<component>-<version>/. Each is built once per version; later runs reuse it.
+# $CACHE_DIR/bin/<component>-<version>/, and the GitOps readers of tests/gitops/ (kstatus, Argo CD's
+# Lua checks) into $CACHE_DIR/bin/gitops-<hash of their source>/. Each is built once per version;
+# later runs reuse it. `build-tools.sh gitops-path` prints where the GitOps helper is (built or not).
 . "$(dirname "$0")/lib.sh"
 need go
 
@@ -105,10 +107,34 @@ build_helm() {
     "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
 }
 
+# The helper's versions are pinned by tests/gitops/go.mod and go.sum; its directory is named after a
+# digest of that module's files and the Go version, so any change to either builds it anew.
+GITOPS_SRC=$(cd "$ENV_DIR/../gitops" && pwd)
+gitops_path() {
+  local digest
+  digest=$(cd "$GITOPS_SRC" && { go env GOVERSION; find . -maxdepth 1 -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12)
+  echo "$BIN_DIR/gitops-$digest/usersync-gitops"
+}
+
+build_gitops() {
+  local bin
+  bin=$(gitops_path)
+  [ -x "$bin" ] && return 0
+  log "building the GitOps helper (kstatus, Argo CD Lua) into $(dirname "$bin")"
+  local started=$SECONDS
+  mkdir -p "$(dirname "$bin")"
+  # Build to a temporary name first, so that an interrupted build is never taken for a finished one.
+  (cd "$GITOPS_SRC" && GOFLAGS="$GOFLAGS -mod=readonly" go build -trimpath -ldflags=-s -o "$bin.tmp" .)
+  mv "$bin.tmp" "$bin"
+  log "built the GitOps helper in $((SECONDS - started))s"
+}
+
 case "${1:-all}" in
   etcd) build_etcd ;;
   kubernetes) build_kubernetes ;;
   helm) build_helm ;;
-  all) build_etcd; build_helm; build_kubernetes ;;
-  *) die "usage: $0 [all|etcd|kubernetes|helm]" ;;
+  gitops) build_gitops ;;
+  gitops-path) gitops_path ;;
+  all) build_etcd; build_helm; build_kubernetes; build_gitops ;;
+  *) die "usage: $0 [all|etcd|kubernetes|helm|gitops|gitops-path]" ;;
 esac

@@ -99,6 +99,7 @@ pub fn up() -> Result<Env, String> {
         "export USERSYNC_SAMBA_DIR={}\n",
         dir.join("samba").display()
     );
+    text += &format!("export USERSYNC_GITOPS_BIN={}\n", gitops_helper()?);
     let env_path = dir.join("env");
     fs::write(&env_path, &text).map_err(|e| format!("cannot write {}: {e}", env_path.display()))?;
     eprintln!(
@@ -217,6 +218,22 @@ fn stop_operator() {
         let _ = Command::new("kill").arg(pid.trim()).status();
         let _ = fs::remove_file(pidfile);
     }
+}
+
+/// Where `build-tools.sh` put the GitOps helper (kstatus, Argo CD's Lua checks) for this source.
+fn gitops_helper() -> Result<String, String> {
+    let out = Command::new("bash")
+        .arg(script("build-tools.sh"))
+        .arg("gitops-path")
+        .output()
+        .map_err(|e| format!("cannot run build-tools.sh gitops-path: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "build-tools.sh gitops-path failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn write_ldif(

@@ -1,9 +1,18 @@
 //! The CRDs, the plain manifests and the Helm chart say the same thing, the chart refuses bad values;
-//! the source keeps its layers.
+//! the source keeps its layers; the Argo CD customization passes its tests and GitOps tools read the
+//! README's table from it.
 
 use std::process::Command;
 
-fn read(path: &str) -> String {
+/// Only the support modules these tests use: each binary declares its own, so nothing is unused.
+#[path = "../support"]
+mod support {
+    pub mod gitops;
+}
+
+mod gitops;
+
+pub fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
