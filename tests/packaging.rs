@@ -1,4 +1,8 @@
-//! The CRDs, the plain manifests and the Helm chart say the same thing; the source keeps its layers.
+//! The CRDs, the plain manifests and the Helm chart say the same thing; the source keeps its layers;
+//! the image is what the Dockerfile describes.
+
+#[path = "packaging/image.rs"]
+mod image;
 
 use std::process::Command;
 
