@@ -127,10 +127,7 @@ pub fn build(options: Options) -> Result<(), String> {
             .as_str()
             .ok_or("cargo metadata gave no target_directory")?,
     );
-    let binaries = platforms
-        .iter()
-        .map(|&p| build_binary(p, &target_dir).map(|path| (p, path)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let binaries = build_binaries(&platforms, &target_dir)?;
 
     // A fresh layout beside the old one, swapped in at the end: no stale blobs, no half image.
     let layout = output.join("oci");
@@ -139,8 +136,8 @@ pub fn build(options: Options) -> Result<(), String> {
     fs::create_dir_all(staging.join("blobs/sha256"))
         .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
     let mut built = Vec::new();
-    for (platform, binary) in binaries {
-        built.push(write_image(&staging, platform, &binary, &ca, &meta)?);
+    for (&platform, binary) in platforms.iter().zip(&binaries) {
+        built.push(write_image(&staging, platform, binary, &ca, &meta)?);
     }
     let index = write_layout(&staging, &built, &meta)?;
     remove_dir(&layout)?;
@@ -240,15 +237,19 @@ fn git(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// The Dockerfile's build step for one platform. A platform other than this machine's gets
+/// The Dockerfile's build step, for all platforms in one cargo run, so that one platform's crates
+/// compile while the other's longest crate still does. A platform other than this machine's gets
 /// Debian's cross gcc for ring's C code and for linking, unless the environment names others.
-fn build_binary(platform: Platform, target_dir: &Path) -> Result<PathBuf, String> {
-    let triple = platform.triple();
+fn build_binaries(platforms: &[Platform], target_dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--release", "--locked", "--target", &triple])
-        .args(["--bin", "usersync"])
+    cmd.args(["build", "--release", "--locked", "--bin", "usersync"])
         .current_dir(root());
-    if platform.machine() != std::env::consts::ARCH {
+    for platform in platforms {
+        let triple = platform.triple();
+        cmd.args(["--target", &triple]);
+        if platform.machine() == std::env::consts::ARCH {
+            continue;
+        }
         let gcc = format!("{}-linux-gnu-gcc", platform.machine());
         let var = triple.replace('-', "_");
         for key in [
@@ -260,9 +261,13 @@ fn build_binary(platform: Platform, target_dir: &Path) -> Result<PathBuf, String
             }
         }
     }
-    eprintln!("xtask image: building usersync for {}", platform.name());
+    let names: Vec<&str> = platforms.iter().map(|p| p.name()).collect();
+    eprintln!("xtask image: building usersync for {}", names.join(", "));
     run(&mut cmd)?;
-    Ok(target_dir.join(triple).join("release/usersync"))
+    Ok(platforms
+        .iter()
+        .map(|p| target_dir.join(p.triple()).join("release/usersync"))
+        .collect())
 }
 
 /// One platform: its layer, config and manifest as blobs; returns the manifest's descriptor.
