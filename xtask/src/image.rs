@@ -5,7 +5,7 @@
 //! image config (user 65532, entrypoint, cmd, labels), a manifest per platform and an index over
 //! them: an OCI image layout, and the same layout as one tar. The JSON types come from oci-spec, the
 //! layer from the tar and flate2 crates. Objects are written with sorted keys and every timestamp
-//! is the commit's, so one commit gives the same digests wherever it is built.
+//! is the commit's, so building one commit again gives the same digests.
 
 use std::collections::HashMap;
 use std::fs;
