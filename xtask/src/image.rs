@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use oci_spec::image::{
@@ -36,7 +36,7 @@ const CMD: &str = "run";
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 const NONROOT: u64 = 65532;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum Platform {
     #[value(name = "linux/amd64")]
     Amd64,
@@ -74,12 +74,16 @@ impl Platform {
     }
 }
 
-#[derive(Default)]
+#[derive(Args, Default)]
 pub struct Options {
-    /// The layout goes to `<output>/oci`, its tar to `<output>/usersync-<version>.oci.tar`.
+    /// Directory for the layout (`oci/`) and its tar [default: target/image in the workspace].
+    #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Platforms to build, repeated or comma-separated [default: all].
+    #[arg(long = "platform", value_enum, value_delimiter = ',')]
     pub platforms: Vec<Platform>,
-    /// `org.opencontainers.image.source`; Cargo.toml's `package.repository` when not given.
+    /// The `org.opencontainers.image.source` label [default: Cargo.toml's package.repository].
+    #[arg(long)]
     pub source: Option<String>,
 }
 
@@ -113,11 +117,12 @@ pub fn build(options: Options) -> Result<(), String> {
     let output = options
         .output
         .unwrap_or_else(|| root().join("target/image"));
-    let platforms = if options.platforms.is_empty() {
-        Platform::ALL.to_vec()
-    } else {
-        options.platforms
-    };
+    let mut platforms = options.platforms;
+    if platforms.is_empty() {
+        platforms = Platform::ALL.to_vec();
+    }
+    platforms.sort();
+    platforms.dedup();
     let ca = fs::read(CA_BUNDLE).map_err(|e| {
         format!("cannot read {CA_BUNDLE} ({e}); install Debian's ca-certificates package")
     })?;

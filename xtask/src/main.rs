@@ -37,17 +37,7 @@ enum Command {
         cargo_args: Vec<String>,
     },
     /// Build the operator's OCI image for linux/amd64 and linux/arm64 (no container engine needed).
-    Image {
-        /// Directory for the layout (`oci/`) and its tar [default: target/image in the workspace].
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-        /// Platforms to build, repeated or comma-separated [default: all].
-        #[arg(long = "platform", value_enum, value_delimiter = ',')]
-        platforms: Vec<image::Platform>,
-        /// The `org.opencontainers.image.source` label [default: Cargo.toml's package.repository].
-        #[arg(long)]
-        source: Option<String>,
-    },
+    Image(image::Options),
     /// Start the test bed, install the CRDs and the example task, show the result.
     Demo,
     /// Start the test bed and leave it running.
@@ -89,15 +79,7 @@ fn main() -> ExitCode {
         Command::Test { cargo_args } => {
             image::build(image::Options::default()).and_then(|()| testbed::run_tests(&cargo_args))
         }
-        Command::Image {
-            output,
-            platforms,
-            source,
-        } => image::build(image::Options {
-            output,
-            platforms,
-            source,
-        }),
+        Command::Image(options) => image::build(options),
         Command::Demo => testbed::demo(),
         Command::Up => testbed::up().map(|_| ()),
         Command::Down => testbed::down(),
