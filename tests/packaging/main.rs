@@ -1,6 +1,8 @@
 //! The CRDs, the plain manifests and the Helm chart say the same thing, the chart refuses bad values;
 //! the source keeps its layers; the Argo CD customization passes its tests and GitOps tools read the
-//! README's table from it.
+//! README's table from it; the image is what the Dockerfile describes.
+
+mod image;
 
 use std::process::Command;
 

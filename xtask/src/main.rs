@@ -1,12 +1,15 @@
 //! `cargo xtask …`: the project's developer tasks.
 //!
-//! - `test`: starts the test bed (Kubernetes, Samba AD, OpenLDAP, 389-DS), runs all tests, stops it.
+//! - `test`: builds the image, starts the test bed (Kubernetes, Samba AD, OpenLDAP, 389-DS), runs all
+//!   tests, stops it.
+//! - `image`: the operator's multi-platform OCI image (layout and tar), without a container engine.
 //! - `demo`: the README quick start: test bed + CRDs + an example task, then `kubectl get usync,ug`.
 //! - `up` / `down`: start or stop the test bed and leave it for manual use (`source .testbed/env`).
 //! - `fixture`: write the fixture LDIF for a server.
 //! - `bench`: measure usersync against floors and a baseline; writes `docs/benchmarks.md`.
 
 mod bench;
+mod image;
 mod testbed;
 
 use std::fs::File;
@@ -27,12 +30,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the test bed, run all tests against it, stop it.
+    /// Build the image, start the test bed, run all tests against it, stop it.
     Test {
         /// Arguments passed on to `cargo test` (after `--`).
         #[arg(last = true)]
         cargo_args: Vec<String>,
     },
+    /// Build the operator's OCI image for linux/amd64 and linux/arm64 (no container engine needed).
+    Image(image::Options),
     /// Start the test bed, install the CRDs and the example task, show the result.
     Demo,
     /// Start the test bed and leave it running.
@@ -70,7 +75,11 @@ enum Server {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Test { cargo_args } => testbed::run_tests(&cargo_args),
+        // The packaging tests read the image, so it is built first.
+        Command::Test { cargo_args } => {
+            image::build(image::Options::default()).and_then(|()| testbed::run_tests(&cargo_args))
+        }
+        Command::Image(options) => image::build(options),
         Command::Demo => testbed::demo(),
         Command::Up => testbed::up().map(|_| ()),
         Command::Down => testbed::down(),
