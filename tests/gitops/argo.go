@@ -125,9 +125,9 @@ func (v vm) health(obj *unstructured.Unstructured, script string) (healthStatus,
 	return result, nil
 }
 
-// action is ExecuteResourceAction for an action that returns the object it changed (the form this
-// project's actions use): that object, with Argo CD's repair of empty tables that were objects.
-func (v vm) action(obj *unstructured.Unstructured, script string) (map[string]any, error) {
+// tableJSON runs a script that must return a table, as Argo CD's action code requires, and encodes
+// that table as Argo CD does.
+func (v vm) tableJSON(obj *unstructured.Unstructured, script string) ([]byte, error) {
 	l, err := v.run(obj, script)
 	if err != nil {
 		return nil, err
@@ -137,7 +137,13 @@ func (v vm) action(obj *unstructured.Unstructured, script string) (map[string]an
 	if value.Type() != lua.LTTable {
 		return nil, fmt.Errorf("expect table output from Lua script, not %s", value.Type())
 	}
-	text, err := luajson.Encode(value)
+	return luajson.Encode(value)
+}
+
+// action is ExecuteResourceAction for an action that returns the object it changed (the form this
+// project's actions use): that object, with Argo CD's repair of empty tables that were objects.
+func (v vm) action(obj *unstructured.Unstructured, script string) (map[string]any, error) {
+	text, err := v.tableJSON(obj, script)
 	if err != nil {
 		return nil, err
 	}
@@ -154,16 +160,7 @@ func (v vm) action(obj *unstructured.Unstructured, script string) (map[string]an
 
 // discovery is ExecuteResourceActionDiscovery for one script, sorted by name.
 func (v vm) discovery(obj *unstructured.Unstructured, script string) ([]resourceAction, error) {
-	l, err := v.run(obj, script)
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	value := l.Get(-1)
-	if value.Type() != lua.LTTable {
-		return nil, fmt.Errorf("expect table output from Lua script, not %s", value.Type())
-	}
-	text, err := luajson.Encode(value)
+	text, err := v.tableJSON(obj, script)
 	if err != nil {
 		return nil, err
 	}
