@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds etcd, kube-apiserver, kube-controller-manager, kubectl and helm from their Go modules into
-# $CACHE_DIR/bin/<component>-<version>/, and the GitOps readers of tests/gitops/ (kstatus, Argo CD's
+# $CACHE_DIR/bin/<component>-<version>/, the node's kubelet, kube-scheduler and kube-proxy beside them
+# and crane for its sandbox image (`build-tools.sh node`), and the GitOps readers of tests/gitops/ (kstatus, Argo CD's
 # Lua checks) into $CACHE_DIR/bin/gitops-<hash of their source>/. Each is built once per version;
 # later runs reuse it. `build-tools.sh gitops-path` prints where the GitOps helper is (built or not).
 . "$(dirname "$0")/lib.sh"
@@ -57,6 +58,9 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubectl/pkg/cmd"
 )
 GO
@@ -65,6 +69,25 @@ GO
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kubectl)
+}
+
+# The node's programs come from the same module as the control plane; they are built only for the
+# tests that need a node, since the kubelet alone takes minutes.
+build_node() {
+  build_kubernetes
+  build_crane
+  local out=$BIN_DIR/kubernetes-$KUBERNETES_VERSION
+  if [ -x "$out/kubelet" ] && [ -x "$out/kube-scheduler" ] && [ -x "$out/kube-proxy" ] &&
+    "$out/kubelet" --version 2>/dev/null | grep -qx "Kubernetes $KUBERNETES_VERSION"; then
+    return 0
+  fi
+  local mod=$CACHE_DIR/src/kubernetes-$KUBERNETES_VERSION started=$SECONDS
+  log "building the node's kubelet, kube-scheduler and kube-proxy $KUBERNETES_VERSION (first time only)"
+  (cd "$mod" && GOFLAGS=-mod=mod go build -trimpath -ldflags="$(kubernetes_ldflags)" -o "$out/" \
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kube-proxy \
+    k8s.io/kubernetes/cmd/kubelet)
+  log "built the node's programs in $((SECONDS - started))s"
 }
 
 build_etcd() {
@@ -96,6 +119,15 @@ import _ "go.etcd.io/etcd/server/v3"
 GO
   (cd "$mod" && go mod tidy -e >/dev/null 2>&1 || true)
   (cd "$mod" && GOFLAGS=-mod=mod go build -trimpath -ldflags=-s -o "$out/etcd" go.etcd.io/etcd/server/v3)
+}
+
+# go-containerregistry's crane builds the node's sandbox (pause) image; see node.sh.
+build_crane() {
+  local out=$BIN_DIR/crane-$CRANE_VERSION
+  [ -x "$out/crane" ] && return 0
+  mkdir -p "$out"
+  log "building crane $CRANE_VERSION"
+  GOBIN=$out go install -trimpath -ldflags=-s "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
 }
 
 build_helm() {
@@ -132,9 +164,10 @@ build_gitops() {
 case "${1:-all}" in
   etcd) build_etcd ;;
   kubernetes) build_kubernetes ;;
+  node) build_node ;;
   helm) build_helm ;;
   gitops) build_gitops ;;
   gitops-path) gitops_path ;;
   all) build_etcd; build_helm; build_kubernetes; build_gitops ;;
-  *) die "usage: $0 [all|etcd|kubernetes|helm|gitops|gitops-path]" ;;
+  *) die "usage: $0 [all|etcd|kubernetes|node|helm|gitops|gitops-path]" ;;
 esac

@@ -5,43 +5,64 @@
 # (garbage collector, namespace cleanup, default ServiceAccounts), built by build-tools.sh, on free
 # ports, state in DIR. Writes DIR/kubeconfig (cluster admin) and DIR/env. There are no nodes: pods never
 # run, which the operator does not need.
+#
+# With KUBE_FOR_NODE=1 (node.sh sets it) the control plane is a whole one for a node: the apiserver
+# listens on the host end of the node's network and advertises it as the `kubernetes` Service's
+# endpoint, authorizes kubelets (Node, NodeRestriction) and reaches them with a client certificate;
+# every controller runs, and kube-scheduler too.
 . "$(dirname "$0")/lib.sh"
 
-cmd=${1:?usage: kube.sh start|stop DIR}
-dir=${2:?usage: kube.sh start|stop DIR}
+usage="usage: kube.sh start|stop DIR | kube.sh kubeconfig DIR NAME SUBJECT"
+cmd=${1:?$usage}
+dir=${2:?$usage}
 K8S_BIN=$CACHE_DIR/bin/kubernetes-$KUBERNETES_VERSION
 ETCD_BIN=$CACHE_DIR/bin/etcd-$ETCD_VERSION
 
-make_pki() {
-  local pki=$dir/pki
-  "$ENV_DIR/certs.sh" "$pki"
-  openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=usersync-test-admin" \
-    -keyout "$pki/admin.key" -out "$pki/admin.csr" 2>/dev/null
-  openssl x509 -req -in "$pki/admin.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-    -days 30 -extfile <(printf 'extendedKeyUsage=clientAuth\n') -out "$pki/admin.crt" 2>/dev/null
-  openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
-  openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
-  rm -f "$pki/admin.csr"
+for_node=${KUBE_FOR_NODE:-0}
+address=127.0.0.1
+[ "$for_node" = 1 ] && address=$NODE_HOST_ADDRESS
+# The first address of the Service range is the `kubernetes` Service's.
+SERVICE_RANGE=10.96.0.0/24
+KUBERNETES_SERVICE_IP=10.96.0.1
+
+# client_cert NAME SUBJECT: DIR/pki/NAME.crt and .key, a client certificate signed by the cluster CA.
+client_cert() {
+  local pki=$dir/pki name=$1 subject=$2
+  openssl req -newkey rsa:2048 -nodes -subj "$subject" \
+    -keyout "$pki/$name.key" -out "$pki/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 30 -extfile <(printf 'extendedKeyUsage=clientAuth\n') -out "$pki/$name.crt" 2>/dev/null
+  rm -f "$pki/$name.csr"
 }
 
+make_pki() {
+  local pki=$dir/pki
+  "$ENV_DIR/certs.sh" "$pki" "IP:$KUBERNETES_SERVICE_IP" DNS:kubernetes.default.svc DNS:kubernetes.default
+  client_cert admin "/O=system:masters/CN=usersync-test-admin"
+  openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+}
+
+# write_kubeconfig FILE USER: a kubeconfig for DIR/pki/USER.crt.
 write_kubeconfig() {
-  local port=$1
-  cat >"$dir/kubeconfig" <<KUBECONFIG
+  local file=$1 user=$2 port
+  port=$(cat "$dir/apiserver.port")
+  cat >"$file" <<KUBECONFIG
 apiVersion: v1
 kind: Config
 clusters:
 - name: usersync-test
   cluster:
-    server: https://127.0.0.1:$port
+    server: https://$address:$port
     certificate-authority: $dir/pki/ca.crt
 users:
-- name: admin
+- name: $user
   user:
-    client-certificate: $dir/pki/admin.crt
-    client-key: $dir/pki/admin.key
+    client-certificate: $dir/pki/$user.crt
+    client-key: $dir/pki/$user.key
 contexts:
 - name: usersync-test
-  context: {cluster: usersync-test, user: admin, namespace: default}
+  context: {cluster: usersync-test, user: $user, namespace: default}
 current-context: usersync-test
 KUBECONFIG
 }
@@ -61,7 +82,7 @@ POLICY
 
 apiserver_ready() {
   curl -sf --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" \
-    "https://127.0.0.1:$(cat "$dir/apiserver.port")/readyz"
+    "https://$address:$(cat "$dir/apiserver.port")/readyz"
 }
 
 start() {
@@ -84,40 +105,56 @@ start() {
     --initial-cluster="usersync-test=http://127.0.0.1:$etcd_peer_port"
   wait_for_daemon "$dir/etcd.pid" "$dir/etcd.log" 30 "etcd on 127.0.0.1:$etcd_port" curl -sf "http://127.0.0.1:$etcd_port/health"
 
+  local node_flags=(--authorization-mode=RBAC --endpoint-reconciler-type=none)
+  local controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller
+  if [ "$for_node" = 1 ]; then
+    client_cert kubelet-client "/O=system:masters/CN=usersync-test-apiserver-kubelet-client"
+    node_flags=(--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction
+      --kubelet-client-certificate="$dir/pki/kubelet-client.crt"
+      --kubelet-client-key="$dir/pki/kubelet-client.key"
+      --kubelet-preferred-address-types=InternalIP)
+    controllers='*'
+  fi
   start_daemon kube-apiserver "$dir/apiserver.log" "$dir/apiserver.pid" "$K8S_BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
+    --bind-address="$address" --advertise-address="$address" --secure-port="$api_port" \
     --tls-cert-file="$dir/pki/server.crt" --tls-private-key-file="$dir/pki/server.key" \
     --client-ca-file="$dir/pki/ca.crt" \
-    --authorization-mode=RBAC \
-    --service-account-issuer="https://127.0.0.1:$api_port" \
+    "${node_flags[@]}" \
+    --service-account-issuer="https://$address:$api_port" \
     --service-account-key-file="$dir/pki/sa.pub" \
     --service-account-signing-key-file="$dir/pki/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/24 \
-    --endpoint-reconciler-type=none \
+    --service-cluster-ip-range="$SERVICE_RANGE" \
     --audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/audit.log" \
     --audit-log-format=json --audit-log-mode=blocking \
     --cert-dir="$dir/apiserver-certs"
-  wait_for_daemon "$dir/apiserver.pid" "$dir/apiserver.log" 120 "kube-apiserver on 127.0.0.1:$api_port" apiserver_ready
-  write_kubeconfig "$api_port"
+  wait_for_daemon "$dir/apiserver.pid" "$dir/apiserver.log" 120 "kube-apiserver on $address:$api_port" apiserver_ready
+  write_kubeconfig "$dir/kubeconfig" admin
 
   start_daemon kube-controller-manager "$dir/controller-manager.log" "$dir/controller-manager.pid" \
     "$K8S_BIN/kube-controller-manager" \
     --kubeconfig="$dir/kubeconfig" --leader-elect=false \
     --bind-address=127.0.0.1 --secure-port=0 \
-    --controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller \
+    --controllers="$controllers" \
+    --root-ca-file="$dir/pki/ca.crt" --service-account-private-key-file="$dir/pki/sa.key" \
     --concurrent-gc-syncs=5
   wait_for_daemon "$dir/controller-manager.pid" "$dir/controller-manager.log" 60 "the default ServiceAccount" "$K8S_BIN/kubectl" --kubeconfig="$dir/kubeconfig" get serviceaccount default
+  if [ "$for_node" = 1 ]; then
+    start_daemon kube-scheduler "$dir/scheduler.log" "$dir/scheduler.pid" "$K8S_BIN/kube-scheduler" \
+      --kubeconfig="$dir/kubeconfig" --leader-elect=false \
+      --bind-address=127.0.0.1 --secure-port="$(free_port)"
+  fi
 
   cat >"$dir/env" <<ENV
 export KUBECONFIG=$dir/kubeconfig
 export USERSYNC_AUDIT_LOG=$dir/audit.log
 export PATH=$K8S_BIN:$CACHE_DIR/bin/helm-$HELM_VERSION:\$PATH
 ENV
-  log "Kubernetes $KUBERNETES_VERSION ready: https://127.0.0.1:$api_port (KUBECONFIG=$dir/kubeconfig)"
+  log "Kubernetes $KUBERNETES_VERSION ready: https://$address:$api_port (KUBECONFIG=$dir/kubeconfig)"
 }
 
 stop() {
+  stop_daemon "$dir/scheduler.pid"
   stop_daemon "$dir/controller-manager.pid"
   stop_daemon "$dir/apiserver.pid"
   stop_daemon "$dir/etcd.pid"
@@ -126,5 +163,10 @@ stop() {
 case "$cmd" in
   start) start ;;
   stop) stop ;;
-  *) die "usage: kube.sh start|stop DIR" ;;
+  # A client certificate for SUBJECT and DIR/NAME.kubeconfig using it (a kubelet's, kube-proxy's).
+  kubeconfig)
+    name=${3:?$usage} subject=${4:?$usage}
+    client_cert "$name" "$subject"
+    write_kubeconfig "$dir/$name.kubeconfig" "$name" ;;
+  *) die "$usage" ;;
 esac

@@ -8,6 +8,14 @@ ENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Built binaries live outside the work tree so every checkout and CI run reuses them.
 CACHE_DIR=${USERSYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/usersync}
 
+# The node's network (node.sh): a veth pair between this host and a network namespace the test bed
+# creates. The host end carries the node cluster's apiserver and the directories' second address.
+NODE_NETNS=usersync-node
+NODE_HOST_LINK=usync-host
+NODE_LINK=usync-node
+NODE_HOST_ADDRESS=172.31.250.1
+NODE_ADDRESS=172.31.250.2
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
