@@ -11,11 +11,12 @@ use usersync_testbed::fixture::{FixtureSpec, generate, names};
 use usersync_testbed::ldif::{self, Layout, OpenLdap};
 
 use crate::support::audit::audit_writes;
-use crate::support::cli::run_ok;
+use crate::support::command::run_ok;
 use crate::support::kube::{
-    TestNamespace, base_and_shards, bind_and_ca_secrets, install_crds, joined_member_ids,
-    kube_client, run_now, user_groups,
+    base_and_shards, bind_and_ca_secrets, install_crds, joined_member_ids, kube_client, run_now,
+    user_groups,
 };
+use crate::support::namespace::TestNamespace;
 use crate::support::operator::{start_operator, take_turn};
 use crate::support::wait::{assert_synced, wait_for_run};
 

@@ -9,12 +9,12 @@ use usersync::api::{UserGroup, UserSynchronization};
 use usersync::controller::leader::LeaderElection;
 use usersync_testbed::env;
 
-use crate::support::cli::run_ok;
+use crate::support::command::run_ok;
 use crate::support::kube::{
-    TestNamespace, create_task, install_crds, kube_client, secrets, service_account_client,
-    user_groups,
+    create_task, install_crds, kube_client, secrets, service_account_client, user_groups,
 };
 use crate::support::ldap::{Server, subtree_on};
+use crate::support::namespace::TestNamespace;
 use crate::support::operator::InProcess;
 use crate::support::wait::{assert_synced, condition, wait_for_run};
 

@@ -8,8 +8,9 @@ use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
 
-use crate::support::kube::{Scenario, TestNamespace, create_task_on, secrets_for, user_groups};
+use crate::support::kube::{Scenario, create_task_on, secrets_for, user_groups};
 use crate::support::ldap::{Server, add_ou, delete, modify, rename};
+use crate::support::namespace::TestNamespace;
 use crate::support::operator::start_operator;
 use crate::support::wait::wait_for_run;
 

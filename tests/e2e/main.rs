@@ -6,9 +6,11 @@
 mod support {
     pub mod audit;
     pub mod cli;
+    pub mod command;
     pub mod gitops;
     pub mod kube;
     pub mod ldap;
+    pub mod namespace;
     pub mod operator;
     pub mod wait;
 }

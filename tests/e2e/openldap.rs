@@ -9,10 +9,9 @@ use ldap3::Mod;
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::env;
 
-use crate::support::kube::{
-    TestNamespace, by_display, install_crds, kube_client, run_now, user_groups,
-};
+use crate::support::kube::{by_display, install_crds, kube_client, run_now, user_groups};
 use crate::support::ldap::ldap_connect;
+use crate::support::namespace::TestNamespace;
 use crate::support::operator::start_operator;
 use crate::support::wait::{assert_synced, wait_for_run};
 

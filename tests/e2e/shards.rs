@@ -14,9 +14,10 @@ use usersync_testbed::fixture::names;
 use crate::support::audit::audit_writes;
 use crate::support::cli::{cli_dry_run, samba_task_file};
 use crate::support::kube::{
-    TestNamespace, base_and_shards, edit_by_hand, install_crds, joined_member_ids, kube_client,
-    run_now, secrets, user_groups,
+    base_and_shards, edit_by_hand, install_crds, joined_member_ids, kube_client, run_now, secrets,
+    user_groups,
 };
+use crate::support::namespace::TestNamespace;
 use crate::support::operator::start_operator_with;
 use crate::support::wait::{assert_synced, wait_for_run};
 

@@ -10,8 +10,9 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::{Resource, ResourceExt};
 use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
 
-use crate::support::cli::run_ok;
-use crate::support::kube::{TestNamespace, install_crds, kube_client};
+use crate::support::command::run_ok;
+use crate::support::kube::{install_crds, kube_client};
+use crate::support::namespace::TestNamespace;
 use crate::support::wait::eventually;
 
 fn task_json(name: &str, spec: serde_json::Value) -> serde_json::Value {

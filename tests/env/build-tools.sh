@@ -168,6 +168,6 @@ case "${1:-all}" in
   helm) build_helm ;;
   gitops) build_gitops ;;
   gitops-path) gitops_path ;;
-  all) build_etcd; build_helm; build_kubernetes; build_gitops ;;
+  all) build_etcd; build_helm; build_kubernetes; build_node; build_gitops ;;
   *) die "usage: $0 [all|etcd|kubernetes|node|helm|gitops|gitops-path]" ;;
 esac

@@ -2,7 +2,7 @@
 # Installs the Debian packages the test bed runs (Samba AD DC, OpenLDAP, 389-DS, LDAP and ldb tools)
 # and those `cargo xtask image` builds with, when any is missing. Idempotent and quick when
 # everything is there. Needs root (or sudo) to install.
-# Usage: install-deps.sh [all|testbed|image]   (default all)
+# Usage: install-deps.sh [all|testbed|image|node]   (default all)
 . "$(dirname "$0")/lib.sh"
 
 TESTBED_PACKAGES=(samba samba-ad-dc samba-ad-provision slapd 389-ds-base libnss3-tools ldap-utils
@@ -10,6 +10,12 @@ TESTBED_PACKAGES=(samba samba-ad-dc samba-ad-provision slapd 389-ds-base libnss3
 # Daemons such as slapd and ns-slapd live in /usr/sbin, which is searched too.
 TESTBED_COMMANDS=(samba samba-tool slapd slapadd slappasswd ns-slapd certutil ldapsearch ldbmodify
   openssl curl ss python3 go)
+
+# The node (node.sh): containerd and runc, the CNI plugins, iptables for kube-proxy; musl-gcc
+# builds the sandbox image's pause.
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables util-linux musl-tools)
+NODE_COMMANDS=(containerd ctr runc iptables nsenter musl-gcc)
+NODE_FILES=(/usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback /usr/lib/cni/portmap)
 
 # The image: musl-gcc for the static builds, the other architecture's gcc for ring's C code and
 # the link, qemu to run that binary in the packaging test, and the CA roots the image carries.
@@ -29,11 +35,12 @@ PACKAGES=() COMMANDS=() FILES=()
 case "${1:-all}" in
   testbed) PACKAGES=("${TESTBED_PACKAGES[@]}") COMMANDS=("${TESTBED_COMMANDS[@]}") ;;
   image) PACKAGES=("${IMAGE_PACKAGES[@]}") COMMANDS=("${IMAGE_COMMANDS[@]}") FILES=("${IMAGE_FILES[@]}") ;;
+  node) PACKAGES=("${NODE_PACKAGES[@]}") COMMANDS=("${NODE_COMMANDS[@]}") FILES=("${NODE_FILES[@]}") ;;
   all)
-    PACKAGES=("${TESTBED_PACKAGES[@]}" "${IMAGE_PACKAGES[@]}")
-    COMMANDS=("${TESTBED_COMMANDS[@]}" "${IMAGE_COMMANDS[@]}")
-    FILES=("${IMAGE_FILES[@]}") ;;
-  *) die "usage: $0 [all|testbed|image]" ;;
+    PACKAGES=("${TESTBED_PACKAGES[@]}" "${IMAGE_PACKAGES[@]}" "${NODE_PACKAGES[@]}")
+    COMMANDS=("${TESTBED_COMMANDS[@]}" "${IMAGE_COMMANDS[@]}" "${NODE_COMMANDS[@]}")
+    FILES=("${IMAGE_FILES[@]}" "${NODE_FILES[@]}") ;;
+  *) die "usage: $0 [all|testbed|image|node]" ;;
 esac
 
 missing=()
@@ -61,7 +68,7 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q >/dev/null
 $sudo apt-get install -y -q "${PACKAGES[@]}" >/dev/null
 $created_policy && $sudo rm -f "$policy"
-for service in slapd samba-ad-dc smbd nmbd winbind; do
+for service in slapd samba-ad-dc smbd nmbd winbind containerd; do
   $sudo service "$service" stop >/dev/null 2>&1 || true
 done
 log "packages installed"

@@ -16,6 +16,11 @@ NODE_LINK=usync-node
 NODE_HOST_ADDRESS=172.31.250.1
 NODE_ADDRESS=172.31.250.2
 
+# Whether the node's network is up: servers then listen on its host end too, for pods to reach.
+node_network_up() {
+  ip -4 -o addr show dev "$NODE_HOST_LINK" 2>/dev/null | grep -q " $NODE_HOST_ADDRESS/"
+}
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

@@ -33,6 +33,7 @@ kubectl_node() { "$K8S_BIN/kubectl" --kubeconfig="$dir/kube/kubeconfig" "$@"; }
 net() {
   need ip nsenter sysctl
   remove_net
+  mkdir -p "$dir"
   ip netns add "$NODE_NETNS"
   ip link add "$NODE_HOST_LINK" type veth peer name "$NODE_LINK"
   ip link set "$NODE_LINK" netns "$NODE_NETNS"

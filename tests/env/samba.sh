@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# samba.sh start|stop|load DIR [LDIF]: a Samba AD domain controller for CORP.EXAMPLE.COM on 127.0.0.1.
+# samba.sh start|stop|load DIR [LDIF]: a Samba AD domain controller for CORP.EXAMPLE.COM on 127.0.0.1,
+# and on the host end of the node's network when that is up (node.sh net), for pods.
 #
 # Provisioned from scratch in DIR on every start (RFC2307 attributes on, no DNS, only the LDAP and RPC
 # services). It listens on the standard ports 389 (StartTLS) and 636 (LDAPS), so one instance serves a
@@ -28,13 +29,15 @@ start() {
   fi
   rm -rf "$dir" && mkdir -p "$dir/run" "$dir/ntp"
   "$ENV_DIR/certs.sh" "$dir/tls"
-  log "provisioning Samba AD DC in $dir"
+  local interfaces=lo
+  node_network_up && interfaces+=" $NODE_HOST_ADDRESS/30"
+  log "provisioning Samba AD DC in $dir (interfaces: $interfaces)"
   # allow_sasl_over_tls: NTLM binds without signing are accepted over TLS (as Windows AD does);
   # simple binds in clear text stay refused.
   samba-tool domain provision --targetdir="$dir" --realm="$SAMBA_REALM" --domain="$SAMBA_DOMAIN" \
     --server-role=dc --dns-backend=NONE --use-rfc2307 --host-name=dc1 \
     --adminpass="$SAMBA_ADMIN_PASSWORD" \
-    --option="interfaces=lo" --option="bind interfaces only=yes" \
+    --option="interfaces=$interfaces" --option="bind interfaces only=yes" \
     --option="server services=ldap cldap rpc" \
     --option="pid directory=$dir/run" --option="ntp signd socket directory=$dir/ntp" \
     --option="log file=$dir/samba.log" \

@@ -83,9 +83,10 @@ slapd_ready() {
 
 run_slapd() {
   local port=$1 tls_port=$2
+  local urls="ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$tls_port/"
+  node_network_up && urls+=" ldap://$NODE_HOST_ADDRESS:$port/ ldaps://$NODE_HOST_ADDRESS:$tls_port/"
   # -d 0 keeps slapd in the foreground so stop_daemon owns it.
-  start_daemon slapd "$dir/slapd.log" "$dir/slapd.pid" \
-    slapd -d 0 -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$tls_port/"
+  start_daemon slapd "$dir/slapd.log" "$dir/slapd.pid" slapd -d 0 -f "$dir/slapd.conf" -h "$urls"
   wait_for_daemon "$dir/slapd.pid" "$dir/slapd.log" 30 "slapd on 127.0.0.1:$port" slapd_ready
 }
 

@@ -1,23 +1,11 @@
-//! Running commands: the `usersync` CLI against the test bed, and tools such as helm and kubectl.
+//! The `usersync` CLI against the test bed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use usersync_testbed::env;
 
-/// Runs a command to completion; panics with its stderr unless it succeeds. Returns its stdout.
-pub fn run_ok(command: &mut Command) -> String {
-    let shown = format!("{command:?}");
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("{shown} cannot run: {e}"));
-    assert!(
-        out.status.success(),
-        "{shown}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use super::command::run_ok;
 
 /// A task file for the CLI in `ns`: `task` and the `bind` Secret with Samba's administrator.
 pub fn samba_task_file(ns: &str, mut task: serde_json::Value) -> PathBuf {

@@ -1,18 +1,18 @@
-//! The test bed's apiserver: an admin client, the CRDs, a namespace per test, the Secrets and the
-//! task a test syncs with, and the UserGroups it reads back.
+//! The test bed's apiserver: an admin client, the CRDs, the Secrets and the task a test syncs with,
+//! and the UserGroups it reads back.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use ldap3::Ldap;
 use usersync::api::{UserGroup, UserSynchronization};
 
 use super::ldap::{Server, subtree_on};
+use super::namespace::TestNamespace;
 
 /// An admin client for the test bed's apiserver.
 pub async fn kube_client() -> kube::Client {
@@ -40,60 +40,6 @@ pub async fn install_crds(client: &kube::Client) {
             .await
             .expect("CRD is established within 30s")
             .expect("CRD watch works");
-    }
-}
-
-/// Namespaces this process has created: tests in one binary run at the same time, and those with
-/// the same prefix still need names of their own.
-static CREATED: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh namespace for one test, deleted when the guard drops.
-pub struct TestNamespace {
-    pub name: String,
-    client: kube::Client,
-}
-
-impl TestNamespace {
-    /// Named `<prefix>-` and eight hex digits (the Helm test names its release after them): the
-    /// clock's nanoseconds, their low byte replaced by a count that keeps the process's first 256
-    /// namespaces apart.
-    pub async fn new(client: &kube::Client, prefix: &str) -> TestNamespace {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        let count = CREATED.fetch_add(1, Ordering::Relaxed);
-        let suffix = (nanos & !0xff) | (count & 0xff);
-        let name = format!("{prefix}-{suffix:08x}");
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .expect("namespace is created");
-        TestNamespace {
-            name,
-            client: client.clone(),
-        }
-    }
-}
-
-impl Drop for TestNamespace {
-    fn drop(&mut self) {
-        let (client, name) = (self.client.clone(), self.name.clone());
-        // Best effort: the whole test bed is thrown away after the run anyway.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = Api::<Namespace>::all(client)
-                    .delete(&name, &DeleteParams::default())
-                    .await;
-            });
-        }
     }
 }
 

@@ -105,8 +105,14 @@ struct Built {
     layer_size: u64,
 }
 
+/// What `build` wrote: the layout as one tar, and the version it is tagged with.
+pub struct Image {
+    pub archive: PathBuf,
+    pub version: String,
+}
+
 /// `cargo xtask image`: binaries, layout, tar; prints where they are.
-pub fn build(options: Options) -> Result<(), String> {
+pub fn build(options: Options) -> Result<Image, String> {
     run(Command::new("bash").args([
         root().join("tests/env/install-deps.sh").as_os_str(),
         "image".as_ref(),
@@ -168,7 +174,10 @@ pub fn build(options: Options) -> Result<(), String> {
         layout.display(),
         archive.display()
     );
-    Ok(())
+    Ok(Image {
+        archive,
+        version: meta.version,
+    })
 }
 
 fn cargo_metadata() -> Result<serde_json::Value, String> {

@@ -1,10 +1,11 @@
 //! `cargo xtask …`: the project's developer tasks.
 //!
-//! - `test`: builds the image, starts the test bed (Kubernetes, Samba AD, OpenLDAP, 389-DS), runs all
-//!   tests, stops it.
+//! - `test`: builds the image, starts the test bed (Kubernetes, Samba AD, OpenLDAP, 389-DS, and a
+//!   second cluster with a real node that runs the image), runs all tests, stops it.
 //! - `image`: the operator's multi-platform OCI image (layout and tar), without a container engine.
 //! - `demo`: the README quick start: test bed + CRDs + an example task, then `kubectl get usync,ug`.
-//! - `up` / `down`: start or stop the test bed and leave it for manual use (`source .testbed/env`).
+//! - `up` / `down`: start or stop the test bed and leave it for manual use (`source .testbed/env`);
+//!   `up --node` adds the cluster with a node, and builds the image for it.
 //! - `fixture`: write the fixture LDIF for a server.
 //! - `bench`: measure usersync against floors and a baseline; writes `docs/benchmarks.md`.
 
@@ -41,7 +42,11 @@ enum Command {
     /// Start the test bed, install the CRDs and the example task, show the result.
     Demo,
     /// Start the test bed and leave it running.
-    Up,
+    Up {
+        /// Also start the cluster with a real node (kubelet, containerd) and load the image into it.
+        #[arg(long)]
+        node: bool,
+    },
     /// Stop a test bed left running by `up`.
     Down,
     /// Measure usersync on big directories against floors and a baseline; writes docs/benchmarks.md.
@@ -75,13 +80,15 @@ enum Server {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        // The packaging tests read the image, so it is built first.
-        Command::Test { cargo_args } => {
-            image::build(image::Options::default()).and_then(|()| testbed::run_tests(&cargo_args))
-        }
-        Command::Image(options) => image::build(options),
+        // The packaging tests read the image and the node runs it, so it is built first.
+        Command::Test { cargo_args } => image::build(image::Options::default())
+            .and_then(|image| testbed::run_tests(&image, &cargo_args)),
+        Command::Image(options) => image::build(options).map(|_| ()),
         Command::Demo => testbed::demo(),
-        Command::Up => testbed::up().map(|_| ()),
+        Command::Up { node: false } => testbed::up(None).map(|_| ()),
+        Command::Up { node: true } => image::build(image::Options::default())
+            .and_then(|image| testbed::up(Some(&image)))
+            .map(|_| ()),
         Command::Down => testbed::down(),
         Command::Bench { args } => bench::bench(&args),
         Command::Fixture {

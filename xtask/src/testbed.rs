@@ -12,6 +12,12 @@ use usersync_testbed::env::Ds389;
 use usersync_testbed::fixture::{FixtureSpec, generate};
 use usersync_testbed::ldif;
 
+use crate::image::Image;
+
+/// Where the node finds the operator's image: a registry name that exists nowhere, so that nothing
+/// can be pulled and the image loaded into the node is the one that runs.
+pub const NODE_IMAGE_REPOSITORY: &str = "registry.usersync.test/usersync";
+
 /// Environment of a running test bed: what tests and tools need to reach its servers.
 pub type Env = BTreeMap<String, String>;
 
@@ -47,15 +53,21 @@ fn bash(script_name: &str, args: &[&Path]) -> Result<(), String> {
 }
 
 /// Starts Kubernetes, Samba AD, OpenLDAP and 389-DS, loads the standard fixture into Samba and
-/// OpenLDAP and a small one into 389-DS, and writes `.testbed/env`. A test bed left over from an
+/// OpenLDAP and a small one into 389-DS, and writes `.testbed/env`. With an image, also the
+/// cluster with a real node (`node.sh`), the image loaded into it. A test bed left over from an
 /// earlier run is stopped first.
-pub fn up() -> Result<Env, String> {
+pub fn up(node_image: Option<&Image>) -> Result<Env, String> {
     down()?;
     run(Command::new("bash").arg(script("install-deps.sh")))?;
     run(Command::new("bash").arg(script("build-tools.sh")))?;
     let dir = state_dir();
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let fixture = generate(FixtureSpec::STANDARD);
+    // The node's network comes first: the directories listen on its host end too, for pods.
+    let node_dir = dir.join("node");
+    if node_image.is_some() {
+        bash("node.sh", &[Path::new("net"), &node_dir])?;
+    }
 
     // Samba's provisioning is the slow part; the other servers start meanwhile.
     let samba = {
@@ -85,12 +97,19 @@ pub fn up() -> Result<Env, String> {
         ldif::write_389ds(&generate(Ds389::FIXTURE), out)
     })?;
     bash("389ds.sh", &[Path::new("load"), &ds389_dir, &ldif_path])?;
+    if let Some(image) = node_image {
+        start_node(&node_dir, image)?;
+    }
     samba
         .join()
         .map_err(|_| "the Samba start-up thread panicked".to_owned())??;
 
     let mut text = String::new();
-    for part in ["kube", "samba", "slapd", "ds389"] {
+    let mut parts = vec!["kube", "samba", "slapd", "ds389"];
+    if node_image.is_some() {
+        parts.push("node");
+    }
+    for part in parts {
         let path = dir.join(part).join("env");
         text += &fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -109,10 +128,36 @@ pub fn up() -> Result<Env, String> {
     Ok(parse_env(&text))
 }
 
+/// The node's cluster, with the operator's image loaded into the node; its name goes to the tests.
+fn start_node(node_dir: &Path, image: &Image) -> Result<(), String> {
+    bash("node.sh", &[Path::new("start"), node_dir])?;
+    let name = format!("{NODE_IMAGE_REPOSITORY}:{}", image.version);
+    bash(
+        "node.sh",
+        &[
+            Path::new("import"),
+            node_dir,
+            &image.archive,
+            Path::new(&name),
+        ],
+    )?;
+    let env_path = node_dir.join("env");
+    let mut text = fs::read_to_string(&env_path)
+        .map_err(|e| format!("cannot read {}: {e}", env_path.display()))?;
+    text += &format!(
+        "export USERSYNC_NODE_IMAGE_REPOSITORY={NODE_IMAGE_REPOSITORY}\n\
+         export USERSYNC_NODE_IMAGE_TAG={}\n",
+        image.version
+    );
+    fs::write(&env_path, text).map_err(|e| format!("cannot write {}: {e}", env_path.display()))
+}
+
 pub fn down() -> Result<(), String> {
     stop_operator();
     let dir = state_dir();
+    // The node first: its pods talk to the directories.
     for (script_name, part) in [
+        ("node.sh", "node"),
         ("kube.sh", "kube"),
         ("samba.sh", "samba"),
         ("slapd.sh", "slapd"),
@@ -127,8 +172,8 @@ pub fn down() -> Result<(), String> {
 }
 
 /// `cargo xtask test`: every test of the workspace against a fresh test bed.
-pub fn run_tests(cargo_args: &[String]) -> Result<(), String> {
-    let env = up()?;
+pub fn run_tests(image: &Image, cargo_args: &[String]) -> Result<(), String> {
+    let env = up(Some(image))?;
     let result = run(Command::new(env!("CARGO"))
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(cargo_args)
@@ -139,7 +184,7 @@ pub fn run_tests(cargo_args: &[String]) -> Result<(), String> {
 
 /// `cargo xtask demo`: the quick start.
 pub fn demo() -> Result<(), String> {
-    let env = up()?;
+    let env = up(None)?;
     let kubectl = |args: &[&str]| run(Command::new("kubectl").args(args).envs(&env));
     let samba_ca = env
         .get("USERSYNC_SAMBA_CA")

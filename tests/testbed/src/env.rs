@@ -95,3 +95,27 @@ pub fn kube() -> Kube {
         audit_log: var("USERSYNC_AUDIT_LOG"),
     }
 }
+
+/// The cluster with a real node (`tests/env/node.sh`), which runs the operator's image in pods.
+pub struct Node {
+    /// The node's state: containerd's socket is `containerd.sock` there.
+    pub dir: String,
+    pub kubeconfig: String,
+    pub audit_log: String,
+    /// The address of this host as pods see it, where the directories listen too.
+    pub host_address: String,
+    /// The operator's image as loaded into the node.
+    pub image_repository: String,
+    pub image_tag: String,
+}
+
+pub fn node() -> Node {
+    Node {
+        dir: var("USERSYNC_NODE_DIR"),
+        kubeconfig: var("USERSYNC_NODE_KUBECONFIG"),
+        audit_log: var("USERSYNC_NODE_AUDIT_LOG"),
+        host_address: var("USERSYNC_NODE_HOST_ADDRESS"),
+        image_repository: var("USERSYNC_NODE_IMAGE_REPOSITORY"),
+        image_tag: var("USERSYNC_NODE_IMAGE_TAG"),
+    }
+}

@@ -1,0 +1,223 @@
+//! `helm install --wait` and `helm upgrade --wait` of the chart with the locally built image: the
+//! pod runs under the chart's security settings and memory limit, syncs from inside the cluster,
+//! and upgrades finish with one replica and with two, the standby taking over from a deleted leader.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use usersync::api::{UserGroup, UserSynchronization};
+
+use crate::support::namespace::TestNamespace;
+use crate::support::node::{
+    apply_example_task, container, helm, image_values, leader, node_client, ready_pods, take_node,
+    until, writers_in_turn,
+};
+
+/// A Helm release in a namespace of its own, uninstalled when dropped: the next test must not find
+/// a second operator working on its tasks.
+pub struct Release {
+    pub ns: TestNamespace,
+    pub name: String,
+}
+
+impl Release {
+    /// `helm install --wait` with the node's image and `values`.
+    pub async fn install(client: &kube::Client, values: &[&str]) -> Release {
+        let ns = TestNamespace::new(client, "usersync-system").await;
+        let name = format!("us-{}", &ns.name[ns.name.len() - 8..]);
+        let release = Release { ns, name };
+        release.helm_with_values("install", values);
+        release
+    }
+
+    /// `helm upgrade --wait` to `values` (on top of the image).
+    pub fn upgrade(&self, values: &[&str]) {
+        self.helm_with_values("upgrade", values);
+    }
+
+    fn helm_with_values(&self, verb: &str, values: &[&str]) {
+        let image = image_values();
+        let mut args = vec![
+            verb,
+            &self.name,
+            "charts/usersync",
+            "--namespace",
+            &self.ns.name,
+            "--wait",
+            "--timeout",
+            "180s",
+        ];
+        for value in image
+            .iter()
+            .map(String::as_str)
+            .chain(values.iter().copied())
+        {
+            args.extend(["--set", value]);
+        }
+        helm(&args);
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        // Not `helm()`: a failing uninstall must not turn a test's own failure into a double panic.
+        let uninstalled = std::process::Command::new("helm")
+            .args([
+                "uninstall",
+                &self.name,
+                "--namespace",
+                &self.ns.name,
+                "--wait",
+            ])
+            .args(["--kubeconfig", &usersync_testbed::env::node().kubeconfig])
+            .output();
+        if !uninstalled.is_ok_and(|out| out.status.success()) {
+            eprintln!("helm uninstall {} failed", self.name);
+        }
+    }
+}
+
+/// Waits until the task `corp-ad` has finished a run that `done` accepts, and returns it.
+pub async fn task_where(
+    tasks: &Api<UserSynchronization>,
+    what: &str,
+    done: impl Fn(&UserSynchronization) -> bool,
+) -> UserSynchronization {
+    until(Duration::from_secs(120), what, || async {
+        let task = tasks.get("corp-ad").await.expect("task");
+        done(&task).then_some(task)
+    })
+    .await
+}
+
+/// Ready is True with reason Synced.
+pub fn synced(task: &UserSynchronization) -> bool {
+    let conditions = task.status.as_ref().map(|s| s.conditions.as_slice());
+    conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True" && c.reason == "Synced")
+}
+
+#[tokio::test]
+async fn helm_install_runs_the_image_on_the_node_and_syncs_from_the_pod() {
+    let _turn = take_node().await;
+    let client = node_client().await;
+    let release = Release::install(&client, &["resources.limits.memory=200Mi"]).await;
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &release.ns.name);
+    let listed = deployments
+        .list(&Default::default())
+        .await
+        .expect("Deployments");
+    let [deployment] = listed.items.as_slice() else {
+        panic!("one Deployment: {listed:?}");
+    };
+    let available = deployment
+        .status
+        .clone()
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"));
+    assert!(
+        available,
+        "helm --wait returned before the Deployment was Available"
+    );
+    let pods = ready_pods(&client, &release.ns.name).await;
+    assert_eq!(pods.len(), 1, "{pods:?}");
+
+    // What the kernel enforces, read from the container's process and cgroup.
+    let running = container(&client, &release.ns.name, &pods[0]).await;
+    assert_eq!(running.uids, "65532 65532 65532 65532", "{running:?}");
+    assert_eq!(
+        running.effective_capabilities, "0000000000000000",
+        "{running:?}"
+    );
+    assert!(
+        running.root_mount.split(',').any(|o| o == "ro"),
+        "{running:?}"
+    );
+    assert_eq!(running.memory_limit_bytes, 200 * 1024 * 1024, "{running:?}");
+
+    let identity = TestNamespace::new(&client, "identity").await;
+    let tasks = apply_example_task(&client, &identity.name).await;
+    let task = task_where(&tasks, "the example task is synced", synced).await;
+    let summary = task.status.and_then(|s| s.last_run).expect("a run summary");
+    assert!(summary.users > 3000, "{summary:?}");
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &identity.name);
+    let written = groups.list(&Default::default()).await.expect("UserGroups");
+    assert!(written.items.len() as i64 >= summary.groups, "{summary:?}");
+    // Every write came from the pod, with its own ServiceAccount token.
+    assert_eq!(writers_in_turn(&identity.name), pods);
+}
+
+#[tokio::test]
+async fn helm_upgrade_finishes_with_one_and_two_replicas_and_the_standby_takes_over() {
+    let _turn = take_node().await;
+    let client = node_client().await;
+    let release = Release::install(&client, &[]).await;
+    let system = release.ns.name.clone();
+    let identity = TestNamespace::new(&client, "identity").await;
+    let tasks = apply_example_task(&client, &identity.name).await;
+    task_where(&tasks, "the first run", synced).await;
+    let first = ready_pods(&client, &system).await;
+
+    // A changed value rolls the one pod: the new one must be Ready while the old one still leads.
+    release.upgrade(&["logLevel=debug"]);
+    let rolled = ready_pods(&client, &system).await;
+    assert_eq!(rolled.len(), 1, "{rolled:?}");
+    assert_ne!(rolled, first, "the upgrade replaced the pod");
+    let new_leader = rolled[0].clone();
+    until(Duration::from_secs(60), "the new pod leads", || async {
+        (leader(&client, &system).await.as_deref() == Some(new_leader.as_str())).then_some(())
+    })
+    .await;
+
+    release.upgrade(&["logLevel=debug", "replicaCount=2"]);
+    let both = ready_pods(&client, &system).await;
+    assert_eq!(both.len(), 2, "a standby is Ready too: {both:?}");
+    let leading = leader(&client, &system).await.expect("a leader");
+    let standby = both
+        .iter()
+        .find(|p| **p != leading)
+        .expect("a standby")
+        .clone();
+
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &system);
+    pods.delete(&leading, &DeleteParams::default())
+        .await
+        .expect("delete the leader");
+    until(Duration::from_secs(60), "the standby leads", || async {
+        (leader(&client, &system).await.as_deref() == Some(standby.as_str())).then_some(())
+    })
+    .await;
+    let patch =
+        serde_json::json!({"metadata": {"annotations": {"usersync.io/run-now": "after-failover"}}});
+    tasks
+        .patch("corp-ad", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("ask for a run");
+    let task = task_where(&tasks, "the run after the failover", |t| {
+        let handled = t
+            .status
+            .as_ref()
+            .and_then(|s| s.last_handled_run_now.as_deref());
+        handled == Some("after-failover") && synced(t)
+    })
+    .await;
+    assert!(synced(&task));
+
+    // One writer at a time: each pod's writes come in one stretch, and the standby wrote last.
+    let turns = writers_in_turn(&identity.name);
+    let mut seen = turns.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        turns.len(),
+        "writers took turns more than once: {turns:?}"
+    );
+    assert_eq!(turns.last(), Some(&standby), "{turns:?}");
+}
