@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{debug, info};
 
 /// Which Lease to hold, and as whom.
 #[derive(Clone, Debug)]
@@ -18,12 +22,76 @@ pub struct LeaderElection {
     pub lease_duration: Duration,
 }
 
-/// Waits until this replica holds the lease. The returned receiver turns `false` when the lease is
-/// lost; dropping it releases the lease.
+/// This replica holds the lease: until [`Leadership::lost`] resolves, or until it steps down.
+pub struct Leadership {
+    leading: watch::Receiver<bool>,
+    manager: ManagerTask,
+    lease_duration: Duration,
+}
+
+impl Leadership {
+    /// Resolves when the lease is lost.
+    pub async fn lost(&mut self) {
+        while *self.leading.borrow_and_update() {
+            if self.leading.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Releases the lease and waits until the release is written, so that a standby can take over
+    /// at once instead of when the lease expires.
+    pub async fn step_down(self) {
+        drop(self.leading);
+        if tokio::time::timeout(self.lease_duration, self.manager)
+            .await
+            .is_ok()
+        {
+            info!("released the leader lease");
+        }
+    }
+}
+
+/// Waits until this replica holds the lease.
+///
+/// A standby left alone would look at a held lease again only when it expires, so a leader that
+/// stops and releases the lease would leave the task idle for up to a lease duration (and a
+/// replacement pod starting meanwhile would take over from the warm standby). The standby watches
+/// the Lease too, and asks again as soon as its holder lets go.
 pub async fn acquire(
     client: kube::Client,
     election: &LeaderElection,
-) -> Result<watch::Receiver<bool>, String> {
+) -> Result<Leadership, String> {
+    info!(identity = %election.identity, lease = %election.lease_name, "waiting to become the leader");
+    loop {
+        let (mut leading, manager) = start_manager(client.clone(), election).await?;
+        tokio::select! {
+            became = became_leader(&mut leading) => {
+                became?;
+                info!(identity = %election.identity, "became the leader");
+                return Ok(Leadership {
+                    leading,
+                    manager,
+                    lease_duration: election.lease_duration,
+                });
+            }
+            () = released(client.clone(), election) => {}
+        }
+        // Dropping the receiver stops this round's manager. It is awaited, so that its parting
+        // release cannot undo the next round's lock, which is held under the same identity.
+        drop(leading);
+        let _ = tokio::time::timeout(election.lease_duration, manager).await;
+    }
+}
+
+/// A lease manager working in the background; dropping its receiver makes it release and stop.
+type ManagerTask =
+    tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>;
+
+async fn start_manager(
+    client: kube::Client,
+    election: &LeaderElection,
+) -> Result<(watch::Receiver<bool>, ManagerTask), String> {
     let duration = election.lease_duration.as_secs().max(2);
     let manager = LeaseManagerBuilder::new(client, &election.lease_name)
         .with_namespace(&election.namespace)
@@ -38,23 +106,40 @@ pub async fn acquire(
                 election.namespace, election.lease_name
             )
         })?;
-    let (mut leading, _task) = manager.watch().await;
-    info!(identity = %election.identity, lease = %election.lease_name, "waiting to become the leader");
+    Ok(manager.watch().await)
+}
+
+async fn became_leader(leading: &mut watch::Receiver<bool>) -> Result<(), String> {
     while !*leading.borrow_and_update() {
         leading
             .changed()
             .await
             .map_err(|_| "the lease manager stopped".to_owned())?;
     }
-    info!(identity = %election.identity, "became the leader");
-    Ok(leading)
+    Ok(())
 }
 
-/// Resolves when leadership is lost.
-pub async fn lost(mut leading: watch::Receiver<bool>) {
-    while *leading.borrow_and_update() {
-        if leading.changed().await.is_err() {
+/// Resolves when the Lease goes from held to free. Never resolves when the Lease cannot be watched:
+/// the manager's own expiry checks still work then.
+async fn released(client: kube::Client, election: &LeaderElection) {
+    let leases: Api<Lease> = Api::namespaced(client, &election.namespace);
+    let config =
+        watcher::Config::default().fields(&format!("metadata.name={}", election.lease_name));
+    let mut events = std::pin::pin!(watcher(leases, config).default_backoff().applied_objects());
+    let mut held = false;
+    while let Some(event) = events.next().await {
+        let holder = match event {
+            Ok(lease) => lease.spec.and_then(|s| s.holder_identity),
+            Err(e) => {
+                debug!(error = %e, "cannot watch the Lease");
+                continue;
+            }
+        };
+        let now_held = holder.is_some_and(|h| !h.is_empty());
+        if held && !now_held {
             return;
         }
+        held = now_held;
     }
+    std::future::pending().await
 }

@@ -57,9 +57,9 @@ pub async fn serve(client: kube::Client, options: Options) {
     // update's new pod becomes Ready while the old one still holds the lease.
     ready.store(can_list(&task_apis).await, Ordering::Relaxed);
     // Replicas wait here; only the leader watches and writes. Losing the lease stops the controller.
-    let leading = match &options.leader_election {
+    let leadership = match &options.leader_election {
         Some(election) => match leader::acquire(client.clone(), election).await {
-            Ok(leading) => Some(leading),
+            Ok(leadership) => Some(leadership),
             Err(e) => {
                 error!(error = %e, "leader election failed");
                 return;
@@ -112,12 +112,13 @@ pub async fn serve(client: kube::Client, options: Options) {
             }
         }
     });
-    match leading {
-        Some(leading) => {
+    match leadership {
+        Some(mut leadership) => {
             tokio::select! {
                 () = controller => {}
-                () = leader::lost(leading) => error!("lost the leader lease; stopping"),
+                () = leadership.lost() => error!("lost the leader lease; stopping"),
             }
+            leadership.step_down().await;
         }
         None => controller.await,
     }

@@ -189,7 +189,9 @@ async fn helm_upgrade_finishes_with_one_and_two_replicas_and_the_standby_takes_o
     pods.delete(&leading, &DeleteParams::default())
         .await
         .expect("delete the leader");
-    until(Duration::from_secs(60), "the standby leads", || async {
+    // Sooner than the 15 s Lease could expire: the leader released it on its way out, and the
+    // standby, watching the Lease, took it before the replacement pod was up.
+    until(Duration::from_secs(12), "the standby leads", || async {
         (leader(&client, &system).await.as_deref() == Some(standby.as_str())).then_some(())
     })
     .await;
