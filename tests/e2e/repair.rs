@@ -48,8 +48,18 @@ async fn user_groups_changed_by_hand_are_restored_from_the_last_read() {
         async move { specs(&groups).await == synced }
     })
     .await;
-    let task: UserSynchronization = tasks.get("corp").await.expect("task");
-    let last = task.status.and_then(|s| s.last_run).expect("lastRun");
+    // The repair run reports after its writes: wait for its summary, then check what it read.
+    let last_run = || async {
+        let task: UserSynchronization = tasks.get("corp").await.expect("task");
+        task.status.and_then(|s| s.last_run).expect("lastRun")
+    };
+    eventually(
+        Duration::from_secs(15),
+        "the repair run reports",
+        || async { last_run().await.created < 3 },
+    )
+    .await;
+    let last = last_run().await;
     assert_eq!(
         last.directory_read, "None",
         "restored without a read: {last:?}"
