@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 pub const MAX_NAME: usize = 63;
 const SUFFIX_LEN: usize = 6;
 const LONG_SUFFIX_LEN: usize = 12;
+/// Digest of a long base name in its shards' names.
+const SHARD_DIGEST_LEN: usize = 10;
 
 /// Lower-case ASCII letters, digits and single dashes; Unicode transliterated (`Účtovníctvo` →
 /// `uctovnictvo`, `开发` → `kai-fa`); empty when nothing is left.
@@ -43,11 +45,18 @@ pub fn user_group_name_long(task: &str, group: &str, identity: &str) -> String {
     compose(task, group, &digest(identity, LONG_SUFFIX_LEN))
 }
 
-/// Name of shard `index` (1-based) of the UserGroup `base`.
+/// Name of shard `index` (1-based) of the UserGroup `base`: `<base>-s<index>`, or, when that would
+/// be too long, the base cut short with a digest of the whole base before `-s<index>`, so that the
+/// shards of two bases that differ only at the end (in their id suffix) never share a name.
 pub fn shard_name(base: &str, index: usize) -> String {
     let tail = format!("-s{index}");
-    let keep = MAX_NAME.saturating_sub(tail.len()).min(base.len());
-    format!("{}{tail}", base[..keep].trim_end_matches('-'))
+    if base.len() + tail.len() <= MAX_NAME {
+        return format!("{base}{tail}");
+    }
+    let whole = digest(base, SHARD_DIGEST_LEN);
+    let keep = MAX_NAME.saturating_sub(tail.len() + whole.len() + 1);
+    let stem = base[..keep.min(base.len())].trim_end_matches('-');
+    format!("{stem}-{whole}{tail}")
 }
 
 fn compose(task: &str, group: &str, suffix: &str) -> String {
@@ -130,6 +139,61 @@ mod tests {
             user_group_name("corp", "***", "id").split('-').nth(1),
             Some("group")
         );
+    }
+
+    #[test]
+    fn shards_of_long_bases_that_differ_only_in_their_suffix_keep_apart() {
+        let group = "a group whose name is long enough to fill every character of a name";
+        let a = user_group_name("corp", group, "id-1");
+        let b = user_group_name("corp", group, "id-2");
+        assert_eq!(a.len(), MAX_NAME);
+        assert_ne!(a, b);
+        assert_eq!(a[..MAX_NAME - SUFFIX_LEN], b[..MAX_NAME - SUFFIX_LEN]);
+        for i in [1, 9, 10, 999] {
+            assert_ne!(shard_name(&a, i), shard_name(&b, i));
+            assert!(is_dns1123_label(&shard_name(&a, i)));
+        }
+        assert_eq!(
+            shard_name("corp-devs-0a1b2c", 2),
+            "corp-devs-0a1b2c-s2",
+            "short: as before"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn generated_names_are_labels_and_shards_never_share_one(
+            task in "[a-zA-Z0-9 _.-]{0,70}",
+            groups in proptest::collection::vec(".{0,90}", 1..6),
+            prefix in "[a-z]{0,70}",
+            indexes in proptest::collection::vec(1usize..2000, 1..4),
+        ) {
+            let mut bases: Vec<String> = groups
+                .iter()
+                .enumerate()
+                .flat_map(|(i, g)| {
+                    let id = format!("id-{i}");
+                    [user_group_name(&task, g, &id), user_group_name(&task, &format!("{prefix}{g}"), &id),
+                     user_group_name_long(&task, &format!("{prefix}{g}"), &id)]
+                })
+                .collect();
+            bases.sort();
+            bases.dedup();
+            let mut shards = std::collections::BTreeSet::new();
+            for base in &bases {
+                proptest::prop_assert!(is_dns1123_label(base), "{}", base);
+                for &i in &indexes {
+                    let shard = shard_name(base, i);
+                    proptest::prop_assert!(is_dns1123_label(&shard), "{}", shard);
+                    proptest::prop_assert!(!bases.contains(&shard), "{} is a base name", shard);
+                    shards.insert((shard, base.clone(), i));
+                }
+            }
+            let names: std::collections::BTreeSet<_> = shards.iter().map(|(s, _, _)| s).collect();
+            let mut keys: Vec<_> = shards.iter().map(|(_, b, i)| (b, i)).collect();
+            keys.dedup();
+            proptest::prop_assert_eq!(names.len(), keys.len(), "two shards share a name");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::api::{
     EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION,
     SYNCHRONIZATION_LABEL, UserGroup, UserGroupSpec, UserGroupStatus, UserSynchronization,
 };
-use crate::planner::current::{ClusterState, shard_index};
+use crate::planner::current::ClusterState;
 use crate::planner::names::shard_name;
 use crate::planner::plan::Plan;
 use crate::planner::shard::parts;
@@ -153,7 +153,9 @@ impl Writer<'_> {
             .get(name)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        for old in stale.iter().filter(|s| shard_index(s) >= count) {
+        // Shards past the new count, and any under a name this version does not give them.
+        let wanted: Vec<String> = (1..count).map(|i| shard_name(name, i)).collect();
+        for old in stale.iter().filter(|s| !wanted.contains(s)) {
             self.delete(old).await?;
         }
         Ok(())
