@@ -126,7 +126,7 @@ impl Entry {
 
     /// Member values of `name`, including Active Directory's ranged form `member;range=0-1499`,
     /// moved out of the entry. Returns the values and, when the server sent only a range, the
-    /// next range's start. A value that is not UTF-8 is kept (lossily) so that it shows as
+    /// next range's start (`usize::MAX` when its end cannot be continued from). A value that is not UTF-8 is kept (lossily) so that it shows as
     /// unresolved instead of vanishing.
     pub fn take_members(&mut self, name: &str) -> (Vec<String>, Option<usize>) {
         let mut out = Vec::new();
@@ -157,7 +157,14 @@ impl Entry {
             if let Some((_, end)) = range.and_then(|r| r.split_once('-'))
                 && end != "*"
             {
-                next = end.parse::<usize>().ok().map(|e| e + 1);
+                // An end that is no number, or the largest one, cannot be continued from:
+                // `usize::MAX` says so, and the reader refuses it.
+                next = Some(
+                    end.parse::<usize>()
+                        .ok()
+                        .and_then(|e| e.checked_add(1))
+                        .unwrap_or(usize::MAX),
+                );
             }
         }
         (out, next)
@@ -241,6 +248,11 @@ mod tests {
         let (other, _) =
             entry(&[("memberOf", &["y"]), ("member;binary", &["z"])]).take_members("member");
         assert!(other.is_empty());
+        for end in ["18446744073709551615", "99999999999999999999999", "x"] {
+            let attr = format!("member;range=0-{end}");
+            let (_, next) = entry(&[(attr.as_str(), &["a"])]).take_members("member");
+            assert_eq!(next, Some(usize::MAX), "{end}");
+        }
     }
 
     #[test]

@@ -364,9 +364,19 @@ async fn fetch_member_ranges(
     stats: &mut ReadStats,
 ) -> Result<(), DirectoryError> {
     let server = conn.server.clone();
+    let malformed = |detail: String| DirectoryError::MalformedData {
+        server: server.clone(),
+        detail,
+    };
+    if start == usize::MAX {
+        return Err(malformed(unending_range(&group.group.dn)));
+    }
     loop {
         let range = match step {
-            Some(step) => format!("{attr};range={start}-{}", start + step - 1),
+            Some(step) => format!(
+                "{attr};range={start}-{}",
+                start.saturating_add(step.saturating_sub(1))
+            ),
             None => format!("{attr};range={start}-*"),
         };
         let SearchResult(entries, result) = conn
@@ -409,16 +419,47 @@ async fn fetch_member_ranges(
         group
             .members
             .extend(values.into_iter().map(|v| Member::new(v, MemberFormat::Dn)));
-        match next {
-            Some(n) => start = n,
-            None => return Ok(()),
+        match next_range_start(&group.group.dn, start, next) {
+            Ok(Some(n)) => start = n,
+            Ok(None) => return Ok(()),
+            Err(detail) => return Err(malformed(detail)),
         }
     }
+}
+
+/// Where the range after the one that started at `start` starts, `None` when that was the last:
+/// a server's ranges must move forward, or the read would never end.
+fn next_range_start(
+    group: &str,
+    start: usize,
+    next: Option<usize>,
+) -> Result<Option<usize>, String> {
+    match next {
+        None => Ok(None),
+        Some(usize::MAX) => Err(unending_range(group)),
+        Some(n) if n <= start => Err(format!(
+            "the member ranges of {group} do not advance past {start}"
+        )),
+        Some(n) => Ok(Some(n)),
+    }
+}
+
+fn unending_range(group: &str) -> String {
+    format!("a member range of {group} ends where no range can follow")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_ranges_must_move_forward() {
+        assert_eq!(next_range_start("g", 0, Some(1500)), Ok(Some(1500)));
+        assert_eq!(next_range_start("g", 1500, None), Ok(None));
+        for stuck in [Some(1500), Some(10), Some(usize::MAX)] {
+            assert!(next_range_start("g", 1500, stuck).is_err(), "{stuck:?}");
+        }
+    }
 
     #[test]
     fn in_chain_filter_escapes_the_chosen_dns() {
