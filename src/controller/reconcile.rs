@@ -17,6 +17,7 @@ use super::execute::execute;
 use super::lifecycle;
 use super::metrics::TaskLabels;
 use crate::api::{FIELD_MANAGER, UserSynchronization, UserSynchronizationStatus};
+use crate::run::conditions;
 use crate::run::report::{self, Failure, INVALID_SPEC, Outcome, Report};
 use crate::run::resolve::{InCluster, references_version};
 use crate::run::trigger::{Trigger, due, new_approval};
@@ -171,10 +172,14 @@ async fn write(
     report: Report,
 ) -> Result<Action, ControllerError> {
     if let Some(note) = report.event {
+        let shown = conditions::bounded(&note.message, conditions::MAX_NOTE_BYTES);
+        if shown.len() < note.message.len() {
+            info!(reason = note.reason, note = %note.message, "the Event carries this note cut short");
+        }
         let event = Event {
             type_: note.type_,
             reason: note.reason.to_owned(),
-            note: Some(note.message),
+            note: Some(shown.into_owned()),
             action: "Sync".to_owned(),
             secondary: None,
         };

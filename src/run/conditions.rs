@@ -9,6 +9,25 @@ pub const DIRECTORY_REACHABLE: &str = "DirectoryReachable";
 /// True while `insecureSkipVerify` turns certificate checks off.
 pub const TLS_VERIFICATION_DISABLED: &str = "TLSVerificationDisabled";
 
+/// The longest condition message the API accepts (metav1.Condition's maxLength), in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+/// The longest Event note the API accepts, in bytes.
+pub const MAX_NOTE_BYTES: usize = 1024;
+const ELLIPSIS: &str = " …";
+
+/// `text` cut to at most `max` bytes on a character boundary, with an ellipsis saying so: a server's
+/// error text can be of any length, and the apiserver refuses (or silently drops) longer ones.
+pub fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut end = max.saturating_sub(ELLIPSIS.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ELLIPSIS}", &text[..end]).into()
+}
+
 /// Sets condition `type_` in `conditions`. The transition time changes only when the status does.
 pub fn set(
     conditions: &mut Vec<Condition>,
@@ -28,7 +47,7 @@ pub fn set(
         },
         status: status.clone(),
         reason: reason.to_owned(),
-        message: message.to_owned(),
+        message: bounded(message, MAX_MESSAGE_BYTES).into_owned(),
         observed_generation: generation,
     };
     match conditions.iter_mut().find(|c| c.type_ == type_) {
@@ -50,6 +69,23 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_texts_are_cut_on_a_character_boundary() {
+        assert_eq!(bounded("short", 10), "short");
+        let long = "é".repeat(2000);
+        let cut = bounded(&long, MAX_NOTE_BYTES);
+        assert!(
+            cut.len() <= MAX_NOTE_BYTES && cut.ends_with(" …"),
+            "{}",
+            cut.len()
+        );
+        assert!(cut.starts_with("éé"));
+        let mut conditions = Vec::new();
+        let huge = "x".repeat(100_000);
+        set(&mut conditions, READY, false, "Failed", &huge, None, &at(0));
+        assert!(conditions[0].message.len() <= MAX_MESSAGE_BYTES);
+    }
 
     fn at(seconds: i64) -> Time {
         Time(k8s_openapi::jiff::Timestamp::from_second(seconds).expect("valid time"))
