@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Semaphore;
 
 use super::freshness::StatusWrites;
 use super::kept::KeptReads;
 use super::leader::LeaderElection;
 use super::metrics::Metrics;
+use super::retry::Retries;
 use super::settled::Settled;
 use super::view::UserGroupView;
 use crate::api::UserSynchronization;
@@ -70,6 +71,8 @@ pub struct State {
     pub settled: Settled,
     /// Each task's last status write, to tell a stale look at it.
     pub status_writes: StatusWrites,
+    /// Reconciles that failed in a row, per task, for their back-off.
+    pub retries: Retries<ObjectRef<UserSynchronization>>,
 }
 
 impl State {
@@ -91,6 +94,7 @@ impl State {
                 .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
             settled: Settled::default(),
             status_writes: StatusWrites::default(),
+            retries: Retries::default(),
         }
     }
 }

@@ -11,17 +11,18 @@ pub mod leader;
 mod lifecycle;
 pub mod metrics;
 mod reconcile;
+mod retry;
 mod settled;
 pub mod view;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tracing::{error, info, warn};
@@ -104,10 +105,13 @@ pub async fn serve(client: kube::Client, options: Options) {
             .boxed()
     });
     let controller = futures::stream::select_all(controllers).for_each(|result| {
-        let ready = ready.clone();
+        let (ready, ctx) = (ready.clone(), ctx.clone());
         async move {
             match result {
-                Ok(_) => ready.store(true, Ordering::Relaxed),
+                Ok((task, _)) => {
+                    ready.store(true, Ordering::Relaxed);
+                    ctx.state.retries.succeeded(&task);
+                }
                 Err(e) => error!(error = %e, "reconcile failed"),
             }
         }
@@ -160,8 +164,13 @@ async fn shutdown_signal() -> std::io::Result<()> {
 }
 
 /// Only failures to talk to the apiserver end up here (a run's own failures are reported on
-/// status by `reconcile`): retry soon.
-fn error_policy(task: Arc<UserSynchronization>, err: &ControllerError, _: Arc<Context>) -> Action {
-    error!(task = %task.name_any(), reason = err.reason(), error = %err, "reconcile error");
-    Action::requeue(Duration::from_secs(15))
+/// status by `reconcile`): retry with a back-off that grows while they go on.
+fn error_policy(
+    task: Arc<UserSynchronization>,
+    err: &ControllerError,
+    ctx: Arc<Context>,
+) -> Action {
+    let retry_in = ctx.state.retries.failed(ObjectRef::from_obj(&*task));
+    error!(task = %task.name_any(), reason = err.reason(), error = %err, ?retry_in, "reconcile error");
+    Action::requeue(retry_in)
 }
