@@ -79,6 +79,16 @@ pub struct UserSynchronizationSpec {
     /// Incremental runs: read only what changed since the last run where the server can say so.
     #[serde(default)]
     pub incremental: IncrementalSpec,
+    /// The longest one run may take (a Go-style duration, 1s to 24h): a run still going then ends
+    /// as failed with reason `RunTimeout` and is retried with back-off; what it wrote stays, and
+    /// the next run continues from there. It frees the run's slot for other tasks.
+    #[serde(default = "default_run_timeout")]
+    #[schemars(length(max = 64), regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "duration(self) >= duration('1s') && duration(self) <= duration('24h')",
+         "message": "runTimeout must be between 1s and 24h"},
+    ]))]
+    pub run_timeout: String,
     /// What happens to the task's UserGroups when the task is deleted (a GitOps prune, `kubectl
     /// delete`): `Delete` lets the garbage collector delete them; `Orphan` leaves them, detached
     /// (no owner reference, annotated `usersync.io/orphaned-from`), for a new task to take over.
@@ -467,6 +477,10 @@ fn default_full_sync_interval() -> String {
 
 fn default_max_deletions() -> IntOrString {
     IntOrString::String("10%".to_owned())
+}
+
+fn default_run_timeout() -> String {
+    "30m".to_owned()
 }
 
 fn default_timeout_seconds() -> i32 {

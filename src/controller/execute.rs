@@ -40,9 +40,11 @@ pub async fn execute(
 ) -> Outcome {
     let started = Instant::now();
     let run = std::panic::AssertUnwindSafe(steps(task, ctx, checked, deletions_approved, trigger));
-    let result = match run.catch_unwind().await {
-        Ok(result) => result,
-        Err(panic) => Err(RunError::Internal(panic_message(panic.as_ref()))),
+    // Dropping the run at its deadline closes its connections and ends its writes where they are.
+    let result = match tokio::time::timeout(checked.run_timeout, run.catch_unwind()).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(RunError::Internal(panic_message(panic.as_ref()))),
+        Err(_) => Err(RunError::TimedOut(checked.run_timeout)),
     };
     match result {
         Ok(done) => Outcome::Synced(Box::new(done.synced(task.spec.dry_run, started.elapsed()))),

@@ -21,6 +21,9 @@ pub enum RunError {
     /// A bug: the run panicked. Caught at the run's boundary, so only this task fails.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The run took longer than the task's `runTimeout` and was stopped where it was.
+    #[error("the run did not finish within its runTimeout of {}s; what it wrote stays, and the next run continues from there", .0.as_secs())]
+    TimedOut(std::time::Duration),
 }
 
 impl RunError {
@@ -31,6 +34,7 @@ impl RunError {
             RunError::Read(e) => e.reason(),
             RunError::Observe(_) | RunError::Apply(_) => "KubernetesAPIError",
             RunError::Internal(_) => "InternalError",
+            RunError::TimedOut(_) => "RunTimeout",
         }
     }
 
@@ -39,7 +43,7 @@ impl RunError {
         match self {
             RunError::Read(e) => e.is_transient(),
             RunError::Resolve(e) => e.is_transient(),
-            RunError::Observe(_) | RunError::Apply(_) => true,
+            RunError::Observe(_) | RunError::Apply(_) | RunError::TimedOut(_) => true,
             RunError::Validate(_) | RunError::Internal(_) => false,
         }
     }

@@ -19,7 +19,12 @@ pub struct Checked {
     /// The longest an incremental task goes without a full read.
     pub full_sync_every: Duration,
     pub max_deletions: MaxDeletions,
+    /// The longest one run may take.
+    pub run_timeout: Duration,
 }
+
+/// The longest `runTimeout`: a run that needs more is stuck, and holds a run slot meanwhile.
+pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// A spec the operator cannot run; `field` is the path in the spec, as a person writes it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +49,13 @@ pub fn validate(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Chec
     let schedule = schedule(spec, now)?;
     let full_sync_every = parse_duration(&spec.incremental.full_sync_interval)
         .map_err(|e| invalid("incremental.fullSyncInterval", e.to_string()))?;
+    let run_timeout = parse_duration(&spec.run_timeout)
+        .map_err(|e| invalid("runTimeout", e.to_string()))
+        .and_then(|d| {
+            (d <= MAX_RUN_TIMEOUT)
+                .then_some(d)
+                .ok_or_else(|| invalid("runTimeout", "must be at most 24h"))
+        })?;
     let max_deletions = MaxDeletions::parse(&spec.max_deletions).ok_or_else(|| {
         invalid(
             "maxDeletions",
@@ -56,6 +68,7 @@ pub fn validate(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Chec
         schedule,
         full_sync_every,
         max_deletions,
+        run_timeout,
     })
 }
 

@@ -24,6 +24,7 @@ mod invalid_spec;
 mod leader;
 mod openldap;
 mod repair;
+mod run_timeout;
 mod secrets_stay_secret;
 mod shards;
 mod shutdown;

@@ -22,6 +22,9 @@ fn good_specs_give_checked_settings() {
     assert_eq!(checked.schedule, Schedule::Triggers);
     assert_eq!(checked.full_sync_every, Duration::from_secs(24 * 3600));
     assert_eq!(checked.max_deletions, MaxDeletions::Percent(10));
+    assert_eq!(checked.run_timeout, Duration::from_secs(30 * 60));
+    let short = validate(&spec("runTimeout: 90s"), NOW).expect("90s");
+    assert_eq!(short.run_timeout, Duration::from_secs(90));
 
     let cases = [
         ("interval: 15m", Schedule::Every(Duration::from_secs(900))),
@@ -115,6 +118,13 @@ fn bad_schedules_and_policies_name_the_field() {
         ("maxDeletions: '101%'", "maxDeletions", "percentage"),
         ("maxDeletions: lots", "maxDeletions", "percentage"),
         ("targetGroup: ' '", "targetGroup", "must name a group"),
+        ("runTimeout: 25h", "runTimeout", "at most 24h"),
+        (
+            "runTimeout: 200ms",
+            "runTimeout",
+            "shorter than the minimum",
+        ),
+        ("runTimeout: soon", "runTimeout", "not a duration"),
     ]);
 }
 
