@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use futures::{StreamExt, TryStreamExt};
 use governor::DefaultDirectRateLimiter;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::core::PartialObjectMeta;
 use kube::{Resource, ResourceExt};
 
@@ -240,9 +240,23 @@ impl Writer<'_> {
         self.api.clone().into_client().request(request).await
     }
 
+    /// Deletes the object as the plan saw it, and only that: the uid and resourceVersion it was
+    /// planned from are preconditions, so an object replaced or changed since (by a person, or a
+    /// newer leader) stays, and the run fails with a conflict for the next one to look again.
     async fn delete(&self, name: &str) -> Result<(), ApiError> {
+        let Some(seen) = self.state.stored.get(name) else {
+            // Not one of this task's objects as the plan saw them: nothing vouches for removing it.
+            return Ok(());
+        };
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: seen.metadata.uid.clone(),
+                resource_version: seen.metadata.resource_version.clone(),
+            }),
+            ..DeleteParams::background()
+        };
         self.pace().await;
-        match self.api.delete(name, &DeleteParams::background()).await {
+        match self.api.delete(name, &params).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.is_not_found() => {}
             Err(e) => return Err(ApiError::while_("removing a UserGroup")(e)),

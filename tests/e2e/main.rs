@@ -22,6 +22,7 @@ mod helm;
 mod incremental;
 mod invalid_spec;
 mod leader;
+mod not_ours;
 mod openldap;
 mod repair;
 mod run_timeout;

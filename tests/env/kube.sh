@@ -67,7 +67,8 @@ current-context: usersync-test
 KUBECONFIG
 }
 
-# Writes are logged at Metadata level so tests can count exactly what the operator wrote.
+# Writes are logged at Metadata level so tests can count exactly what the operator wrote; deletes of
+# UserGroups with their request (DeleteOptions), so tests see the preconditions they carry.
 write_audit_policy() {
   cat >"$dir/audit-policy.yaml" <<'POLICY'
 apiVersion: audit.k8s.io/v1
@@ -76,6 +77,9 @@ omitStages: [RequestReceived]
 rules:
 - level: None
   verbs: [get, list, watch]
+- level: Request
+  verbs: [delete]
+  resources: [{group: usersync.io, resources: [usergroups]}]
 - level: Metadata
 POLICY
 }

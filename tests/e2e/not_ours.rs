@@ -1,0 +1,163 @@
+//! A run removes only what is its task's (labelled with the task and owned by it), and fences each
+//! removal with the uid and resourceVersion it planned from: hand-made, label-only,
+//! owner-reference-only and other tasks' UserGroups survive an emptied directory with deletions
+//! approved.
+
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
+use usersync::api::{UserGroup, UserSynchronization};
+
+use crate::support::kube::{Scenario, create_task, run_now, user_groups};
+use crate::support::ldap::{Server, delete};
+use crate::support::operator::start_operator;
+use crate::support::wait::{assert_synced, wait_for_run};
+
+/// A UserGroup named `name` with these labels and owners.
+fn foreign(name: &str, task: Option<&str>, owner: Option<&UserSynchronization>) -> UserGroup {
+    let mut group: UserGroup = serde_json::from_value(serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1", "kind": "UserGroup",
+        "metadata": {"name": name},
+        "spec": {"displayName": name},
+    }))
+    .expect("UserGroup");
+    if let Some(task) = task {
+        group.metadata.labels =
+            Some([("usersync.io/synchronization".to_owned(), task.to_owned())].into());
+    }
+    if let Some(owner) = owner {
+        group.metadata.owner_references = owner.controller_owner_ref(&()).map(|r| vec![r]);
+    }
+    group
+}
+
+#[tokio::test]
+async fn only_the_tasks_own_user_groups_are_removed_and_each_removal_is_fenced() {
+    let Scenario {
+        client,
+        ns,
+        mut ldap,
+        base,
+    } = Scenario::new("e2e-not-ours").await;
+    let tasks = create_task(&client, &ns.name, &base).await;
+    let other: UserSynchronization = serde_json::from_value(serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
+        "metadata": {"name": "other"},
+        "spec": {"suspend": true, "targetGroup": "others",
+                 "server": {"urls": ["ldaps://127.0.0.1:1"]}, "directory": {"baseDN": "dc=x"}},
+    }))
+    .expect("task");
+    let other = tasks
+        .create(&PostParams::default(), &other)
+        .await
+        .expect("other task");
+    let operator = start_operator(&client, &ns.name);
+    assert_synced(&wait_for_run(&tasks, None).await);
+    let corp = tasks.get("corp").await.expect("task");
+
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let foreigners = [
+        foreign("hand-made", None, None),
+        foreign("label-only", Some("corp"), None),
+        foreign("owner-only", None, Some(&corp)),
+        foreign("other-task", Some("other"), Some(&other)),
+    ];
+    for group in &foreigners {
+        groups
+            .create(&PostParams::default(), group)
+            .await
+            .expect("foreign UserGroup");
+    }
+    let own: Vec<String> = user_groups(&groups)
+        .await
+        .iter()
+        .filter(|g| {
+            g.labels()
+                .get("usersync.io/synchronization")
+                .map(String::as_str)
+                == Some("corp")
+        })
+        .filter(|g| {
+            g.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == corp.uid().as_ref())
+        })
+        .map(|g| g.name_any())
+        .collect();
+
+    let server = Server::Samba;
+    for user in ["alice", "bob"] {
+        delete(&mut ldap, &server.user_dn(&base, user)).await;
+    }
+    for group in ["Devs", "Ops"] {
+        delete(&mut ldap, &server.group_dn(&base, group)).await;
+    }
+    let approve =
+        serde_json::json!({"metadata": {"annotations": {"usersync.io/approve-deletions": "once"}}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&approve))
+        .await
+        .expect("approve");
+    run_now(&tasks, "emptied").await;
+    let task = wait_for_run(&tasks, Some("emptied")).await;
+    assert_synced(&task);
+    let removed = task
+        .status
+        .and_then(|s| s.last_run)
+        .expect("summary")
+        .removed;
+    assert!(removed >= 2, "Devs and Ops were removed: {removed}");
+
+    let left: Vec<String> = user_groups(&groups)
+        .await
+        .iter()
+        .map(|g| g.name_any())
+        .collect();
+    for group in &foreigners {
+        assert!(
+            left.contains(&group.name_any()),
+            "{} was removed: {left:?}",
+            group.name_any()
+        );
+    }
+    assert!(
+        own.iter().any(|name| !left.contains(name)),
+        "nothing of the task's own went"
+    );
+
+    // Every removal named the object it was planned from.
+    let deletes = fenced_deletes(&ns.name);
+    assert!(deletes.len() >= 2, "{deletes:?}");
+    for (name, fenced) in &deletes {
+        assert!(
+            fenced,
+            "the removal of {name} carried no uid and resourceVersion preconditions"
+        );
+    }
+    operator.abort();
+}
+
+/// The UserGroup deletes in `ns` and whether each carried uid and resourceVersion preconditions.
+fn fenced_deletes(ns: &str) -> Vec<(String, bool)> {
+    let log = std::fs::read_to_string(usersync_testbed::env::kube().audit_log).unwrap_or_default();
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|e| {
+            e["verb"] == "delete"
+                && e["stage"] == "ResponseComplete"
+                && e["objectRef"]["resource"] == "usergroups"
+                && e["objectRef"]["namespace"] == ns
+        })
+        .map(|e| {
+            let preconditions = &e["requestObject"]["preconditions"];
+            let fenced =
+                preconditions["uid"].is_string() && preconditions["resourceVersion"].is_string();
+            (
+                e["objectRef"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                fenced,
+            )
+        })
+        .collect()
+}
