@@ -382,6 +382,9 @@ pub fn escape_value(value: &str) -> String {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

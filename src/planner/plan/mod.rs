@@ -33,20 +33,27 @@ pub enum MaxDeletions {
 }
 
 impl MaxDeletions {
-    /// Parses `maxDeletions`: an integer, a digit string, or `N%`.
+    /// Parses `maxDeletions`: an integer, a digit string, or `N%` (0 to 100, no leading zero), as
+    /// the CRD's rule spells them.
     pub fn parse(
         value: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
     ) -> Option<MaxDeletions> {
         use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         match value {
             IntOrString::Int(n) => u64::try_from(*n).ok().map(MaxDeletions::Count),
             IntOrString::String(s) => match s.strip_suffix('%') {
-                Some(p) => p
+                Some(p) if digits(p) && (p.len() == 1 || !p.starts_with('0')) => p
                     .parse::<u8>()
                     .ok()
                     .filter(|p| *p <= 100)
                     .map(MaxDeletions::Percent),
-                None => s.parse::<u64>().ok().map(MaxDeletions::Count),
+                Some(_) => None,
+                // Digits past u64 (which the CRD's rule lets through) are no bound at all.
+                None if digits(s) => {
+                    Some(MaxDeletions::Count(s.parse::<u64>().unwrap_or(u64::MAX)))
+                }
+                None => None,
             },
         }
     }

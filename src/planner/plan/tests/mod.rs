@@ -8,6 +8,7 @@ use crate::planner::names::is_dns1123_label;
 
 mod collisions;
 mod extinction;
+mod max_deletions;
 mod order;
 mod tree;
 
