@@ -297,6 +297,13 @@ pub struct DirectorySpec {
     #[serde(default = "default_page_size")]
     #[schemars(range(min = 1, max = 10000))]
     pub page_size: i32,
+    /// The most entries one read may return (users, groups and containers together): a read past
+    /// it ends with reason `LimitExceeded`, naming the entry it stopped at, and changes nothing.
+    /// It bounds the operator's memory against a directory that never stops answering; raise it,
+    /// and the operator's memory limit, for a larger directory.
+    #[serde(default = "default_max_entries")]
+    #[schemars(range(min = 1, max = 100000000))]
+    pub max_entries: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -493,4 +500,8 @@ fn default_ca_key() -> String {
 
 fn default_page_size() -> i32 {
     500
+}
+
+fn default_max_entries() -> i64 {
+    500_000
 }

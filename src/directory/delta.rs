@@ -276,6 +276,7 @@ async fn usn_changes(
             attrs: vec!["objectGUID".to_owned()],
             page_size: q.page_size,
             controls: vec![show_deleted],
+            max_entries: q.max_entries,
         },
         stats,
         |e| Ok(e.values("objectGUID").first().map(|b| b.to_vec())),

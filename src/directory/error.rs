@@ -30,6 +30,15 @@ pub enum DirectoryError {
     InvalidSettings(String),
     #[error("{server} returned data usersync cannot use: {detail}")]
     MalformedData { server: String, detail: String },
+    #[error(
+        "{server} returned more than {value} entries, the task's {limit}; the read stopped at {entry} and nothing was changed (raise {limit} for a larger directory)"
+    )]
+    LimitExceeded {
+        server: String,
+        limit: &'static str,
+        value: usize,
+        entry: String,
+    },
     #[error("{server} failed during {operation}: {detail}")]
     Protocol {
         server: String,
@@ -53,6 +62,7 @@ impl DirectoryError {
             DirectoryError::InvalidSettings(_) => "InvalidSettings",
             DirectoryError::MalformedData { .. } => "MalformedData",
             DirectoryError::Protocol { .. } => "ProtocolError",
+            DirectoryError::LimitExceeded { .. } => "LimitExceeded",
         }
     }
 

@@ -28,6 +28,8 @@ pub(super) struct Query {
     pub user_attrs: Vec<String>,
     pub group_attrs: Vec<String>,
     pub page_size: usize,
+    /// The most entries one read may return.
+    pub max_entries: usize,
     /// Active Directory member lists may come in ranges.
     pub ranged: bool,
     pub member_range: Option<usize>,
@@ -93,6 +95,7 @@ impl Query {
             user_attrs,
             group_attrs,
             page_size,
+            max_entries: usize::try_from(spec.max_entries.max(1)).unwrap_or(usize::MAX),
             ranged,
             member_range,
             membership_filtered,
@@ -212,6 +215,7 @@ pub(super) async fn read_all(
             attrs: q.user_attrs.clone(),
             page_size: q.page_size,
             controls: Vec::new(),
+            max_entries: q.max_entries,
         },
         stats,
         |e| parse_user(e, &q.schema, now, &server),
@@ -225,6 +229,7 @@ pub(super) async fn read_all(
             attrs: q.group_attrs.clone(),
             page_size: q.page_size,
             controls: Vec::new(),
+            max_entries: q.max_entries,
         },
         stats,
         |e| parse_group(e, &q.schema, &server),
@@ -254,6 +259,7 @@ pub(super) async fn read_all(
             attrs: q.container_attrs(),
             page_size: q.page_size,
             controls: Vec::new(),
+            max_entries: q.max_entries,
         },
         stats,
         |e| parse_container(e, &q.schema, &server),
@@ -307,6 +313,8 @@ pub(super) struct Request<'a> {
     pub attrs: Vec<String>,
     pub page_size: usize,
     pub controls: Vec<RawControl>,
+    /// The most entries the whole read may return, this search's and the earlier ones'.
+    pub max_entries: usize,
 }
 
 /// One paged subtree search; `parse` turns each entry into an item. Entries are converted as they
@@ -323,6 +331,7 @@ pub(super) async fn search<T>(
         attrs,
         page_size,
         controls,
+        max_entries,
     } = request;
     let server = conn.server.clone();
     let op = |e| map_operation_error(&server, "search", e, conn.timeout);
@@ -340,7 +349,16 @@ pub(super) async fn search<T>(
     let mut items = Vec::new();
     while let Some(raw) = stream.next().await.map_err(op)? {
         stats.entries += 1;
-        items.push(parse(taken_apart(raw, &server)?)?);
+        let entry = taken_apart(raw, &server)?;
+        if stats.entries > max_entries {
+            return Err(DirectoryError::LimitExceeded {
+                server,
+                limit: "directory.maxEntries",
+                value: max_entries,
+                entry: entry.dn,
+            });
+        }
+        items.push(parse(entry)?);
     }
     let result = stream.finish().await;
     stats.requests += items.len().div_ceil(page_size).max(1);
