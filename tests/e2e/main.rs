@@ -8,6 +8,7 @@ mod support {
     pub mod cli;
     pub mod command;
     pub mod gitops;
+    pub mod hostile;
     pub mod kube;
     pub mod ldap;
     pub mod namespace;
@@ -19,6 +20,7 @@ mod big_group;
 mod deletion_policy;
 mod gitops;
 mod helm;
+mod hostile;
 mod incremental;
 mod invalid_spec;
 mod leader;

@@ -1,0 +1,149 @@
+//! Hostile directories against the real binary: for each way a server can misbehave, the hostile
+//! task's run ends within its deadline with a reason of its own, the process stays up with its peak
+//! memory bounded, a task on Samba in the same operator keeps syncing, and the hostile task writes
+//! no UserGroup.
+
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, PostParams};
+use usersync::api::UserSynchronization;
+
+use crate::support::hostile::{Mode, start};
+use crate::support::kube::{Scenario, create_task, run_now};
+use crate::support::operator::spawn_operator;
+use crate::support::wait::{assert_synced, condition, wait_for_run};
+
+/// Peak resident memory the operator may reach over all modes (the chart's default limit is
+/// 512 MiB; the bounded read keeps it far below).
+const PEAK_RSS_LIMIT_KIB: u64 = 300 * 1024;
+
+/// The task `name` reading the hostile server at `url`: a short run deadline and a small entry
+/// limit, so that each mode ends quickly.
+fn hostile_task(name: &str, url: &str) -> UserSynchronization {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
+        "metadata": {"name": name},
+        "spec": {
+            "targetGroup": "hostile",
+            "runTimeout": "8s",
+            "server": {"type": "LDAP", "urls": [url], "timeoutSeconds": 3,
+                       "credentialsSecretRef": {"name": "bind"},
+                       "tls": {"mode": "None", "allowInsecure": true}},
+            "directory": {"preset": "OpenLDAP", "baseDN": "dc=example", "maxEntries": 2000},
+            "incremental": {"mode": "Disabled"},
+        },
+    }))
+    .expect("task")
+}
+
+/// The operator's peak resident set (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process runs");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM")
+}
+
+/// UserGroup writes in `ns` of objects named after the task `task`.
+fn writes_of(ns: &str, task: &str) -> usize {
+    let log = std::fs::read_to_string(usersync_testbed::env::kube().audit_log).unwrap_or_default();
+    let prefix = format!("{task}-");
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|e| {
+            e["objectRef"]["resource"] == "usergroups"
+                && e["objectRef"]["namespace"] == ns
+                && e["objectRef"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(&prefix))
+                && matches!(
+                    e["verb"].as_str(),
+                    Some("create" | "update" | "patch" | "delete")
+                )
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn hostile_servers_cost_their_task_alone() {
+    let Scenario {
+        client, ns, base, ..
+    } = Scenario::new("e2e-hostile").await;
+    let tasks = create_task(&client, &ns.name, &base).await;
+    let (mut operator, log_path) = spawn_operator(&ns.name, &[], "info");
+    assert_synced(&wait_for_run(&tasks, None).await);
+    let pid = operator.id().expect("running");
+
+    let modes = [
+        (
+            Mode::Drip {
+                interval: Duration::from_millis(500),
+            },
+            "RunTimeout",
+        ),
+        (Mode::Endless, "LimitExceeded"),
+        (Mode::RepeatedCookie, "RunTimeout"),
+        (Mode::CloseAfter { count: 5 }, "ProtocolError"),
+        (Mode::NonUtf8Dn, "MalformedData"),
+        (Mode::HugeDeclaredLength, "Timeout"),
+    ];
+    let hostile: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
+    for (i, (mode, reason)) in modes.into_iter().enumerate() {
+        let server = start(mode).await;
+        let name = format!("hostile-{i}");
+        let created = Instant::now();
+        hostile
+            .create(&PostParams::default(), &hostile_task(&name, &server.url))
+            .await
+            .expect("hostile task");
+        let task = loop {
+            let task = hostile.get(&name).await.expect("task");
+            if condition(&task, "Ready")
+                .is_some_and(|(status, r)| status == "False" && r != "Running")
+            {
+                break task;
+            }
+            assert!(
+                created.elapsed() < Duration::from_secs(30),
+                "{mode:?}: no verdict within 30 s: {:?}",
+                task.status
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let verdict = condition(&task, "Ready").expect("Ready");
+        assert_eq!(verdict.1, reason, "{mode:?}: {:?}", task.status);
+        assert!(
+            created.elapsed() < Duration::from_secs(20),
+            "{mode:?}: took {:?}",
+            created.elapsed()
+        );
+        assert!(
+            server.searches.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "{mode:?}"
+        );
+
+        assert!(
+            operator.try_wait().expect("state").is_none(),
+            "{mode:?}: the operator exited"
+        );
+        let token = format!("after-{i}");
+        run_now(&tasks, &token).await;
+        assert_synced(&wait_for_run(&tasks, Some(&token)).await);
+        assert_eq!(
+            writes_of(&ns.name, &name),
+            0,
+            "{mode:?}: the hostile task wrote UserGroups"
+        );
+    }
+    let peak = peak_rss_kib(pid);
+    let logs = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        peak < PEAK_RSS_LIMIT_KIB,
+        "peak RSS {peak} KiB: {}",
+        logs.len()
+    );
+    operator.kill().await.expect("stop the operator");
+    let _ = std::fs::remove_file(&log_path);
+}

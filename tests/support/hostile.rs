@@ -1,0 +1,317 @@
+//! A hostile LDAP server on 127.0.0.1: it speaks just enough raw BER (bind, search, unbind) to be
+//! taken for a directory, then misbehaves as its [`Mode`] says. Every loop in it is bounded in count
+//! and in time, so a client that never gives up cannot keep it running past the test.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the server misbehaves in subtree searches (base searches of an entry always succeed).
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    /// One entry every `interval`, never the end of the search.
+    Drip { interval: Duration },
+    /// Entries as fast as the connection takes them, never the end of the search.
+    Endless,
+    /// One entry per page and always the same paging cookie, so there is always a next page.
+    RepeatedCookie,
+    /// `count` entries, then the connection closes mid-search.
+    CloseAfter { count: usize },
+    /// An entry whose DN is not UTF-8.
+    NonUtf8Dn,
+    /// An entry that declares a length of 4 GiB and then stops sending.
+    HugeDeclaredLength,
+}
+
+/// Most connections, requests per connection and entries per search the server serves, and how
+/// long it lives.
+const MAX_CONNECTIONS: usize = 64;
+const MAX_REQUESTS: usize = 100_000;
+const MAX_ENTRIES: usize = 5_000_000;
+const LIFETIME: Duration = Duration::from_secs(180);
+
+pub struct Hostile {
+    pub url: String,
+    /// Subtree searches served, all connections together.
+    pub searches: Arc<AtomicUsize>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts a server in `mode` on a free port of 127.0.0.1.
+pub async fn start(mode: Mode) -> Hostile {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("ldap://{}", listener.local_addr().expect("address"));
+    let searches = Arc::new(AtomicUsize::new(0));
+    let counted = searches.clone();
+    let server = tokio::spawn(async move {
+        let serve = async {
+            for _ in 0..MAX_CONNECTIONS {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(serve_connection(socket, mode, counted.clone()));
+            }
+        };
+        let _ = tokio::time::timeout(LIFETIME, serve).await;
+    });
+    Hostile {
+        url,
+        searches,
+        server,
+    }
+}
+
+async fn serve_connection(mut socket: TcpStream, mode: Mode, searches: Arc<AtomicUsize>) {
+    let _ = tokio::time::timeout(LIFETIME, async {
+        for _ in 0..MAX_REQUESTS {
+            let Some((id, op, body)) = read_request(&mut socket).await else {
+                return;
+            };
+            let answered = match op {
+                // BindRequest: any credentials do.
+                0x60 => send(&mut socket, &message(id, &tlv(0x61, &result(0)), None)).await,
+                // UnbindRequest.
+                0x42 => return,
+                // SearchRequest.
+                0x63 => {
+                    let (base, scope) = search_base_and_scope(&body);
+                    if scope == 0 {
+                        base_search(&mut socket, id, &base).await
+                    } else {
+                        searches.fetch_add(1, Ordering::Relaxed);
+                        subtree_search(&mut socket, id, &base, mode).await
+                    }
+                }
+                // Abandon and anything else: no answer.
+                _ => true,
+            };
+            if !answered {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+async fn base_search(socket: &mut TcpStream, id: i64, base: &[u8]) -> bool {
+    let entry = search_entry(id, base, &[("objectClass", &[b"top"])]);
+    send(socket, &entry).await && send(socket, &search_done(id, None)).await
+}
+
+async fn subtree_search(socket: &mut TcpStream, id: i64, base: &[u8], mode: Mode) -> bool {
+    let user = |n: usize| {
+        let dn = format!("uid=u{n},{}", String::from_utf8_lossy(base));
+        let uuid = format!("00000000-0000-0000-0000-{n:012}");
+        search_entry(
+            id,
+            dn.as_bytes(),
+            &[
+                ("objectClass", &[b"inetOrgPerson", b"groupOfNames"]),
+                ("uid", &[format!("u{n}").as_bytes()]),
+                ("cn", &[format!("u{n}").as_bytes()]),
+                ("entryUUID", &[uuid.as_bytes()]),
+            ],
+        )
+    };
+    match mode {
+        Mode::Drip { interval } => {
+            for n in 0..MAX_ENTRIES {
+                if !send(socket, &user(n)).await {
+                    return false;
+                }
+                tokio::time::sleep(interval).await;
+            }
+            false
+        }
+        Mode::Endless => {
+            for n in 0..MAX_ENTRIES {
+                if !send(socket, &user(n)).await {
+                    return false;
+                }
+            }
+            false
+        }
+        Mode::RepeatedCookie => {
+            send(socket, &user(0)).await && send(socket, &search_done(id, Some(b"again"))).await
+        }
+        Mode::CloseAfter { count } => {
+            for n in 0..count {
+                if !send(socket, &user(n)).await {
+                    return false;
+                }
+            }
+            false
+        }
+        Mode::NonUtf8Dn => {
+            let entry = search_entry(id, b"uid=\xff\xfe,dc=example", &[("uid", &[b"\xff"])]);
+            send(socket, &entry).await && send(socket, &search_done(id, None)).await
+        }
+        Mode::HugeDeclaredLength => {
+            // A SEQUENCE whose length says 4 GiB, followed by a few bytes and then silence.
+            let mut start = vec![0x30, 0x84, 0xff, 0xff, 0xff, 0xff];
+            start.extend(&tlv(0x02, &[1]));
+            send(socket, &start).await;
+            tokio::time::sleep(LIFETIME).await;
+            false
+        }
+    }
+}
+
+async fn send(socket: &mut TcpStream, bytes: &[u8]) -> bool {
+    socket.write_all(bytes).await.is_ok()
+}
+
+/// Reads one LDAPMessage: its id, the protocol operation's tag and that operation's contents.
+async fn read_request(socket: &mut TcpStream) -> Option<(i64, u8, Vec<u8>)> {
+    let (tag, body) = read_tlv(socket).await?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (id_tag, id, rest) = split_tlv(&body)?;
+    if id_tag != 0x02 {
+        return None;
+    }
+    let id = id.iter().fold(0i64, |n, b| (n << 8) | i64::from(*b));
+    let (op, contents, _) = split_tlv(rest)?;
+    Some((id, op, contents.to_vec()))
+}
+
+async fn read_tlv(socket: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let tag = socket.read_u8().await.ok()?;
+    let first = socket.read_u8().await.ok()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let mut len = 0usize;
+        for _ in 0..(first & 0x7f).min(4) {
+            len = (len << 8) | usize::from(socket.read_u8().await.ok()?);
+        }
+        len
+    };
+    // Requests are small; a client that claims more is not one this server talks to.
+    if len > 1 << 20 {
+        return None;
+    }
+    let mut body = vec![0; len];
+    socket.read_exact(&mut body).await.ok()?;
+    Some((tag, body))
+}
+
+/// The first element of `bytes`: tag, contents, and what follows.
+fn split_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let count = usize::from(first & 0x7f);
+        let (len_bytes, after) = rest.split_at_checked(count)?;
+        rest = after;
+        len_bytes
+            .iter()
+            .fold(0usize, |n, b| (n << 8) | usize::from(*b))
+    };
+    let (contents, after) = rest.split_at_checked(len)?;
+    Some((tag, contents, after))
+}
+
+/// A SearchRequest's baseObject and scope.
+fn search_base_and_scope(body: &[u8]) -> (Vec<u8>, u8) {
+    let Some((_, base, rest)) = split_tlv(body) else {
+        return (Vec::new(), 0);
+    };
+    let scope = split_tlv(rest)
+        .and_then(|(_, scope, _)| scope.first().copied())
+        .unwrap_or(0);
+    (base.to_vec(), scope)
+}
+
+fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = contents.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend(&bytes[skip..]);
+    }
+    out.extend(contents);
+    out
+}
+
+fn integer(value: i64) -> Vec<u8> {
+    let bytes = value.to_be_bytes();
+    let skip = bytes
+        .windows(2)
+        .take_while(|w| (w[0] == 0 && w[1] < 0x80) || (w[0] == 0xff && w[1] >= 0x80))
+        .count();
+    tlv(0x02, &bytes[skip..])
+}
+
+/// An LDAPResult's fields: resultCode, matchedDN, diagnosticMessage.
+fn result(code: u8) -> Vec<u8> {
+    [tlv(0x0a, &[code]), tlv(0x04, b""), tlv(0x04, b"")].concat()
+}
+
+fn message(id: i64, op: &[u8], controls: Option<&[u8]>) -> Vec<u8> {
+    let mut body = [integer(id), op.to_vec()].concat();
+    if let Some(controls) = controls {
+        body.extend(tlv(0xa0, controls));
+    }
+    tlv(0x30, &body)
+}
+
+fn search_entry(id: i64, dn: &[u8], attrs: &[(&str, &[&[u8]])]) -> Vec<u8> {
+    let attributes: Vec<u8> = attrs
+        .iter()
+        .flat_map(|(name, values)| {
+            let values: Vec<u8> = values.iter().flat_map(|v| tlv(0x04, v)).collect();
+            tlv(
+                0x30,
+                &[tlv(0x04, name.as_bytes()), tlv(0x31, &values)].concat(),
+            )
+        })
+        .collect();
+    let op = tlv(0x64, &[tlv(0x04, dn), tlv(0x30, &attributes)].concat());
+    message(id, &op, None)
+}
+
+/// SearchResultDone, success, with a paged-results control carrying `cookie` when given.
+fn search_done(id: i64, cookie: Option<&[u8]>) -> Vec<u8> {
+    let done = tlv(0x65, &result(0));
+    let control = cookie.map(|cookie| {
+        let value = tlv(0x30, &[integer(0), tlv(0x04, cookie)].concat());
+        tlv(
+            0x30,
+            &[tlv(0x04, b"1.2.840.113556.1.4.319"), tlv(0x04, &value)].concat(),
+        )
+    });
+    message(id, &done, control.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_and_lengths_are_minimal_ber() {
+        assert_eq!(integer(0), [0x02, 0x01, 0x00]);
+        assert_eq!(integer(128), [0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(integer(-1), [0x02, 0x01, 0xff]);
+        assert_eq!(&tlv(0x04, &[0; 200])[..3], [0x04, 0x81, 200]);
+        let encoded = tlv(0x04, b"abc");
+        let (tag, contents, rest) = split_tlv(&encoded).expect("tlv");
+        assert_eq!((tag, contents, rest), (0x04, &b"abc"[..], &b""[..]));
+    }
+}
