@@ -39,13 +39,18 @@ pub struct UserSynchronizationSpec {
     pub run_on_create: bool,
     /// Cron schedule, 5 fields (minute hour day-of-month month day-of-week), UTC unless timeZone is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(
-        pattern = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|(\S+\s+){4}\S+)$"
-    ))]
+    #[schemars(
+        length(max = 256),
+        regex(pattern = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|(\S+\s+){4}\S+)$")
+    )]
     pub schedule: Option<String>,
-    /// Fixed period between runs, a Go-style duration such as `15m` or `1h30m`.
+    /// Fixed period between runs, a Go-style duration such as `15m` or `1h30m` (1s to 8784h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(length(max = 64), regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "duration(self) >= duration('1s') && duration(self) <= duration('8784h')",
+         "message": "interval must be between 1s and 8784h (a year)"},
+    ]))]
     pub interval: Option<String>,
     /// IANA time zone name for schedule, such as `Europe/Bratislava`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +119,11 @@ pub struct IncrementalSpec {
     /// A run reads everything again at least this often (a Go-style duration), so that nothing a
     /// change feed missed stays wrong for long.
     #[serde(default = "default_full_sync_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(length(max = 64), regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "duration(self) >= duration('1s') && duration(self) <= duration('8784h')",
+         "message": "fullSyncInterval must be between 1s and 8784h (a year)"},
+    ]))]
     pub full_sync_interval: String,
 }
 
@@ -335,28 +344,40 @@ pub enum NestedGroups {
 #[serde(rename_all = "camelCase")]
 pub struct AttributeOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub user_object_class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub group_object_class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub user_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub upn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub group_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub member: Option<String>,
 }
 

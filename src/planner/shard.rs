@@ -164,6 +164,50 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn joining_the_parts_gives_the_group_back(
+            ids in proptest::collection::vec("[0-9a-f-]{1,40}", 0..400),
+            names in proptest::collection::vec("\\PC{0,60}", 1..20),
+            max_bytes in 200usize..4000,
+        ) {
+            let users: Vec<Arc<GroupUser>> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    GroupUser {
+                        name: names[i % names.len()].clone(),
+                        dn: format!("CN={i},DC=x"),
+                        id: id.clone(),
+                        ..Default::default()
+                    }
+                    .into()
+                })
+                .collect();
+            let spec = UserGroupSpec {
+                display_name: "Big".into(),
+                users: users.clone(),
+                ..Default::default()
+            };
+            let parts = parts("corp-big-0a1b2c", &spec, max_bytes);
+            let joined: Vec<Arc<GroupUser>> =
+                parts.iter().flat_map(|p| p.users.iter().cloned()).collect();
+            proptest::prop_assert_eq!(joined, users);
+            proptest::prop_assert_eq!(&parts[0].display_name, "Big");
+            for (i, part) in parts.iter().enumerate() {
+                let bytes: usize = part.users.iter().map(json_bytes).sum();
+                proptest::prop_assert!(
+                    bytes <= max_bytes || part.users.len() == 1,
+                    "part {} holds {} bytes", i, bytes
+                );
+                if i > 0 {
+                    proptest::prop_assert_eq!(part.parent.as_deref(), Some("corp-big-0a1b2c"));
+                    proptest::prop_assert!(!part.users.is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn small_and_empty_lists_stay_in_one_object() {
         assert_eq!(split(&users(10), DEFAULT_SHARD_BYTES).len(), 1);

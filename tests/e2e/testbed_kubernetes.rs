@@ -106,6 +106,49 @@ async fn crds_install_and_admission_enforces_cel_rules() {
             .expect("maxDeletions as int or percent is accepted");
     }
 
+    // Durations out of range, and strings longer than any real one, never reach the operator.
+    for (name, field, bad, words) in [
+        (
+            "huge-interval",
+            "interval",
+            "99999999999999999999h",
+            "interval",
+        ),
+        ("long-interval", "interval", "8785h", "between 1s and 8784h"),
+        (
+            "short-interval",
+            "interval",
+            "500ms",
+            "between 1s and 8784h",
+        ),
+        ("slow-run", "runTimeout", "25h", "between 1s and 24h"),
+        (
+            "long-schedule",
+            "schedule",
+            &format!("0 0 * * {}", "1,".repeat(200)),
+            "schedule",
+        ),
+    ] {
+        let mut spec = valid_spec();
+        spec[field] = bad.into();
+        assert!(
+            rejection(create_raw(&api, task_json(name, spec)).await).contains(words),
+            "{name}"
+        );
+    }
+    let mut full = valid_spec();
+    full["incremental"] = serde_json::json!({"fullSyncInterval": "0.5s"});
+    assert!(
+        rejection(create_raw(&api, task_json("short-full", full)).await)
+            .contains("fullSyncInterval")
+    );
+    let mut attribute = valid_spec();
+    attribute["directory"]["attributes"] = serde_json::json!({"member": "m".repeat(200)});
+    assert!(
+        rejection(create_raw(&api, task_json("long-attribute", attribute)).await)
+            .contains("member")
+    );
+
     let mut wrong_scheme = valid_spec();
     wrong_scheme["server"]["urls"] = serde_json::json!(["ldap://127.0.0.1:389"]);
     assert!(
