@@ -7,7 +7,7 @@ use futures::FutureExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::context::Context;
 use super::kept::status_of;
@@ -116,6 +116,9 @@ async fn steps(
         seconds = step.elapsed().as_secs_f64(),
         "planned"
     );
+    if !plan.duplicates.is_empty() {
+        warn!(duplicates = ?plan.duplicates, "UserGroups stood for a directory object another one stands for; the copies are removed");
+    }
 
     let applied = if task.spec.dry_run {
         ctx.state.settled.forget(&uid);

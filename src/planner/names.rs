@@ -45,6 +45,15 @@ pub fn user_group_name_long(task: &str, group: &str, identity: &str) -> String {
     compose(task, group, &digest(identity, LONG_SUFFIX_LEN))
 }
 
+/// Whether `name` ends in the suffix [`user_group_name`] or [`user_group_name_long`] derive from
+/// `identity`: true of the names usersync gave, whatever the group was called then.
+pub fn carries_suffix_of(name: &str, identity: &str) -> bool {
+    [SUFFIX_LEN, LONG_SUFFIX_LEN].iter().any(|&len| {
+        name.strip_suffix(&digest(identity, len))
+            .is_some_and(|stem| stem.ends_with('-'))
+    })
+}
+
 /// Name of shard `index` (1-based) of the UserGroup `base`: `<base>-s<index>`, or, when that would
 /// be too long, the base cut short with a digest of the whole base before `-s<index>`, so that the
 /// shards of two bases that differ only at the end (in their id suffix) never share a name.
@@ -194,6 +203,18 @@ mod tests {
             keys.dedup();
             proptest::prop_assert_eq!(names.len(), keys.len(), "two shards share a name");
         }
+    }
+
+    #[test]
+    fn generated_names_carry_their_identitys_suffix() {
+        let name = user_group_name("corp", "Sales", "guid-1");
+        assert!(carries_suffix_of(&name, "guid-1"));
+        assert!(carries_suffix_of(
+            &user_group_name_long("corp", "Renamed", "guid-1"),
+            "guid-1"
+        ));
+        assert!(!carries_suffix_of(&name, "guid-2"));
+        assert!(!carries_suffix_of("copy-of-sales", "guid-1"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hashbrown::{HashMap, HashSet};
 
 use super::desired::{DesiredGroup, Identity};
-use super::names::{user_group_name, user_group_name_long};
+use super::names::{carries_suffix_of, user_group_name, user_group_name_long};
 use super::order::sort_users;
 use crate::api::{CollisionPolicy, ExtinctionPolicy, GroupUser, UserGroupSpec};
 
@@ -128,6 +128,9 @@ pub struct Plan {
     pub users_kept: usize,
     /// Set when the removals exceeded maxDeletions: nothing is removed this run.
     pub brake: Option<Brake>,
+    /// This task's objects that stand for the same directory object as another one: removed
+    /// (they are in `remove` too), and reported.
+    pub duplicates: Vec<String>,
 }
 
 impl Plan {
@@ -183,11 +186,7 @@ impl<'c> Planning<'c> {
         current: &'c [CurrentGroup<'c>],
         policies: &'c Policies,
     ) -> Planning<'c> {
-        let owned: HashMap<Identity, &CurrentGroup<'_>> = current
-            .iter()
-            .filter(|c| c.owned)
-            .map(|c| (c.identity(), c))
-            .collect();
+        let (owned, duplicates) = index_owned(current);
         let by_name: HashMap<&str, &CurrentGroup<'_>> =
             current.iter().map(|c| (c.name.as_str(), c)).collect();
         // Dropped on return: only the brake needs the listed records.
@@ -212,6 +211,7 @@ impl<'c> Planning<'c> {
             drop_vanished_users: policies.user_extinction == ExtinctionPolicy::Remove && !braked,
             out: Plan {
                 brake,
+                duplicates: duplicates.iter().map(|c| c.name.clone()).collect(),
                 ..Plan::default()
             },
         }
@@ -313,10 +313,49 @@ impl<'c> Planning<'c> {
                 _ => {}
             }
         }
+        // A duplicate is a copy of an object that stands: removing it loses nothing, so the brake
+        // does not hold it back.
+        self.out.remove.extend(self.out.duplicates.iter().cloned());
         self.out.remove.sort();
         self.out.mark_extinct.sort();
         self.out
     }
+}
+
+/// What a group's generated name derives its suffix from.
+fn name_key(identity: &Identity, display_name: &str) -> String {
+    match identity {
+        Identity::Target => format!("target:{display_name}"),
+        Identity::Directory(id) => id.clone(),
+    }
+}
+
+/// This task's objects by the identity they stand for, and the ones that stand for an identity
+/// another object already does (a copy made with the task's label and owner, or a write that
+/// raced). Whatever order the objects come in, the same one stands: one whose name usersync gave
+/// it (it ends in its identity's suffix) before any other, then the smallest name.
+fn index_owned<'c>(
+    current: &'c [CurrentGroup<'c>],
+) -> (
+    HashMap<Identity, &'c CurrentGroup<'c>>,
+    Vec<&'c CurrentGroup<'c>>,
+) {
+    let mut mine: Vec<&CurrentGroup<'_>> = current.iter().filter(|c| c.owned).collect();
+    let given = |c: &CurrentGroup<'_>| {
+        carries_suffix_of(&c.name, &name_key(&c.identity(), &c.spec.display_name))
+    };
+    mine.sort_by(|a, b| given(b).cmp(&given(a)).then_with(|| a.name.cmp(&b.name)));
+    let mut owned = HashMap::with_capacity(mine.len());
+    let mut duplicates = Vec::new();
+    for c in mine {
+        let identity = c.identity();
+        if owned.contains_key(&identity) {
+            duplicates.push(c);
+        } else {
+            owned.insert(identity, c);
+        }
+    }
+    (owned, duplicates)
 }
 
 /// The user records this task's objects list.
@@ -446,10 +485,7 @@ fn assign_names(
         if names.contains_key(&d.identity) {
             continue;
         }
-        let key = match &d.identity {
-            Identity::Target => format!("target:{}", d.display_name),
-            Identity::Directory(id) => id.clone(),
-        };
+        let key = name_key(&d.identity, &d.display_name);
         let mut name = user_group_name(&policies.task, &d.display_name, &key);
         // Another object of this task, or another new one, already has the short name.
         if used.contains(&name) || by_name.get(name.as_str()).is_some_and(|c| c.owned) {

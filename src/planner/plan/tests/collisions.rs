@@ -167,3 +167,46 @@ fn users_sharing_a_name_are_no_conflict_and_nobody_is_listed_twice() {
     assert!(p.is_noop(), "{p:?}");
     assert_eq!(p.skipped.len(), 1);
 }
+
+#[test]
+fn copies_of_an_object_are_removed_and_the_same_one_stands_in_any_order() {
+    let cluster = first_sync();
+    let sales = cluster
+        .iter()
+        .find(|g| g.spec.display_name == "Sales")
+        .expect("Sales")
+        .clone();
+    // Copies with the task's label and owner: same spec, names after and before the original's.
+    let mut copies = Vec::new();
+    for name in ["zz-copy-of-sales", "aa-copy-of-sales"] {
+        let mut copy = sales.clone();
+        copy.name = name.into();
+        copies.push(copy);
+    }
+    let mut forward = cluster.clone();
+    forward.extend(copies.iter().cloned());
+    let mut backward = copies.clone();
+    backward.extend(cluster.iter().rev().cloned());
+    let a = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &forward,
+        &policies(),
+    );
+    let b = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &backward,
+        &policies(),
+    );
+    assert_eq!(a, b, "the order of the objects does not matter");
+    let expected = ["aa-copy-of-sales", "zz-copy-of-sales"];
+    assert_eq!(a.duplicates, expected, "the object usersync named stands");
+    assert_eq!(a.remove, expected);
+    assert!(a.create.is_empty(), "{:?}", a.create);
+    let after = apply(&forward, &a);
+    let again = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &after,
+        &policies(),
+    );
+    assert!(again.is_noop() && again.duplicates.is_empty(), "{again:?}");
+}
