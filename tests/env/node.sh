@@ -230,8 +230,13 @@ import() {
   # archive); --base-name gives the former its repository.
   ctr_node images import --all-platforms --base-name "$base" "$archive" >"$dir/import.log" 2>&1 ||
     { cat "$dir/import.log" >&2; die "importing $archive failed"; }
-  ctr_node images ls -q | grep -qx "$name" || ctr_node images tag "$(ctr_node images ls -q | grep "^$base:" | head -1)" "$name" >/dev/null
-  ctr_node images ls -q | grep -qx "$name" || die "$archive did not give the image $name"
+  # The list is read whole first: `grep -q` stopping early would fail the pipe under pipefail.
+  local images
+  images=$(ctr_node images ls -q)
+  if ! grep -qx "$name" <<<"$images"; then
+    ctr_node images tag "$(grep -m1 "^$base:" <<<"$images")" "$name" >/dev/null ||
+      die "$archive did not give the image $name"
+  fi
   log "imported $name into the node"
 }
 
