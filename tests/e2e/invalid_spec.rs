@@ -39,14 +39,14 @@ async fn an_invalid_spec_stalls_its_task_alone_before_any_io() {
     let (mut operator, log_path) = spawn_operator(&ns.name, &["--listen", "127.0.0.1:0"], "info");
     assert_synced(&wait_for_run(&tasks, None).await);
 
-    // The CRD's pattern lets this interval through; it is far beyond what a run can wait for.
+    // The CRD's rules let this schedule through (five fields); it never fires (February 31st).
     let (port, connections, accepting) = connection_counter().await;
     let bad: UserSynchronization = serde_json::from_value(serde_json::json!({
         "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
         "metadata": {"name": "bad"},
         "spec": {
             "targetGroup": "bad-root",
-            "interval": "99999999999999999999h",
+            "schedule": "0 0 31 2 *",
             "server": {"urls": [format!("ldaps://127.0.0.1:{port}")], "credentialsSecretRef": {"name": "bind"}},
             "directory": {"baseDN": base},
         },
@@ -87,7 +87,7 @@ async fn an_invalid_spec_stalls_its_task_alone_before_any_io() {
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Stalled"))
         .expect("Stalled");
     assert!(
-        stalled.message.starts_with("spec.interval: "),
+        stalled.message.starts_with("spec.schedule: "),
         "the field is named: {}",
         stalled.message
     );

@@ -184,6 +184,16 @@ async fn helm_upgrade_finishes_with_one_and_two_replicas_and_the_standby_takes_o
         .find(|p| **p != leading)
         .expect("a standby")
         .clone();
+    // A leader lets a run in progress finish before it lets go: wait until none is, so that what
+    // is timed below is the hand-over alone.
+    task_where(&tasks, "no run in progress", |t| {
+        let conditions = t.status.as_ref().map(|s| s.conditions.as_slice());
+        conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Reconciling" && c.status == "False")
+    })
+    .await;
 
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &system);
     pods.delete(&leading, &DeleteParams::default())
