@@ -28,8 +28,9 @@ pub async fn read_directory(
     on_reader_thread(&first_url, async move {
         let mut conn = connect(&settings).await?;
         let mut read = read(&mut conn, &directory, &options, feed).await?;
-        // The connection is done; a server that does not answer the unbind costs nothing more.
-        let _ = conn.ldap.unbind().await;
+        // The connection is done: a server that does not take the unbind costs at most the
+        // task's per-operation timeout, and nothing else.
+        let _ = tokio::time::timeout(conn.timeout, conn.ldap.unbind()).await;
         let discarded = read.discarded.take();
         let answered = Answered {
             read,

@@ -10,6 +10,7 @@ mod collisions;
 mod extinction;
 mod max_deletions;
 mod order;
+mod properties;
 mod tree;
 
 fn user(name: &str) -> Arc<User> {
