@@ -16,7 +16,6 @@
 //! - [`parse`]: search entries made into user, group and container records.
 //! - [`search`]: the query a task makes (checked by [`search::check_spec`]), paged and ranged
 //!   searches, result codes.
-//! - `paging_guard`: a paged search ends with an error when the server repeats a paging cookie.
 //! - [`delta`]: change feeds (syncrepl, uSNChanged): a position, and what changed since one.
 //! - [`read`]: a task's read, of everything or of the changes, and what it keeps.
 //! - [`reader_thread`]: a read on a thread of its own.
@@ -29,7 +28,6 @@ pub mod entry;
 pub mod error;
 pub mod id_format;
 pub mod kept;
-mod paging_guard;
 pub mod parse;
 pub mod preset;
 pub mod read;

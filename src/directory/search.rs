@@ -13,7 +13,6 @@ use super::connect::{Connection, map_operation_error};
 use super::dn::Dn;
 use super::entry::Entry;
 use super::error::DirectoryError;
-use super::paging_guard::PagingGuard;
 use super::parse::{parse_container, parse_group, parse_user, taken_apart};
 use super::preset::{MemberFormat, Schema};
 use super::snapshot::ReadStats;
@@ -339,7 +338,6 @@ pub(super) async fn search<T>(
     let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
         Box::new(EntriesOnly::new()),
         Box::new(PagedResults::new(page_size as i32)),
-        Box::new(PagingGuard::default()),
     ];
     let mut stream = conn
         .ldap
