@@ -91,6 +91,23 @@ pub async fn task_where(
     .await
 }
 
+/// Asks the task `corp-ad` for a run (run-now `token`) and waits until that run has synced.
+pub async fn run_now_until_synced(
+    tasks: &Api<UserSynchronization>,
+    token: &str,
+) -> UserSynchronization {
+    let patch = serde_json::json!({"metadata": {"annotations": {"usersync.io/run-now": token}}});
+    tasks
+        .patch("corp-ad", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("ask for a run");
+    task_where(tasks, "the asked-for run syncs", |t| {
+        let status = t.status.as_ref();
+        status.and_then(|s| s.last_handled_run_now.as_deref()) == Some(token) && synced(t)
+    })
+    .await
+}
+
 /// Ready is True with reason Synced.
 pub fn synced(task: &UserSynchronization) -> bool {
     let conditions = task.status.as_ref().map(|s| s.conditions.as_slice());
@@ -205,21 +222,7 @@ async fn helm_upgrade_finishes_with_one_and_two_replicas_and_the_standby_takes_o
         (leader(&client, &system).await.as_deref() == Some(standby.as_str())).then_some(())
     })
     .await;
-    let patch =
-        serde_json::json!({"metadata": {"annotations": {"usersync.io/run-now": "after-failover"}}});
-    tasks
-        .patch("corp-ad", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("ask for a run");
-    let task = task_where(&tasks, "the run after the failover", |t| {
-        let handled = t
-            .status
-            .as_ref()
-            .and_then(|s| s.last_handled_run_now.as_deref());
-        handled == Some("after-failover") && synced(t)
-    })
-    .await;
-    assert!(synced(&task));
+    run_now_until_synced(&tasks, "after-failover").await;
 
     // One writer at a time: each pod's writes come in one stretch, and the standby wrote last.
     let turns = writers_in_turn(&identity.name);

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, LogParams};
 
-use crate::chart::{Release, synced, task_where};
+use crate::chart::{Release, run_now_until_synced, synced, task_where};
 use crate::support::namespace::TestNamespace;
 use crate::support::node::{apply_example_task, node_client, ready_pods, take_node, until};
 
@@ -91,20 +91,7 @@ async fn a_run_in_progress_when_the_kubelet_stops_the_pod_finishes_and_reports()
     assert!(first.created > 0, "{first:?}");
 
     // The replacement pod's run has nothing left to do.
-    let patch =
-        serde_json::json!({"metadata": {"annotations": {"usersync.io/run-now": "after-restart"}}});
-    tasks
-        .patch("corp-ad", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("ask for a run");
-    let task = task_where(&tasks, "the replacement pod's run", |t| {
-        let handled = t
-            .status
-            .as_ref()
-            .and_then(|s| s.last_handled_run_now.as_deref());
-        handled == Some("after-restart") && synced(t)
-    })
-    .await;
+    let task = run_now_until_synced(&tasks, "after-restart").await;
     let next = task.status.and_then(|s| s.last_run).expect("summary");
     assert_eq!(
         (next.created, next.updated, next.removed),
