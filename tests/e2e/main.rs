@@ -13,10 +13,12 @@ mod support {
     pub mod ldap;
     pub mod namespace;
     pub mod operator;
+    pub mod proxy;
     pub mod wait;
 }
 
 mod big_group;
+mod cut_read;
 mod deletion_policy;
 mod gitops;
 mod helm;

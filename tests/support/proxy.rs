@@ -1,0 +1,108 @@
+//! A TCP proxy on 127.0.0.1 in front of a real server, which can cut every connection after a
+//! given number of bytes from the server: a deterministic failure in the middle of a read. TLS
+//! passes through it untouched. Its loops are bounded in connections and time.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const MAX_CONNECTIONS: usize = 200;
+const LIFETIME: Duration = Duration::from_secs(300);
+
+pub struct CutProxy {
+    pub port: u16,
+    /// Bytes from the server a new connection may pass before it is cut; negative: no limit.
+    budget: Arc<AtomicI64>,
+    /// The most bytes from the server any connection has passed.
+    largest: Arc<AtomicI64>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl CutProxy {
+    /// Connections opened from now on are cut after `bytes` from the server (negative: never).
+    pub fn cut_after(&self, bytes: i64) {
+        self.budget.store(bytes, Ordering::SeqCst);
+    }
+
+    /// The most bytes the server has sent on one connection (a whole read's, once one was done).
+    pub fn largest_connection_bytes(&self) -> i64 {
+        self.largest.load(Ordering::SeqCst)
+    }
+}
+
+pub async fn start(target: SocketAddr) -> CutProxy {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let budget = Arc::new(AtomicI64::new(-1));
+    let largest = Arc::new(AtomicI64::new(0));
+    let (budgets, largests) = (budget.clone(), largest.clone());
+    let server = tokio::spawn(async move {
+        let serve = async {
+            for _ in 0..MAX_CONNECTIONS {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let limit = budgets.load(Ordering::SeqCst);
+                tokio::spawn(forward(client, target, limit, largests.clone()));
+            }
+        };
+        let _ = tokio::time::timeout(LIFETIME, serve).await;
+    });
+    CutProxy {
+        port,
+        budget,
+        largest,
+        server,
+    }
+}
+
+async fn forward(client: TcpStream, target: SocketAddr, limit: i64, largest: Arc<AtomicI64>) {
+    let Ok(server) = TcpStream::connect(target).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = async {
+        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+    };
+    let downstream = async {
+        let mut passed: i64 = 0;
+        let mut buffer = vec![0u8; 16 * 1024];
+        while let Ok(n) = server_read.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            let allowed = if limit < 0 {
+                n
+            } else {
+                n.min(usize::try_from(limit - passed).unwrap_or(0))
+            };
+            if client_write.write_all(&buffer[..allowed]).await.is_err() {
+                break;
+            }
+            passed += allowed as i64;
+            largest.fetch_max(passed, Ordering::SeqCst);
+            if allowed < n {
+                break;
+            }
+        }
+    };
+    // Whichever direction ends first ends the connection: a cut closes both sides.
+    let _ = tokio::time::timeout(LIFETIME, async {
+        tokio::select! {
+            () = upstream => {}
+            () = downstream => {}
+        }
+    })
+    .await;
+}
