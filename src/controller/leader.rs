@@ -42,11 +42,7 @@ impl Leadership {
     /// Releases the lease and waits until the release is written, so that a standby can take over
     /// at once instead of when the lease expires.
     pub async fn step_down(self) {
-        drop(self.leading);
-        if tokio::time::timeout(self.lease_duration, self.manager)
-            .await
-            .is_ok()
-        {
+        if stop_manager(self.leading, self.manager, self.lease_duration).await {
             info!("released the leader lease");
         }
     }
@@ -77,11 +73,21 @@ pub async fn acquire(
             }
             () = released(client.clone(), election) => {}
         }
-        // Dropping the receiver stops this round's manager. It is awaited, so that its parting
-        // release cannot undo the next round's lock, which is held under the same identity.
-        drop(leading);
-        let _ = tokio::time::timeout(election.lease_duration, manager).await;
+        // Awaited, so that this round's parting release cannot undo the next round's lock, which
+        // is held under the same identity.
+        stop_manager(leading, manager, election.lease_duration).await;
     }
+}
+
+/// Drops the manager's receiver, which makes it release the lease (when it holds it) and stop, and
+/// waits up to `within` for that; true when it stopped in time.
+async fn stop_manager(
+    leading: watch::Receiver<bool>,
+    manager: ManagerTask,
+    within: Duration,
+) -> bool {
+    drop(leading);
+    tokio::time::timeout(within, manager).await.is_ok()
 }
 
 /// A lease manager working in the background; dropping its receiver makes it release and stop.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, PostParams};
 use usersync::api::UserSynchronization;
 
+use crate::support::audit::task_writes;
 use crate::support::hostile::{Mode, start};
 use crate::support::kube::{Scenario, create_task, run_now};
 use crate::support::operator::spawn_operator;
@@ -44,26 +45,6 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .expect("VmHWM")
-}
-
-/// UserGroup writes in `ns` of objects named after the task `task`.
-fn writes_of(ns: &str, task: &str) -> usize {
-    let log = std::fs::read_to_string(usersync_testbed::env::kube().audit_log).unwrap_or_default();
-    let prefix = format!("{task}-");
-    log.lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|e| {
-            e["objectRef"]["resource"] == "usergroups"
-                && e["objectRef"]["namespace"] == ns
-                && e["objectRef"]["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with(&prefix))
-                && matches!(
-                    e["verb"].as_str(),
-                    Some("create" | "update" | "patch" | "delete")
-                )
-        })
-        .count()
 }
 
 #[tokio::test]
@@ -132,7 +113,7 @@ async fn hostile_servers_cost_their_task_alone() {
         run_now(&tasks, &token).await;
         assert_synced(&wait_for_run(&tasks, Some(&token)).await);
         assert_eq!(
-            writes_of(&ns.name, &name),
+            task_writes(&ns.name, &name),
             0,
             "{mode:?}: the hostile task wrote UserGroups"
         );

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use kube::api::PostParams;
 use usersync::api::UserSynchronization;
 
+use crate::support::audit::task_writes;
 use crate::support::kube::{Scenario, create_task, run_now};
 use crate::support::operator::spawn_operator;
 use crate::support::wait::{assert_synced, condition, wait_for_run};
@@ -106,31 +107,10 @@ async fn an_invalid_spec_stalls_its_task_alone_before_any_io() {
     );
     accepting.abort();
     assert_eq!(
-        bad_task_writes(&ns.name),
+        task_writes(&ns.name, "bad"),
         0,
         "the invalid task wrote UserGroups"
     );
     operator.kill().await.expect("stop the operator");
     let _ = std::fs::remove_file(&log_path);
-}
-
-/// UserGroup writes in `ns` of objects named after the task `bad`.
-fn bad_task_writes(ns: &str) -> usize {
-    let log = std::fs::read_to_string(usersync_testbed::env::kube().audit_log).unwrap_or_default();
-    log.lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|event| {
-            let object = &event["objectRef"];
-            object["resource"] == "usergroups"
-                && object["namespace"] == ns
-                && object["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with("bad-")
-                && matches!(
-                    event["verb"].as_str().unwrap_or_default(),
-                    "create" | "update" | "patch" | "delete"
-                )
-        })
-        .count()
 }
