@@ -1,12 +1,14 @@
-//! The password never shows: not in the operator's logs (at debug level), not in Events, not on
-//! status. Runs the real `usersync run` binary against the test bed.
+//! The password never shows: not in the operator's logs and stderr (at trace level, every crate's
+//! lines included), not in Events, not on status, not in metrics, whether it went in a simple bind
+//! or in NTLM. Runs the real `usersync run` binary against the test bed.
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use usersync_testbed::env;
 
-use crate::support::kube::{Scenario, create_task, secrets};
-use crate::support::operator::spawn_operator;
+use crate::support::kube::{Scenario, create_task, run_now, secrets};
+use crate::support::operator::{http_get, spawn_operator};
 use crate::support::wait::{condition, wait_for_condition, wait_for_run};
 
 #[tokio::test]
@@ -29,7 +31,7 @@ async fn passwords_stay_out_of_logs_events_and_status() {
     let (mut operator, log_path) = spawn_operator(
         &ns.name,
         &["--listen", &listen, "--reference-poll-seconds", "1"],
-        "debug",
+        "trace",
     );
     let task = wait_for_run(&tasks, None).await;
     assert_eq!(
@@ -40,7 +42,28 @@ async fn passwords_stay_out_of_logs_events_and_status() {
     // Now the right password: the run succeeds, with the real password in use.
     let right = env::samba().admin_password;
     secrets(&client, &ns.name, &right).await;
-    let task = wait_for_condition(&tasks, "Ready", "True", "Synced").await;
+    wait_for_condition(&tasks, "Ready", "True", "Synced").await;
+
+    // The same password in an NTLM bind.
+    let ntlm = serde_json::json!({"spec": {"server": {"auth": "NTLM"}}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&ntlm))
+        .await
+        .expect("switch to NTLM");
+    run_now(&tasks, "ntlm").await;
+    let task = wait_for_run(&tasks, Some("ntlm")).await;
+    assert_eq!(
+        condition(&task, "Ready"),
+        Some(("True".into(), "Synced".into())),
+        "{:?}",
+        task.status
+    );
+    assert!(
+        task.status.as_ref().and_then(|s| s.observed_generation) >= task.metadata.generation,
+        "the NTLM spec was the one that ran"
+    );
+    let (_, metrics) = http_get(listen.parse().expect("address"), "/metrics").await;
+    assert!(metrics.contains("usersync_"), "metrics were served");
 
     let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
     let events = serde_json::to_string(
@@ -65,12 +88,32 @@ async fn passwords_stay_out_of_logs_events_and_status() {
         "the logs report the failure"
     );
     check_run_logs(&logs, &ns.name);
+    let traced = |target: &str| {
+        logs.lines().any(|l| {
+            l.contains(r#""level":"TRACE""#) && l.contains(&format!(r#""target":"{target}"#))
+        })
+    };
+    assert!(
+        traced("rustls") && traced("kube_client") && traced("hyper"),
+        "trace lines of the TLS, HTTP and Kubernetes clients are in the log"
+    );
+    let places = [
+        ("logs and stderr", &logs),
+        ("Events", &events),
+        ("status", &status),
+        ("metrics", &metrics),
+    ];
     for password in [wrong, right.as_str()] {
-        for (place, text) in [("logs", &logs), ("Events", &events), ("status", &status)] {
-            assert!(
-                !text.contains(password),
-                "a password appears in the {place}"
-            );
+        let base64 = serde_json::to_value(ByteString(password.as_bytes().to_vec())).expect("b64");
+        let base64 = base64
+            .as_str()
+            .expect("a string")
+            .trim_end_matches('=')
+            .to_owned();
+        for form in [password, base64.as_str()] {
+            for (place, text) in places {
+                assert!(!text.contains(form), "a password appears in the {place}");
+            }
         }
     }
 }
