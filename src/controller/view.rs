@@ -18,7 +18,7 @@ use kube::Resource;
 
 use super::freshness::at_least;
 use crate::api::{UserGroup, UserSynchronization};
-use crate::run::apply::Written;
+use crate::run::apply::{Written, created_entry};
 use crate::run::user_pool::UserPool;
 
 pub struct UserGroupView {
@@ -54,13 +54,16 @@ impl UserGroupView {
             .map(|api| {
                 let owners = Arc::clone(&owners);
                 let (reader, writer) = reflector::store();
-                // managedFields are never read here; dropping them keeps the view smaller, and the
-                // members share the records the directory read holds.
+                // Of managedFields only those of an object usersync created and never changed are
+                // kept (its next write takes them into apply ownership); dropping the others keeps
+                // the view smaller, and the members share the records the directory read holds.
                 let pool = Arc::clone(pool);
                 let events = watcher(api, watcher::Config::default())
                     .default_backoff()
                     .modify(move |g| {
-                        g.managed_fields_mut().clear();
+                        if created_entry(&g.metadata).is_none() {
+                            g.managed_fields_mut().clear();
+                        }
                         pool.share_all(&mut g.spec.users);
                     });
                 let watch = reflector::reflector(writer, events);

@@ -23,6 +23,9 @@ pub struct ClusterState<'a> {
     /// Each of the task's objects (shards included) as stored now, so that writing a group touches
     /// only the objects that change.
     pub stored: HashMap<String, &'a UserGroup>,
+    /// Every other UserGroup as the plan saw it: what a takeover under `collisionPolicy: Overwrite`
+    /// may write over, and nothing else.
+    pub foreign: HashMap<String, &'a UserGroup>,
 }
 
 /// The namespace's UserGroups as the planner sees them: the task's own ones, and the others that
@@ -37,12 +40,11 @@ pub fn cluster_state<'a>(
         .iter()
         .map(|g| &**g)
         .partition(|g| g.labels().contains_key(SHARD_OF_LABEL));
-    let stored: HashMap<String, &UserGroup> = shard_objects
+    let (stored, foreign): (HashMap<String, &UserGroup>, _) = shard_objects
         .iter()
         .chain(&bases)
-        .filter(|g| owned_by_task(g))
         .map(|g| (g.name_any(), *g))
-        .collect();
+        .partition(|(_, g)| owned_by_task(g));
     let mut shard_users: HashMap<&str, Vec<(usize, String, &UserGroupSpec)>> = HashMap::new();
     for shard in shard_objects.into_iter().filter(|s| owned_by_task(s)) {
         let base = shard.labels()[SHARD_OF_LABEL].as_str();
@@ -83,6 +85,7 @@ pub fn cluster_state<'a>(
         groups,
         shards,
         stored,
+        foreign,
     }
 }
 

@@ -13,4 +13,10 @@ impl ApiError {
     pub fn while_(step: &'static str) -> impl FnOnce(kube::Error) -> ApiError {
         move |source| ApiError { step, source }
     }
+
+    /// The object was not as the plan saw it (changed, replaced, or created since): a write fenced
+    /// by preconditions lost, and the next run plans from what is there now.
+    pub fn is_conflict(&self) -> bool {
+        matches!(&self.source, kube::Error::Api(status) if status.code == 409)
+    }
 }

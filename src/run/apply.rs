@@ -7,7 +7,8 @@ use std::sync::Mutex;
 
 use futures::{StreamExt, TryStreamExt};
 use governor::DefaultDirectRateLimiter;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::core::PartialObjectMeta;
 use kube::{Resource, ResourceExt};
 
@@ -38,6 +39,36 @@ pub struct Stored {
     spec_hash: u64,
     user_count: Option<i64>,
     extinct: bool,
+}
+
+/// The index of the managedFields entry usersync's create left (operation `Update`, not yet taken
+/// into apply ownership), if the object has one.
+pub fn created_entry(meta: &ObjectMeta) -> Option<usize> {
+    meta.managed_fields.iter().flatten().position(|f| {
+        f.manager.as_deref() == Some(FIELD_MANAGER)
+            && f.operation.as_deref() == Some("Update")
+            && f.subresource.as_deref().unwrap_or_default().is_empty()
+    })
+}
+
+/// Whether `after` leaves out a field `before` has (in its spec, labels or annotations): lists
+/// count as one field, as the schema keeps them whole.
+fn drops_fields(before: &UserGroup, after: &UserGroup) -> bool {
+    fn drops(before: &serde_json::Value, after: &serde_json::Value) -> bool {
+        let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
+            return false;
+        };
+        before.iter().any(|(key, value)| match after.get(key) {
+            None => !value.is_null(),
+            Some(kept) => drops(value, kept),
+        })
+    }
+    let fields = |g: &UserGroup| {
+        serde_json::json!({
+            "spec": g.spec, "labels": g.metadata.labels, "annotations": g.metadata.annotations,
+        })
+    };
+    drops(&fields(before), &fields(after))
 }
 
 /// Compared only within this process, so a fast hash with a fixed seed will do.
@@ -183,8 +214,12 @@ impl Writer<'_> {
             user_count: Some(user_count as i64),
             extinct: extinct_since.is_some(),
         };
-        // Force: this task is the only writer of these fields, and Overwrite takes objects over.
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let seen = self
+            .state
+            .stored
+            .get(name)
+            .or_else(|| self.state.foreign.get(name));
+        let mut version = seen.and_then(|g| g.resource_version());
         let unchanged = current
             .as_ref()
             .is_some_and(|c| c.spec_hash == wanted.spec_hash && c.extinct == wanted.extinct);
@@ -197,14 +232,12 @@ impl Writer<'_> {
                 annotations.insert(EXTINCT_SINCE_ANNOTATION.to_owned(), since.to_owned());
             }
             group.metadata.annotations = Some(annotations);
-            self.pace().await;
-            // Only the metadata comes back: the whole object would repeat every member.
-            let stored = self
-                .api
-                .patch_metadata(name, &params, &Patch::Apply(&group))
-                .await
-                .map_err(ApiError::while_("applying a UserGroup"))?;
-            self.record(name, &stored);
+            let written = match seen {
+                None => self.create(&group).await?,
+                Some(seen) => self.overwrite(group, seen).await?,
+            };
+            version = written.resource_version();
+            self.record(name, &written);
         }
         if current.is_some_and(|c| c.user_count == wanted.user_count) {
             return Ok(());
@@ -212,27 +245,114 @@ impl Writer<'_> {
         let status = serde_json::json!({
             "apiVersion": UserGroup::api_version(&()),
             "kind": UserGroup::kind(&()),
+            "metadata": {"resourceVersion": version},
             "status": UserGroupStatus { user_count: user_count as i64 },
         });
         self.pace().await;
         let stored = self
-            .apply_status(name, &params, &status)
+            .apply_status(name, &status)
             .await
             .map_err(ApiError::while_("applying a UserGroup status"))?;
         self.record(name, &stored);
         Ok(())
     }
 
-    /// Applies a status and takes back only the metadata, as `patch_metadata` does for the object.
+    /// Creates an object the plan found nowhere. Never an apply: an object of that name that
+    /// appeared since (made by a person, another task or a newer leader) is a conflict for the next
+    /// run to plan with, never taken over.
+    async fn create(&self, group: &UserGroup) -> Result<PartialObjectMeta<UserGroup>, ApiError> {
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        let body = serde_json::to_vec(group).map_err(|e| ApiError {
+            step: "creating a UserGroup",
+            source: kube::Error::SerdeError(e),
+        })?;
+        let request = kube::core::Request::new(self.api.resource_url())
+            .create(&params, body)
+            .map_err(kube::Error::BuildRequest)
+            .map_err(ApiError::while_("creating a UserGroup"))?;
+        self.pace().await;
+        self.metadata_of(request)
+            .await
+            .map_err(ApiError::while_("creating a UserGroup"))
+    }
+
+    /// Applies over the object as the plan saw it, and only that: its uid and resourceVersion are
+    /// preconditions, so an object replaced or changed since fails the run with a conflict instead
+    /// of being written over (a takeover under `collisionPolicy: Overwrite` included).
+    async fn overwrite(
+        &self,
+        mut group: UserGroup,
+        seen: &UserGroup,
+    ) -> Result<PartialObjectMeta<UserGroup>, ApiError> {
+        group.metadata.uid = seen.metadata.uid.clone();
+        group.metadata.resource_version = seen.metadata.resource_version.clone();
+        if let Some(entry) = created_entry(&seen.metadata).filter(|_| drops_fields(seen, &group)) {
+            let converted = self.own_by_apply(seen, entry).await?;
+            group.metadata.resource_version = converted.resource_version();
+        }
+        // Force: this task is the only writer of these fields, and Overwrite takes objects over.
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.pace().await;
+        // Only the metadata comes back: the whole object would repeat every member.
+        self.api
+            .patch_metadata(&group.name_any(), &params, &Patch::Apply(&group))
+            .await
+            .map_err(ApiError::while_("applying a UserGroup"))
+    }
+
+    /// A created object's fields belong to usersync's `Update` entry, which a later apply neither
+    /// replaces nor removes: a field the apply leaves out would stay. Renaming the entry to `Apply`
+    /// (once, before the first apply that leaves a field out) lets the apply remove it.
+    async fn own_by_apply(
+        &self,
+        seen: &UserGroup,
+        entry: usize,
+    ) -> Result<PartialObjectMeta<UserGroup>, ApiError> {
+        let operation = format!("/metadata/managedFields/{entry}/operation");
+        let patch = serde_json::from_value(serde_json::json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": seen.resource_version()},
+            {"op": "test", "path": operation, "value": "Update"},
+            {"op": "replace", "path": operation, "value": "Apply"},
+        ]))
+        .map_err(|e| ApiError {
+            step: "taking a created UserGroup into apply ownership",
+            source: kube::Error::SerdeError(e),
+        })?;
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        self.pace().await;
+        self.api
+            .patch_metadata(&seen.name_any(), &params, &Patch::Json::<()>(patch))
+            .await
+            .map_err(ApiError::while_(
+                "taking a created UserGroup into apply ownership",
+            ))
+    }
+
+    /// Applies a status (its resourceVersion a precondition) and takes back only the metadata, as
+    /// `patch_metadata` does for the object.
     async fn apply_status(
         &self,
         name: &str,
-        params: &PatchParams,
         status: &serde_json::Value,
     ) -> Result<PartialObjectMeta<UserGroup>, kube::Error> {
-        let mut request = kube::core::Request::new(self.api.resource_url())
-            .patch_subresource("status", name, params, &Patch::Apply(status))
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let request = kube::core::Request::new(self.api.resource_url())
+            .patch_subresource("status", name, &params, &Patch::Apply(status))
             .map_err(kube::Error::BuildRequest)?;
+        self.metadata_of(request).await
+    }
+
+    /// Sends a write and takes back only the metadata of the object written.
+    async fn metadata_of(
+        &self,
+        mut request: http::Request<Vec<u8>>,
+    ) -> Result<PartialObjectMeta<UserGroup>, kube::Error> {
         request.headers_mut().insert(
             http::header::ACCEPT,
             http::HeaderValue::from_static(METADATA_ONLY),
@@ -280,5 +400,50 @@ impl Writer<'_> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Written> {
         self.written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(description: Option<&str>, annotations: &[&str]) -> UserGroup {
+        let mut group = UserGroup::new(
+            "g",
+            UserGroupSpec {
+                display_name: "G".into(),
+                description: description.map(str::to_owned),
+                ..UserGroupSpec::default()
+            },
+        );
+        group.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|a| ((*a).to_owned(), "x".to_owned()))
+                .collect(),
+        );
+        group
+    }
+
+    #[test]
+    fn a_field_left_out_is_a_drop_and_a_changed_or_added_one_is_not() {
+        let digest = SPEC_DIGEST_ANNOTATION;
+        let extinct = EXTINCT_SINCE_ANNOTATION;
+        assert!(drops_fields(
+            &group(Some("d"), &[digest]),
+            &group(None, &[digest])
+        ));
+        assert!(drops_fields(
+            &group(None, &[digest, extinct]),
+            &group(None, &[digest])
+        ));
+        assert!(!drops_fields(
+            &group(Some("d"), &[digest]),
+            &group(Some("e"), &[digest])
+        ));
+        assert!(!drops_fields(
+            &group(None, &[digest]),
+            &group(Some("e"), &[digest, extinct])
+        ));
     }
 }

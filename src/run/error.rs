@@ -32,6 +32,7 @@ impl RunError {
             RunError::Validate(_) => "InvalidSpec",
             RunError::Resolve(e) => e.reason(),
             RunError::Read(e) => e.reason(),
+            RunError::Apply(e) if e.is_conflict() => "WriteConflict",
             RunError::Observe(_) | RunError::Apply(_) => "KubernetesAPIError",
             RunError::Internal(_) => "InternalError",
             RunError::TimedOut(_) => "RunTimeout",

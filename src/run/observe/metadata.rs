@@ -44,9 +44,8 @@ pub fn vouched_digest(meta: &ObjectMeta) -> Option<&str> {
     let fields = meta.managed_fields.as_ref()?;
     // Entries of the status subresource own only status.
     let main = |f: &&ManagedFieldsEntry| f.subresource.as_deref().unwrap_or_default().is_empty();
-    let ours = |f: &ManagedFieldsEntry| {
-        f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply")
-    };
+    // usersync applies, and creates (operation Update) what the plan found nowhere.
+    let ours = |f: &ManagedFieldsEntry| f.manager.as_deref() == Some(FIELD_MANAGER);
     let annotation = format!("f:{SPEC_DIGEST_ANNOTATION}");
     let applied = fields.iter().filter(main).any(ours);
     let touched_by_others = fields.iter().filter(main).filter(|f| !ours(f)).any(|f| {
