@@ -61,6 +61,11 @@ enum Command {
         /// Name of the leader-election Lease.
         #[arg(long, default_value = "usersync-leader", env = "USERSYNC_LEASE_NAME")]
         lease_name: String,
+        /// Seconds a leader's lease lasts unrenewed: a standby takes over this long after the
+        /// leader's last renewal, and the leader stops writing a sixth of it before then.
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600),
+              env = "USERSYNC_LEASE_DURATION_SECONDS")]
+        lease_duration_seconds: u64,
         /// Address of /healthz, /readyz and /metrics.
         #[arg(long, default_value = "0.0.0.0:8080", env = "USERSYNC_LISTEN")]
         listen: std::net::SocketAddr,
@@ -106,6 +111,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
             reference_poll_seconds,
             leader_election_namespace,
             lease_name,
+            lease_duration_seconds,
             listen,
             log_format,
         } => {
@@ -135,7 +141,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
                         identity: std::env::var("POD_NAME")
                             .or_else(|_| std::env::var("HOSTNAME"))
                             .unwrap_or_else(|_| format!("usersync-{}", std::process::id())),
-                        lease_duration: std::time::Duration::from_secs(15),
+                        lease_duration: std::time::Duration::from_secs(lease_duration_seconds),
                     }),
             };
             crate::controller::serve(client, options).await;

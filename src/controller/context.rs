@@ -20,6 +20,7 @@ use super::settled::Settled;
 use super::view::UserGroupView;
 use crate::api::UserSynchronization;
 use crate::directory::read::ReadOptions;
+use crate::run::fence::WriteFence;
 use crate::run::user_pool::UserPool;
 
 /// Options of `usersync run`.
@@ -73,6 +74,8 @@ pub struct State {
     pub status_writes: StatusWrites,
     /// Reconciles that failed in a row, per task, for their back-off.
     pub retries: Retries<ObjectRef<UserSynchronization>>,
+    /// Open while this replica may write (always, without leader election).
+    pub fence: Arc<WriteFence>,
 }
 
 impl State {
@@ -81,6 +84,7 @@ impl State {
         client: &kube::Client,
         options: &Options,
         tasks: Vec<Store<UserSynchronization>>,
+        fence: Arc<WriteFence>,
     ) -> State {
         let users = Arc::new(UserPool::default());
         State {
@@ -95,6 +99,7 @@ impl State {
             settled: Settled::default(),
             status_writes: StatusWrites::default(),
             retries: Retries::default(),
+            fence,
         }
     }
 }

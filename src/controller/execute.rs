@@ -132,6 +132,7 @@ async fn steps(
             concurrency: ctx.options.write_concurrency,
             limit: ctx.state.write_limit.as_ref(),
             written: Default::default(),
+            fence: &ctx.state.fence,
         };
         apply(ctx, &namespace, &uid, writer, &plan).await?
     };

@@ -1,7 +1,8 @@
 //! Leader election on a coordination.k8s.io Lease (kube-lease-manager), so that with several
 //! replicas exactly one writes.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -9,7 +10,9 @@ use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
+
+use crate::run::fence::WriteFence;
 
 /// Which Lease to hold, and as whom.
 #[derive(Clone, Debug)]
@@ -27,25 +30,46 @@ pub struct Leadership {
     leading: watch::Receiver<bool>,
     manager: ManagerTask,
     lease_duration: Duration,
+    fence: Arc<WriteFence>,
+    fence_keeper: tokio::task::JoinHandle<()>,
 }
 
 impl Leadership {
-    /// Resolves when the lease is lost.
+    /// Resolves when the lease is lost; the fence is closed by then.
     pub async fn lost(&mut self) {
         while *self.leading.borrow_and_update() {
             if self.leading.changed().await.is_err() {
-                return;
+                break;
             }
         }
+        self.fence.close();
     }
 
-    /// Releases the lease and waits until the release is written, so that a standby can take over
-    /// at once instead of when the lease expires.
+    /// Closes the fence, then releases the lease and waits until the release is written, so that a
+    /// standby can take over at once instead of when the lease expires.
     pub async fn step_down(self) {
+        self.fence_keeper.abort();
+        self.fence.close();
         if stop_manager(self.leading, self.manager, self.lease_duration).await {
             info!("released the leader lease");
         }
     }
+}
+
+/// How long before its lease runs out (by this process's clock) a leader stops writing: half the
+/// time the lease manager keeps between a renewal and the lease's end, so a healthy leader's fence
+/// moves on well before it would close.
+pub fn fence_margin(lease_duration: Duration) -> Duration {
+    Duration::from_secs(grace_seconds(lease_duration)) / 2
+}
+
+/// The lease manager renews this long before the lease would run out.
+fn grace_seconds(lease_duration: Duration) -> u64 {
+    (lease_seconds(lease_duration) / 3).max(1)
+}
+
+fn lease_seconds(lease_duration: Duration) -> u64 {
+    lease_duration.as_secs().max(2)
 }
 
 /// Waits until this replica holds the lease.
@@ -57,6 +81,7 @@ impl Leadership {
 pub async fn acquire(
     client: kube::Client,
     election: &LeaderElection,
+    fence: Arc<WriteFence>,
 ) -> Result<Leadership, String> {
     info!(identity = %election.identity, lease = %election.lease_name, "waiting to become the leader");
     loop {
@@ -65,10 +90,22 @@ pub async fn acquire(
             became = became_leader(&mut leading) => {
                 became?;
                 info!(identity = %election.identity, "became the leader");
+                let fence_keeper = tokio::spawn(keep_fence(client, election.clone(), fence.clone()));
+                // Writes wait for the fence to open on the Lease this replica just wrote.
+                let opened = async {
+                    while !fence.is_open() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                };
+                if tokio::time::timeout(election.lease_duration, opened).await.is_err() {
+                    warn!("the leader lease is not seen renewed yet; writes wait for it");
+                }
                 return Ok(Leadership {
                     leading,
                     manager,
                     lease_duration: election.lease_duration,
+                    fence,
+                    fence_keeper,
                 });
             }
             () = released(client.clone(), election) => {}
@@ -98,12 +135,11 @@ async fn start_manager(
     client: kube::Client,
     election: &LeaderElection,
 ) -> Result<(watch::Receiver<bool>, ManagerTask), String> {
-    let duration = election.lease_duration.as_secs().max(2);
     let manager = LeaseManagerBuilder::new(client, &election.lease_name)
         .with_namespace(&election.namespace)
         .with_identity(&election.identity)
-        .with_duration(duration)
-        .with_grace((duration / 3).max(1))
+        .with_duration(lease_seconds(election.lease_duration))
+        .with_grace(grace_seconds(election.lease_duration))
         .build()
         .await
         .map_err(|e| {
@@ -123,6 +159,32 @@ async fn became_leader(leading: &mut watch::Receiver<bool>) -> Result<(), String
             .map_err(|_| "the lease manager stopped".to_owned())?;
     }
     Ok(())
+}
+
+/// Keeps the fence open until the lease's end by this replica's last renewal, less the margin, for
+/// as long as the Lease names this replica; closes it when the Lease names another.
+async fn keep_fence(client: kube::Client, election: LeaderElection, fence: Arc<WriteFence>) {
+    let leases: Api<Lease> = Api::namespaced(client, &election.namespace);
+    let config =
+        watcher::Config::default().fields(&format!("metadata.name={}", election.lease_name));
+    let mut events = std::pin::pin!(watcher(leases, config).default_backoff().applied_objects());
+    let margin = fence_margin(election.lease_duration);
+    while let Some(event) = events.next().await {
+        let Ok(lease) = event else { continue };
+        let spec = lease.spec.unwrap_or_default();
+        let ours = spec.holder_identity.as_deref() == Some(election.identity.as_str());
+        let renewed = spec.renew_time.or(spec.acquire_time);
+        let seconds = spec
+            .lease_duration_seconds
+            .and_then(|s| u64::try_from(s).ok());
+        match (ours, renewed, seconds) {
+            (true, Some(renewed), Some(seconds)) => {
+                let end = SystemTime::from(renewed.0) + Duration::from_secs(seconds);
+                fence.open_until(end - margin);
+            }
+            _ => fence.close(),
+        }
+    }
 }
 
 /// Resolves when the Lease goes from held to free. Never resolves when the Lease cannot be watched:

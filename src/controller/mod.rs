@@ -28,6 +28,7 @@ use kube::{Api, ResourceExt};
 use tracing::{error, info, warn};
 
 use crate::api::UserSynchronization;
+use crate::run::fence::WriteFence;
 pub use context::{Context, Options, State};
 use error::ControllerError;
 use metrics::Metrics;
@@ -58,8 +59,12 @@ pub async fn serve(client: kube::Client, options: Options) {
     // update's new pod becomes Ready while the old one still holds the lease.
     ready.store(can_list(&task_apis).await, Ordering::Relaxed);
     // Replicas wait here; only the leader watches and writes. Losing the lease stops the controller.
+    let fence = Arc::new(match options.leader_election {
+        Some(_) => WriteFence::closed(),
+        None => WriteFence::open(),
+    });
     let leadership = match &options.leader_election {
-        Some(election) => match leader::acquire(client.clone(), election).await {
+        Some(election) => match leader::acquire(client.clone(), election, fence.clone()).await {
             Ok(leadership) => Some(leadership),
             Err(e) => {
                 error!(error = %e, "leader election failed");
@@ -77,7 +82,7 @@ pub async fn serve(client: kube::Client, options: Options) {
         })
         .collect();
     let tasks = controllers.iter().map(Controller::store).collect();
-    let state = State::start(&client, &options, tasks);
+    let state = State::start(&client, &options, tasks, fence);
     let namespaces = if options.namespaces.is_empty() {
         "*".to_owned()
     } else {

@@ -171,6 +171,7 @@ async fn write(
     previous: &UserSynchronizationStatus,
     report: Report,
 ) -> Result<Action, ControllerError> {
+    ctx.state.fence.check()?;
     if let Some(note) = report.event {
         let shown = conditions::bounded(&note.message, conditions::MAX_NOTE_BYTES);
         if shown.len() < note.message.len() {
@@ -201,6 +202,7 @@ async fn write_status(
     task: &UserSynchronization,
     status: &UserSynchronizationStatus,
 ) -> Result<(), ControllerError> {
+    ctx.state.fence.check()?;
     let api: Api<UserSynchronization> =
         Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
     let patch = serde_json::json!({

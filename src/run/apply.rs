@@ -13,6 +13,7 @@ use kube::core::PartialObjectMeta;
 use kube::{Resource, ResourceExt};
 
 use super::api_error::ApiError;
+use super::fence::{Fenced, WriteFence};
 use crate::api::{
     EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION,
     SYNCHRONIZATION_LABEL, UserGroup, UserGroupSpec, UserGroupStatus, UserSynchronization,
@@ -106,10 +107,21 @@ pub struct Writer<'a> {
     pub limit: Option<&'a DefaultDirectRateLimiter>,
     /// What was written, for the watch-backed view to catch up with.
     pub written: Mutex<Written>,
+    /// Asked before every write.
+    pub fence: &'a WriteFence,
+}
+
+/// Why a write was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Fenced(#[from] Fenced),
 }
 
 impl Writer<'_> {
-    pub async fn apply(&self, plan: &Plan, now: &str) -> Result<Applied, ApiError> {
+    pub async fn apply(&self, plan: &Plan, now: &str) -> Result<Applied, WriteError> {
         let marks: Vec<(&str, &UserGroupSpec)> = plan
             .mark_extinct
             .iter()
@@ -166,7 +178,7 @@ impl Writer<'_> {
         name: &str,
         spec: &UserGroupSpec,
         extinct_since: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), WriteError> {
         let mut parts = parts(name, spec, self.shard_bytes).into_iter();
         let count = parts.len();
         if let Some(base) = parts.next() {
@@ -199,7 +211,7 @@ impl Writer<'_> {
         shard_of: Option<&str>,
         extinct_since: Option<&str>,
         user_count: usize,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), WriteError> {
         let mut group = UserGroup::new(name, spec);
         let mut labels = BTreeMap::from([(SYNCHRONIZATION_LABEL.to_owned(), self.task.name_any())]);
         if let Some(base) = shard_of {
@@ -248,7 +260,7 @@ impl Writer<'_> {
             "metadata": {"resourceVersion": version},
             "status": UserGroupStatus { user_count: user_count as i64 },
         });
-        self.pace().await;
+        self.pace().await?;
         let stored = self
             .apply_status(name, &status)
             .await
@@ -260,7 +272,7 @@ impl Writer<'_> {
     /// Creates an object the plan found nowhere. Never an apply: an object of that name that
     /// appeared since (made by a person, another task or a newer leader) is a conflict for the next
     /// run to plan with, never taken over.
-    async fn create(&self, group: &UserGroup) -> Result<PartialObjectMeta<UserGroup>, ApiError> {
+    async fn create(&self, group: &UserGroup) -> Result<PartialObjectMeta<UserGroup>, WriteError> {
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..PostParams::default()
@@ -273,10 +285,11 @@ impl Writer<'_> {
             .create(&params, body)
             .map_err(kube::Error::BuildRequest)
             .map_err(ApiError::while_("creating a UserGroup"))?;
-        self.pace().await;
-        self.metadata_of(request)
+        self.pace().await?;
+        Ok(self
+            .metadata_of(request)
             .await
-            .map_err(ApiError::while_("creating a UserGroup"))
+            .map_err(ApiError::while_("creating a UserGroup"))?)
     }
 
     /// Applies over the object as the plan saw it, and only that: its uid and resourceVersion are
@@ -286,7 +299,7 @@ impl Writer<'_> {
         &self,
         mut group: UserGroup,
         seen: &UserGroup,
-    ) -> Result<PartialObjectMeta<UserGroup>, ApiError> {
+    ) -> Result<PartialObjectMeta<UserGroup>, WriteError> {
         group.metadata.uid = seen.metadata.uid.clone();
         group.metadata.resource_version = seen.metadata.resource_version.clone();
         if let Some(entry) = created_entry(&seen.metadata).filter(|_| drops_fields(seen, &group)) {
@@ -295,12 +308,13 @@ impl Writer<'_> {
         }
         // Force: this task is the only writer of these fields, and Overwrite takes objects over.
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        self.pace().await;
+        self.pace().await?;
         // Only the metadata comes back: the whole object would repeat every member.
-        self.api
+        Ok(self
+            .api
             .patch_metadata(&group.name_any(), &params, &Patch::Apply(&group))
             .await
-            .map_err(ApiError::while_("applying a UserGroup"))
+            .map_err(ApiError::while_("applying a UserGroup"))?)
     }
 
     /// A created object's fields belong to usersync's `Update` entry, which a later apply neither
@@ -310,7 +324,7 @@ impl Writer<'_> {
         &self,
         seen: &UserGroup,
         entry: usize,
-    ) -> Result<PartialObjectMeta<UserGroup>, ApiError> {
+    ) -> Result<PartialObjectMeta<UserGroup>, WriteError> {
         let operation = format!("/metadata/managedFields/{entry}/operation");
         let patch = serde_json::from_value(serde_json::json!([
             {"op": "test", "path": "/metadata/resourceVersion", "value": seen.resource_version()},
@@ -325,13 +339,14 @@ impl Writer<'_> {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..PatchParams::default()
         };
-        self.pace().await;
-        self.api
+        self.pace().await?;
+        Ok(self
+            .api
             .patch_metadata(&seen.name_any(), &params, &Patch::Json::<()>(patch))
             .await
             .map_err(ApiError::while_(
                 "taking a created UserGroup into apply ownership",
-            ))
+            ))?)
     }
 
     /// Applies a status (its resourceVersion a precondition) and takes back only the metadata, as
@@ -363,7 +378,7 @@ impl Writer<'_> {
     /// Deletes the object as the plan saw it, and only that: the uid and resourceVersion it was
     /// planned from are preconditions, so an object replaced or changed since (by a person, or a
     /// newer leader) stays, and the run fails with a conflict for the next one to look again.
-    async fn delete(&self, name: &str) -> Result<(), ApiError> {
+    async fn delete(&self, name: &str) -> Result<(), WriteError> {
         let Some(seen) = self.state.stored.get(name) else {
             // Not one of this task's objects as the plan saw them: nothing vouches for removing it.
             return Ok(());
@@ -375,21 +390,23 @@ impl Writer<'_> {
             }),
             ..DeleteParams::background()
         };
-        self.pace().await;
+        self.pace().await?;
         match self.api.delete(name, &params).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.is_not_found() => {}
-            Err(e) => return Err(ApiError::while_("removing a UserGroup")(e)),
+            Err(e) => return Err(ApiError::while_("removing a UserGroup")(e).into()),
         }
         self.lock().removed.push(name.to_owned());
         Ok(())
     }
 
-    /// Waits until the operator's write rate allows one more write.
-    async fn pace(&self) {
+    /// Waits until the operator's write rate allows one more write, then asks the fence: the wait
+    /// (or a pause of the whole process) may have outlasted this replica's lease.
+    async fn pace(&self) -> Result<(), Fenced> {
         if let Some(limit) = self.limit {
             limit.until_ready().await;
         }
+        self.fence.check()
     }
 
     fn record(&self, name: &str, stored: &PartialObjectMeta<UserGroup>) {

@@ -2,6 +2,7 @@
 //! low-cardinality reason and whether a retry may help.
 
 use super::api_error::ApiError;
+use super::apply::WriteError;
 use super::resolve::ResolveError;
 use super::validate::InvalidSpec;
 use crate::directory::error::DirectoryError;
@@ -17,7 +18,7 @@ pub enum RunError {
     #[error("{0}")]
     Observe(ApiError),
     #[error("{0}")]
-    Apply(ApiError),
+    Apply(WriteError),
     /// A bug: the run panicked. Caught at the run's boundary, so only this task fails.
     #[error("internal error: {0}")]
     Internal(String),
@@ -32,7 +33,8 @@ impl RunError {
             RunError::Validate(_) => "InvalidSpec",
             RunError::Resolve(e) => e.reason(),
             RunError::Read(e) => e.reason(),
-            RunError::Apply(e) if e.is_conflict() => "WriteConflict",
+            RunError::Apply(WriteError::Api(e)) if e.is_conflict() => "WriteConflict",
+            RunError::Apply(WriteError::Fenced(_)) => "LeaseNotCurrent",
             RunError::Observe(_) | RunError::Apply(_) => "KubernetesAPIError",
             RunError::Internal(_) => "InternalError",
             RunError::TimedOut(_) => "RunTimeout",

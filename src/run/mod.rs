@@ -12,12 +12,14 @@
 //! 8. [`report`]: the new status, the Event and the next look at the task (pure).
 //!
 //! Shared by the steps: [`schedule`] (timed runs), [`conditions`] (kstatus conditions),
-//! [`user_pool`] (one record per directory user across runs).
+//! [`user_pool`] (one record per directory user across runs), [`fence`] (writes only under a
+//! current lease).
 
 mod api_error;
 pub mod apply;
 pub mod conditions;
 mod error;
+pub mod fence;
 pub mod observe;
 pub mod plan;
 pub mod read;

@@ -1,19 +1,23 @@
 //! Two replicas with leader election on a real Lease, each with a ServiceAccount of its own so the
 //! apiserver's audit log tells their writes apart: only the leader ever writes, both are ready, and
-//! when the leader goes away the other takes over.
+//! when the leader goes away the other takes over. A leader paused past its lease writes nothing
+//! once the other has begun.
 
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams};
+use usersync::api::UserGroup;
 use usersync::controller::leader::LeaderElection;
 
-use crate::support::audit::audit_writers;
-use crate::support::kube::{Scenario, create_task, run_now, service_account_client};
-use crate::support::operator::{InProcess, http_get, take_turn};
-use crate::support::wait::{condition, wait_for_run};
+use crate::support::audit::{audit_write_times, audit_writers};
+use crate::support::kube::{
+    Scenario, create_task, replica_account, run_now, service_account_client,
+    service_account_kubeconfig, user_groups,
+};
+use crate::support::operator::{InProcess, http_get, spawn_replica, take_turn};
+use crate::support::wait::{assert_synced, condition, eventually, wait_for_run};
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
     leases
@@ -23,45 +27,6 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
         .flatten()
         .and_then(|l| l.spec)
         .and_then(|s| s.holder_identity)
-}
-
-/// A ServiceAccount allowed everything in `ns` (the replicas' rights are not under test here).
-async fn replica_account(admin: &kube::Client, ns: &str, name: &str) -> kube::Client {
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), ns);
-    let account = ServiceAccount {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    accounts
-        .create(&PostParams::default(), &account)
-        .await
-        .expect("ServiceAccount");
-    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), ns);
-    let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "ClusterRole".into(),
-            name: "cluster-admin".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: name.into(),
-            namespace: Some(ns.into()),
-            ..Default::default()
-        }]),
-    };
-    bindings
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("RoleBinding");
-    service_account_client(admin, ns, name).await
 }
 
 #[tokio::test]
@@ -79,7 +44,8 @@ async fn only_the_leader_writes_and_the_other_takes_over() {
     let mut replicas = Vec::new();
     let mut endpoints = std::collections::BTreeMap::new();
     for identity in ["replica-a", "replica-b"] {
-        let replica_client = replica_account(&client, &ns.name, identity).await;
+        replica_account(&client, &ns.name, identity).await;
+        let replica_client = service_account_client(&client, &ns.name, identity).await;
         let mut options = InProcess::watching(&ns.name);
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -154,4 +120,123 @@ async fn only_the_leader_writes_and_the_other_takes_over() {
             handle.abort();
         }
     }
+}
+
+/// Sends `signal` (STOP, CONT) to a process.
+fn signal(process: &tokio::process::Child, signal: &str) {
+    let pid = process.id().expect("running").to_string();
+    crate::support::command::run_ok(
+        std::process::Command::new("kill").args([format!("-{signal}"), pid]),
+    );
+}
+
+/// A leader paused (SIGSTOP) in the middle of a run for longer than its lease, then resumed: the
+/// standby took over meanwhile, and the old leader writes nothing after the new leader's first write
+/// (by the audit log), because each write first asks the fence its lease renewals keep open. The
+/// margin between its last write and the new leader's first is measured.
+#[tokio::test]
+async fn a_leader_paused_past_its_lease_writes_nothing_after_the_new_leader_starts() {
+    let _turn = take_turn().await;
+    let Scenario {
+        client, ns, base, ..
+    } = Scenario::new("e2e-paused").await;
+    let tasks = create_task(&client, &ns.name, &base).await;
+    let user = |identity: &str| format!("system:serviceaccount:{}:{identity}", ns.name);
+    let mut replicas = std::collections::BTreeMap::new();
+    for identity in ["replica-a", "replica-b"] {
+        replica_account(&client, &ns.name, identity).await;
+        let kubeconfig = service_account_kubeconfig(&client, &ns.name, identity).await;
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .to_string();
+        let args = [
+            "--leader-election-namespace",
+            &ns.name,
+            "--lease-duration-seconds",
+            "4",
+            "--write-rate",
+            "2",
+            "--listen",
+            &listen,
+        ];
+        let kubeconfig = kubeconfig.to_str().expect("path");
+        let envs = [("POD_NAME", identity), ("KUBECONFIG", kubeconfig)];
+        replicas.insert(
+            identity,
+            spawn_replica(&ns.name, identity, &args, "info", &envs),
+        );
+    }
+    assert_synced(&wait_for_run(&tasks, None).await);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns.name);
+    let first = holder(&leases).await.expect("the lease has a holder");
+    let standby = if first == "replica-a" {
+        "replica-b"
+    } else {
+        "replica-a"
+    };
+
+    // The leader restores deleted objects one write a second; it is paused after the first.
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let names: Vec<String> = user_groups(&groups)
+        .await
+        .iter()
+        .map(|g| g.name_any())
+        .collect();
+    for name in &names {
+        groups
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
+    }
+    eventually(
+        Duration::from_secs(30),
+        "the leader's first restore",
+        || async { !user_groups(&groups).await.is_empty() },
+    )
+    .await;
+    signal(&replicas[first.as_str()].0, "STOP");
+
+    eventually(
+        Duration::from_secs(30),
+        "the standby takes the lease",
+        || async { holder(&leases).await.as_deref() == Some(standby) },
+    )
+    .await;
+    run_now(&tasks, "new-leader").await;
+    assert_synced(&wait_for_run(&tasks, Some("new-leader")).await);
+    signal(&replicas[first.as_str()].0, "CONT");
+    // Resumed, the old leader finds its lease gone and stops; nothing it had in flight is written.
+    let (old, log) = replicas.get_mut(first.as_str()).expect("old leader");
+    let exited = tokio::time::timeout(Duration::from_secs(30), old.wait()).await;
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(exited.is_ok(), "the old leader stopped: {log}");
+    assert_eq!(user_groups(&groups).await.len(), names.len());
+
+    let writes = audit_write_times(&ns.name);
+    let last_old = writes
+        .iter()
+        .filter(|(u, _)| *u == user(&first))
+        .map(|(_, t)| *t)
+        .max();
+    let first_new = writes
+        .iter()
+        .filter(|(u, _)| *u == user(standby))
+        .map(|(_, t)| *t)
+        .min();
+    let (Some(last_old), Some(first_new)) = (last_old, first_new) else {
+        panic!("both replicas wrote: {writes:?}");
+    };
+    let margin = first_new.duration_since(last_old);
+    println!(
+        "margin between the paused leader's last write and the new leader's first: {margin:#}"
+    );
+    assert!(
+        last_old < first_new,
+        "the old leader wrote {margin:#} after the new leader's first write"
+    );
+    assert!(
+        log.contains("LeaseNotCurrent") && log.contains("lost the leader lease"),
+        "the old leader's fence refused a write, and it stopped: {log}"
+    );
 }

@@ -55,3 +55,25 @@ pub fn task_writes(ns: &str, task: &str) -> usize {
         })
         .count()
 }
+
+/// Writes in namespace `ns` (leader-election Leases left out) as (user, when the apiserver received
+/// the request), in the order the log has them.
+pub fn audit_write_times(ns: &str) -> Vec<(String, k8s_openapi::jiff::Timestamp)> {
+    let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| {
+            event["objectRef"]["namespace"] == ns
+                && event["objectRef"]["resource"] != "leases"
+                && matches!(
+                    event["verb"].as_str(),
+                    Some("create" | "update" | "patch" | "delete")
+                )
+        })
+        .filter_map(|event| {
+            let user = event["user"]["username"].as_str()?.to_owned();
+            let at = event["requestReceivedTimestamp"].as_str()?.parse().ok()?;
+            Some((user, at))
+        })
+        .collect()
+}

@@ -49,6 +49,39 @@ pub async fn service_account_client(
     namespace: &str,
     name: &str,
 ) -> kube::Client {
+    let token = service_account_token(admin, namespace, name).await;
+    let mut config = kube::Config::infer().await.expect("kubeconfig");
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    kube::Client::try_from(config).expect("client")
+}
+
+/// A kubeconfig file for the ServiceAccount `name` (with a fresh token), for a process of its own.
+pub async fn service_account_kubeconfig(
+    admin: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> std::path::PathBuf {
+    let token = service_account_token(admin, namespace, name).await;
+    let mut kubeconfig =
+        kube::config::Kubeconfig::read_from(usersync_testbed::env::kube().kubeconfig)
+            .expect("the test bed's kubeconfig");
+    for named in &mut kubeconfig.auth_infos {
+        named.auth_info = Some(kube::config::AuthInfo {
+            token: Some(token.clone().into()),
+            ..Default::default()
+        });
+    }
+    let path = std::env::temp_dir().join(format!("{namespace}-{name}.kubeconfig"));
+    // JSON is YAML too.
+    std::fs::write(&path, serde_json::to_vec(&kubeconfig).expect("kubeconfig")).expect("written");
+    path
+}
+
+/// A fresh token of the ServiceAccount `name`.
+async fn service_account_token(admin: &kube::Client, namespace: &str, name: &str) -> String {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
@@ -63,13 +96,48 @@ pub async fn service_account_client(
         .create_subresource("token", name, &PostParams::default(), &request)
         .await
         .expect("token issued");
-    let token = issued.status.and_then(|s| s.token).expect("token");
-    let mut config = kube::Config::infer().await.expect("kubeconfig");
-    config.auth_info = kube::config::AuthInfo {
-        token: Some(token.into()),
+    issued.status.and_then(|s| s.token).expect("token")
+}
+
+/// A ServiceAccount `name` allowed everything in `ns`, for replicas whose rights are not under test
+/// (the audit log tells their writes apart by it).
+pub async fn replica_account(admin: &kube::Client, ns: &str, name: &str) {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), ns);
+    let account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    kube::Client::try_from(config).expect("client")
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("ServiceAccount");
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), ns);
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: "cluster-admin".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(ns.into()),
+            ..Default::default()
+        }]),
+    };
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("RoleBinding");
 }
 
 /// The Samba task's `bind` Secret with this password, and its `ca` Secret.

@@ -95,11 +95,23 @@ pub fn start_operator_with(
 /// the handle drops. It logs at `rust_log` to a file, returned with it: a pipe nobody reads would
 /// fill up and block the operator.
 pub fn spawn_operator(ns: &str, args: &[&str], rust_log: &str) -> (tokio::process::Child, PathBuf) {
-    let log_path = std::env::temp_dir().join(format!("{ns}-operator.log"));
+    spawn_replica(ns, "operator", args, rust_log, &[])
+}
+
+/// The same as a replica of its own (`name` tells its log file apart) with `envs` set.
+pub fn spawn_replica(
+    ns: &str,
+    name: &str,
+    args: &[&str],
+    rust_log: &str,
+    envs: &[(&str, &str)],
+) -> (tokio::process::Child, PathBuf) {
+    let log_path = std::env::temp_dir().join(format!("{ns}-{name}.log"));
     let log = std::fs::File::create(&log_path).expect("log file");
     let operator = tokio::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
         .args(["run", "--namespace", ns])
         .args(args)
+        .envs(envs.iter().copied())
         .env("RUST_LOG", rust_log)
         .stdout(log.try_clone().expect("log file"))
         .stderr(log)
