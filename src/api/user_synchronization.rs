@@ -465,6 +465,14 @@ pub struct RunSummary {
     /// Entries the directory returned in this run.
     #[serde(default)]
     pub entries_read: i64,
+    /// Entries left out because they cannot be used (no id or name, a DN that does not parse, not
+    /// valid LDAP); what stands for them is kept as it was, never removed.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub unreadable_entries: i64,
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -27,6 +27,17 @@ pub fn summary(s: &Snapshot, server: &str, seconds: f64) -> String {
     for value in &s.unresolved.sample {
         let _ = writeln!(out, "             e.g. {value}");
     }
+    let unreadable = &s.stats.unreadable;
+    if unreadable.count > 0 {
+        let _ = writeln!(
+            out,
+            "unreadable:  {} entries cannot be used and are left out",
+            unreadable.count
+        );
+        for entry in &unreadable.sample {
+            let _ = writeln!(out, "             e.g. {entry}");
+        }
+    }
     let _ = writeln!(
         out,
         "read:        {} entries in {} requests, {seconds:.2}s",

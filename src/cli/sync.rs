@@ -71,7 +71,13 @@ pub async fn dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), S
     downloaded += differing.len();
     let rest = download(&groups, &users, differing.into_iter()).await;
     objects.extend(rest.map_err(|e| failed(RunError::Observe(e)))?);
-    let (plan, _) = plan_changes(&objects, &task, &checked, desired, false);
+    let (plan, _) = plan_changes(
+        &objects,
+        &task,
+        &checked,
+        (desired, &snapshot.stats.unreadable),
+        false,
+    );
     let plan_seconds = planning.elapsed().as_secs_f64();
     println!(
         "task {namespace}/{}: {} users, {} groups read from {server} in {read_seconds:.2} s; \

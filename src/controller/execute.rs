@@ -14,7 +14,7 @@ use super::kept::status_of;
 use super::metrics::ReadLabels;
 use crate::api::{IncrementalMode, IncrementalStatus, RunSummary, UserGroup, UserSynchronization};
 use crate::directory::read::{Feed, Kept, Read, ReadKind};
-use crate::directory::snapshot::Snapshot;
+use crate::directory::snapshot::{Snapshot, Unreadable};
 use crate::planner::plan::Plan;
 use crate::run::RunError;
 use crate::run::apply::{Applied, Writer};
@@ -75,6 +75,7 @@ struct Done {
     users: usize,
     groups: usize,
     unresolved: usize,
+    unreadable: Unreadable,
 }
 
 async fn steps(
@@ -108,7 +109,13 @@ async fn steps(
         }
     };
     let desired = desired_of(task, &snapshot);
-    let (plan, state) = plan_changes(&objects, task, checked, desired, deletions_approved);
+    let (plan, state) = plan_changes(
+        &objects,
+        task,
+        checked,
+        (desired, &snapshot.stats.unreadable),
+        deletions_approved,
+    );
     info!(
         create = plan.create.len(),
         update = plan.update.len(),
@@ -150,6 +157,7 @@ async fn steps(
         users: snapshot.users.len(),
         groups: snapshot.groups.len(),
         unresolved: snapshot.unresolved.count,
+        unreadable: snapshot.stats.unreadable,
         plan,
         applied,
     })
@@ -335,6 +343,7 @@ impl Done {
             }
             .to_owned(),
             entries_read: self.entries_read as i64,
+            unreadable_entries: self.unreadable.count as i64,
         };
         Synced {
             server: self.server,
@@ -342,6 +351,7 @@ impl Done {
             brake: plan.brake,
             preview: dry_run.then(|| preview(plan)),
             incremental: self.incremental,
+            unreadable_sample: self.unreadable.sample,
         }
     }
 }

@@ -20,9 +20,9 @@ use super::entry::Entry;
 use super::error::DirectoryError;
 use super::id_format::{guid_to_string, uuid_to_string};
 use super::kept::{Changes, Keyed, Unusable};
-use super::parse::{parse_container, parse_group, parse_user, taken_apart};
+use super::parse::{parse_container, parse_group, parse_user, taken_apart, taken_apart_whole};
 use super::search::{CONTAINER_FILTER, Query, Request, read_all, result_error, search};
-use super::snapshot::ReadStats;
+use super::snapshot::{BadEntry, ReadStats};
 
 const SYNC_REQUEST_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
 const SYNC_STATE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.2";
@@ -228,7 +228,7 @@ async fn base_entry(
         .0
         .into_iter()
         .next()
-        .map(|e| taken_apart(e, &server))
+        .map(|e| taken_apart_whole(e, &server))
         .transpose()
 }
 
@@ -330,7 +330,6 @@ async fn syncrepl_changes(
     cookie: &str,
     stats: &mut ReadStats,
 ) -> Result<Result<AllChanges, Unusable>, DirectoryError> {
-    let server = conn.server.clone();
     let now = std::time::SystemTime::now();
     let users = sync_search(
         conn,
@@ -339,7 +338,7 @@ async fn syncrepl_changes(
         q,
         cookie,
         stats,
-        |e| parse_user(e, &q.schema, now, &server),
+        |e| parse_user(e, &q.schema, now),
     )
     .await?;
     let groups = sync_search(
@@ -349,7 +348,7 @@ async fn syncrepl_changes(
         q,
         cookie,
         stats,
-        |e| parse_group(e, &q.schema, &server).map(|(g, _)| g),
+        |e| parse_group(e, &q.schema).map(|(g, _)| g),
     )
     .await?;
     let containers = sync_search(
@@ -359,7 +358,7 @@ async fn syncrepl_changes(
         q,
         cookie,
         stats,
-        |e| parse_container(e, &q.schema, &server),
+        |e| parse_container(e, &q.schema),
     )
     .await?;
     Ok(match (users, groups, containers) {
@@ -377,7 +376,7 @@ async fn sync_search<T: Keyed>(
     q: &Query,
     cookie: &str,
     stats: &mut ReadStats,
-    mut parse: impl FnMut(Entry) -> Result<T, DirectoryError>,
+    mut parse: impl FnMut(Entry) -> Result<T, BadEntry>,
 ) -> Result<Result<Changes<T>, Unusable>, DirectoryError> {
     let server = conn.server.clone();
     let op = |e| map_operation_error(&server, "syncrepl refresh", e, conn.timeout);
@@ -425,7 +424,10 @@ async fn sync_search<T: Keyed>(
                 changes.removed.insert(id);
             }
             ldap3::controls::EntryState::Add | ldap3::controls::EntryState::Modify => {
-                changes.upserts.push(parse(taken_apart(item, &server)?)?);
+                match taken_apart(item).and_then(&mut parse) {
+                    Ok(upsert) => changes.upserts.push(upsert),
+                    Err(bad) => stats.unreadable.record(bad),
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! A task's read: everything, or, when the change feed allows, only what changed since the entries
 //! the last run kept; either way assembled into a complete [`Snapshot`], and kept for the next run
-//! when the server has a feed. A read that fails part-way is an error, never a smaller snapshot.
+//! when the server has a feed. A read that fails part-way is an error, never a smaller snapshot;
+//! entries that cannot be used are named in the snapshot's `stats.unreadable`, not dropped unseen.
 
 use std::hash::{Hash, Hasher};
 use std::time::SystemTime;
@@ -143,7 +144,9 @@ pub async fn read(
             stats,
         ),
     };
-    let (kept, discarded) = match probe {
+    // A read that left entries out is not followed: the next one reads everything again, so that
+    // what those entries stand for is held by name every time, never taken as gone.
+    let (kept, discarded) = match probe.filter(|_| snapshot.stats.unreadable.count == 0) {
         Some(now) => (
             Some(Box::new(Kept {
                 settings,
@@ -183,6 +186,13 @@ async fn follow(
                 return Ok(None);
             }
         };
+    if stats.unreadable.count > 0 {
+        info!(
+            unreadable = stats.unreadable.count,
+            "changed entries cannot be used; reading everything"
+        );
+        return Ok(None);
+    }
     let links = query.schema.member_format == MemberFormat::Dn;
     let none = users.is_empty() && groups.is_empty() && containers.is_empty();
     if let Err(why) = kept.entries.apply(users, groups, containers, links) {

@@ -13,9 +13,9 @@ use super::connect::{Connection, map_operation_error};
 use super::dn::Dn;
 use super::entry::Entry;
 use super::error::DirectoryError;
-use super::parse::{parse_container, parse_group, parse_user, taken_apart};
+use super::parse::{parse_container, parse_group, parse_user, taken_apart, taken_apart_whole};
 use super::preset::{MemberFormat, Schema};
-use super::snapshot::ReadStats;
+use super::snapshot::{BadEntry, ReadStats};
 use crate::api::DirectorySpec;
 
 /// What the searches ask for, worked out once from the task.
@@ -205,7 +205,6 @@ pub(super) async fn read_all(
         Some(extra) => format!("(&{filter}{extra})"),
         None => filter.to_owned(),
     };
-    let server = conn.server.clone();
     let now = SystemTime::now();
     let users = search(
         conn,
@@ -218,7 +217,7 @@ pub(super) async fn read_all(
             max_entries: q.max_entries,
         },
         stats,
-        |e| parse_user(e, &q.schema, now, &server),
+        |e| parse_user(e, &q.schema, now),
     )
     .await?;
     let mut groups = search(
@@ -232,7 +231,7 @@ pub(super) async fn read_all(
             max_entries: q.max_entries,
         },
         stats,
-        |e| parse_group(e, &q.schema, &server),
+        |e| parse_group(e, &q.schema),
     )
     .await?;
     if q.ranged {
@@ -262,7 +261,7 @@ pub(super) async fn read_all(
             max_entries: q.max_entries,
         },
         stats,
-        |e| parse_container(e, &q.schema, &server),
+        |e| parse_container(e, &q.schema),
     )
     .await?;
     Ok((users, groups, containers))
@@ -318,12 +317,13 @@ pub(super) struct Request<'a> {
 }
 
 /// One paged subtree search; `parse` turns each entry into an item. Entries are converted as they
-/// arrive, so memory holds the parsed items, not the raw messages.
+/// arrive, so memory holds the parsed items, not the raw messages. An entry that cannot be used is
+/// counted in `stats.unreadable` and left out.
 pub(super) async fn search<T>(
     conn: &mut Connection,
     request: Request<'_>,
     stats: &mut ReadStats,
-    mut parse: impl FnMut(Entry) -> Result<T, DirectoryError>,
+    mut parse: impl FnMut(Entry) -> Result<T, BadEntry>,
 ) -> Result<Vec<T>, DirectoryError> {
     let Request {
         base,
@@ -349,16 +349,19 @@ pub(super) async fn search<T>(
     let mut items = Vec::new();
     while let Some(raw) = stream.next().await.map_err(op)? {
         stats.entries += 1;
-        let entry = taken_apart(raw, &server)?;
+        let entry = taken_apart(raw);
         if stats.entries > max_entries {
             return Err(DirectoryError::LimitExceeded {
                 server,
                 limit: "directory.maxEntries",
                 value: max_entries,
-                entry: entry.dn,
+                entry: entry.map_or_else(|_| "an unreadable entry".to_owned(), |e| e.dn),
             });
         }
-        items.push(parse(entry)?);
+        match entry.and_then(&mut parse) {
+            Ok(item) => items.push(item),
+            Err(bad) => stats.unreadable.record(bad),
+        }
     }
     let result = stream.finish().await;
     stats.requests += items.len().div_ceil(page_size).max(1);
@@ -427,7 +430,7 @@ async fn fetch_member_ranges(
             });
         };
         stats.entries += 1;
-        let (values, next) = taken_apart(raw, &server)?.take_members(attr);
+        let (values, next) = taken_apart_whole(raw, &server)?.take_members(attr);
         if values.is_empty() && next.is_some() {
             return Err(DirectoryError::MalformedData {
                 server,

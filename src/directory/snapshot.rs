@@ -56,6 +56,49 @@ impl Unresolved {
     }
 }
 
+/// An entry a read cannot use, and what still names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadEntry {
+    /// The DN as the server sent it, when it is text.
+    pub dn: Option<String>,
+    /// The entry's id, when it has a usable one.
+    pub id: Option<String>,
+    pub why: String,
+}
+
+/// Entries a read could not use (without an id or a name, with a DN that does not parse, not valid
+/// LDAP): counted and sampled for status, and named where they can be, so that a plan keeps
+/// whatever stands for them as it was instead of removing it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unreadable {
+    pub count: usize,
+    /// The first few, as `<dn>: <why>`.
+    pub sample: Vec<String>,
+    /// Ids and DNs of the entries that have them.
+    pub ids: Vec<String>,
+    pub dns: Vec<String>,
+    /// Entries with neither: nothing tells what stands for them.
+    pub unnamed: usize,
+}
+
+impl Unreadable {
+    pub fn record(&mut self, bad: BadEntry) {
+        self.count += 1;
+        if self.sample.len() < UNRESOLVED_SAMPLE {
+            let dn = bad
+                .dn
+                .as_deref()
+                .unwrap_or("an entry without a readable DN");
+            self.sample.push(format!("{dn}: {}", bad.why));
+        }
+        if bad.dn.is_none() && bad.id.is_none() {
+            self.unnamed += 1;
+        }
+        self.ids.extend(bad.id);
+        self.dns.extend(bad.dn);
+    }
+}
+
 /// Counters of one read, for status, logs and the benchmark.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadStats {
@@ -70,6 +113,8 @@ pub struct ReadStats {
     /// syncrepl refreshes the server answered with a list of what is still there, because its log
     /// did not reach back to the kept cookie.
     pub present_lists: usize,
+    /// Entries left out because they cannot be used.
+    pub unreadable: Unreadable,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -7,10 +7,10 @@ use kube::ResourceExt;
 
 use super::validate::Checked;
 use crate::api::{PlannedChange, Preview, UserGroup, UserSynchronization};
-use crate::directory::snapshot::Snapshot;
+use crate::directory::snapshot::{Snapshot, Unreadable};
 use crate::planner::current::{ClusterState, cluster_state};
 use crate::planner::desired::{DesiredGroup, desired_groups};
-use crate::planner::plan::{Plan, Policies, plan};
+use crate::planner::plan::{Held, Plan, Policies, plan};
 
 /// Changes a preview lists one by one; the counts cover all of them.
 const PREVIEW_SAMPLE: usize = 20;
@@ -27,12 +27,12 @@ pub fn desired_of(task: &UserSynchronization, snapshot: &Snapshot) -> Vec<Desire
 }
 
 /// The plan for the task's namespace, whose UserGroups are `objects`, and the state it was made
-/// against (which the apply step writes over).
+/// against (which the apply step writes over). What stands for the `unreadable` entries is held.
 pub fn plan_changes<'a>(
     objects: &'a [Arc<UserGroup>],
     task: &UserSynchronization,
     checked: &Checked,
-    desired: Vec<DesiredGroup>,
+    (desired, unreadable): (Vec<DesiredGroup>, &Unreadable),
     deletions_approved: bool,
 ) -> (Plan, ClusterState<'a>) {
     let spec = &task.spec;
@@ -44,6 +44,11 @@ pub fn plan_changes<'a>(
         group_extinction: spec.group_extinction_policy,
         max_deletions: checked.max_deletions,
         deletions_approved,
+        held: Held::new(
+            unreadable.ids.iter().cloned(),
+            unreadable.dns.iter().cloned(),
+            unreadable.unnamed > 0,
+        ),
     };
     (plan(desired, &state.groups, &policies), state)
 }

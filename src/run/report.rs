@@ -52,6 +52,8 @@ pub struct Synced {
     pub preview: Option<Preview>,
     /// Where the directory's change feed stands, when the read is kept for an incremental next run.
     pub incremental: Option<IncrementalStatus>,
+    /// The first few entries the read could not use, as `<dn>: <why>`.
+    pub unreadable_sample: Vec<String>,
 }
 
 /// A run that failed, in the terms status and metrics speak.
@@ -144,10 +146,20 @@ fn succeeded(mut set: Conditions, task: &Task<'_>, synced: &Synced) -> Report {
         }
         None => {
             let reason = if task.dry_run { "Previewed" } else { "Synced" };
-            let message = run_message(&synced.summary, &synced.server);
+            let mut message = run_message(&synced.summary, &synced.server);
             set.condition(STALLED, false, "Synced", "");
-            set.condition(READY, true, reason, &message);
-            (EventType::Normal, reason, message)
+            if synced.summary.unreadable_entries > 0 {
+                message.push_str(&format!(
+                    "; {} directory entries cannot be used, and what stands for them is kept as it was: {}",
+                    synced.summary.unreadable_entries,
+                    synced.unreadable_sample.join("; ")
+                ));
+                set.condition(READY, true, reason, &message);
+                (EventType::Warning, "UnreadableEntries", message)
+            } else {
+                set.condition(READY, true, reason, &message);
+                (EventType::Normal, reason, message)
+            }
         }
     };
     let mut status = set.status;

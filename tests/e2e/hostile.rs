@@ -5,13 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, PostParams};
-use usersync::api::UserSynchronization;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, PostParams};
+use usersync::api::{UserGroup, UserSynchronization};
 
 use crate::support::audit::task_writes;
 use crate::support::hostile::{Mode, start};
-use crate::support::kube::{Scenario, create_task, run_now};
-use crate::support::operator::spawn_operator;
+use crate::support::kube::{Scenario, create_task, run_now, user_groups};
+use crate::support::operator::{spawn_operator, start_operator};
 use crate::support::wait::{assert_synced, condition, wait_for_run};
 
 /// Peak resident memory the operator may reach over all modes (the chart's default limit is
@@ -67,7 +68,6 @@ async fn hostile_servers_cost_their_task_alone() {
         (Mode::Endless, "LimitExceeded"),
         (Mode::RepeatedCookie, "RunTimeout"),
         (Mode::CloseAfter { count: 5 }, "ProtocolError"),
-        (Mode::NonUtf8Dn, "MalformedData"),
         (Mode::HugeDeclaredLength, "Timeout"),
     ];
     let hostile: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
@@ -127,4 +127,48 @@ async fn hostile_servers_cost_their_task_alone() {
     );
     operator.kill().await.expect("stop the operator");
     let _ = std::fs::remove_file(&log_path);
+}
+
+/// Bad entries between good ones (a DN that is not UTF-8, a user without its uid) are left out,
+/// counted and named on status and in a Warning Event; the run syncs what it can.
+#[tokio::test]
+async fn bad_entries_are_left_out_and_named() {
+    let Scenario { client, ns, .. } = Scenario::new("e2e-bad-entries").await;
+    let server = start(Mode::BadEntries).await;
+    let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
+    let mut task = hostile_task("corp", &server.url);
+    task.spec.directory.max_entries = 100;
+    tasks
+        .create(&PostParams::default(), &task)
+        .await
+        .expect("task");
+    let operator = start_operator(&client, &ns.name);
+    let task = wait_for_run(&tasks, None).await;
+    assert_synced(&task);
+    let last_run = task.status.and_then(|s| s.last_run).expect("last run");
+    assert!(last_run.unreadable_entries >= 2, "{last_run:?}");
+    assert_eq!(last_run.users, 1, "u0 was synced: {last_run:?}");
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let listed: Vec<String> = user_groups(&groups)
+        .await
+        .iter()
+        .flat_map(|g| g.spec.users.iter().map(|u| u.name.clone()))
+        .collect();
+    assert!(listed.contains(&"u0".to_owned()), "{listed:?}");
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let note = events
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("UnreadableEntries"))
+        .and_then(|e| e.note)
+        .expect("a Warning Event");
+    assert!(
+        note.contains("cn=nouid,dc=example: no usable uid")
+            && note.contains("an entry without a readable DN"),
+        "{note}"
+    );
+    operator.abort();
 }

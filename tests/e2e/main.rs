@@ -36,4 +36,5 @@ mod shards;
 mod shutdown;
 mod sync;
 mod testbed_kubernetes;
+mod unreadable;
 mod write_rate;

@@ -20,8 +20,8 @@ pub enum Mode {
     RepeatedCookie,
     /// `count` entries, then the connection closes mid-search.
     CloseAfter { count: usize },
-    /// An entry whose DN is not UTF-8.
-    NonUtf8Dn,
+    /// A good entry between bad ones: a DN that is not UTF-8, and an entry without a uid.
+    BadEntries,
     /// An entry that declares a length of 4 GiB and then stops sending.
     HugeDeclaredLength,
 }
@@ -151,9 +151,20 @@ async fn subtree_search(socket: &mut TcpStream, id: i64, base: &[u8], mode: Mode
             }
             false
         }
-        Mode::NonUtf8Dn => {
-            let entry = search_entry(id, b"uid=\xff\xfe,dc=example", &[("uid", &[b"\xff"])]);
-            send(socket, &entry).await && send(socket, &search_done(id, None)).await
+        Mode::BadEntries => {
+            let not_utf8 = search_entry(id, b"uid=\xff\xfe,dc=example", &[("uid", &[b"\xff"])]);
+            let no_uid = search_entry(
+                id,
+                b"cn=nouid,dc=example",
+                &[
+                    ("objectClass", &[b"inetOrgPerson"]),
+                    ("entryUUID", &[b"00000000-0000-0000-0000-00000000beef"]),
+                ],
+            );
+            send(socket, &not_utf8).await
+                && send(socket, &user(0)).await
+                && send(socket, &no_uid).await
+                && send(socket, &search_done(id, None)).await
         }
         Mode::HugeDeclaredLength => {
             // A SEQUENCE whose length says 4 GiB, followed by a few bytes and then silence.

@@ -8,6 +8,11 @@ use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
 
+mod held;
+
+pub use held::Held;
+use held::{hold_groups, hold_users};
+
 use super::desired::{DesiredGroup, Identity};
 use super::names::{carries_suffix_of, user_group_name, user_group_name_long};
 use super::order::sort_users;
@@ -23,6 +28,8 @@ pub struct Policies {
     pub max_deletions: MaxDeletions,
     /// A one-shot approval to exceed `max_deletions` in this run.
     pub deletions_approved: bool,
+    /// What the read could not vouch for: kept as it is.
+    pub held: Held,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +138,9 @@ pub struct Plan {
     /// This task's objects that stand for the same directory object as another one: removed
     /// (they are in `remove` too), and reported.
     pub duplicates: Vec<String>,
+    /// Listed users and groups gone from the read because their entries could not be used: kept
+    /// as they were.
+    pub held: usize,
 }
 
 impl Plan {
@@ -169,6 +179,8 @@ struct Planning<'c> {
     by_name: HashMap<&'c str, &'c CurrentGroup<'c>>,
     /// Ids of listed users the directory no longer has.
     vanished_users: HashSet<&'c str>,
+    /// Ids of listed users whose entries the read could not use: they stay listed as they were.
+    held_users: HashSet<&'c str>,
     /// This task's objects whose group the directory no longer has.
     vanished_groups: Vec<&'c CurrentGroup<'c>>,
     /// The brake holds every removal back this run.
@@ -191,8 +203,14 @@ impl<'c> Planning<'c> {
             current.iter().map(|c| (c.name.as_str(), c)).collect();
         // Dropped on return: only the brake needs the listed records.
         let listed = listed_records(current);
-        let vanished_users = vanished_users(&listed, desired);
-        let vanished_groups = vanished_groups(&owned, desired);
+        let mut vanished_users = vanished_users(&listed, desired);
+        let held_users = hold_users(
+            listed.iter().map(|r| &**r.0),
+            &mut vanished_users,
+            &policies.held,
+        );
+        let mut vanished_groups = vanished_groups(&owned, desired);
+        let held = held_users.len() + hold_groups(&mut vanished_groups, &policies.held);
         let brake = deletion_brake(
             &listed,
             owned.len(),
@@ -206,12 +224,14 @@ impl<'c> Planning<'c> {
             owned,
             by_name,
             vanished_users,
+            held_users,
             vanished_groups,
             braked,
             drop_vanished_users: policies.user_extinction == ExtinctionPolicy::Remove && !braked,
             out: Plan {
                 brake,
                 duplicates: duplicates.iter().map(|c| c.name.clone()).collect(),
+                held,
                 ..Plan::default()
             },
         }
@@ -290,6 +310,9 @@ impl<'c> Planning<'c> {
         let before_kept = users.len();
         if !self.drop_vanished_users {
             keep_vanished_users(users, current, &self.vanished_users, resolved);
+        }
+        if !self.held_users.is_empty() {
+            keep_vanished_users(users, current, &self.held_users, resolved);
         }
         if resolved || users.len() > before_kept {
             sort_users(users);

@@ -31,6 +31,7 @@ fn summary() -> RunSummary {
         unresolved_members: 0,
         directory_read: "Full".into(),
         entries_read: 45,
+        unreadable_entries: 0,
     }
 }
 
@@ -44,6 +45,7 @@ fn synced() -> Synced {
             method: "USNChanged".into(),
             ..IncrementalStatus::default()
         }),
+        unreadable_sample: Vec::new(),
     }
 }
 
@@ -106,6 +108,40 @@ fn a_successful_run() {
     let event = report.event.expect("an Event");
     assert_eq!((event.type_, event.reason), (EventType::Normal, "Synced"));
     assert_eq!(event.message, condition(s, READY).message);
+}
+
+#[test]
+fn a_run_with_unreadable_entries_is_ready_and_warns_with_a_sample() {
+    let mut run = synced();
+    run.summary.unreadable_entries = 2;
+    run.unreadable_sample = vec![
+        "uid=x,dc=example: no usable uid; fix the entry or narrow the filter".into(),
+        "an entry without a readable DN: not a valid LDAP entry".into(),
+    ];
+    let report = finished(
+        &Default::default(),
+        &task(&EVERY_15M),
+        &Outcome::Synced(Box::new(run)),
+        at(0),
+    );
+    let s = &report.status;
+    assert!(is_true(&s.conditions, READY));
+    assert!(!is_true(&s.conditions, STALLED));
+    let message = &condition(s, READY).message;
+    assert!(
+        message.ends_with(
+            "; 2 directory entries cannot be used, and what stands for them is kept as it was: \
+             uid=x,dc=example: no usable uid; fix the entry or narrow the filter; \
+             an entry without a readable DN: not a valid LDAP entry"
+        ),
+        "{message}"
+    );
+    let event = report.event.expect("an Event");
+    assert_eq!(
+        (event.type_, event.reason),
+        (EventType::Warning, "UnreadableEntries")
+    );
+    assert_eq!(s.last_run.as_ref().map(|r| r.unreadable_entries), Some(2));
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::planner::names::is_dns1123_label;
 
 mod collisions;
 mod extinction;
+mod held;
 mod max_deletions;
 mod order;
 mod properties;
@@ -64,6 +65,7 @@ fn policies() -> Policies {
         group_extinction: ExtinctionPolicy::Remove,
         max_deletions: MaxDeletions::Percent(100),
         deletions_approved: false,
+        held: Held::default(),
     }
 }
 

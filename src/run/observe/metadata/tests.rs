@@ -70,6 +70,7 @@ fn policies() -> Policies {
         group_extinction: crate::api::ExtinctionPolicy::Remove,
         max_deletions: MaxDeletions::Percent(100),
         deletions_approved: false,
+        held: Default::default(),
     }
 }
 
