@@ -313,6 +313,22 @@ pub struct DirectorySpec {
     #[serde(default = "default_max_entries")]
     #[schemars(range(min = 1, max = 100000000))]
     pub max_entries: i64,
+    /// The most values one attribute of one entry may have, a group's members across all their
+    /// ranges included: past it the read ends with `LimitExceeded`, naming the entry, and changes
+    /// nothing.
+    #[serde(default = "default_max_values_per_attribute")]
+    #[schemars(range(min = 1, max = 100000000))]
+    pub max_values_per_attribute: i64,
+    /// The largest value the read accepts, in bytes: past it the read ends with `LimitExceeded`.
+    #[serde(default = "default_max_value_bytes")]
+    #[schemars(range(min = 1024, max = 268435456))]
+    pub max_value_bytes: i64,
+    /// With `nestedGroups: Flatten`, the most memberships all groups together may have once
+    /// flattened (a group nested into every other multiplies them): past it the read ends with
+    /// `LimitExceeded`, naming the group it stopped at.
+    #[serde(default = "default_max_memberships")]
+    #[schemars(range(min = 1, max = 1000000000))]
+    pub max_memberships: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -529,6 +545,18 @@ fn default_ca_key() -> String {
 
 fn default_page_size() -> i32 {
     500
+}
+
+fn default_max_values_per_attribute() -> i64 {
+    1_000_000
+}
+
+fn default_max_value_bytes() -> i64 {
+    1 << 20
+}
+
+fn default_max_memberships() -> i64 {
+    20_000_000
 }
 
 fn default_max_entries() -> i64 {

@@ -276,7 +276,7 @@ async fn usn_changes(
             attrs: vec!["objectGUID".to_owned()],
             page_size: q.page_size,
             controls: vec![show_deleted],
-            max_entries: q.max_entries,
+            limits: q.limits,
         },
         stats,
         |e| Ok(e.values("objectGUID").first().map(|b| b.to_vec())),
@@ -424,7 +424,23 @@ async fn sync_search<T: Keyed>(
                 changes.removed.insert(id);
             }
             ldap3::controls::EntryState::Add | ldap3::controls::EntryState::Modify => {
-                match taken_apart(item).and_then(&mut parse) {
+                let entry = taken_apart(item);
+                let exceeded = match &entry {
+                    _ if stats.entries > q.limits.entries => {
+                        Some(("directory.maxEntries", q.limits.entries))
+                    }
+                    Ok(entry) => q.limits.exceeded_by(entry),
+                    Err(_) => None,
+                };
+                if let Some((limit, value)) = exceeded {
+                    return Err(DirectoryError::LimitExceeded {
+                        server,
+                        limit,
+                        value,
+                        entry: entry.map_or_else(|_| "an unreadable entry".to_owned(), |e| e.dn),
+                    });
+                }
+                match entry.and_then(&mut parse) {
                     Ok(upsert) => changes.upserts.push(upsert),
                     Err(bad) => stats.unreadable.record(bad),
                 }

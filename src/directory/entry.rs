@@ -18,6 +18,16 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The most values any one attribute has, and the longest value, in bytes.
+    pub fn widest(&self) -> (usize, usize) {
+        self.attrs
+            .iter()
+            .fold((0, 0), |(count, bytes), (_, values)| {
+                let longest = values.iter().map(Vec::len).max().unwrap_or(0);
+                (count.max(values.len()), bytes.max(longest))
+            })
+    }
+
     /// `None` when the message is not a well-formed SearchResultEntry (RFC 4511 4.5.2) with a
     /// UTF-8 DN and attribute names.
     pub fn from_message(raw: ResultEntry) -> Option<Entry> {

@@ -31,7 +31,7 @@ pub enum DirectoryError {
     #[error("{server} returned data usersync cannot use: {detail}")]
     MalformedData { server: String, detail: String },
     #[error(
-        "{server} returned more than {value} entries, the task's {limit}; the read stopped at {entry} and nothing was changed (raise {limit} for a larger directory)"
+        "{server}: {entry} goes past the task's {limit} of {value}; the read stopped there and nothing was changed (raise {limit} for a larger directory)"
     )]
     LimitExceeded {
         server: String,

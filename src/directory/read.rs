@@ -142,7 +142,13 @@ pub async fn read(
             entries.containers.values(),
             &query.scope,
             stats,
-        ),
+        )
+        .map_err(|too_many| DirectoryError::LimitExceeded {
+            server: conn.server.clone(),
+            limit: "directory.maxMemberships",
+            value: too_many.limit,
+            entry: too_many.group,
+        })?,
     };
     // A read that left entries out is not followed: the next one reads everything again, so that
     // what those entries stand for is held by name every time, never taken as gone.

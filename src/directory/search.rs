@@ -28,14 +28,48 @@ pub(super) struct Query {
     pub user_attrs: Vec<String>,
     pub group_attrs: Vec<String>,
     pub page_size: usize,
-    /// The most entries one read may return.
-    pub max_entries: usize,
+    pub limits: Limits,
     /// Active Directory member lists may come in ranges.
     pub ranged: bool,
     pub member_range: Option<usize>,
     /// The user filter depends on group membership, which changes no user entry on Active
     /// Directory (memberOf is a back link): such users cannot be read incrementally there.
     pub membership_filtered: bool,
+}
+
+/// What one read may hold, from the task's `directory.max*` settings: past any of them the read
+/// ends with `LimitExceeded`, naming the limit and the entry.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    /// Entries of the whole read.
+    pub entries: usize,
+    /// Values of one attribute of one entry, ranges of a member list together.
+    pub values_per_attribute: usize,
+    /// Bytes of one value.
+    pub value_bytes: usize,
+}
+
+impl Limits {
+    fn of(spec: &DirectorySpec) -> Limits {
+        let at_least_one = |n: i64| usize::try_from(n.max(1)).unwrap_or(usize::MAX);
+        Limits {
+            entries: at_least_one(spec.max_entries),
+            values_per_attribute: at_least_one(spec.max_values_per_attribute),
+            value_bytes: at_least_one(spec.max_value_bytes),
+        }
+    }
+
+    /// The limit `entry` goes past, with its value.
+    pub fn exceeded_by(&self, entry: &Entry) -> Option<(&'static str, usize)> {
+        let (values, bytes) = entry.widest();
+        if values > self.values_per_attribute {
+            Some(("directory.maxValuesPerAttribute", self.values_per_attribute))
+        } else if bytes > self.value_bytes {
+            Some(("directory.maxValueBytes", self.value_bytes))
+        } else {
+            None
+        }
+    }
 }
 
 /// builtinDomain is CN=Builtin on Active Directory, home of the built-in groups.
@@ -95,7 +129,7 @@ impl Query {
             user_attrs,
             group_attrs,
             page_size,
-            max_entries: usize::try_from(spec.max_entries.max(1)).unwrap_or(usize::MAX),
+            limits: Limits::of(spec),
             ranged,
             member_range,
             membership_filtered,
@@ -115,6 +149,7 @@ fn scope(spec: &DirectorySpec, schema: &Schema) -> Result<Scope, DirectoryError>
         ignore_disabled_users: spec.ignore_disabled_users,
         nested_groups: spec.nested_groups,
         member_format: schema.member_format,
+        max_memberships: usize::try_from(spec.max_memberships.max(1)).unwrap_or(usize::MAX),
     })
 }
 
@@ -214,7 +249,7 @@ pub(super) async fn read_all(
             attrs: q.user_attrs.clone(),
             page_size: q.page_size,
             controls: Vec::new(),
-            max_entries: q.max_entries,
+            limits: q.limits,
         },
         stats,
         |e| parse_user(e, &q.schema, now),
@@ -228,7 +263,7 @@ pub(super) async fn read_all(
             attrs: q.group_attrs.clone(),
             page_size: q.page_size,
             controls: Vec::new(),
-            max_entries: q.max_entries,
+            limits: q.limits,
         },
         stats,
         |e| parse_group(e, &q.schema),
@@ -237,15 +272,7 @@ pub(super) async fn read_all(
     if q.ranged {
         for (group, next) in groups.iter_mut() {
             if let Some(start) = next.take() {
-                fetch_member_ranges(
-                    conn,
-                    group,
-                    &q.schema.member[0],
-                    start,
-                    q.member_range,
-                    stats,
-                )
-                .await?;
+                fetch_member_ranges(conn, group, q, start, stats).await?;
             }
         }
     }
@@ -258,7 +285,7 @@ pub(super) async fn read_all(
             attrs: q.container_attrs(),
             page_size: q.page_size,
             controls: Vec::new(),
-            max_entries: q.max_entries,
+            limits: q.limits,
         },
         stats,
         |e| parse_container(e, &q.schema),
@@ -312,8 +339,8 @@ pub(super) struct Request<'a> {
     pub attrs: Vec<String>,
     pub page_size: usize,
     pub controls: Vec<RawControl>,
-    /// The most entries the whole read may return, this search's and the earlier ones'.
-    pub max_entries: usize,
+    /// Bounds of the whole read, this search's entries and the earlier ones' together.
+    pub limits: Limits,
 }
 
 /// One paged subtree search; `parse` turns each entry into an item. Entries are converted as they
@@ -331,7 +358,7 @@ pub(super) async fn search<T>(
         attrs,
         page_size,
         controls,
-        max_entries,
+        limits,
     } = request;
     let server = conn.server.clone();
     let op = |e| map_operation_error(&server, "search", e, conn.timeout);
@@ -350,11 +377,16 @@ pub(super) async fn search<T>(
     while let Some(raw) = stream.next().await.map_err(op)? {
         stats.entries += 1;
         let entry = taken_apart(raw);
-        if stats.entries > max_entries {
+        let exceeded = match &entry {
+            _ if stats.entries > limits.entries => Some(("directory.maxEntries", limits.entries)),
+            Ok(entry) => limits.exceeded_by(entry),
+            Err(_) => None,
+        };
+        if let Some((limit, value)) = exceeded {
             return Err(DirectoryError::LimitExceeded {
                 server,
-                limit: "directory.maxEntries",
-                value: max_entries,
+                limit,
+                value,
                 entry: entry.map_or_else(|_| "an unreadable entry".to_owned(), |e| e.dn),
             });
         }
@@ -379,11 +411,11 @@ pub(super) async fn search<T>(
 async fn fetch_member_ranges(
     conn: &mut Connection,
     group: &mut RawGroup,
-    attr: &str,
+    q: &Query,
     mut start: usize,
-    step: Option<usize>,
     stats: &mut ReadStats,
 ) -> Result<(), DirectoryError> {
+    let (attr, step, limits) = (q.schema.member[0].as_str(), q.member_range, q.limits);
     let server = conn.server.clone();
     let malformed = |detail: String| DirectoryError::MalformedData {
         server: server.clone(),
@@ -440,6 +472,14 @@ async fn fetch_member_ranges(
         group
             .members
             .extend(values.into_iter().map(|v| Member::new(v, MemberFormat::Dn)));
+        if group.members.len() > limits.values_per_attribute {
+            return Err(DirectoryError::LimitExceeded {
+                server,
+                limit: "directory.maxValuesPerAttribute",
+                value: limits.values_per_attribute,
+                entry: group.group.dn.clone(),
+            });
+        }
         match next_range_start(&group.group.dn, start, next) {
             Ok(Some(n)) => start = n,
             Ok(None) => return Ok(()),
@@ -470,133 +510,4 @@ fn unending_range(group: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn member_ranges_must_move_forward() {
-        assert_eq!(next_range_start("g", 0, Some(1500)), Ok(Some(1500)));
-        assert_eq!(next_range_start("g", 1500, None), Ok(None));
-        for stuck in [Some(1500), Some(10), Some(usize::MAX)] {
-            assert!(next_range_start("g", 1500, stuck).is_err(), "{stuck:?}");
-        }
-    }
-
-    #[test]
-    fn in_chain_filter_escapes_the_chosen_dns() {
-        let f = in_chain_filter(&[
-            r"CN=Tricky *)(uid\3D*,OU=G,DC=x".to_owned(),
-            "CN=A,DC=x".to_owned(),
-        ]);
-        assert_eq!(
-            f,
-            r"(|(memberOf:1.2.840.113556.1.4.1941:=CN=Tricky \2a\29\28uid\5c3D\2a,OU=G,DC=x)(memberOf:1.2.840.113556.1.4.1941:=CN=A,DC=x))"
-        );
-        assert!(ldap3::parse_filter(&f).is_ok());
-    }
-
-    #[test]
-    fn extra_filters_are_checked_and_anded() {
-        assert_eq!(
-            and_filter("(objectClass=user)", None).unwrap(),
-            "(objectClass=user)"
-        );
-        assert_eq!(
-            and_filter("(objectClass=user)", Some("  ")).unwrap(),
-            "(objectClass=user)"
-        );
-        assert_eq!(
-            and_filter("(a=1)", Some("department=IT")).unwrap(),
-            "(&(a=1)(department=IT))"
-        );
-        assert_eq!(
-            and_filter("(a=1)", Some("(|(b=2)(c=3))")).unwrap(),
-            "(&(a=1)(|(b=2)(c=3)))"
-        );
-        let err = and_filter("(a=1)", Some("(b=2")).unwrap_err();
-        assert_eq!(err.reason(), "InvalidSettings");
-    }
-
-    /// A valid spec with three chosen groups, changed by `changes` (fields of the same names).
-    fn spec(changes: serde_json::Value) -> DirectorySpec {
-        let mut spec = serde_json::json!({
-            "preset": "OpenLDAP",
-            "baseDN": "dc=example,dc=org",
-            "groups": [
-                "cn=a,ou=Groups,dc=example,dc=org",
-                "cn=b,ou=Groups,dc=example,dc=org",
-                "cn=c,ou=Groups,dc=example,dc=org",
-            ],
-            "excludes": ["ou=Contractors,dc=example,dc=org"],
-            "userFilter": "(department=IT)",
-            "groupFilter": "description=synced",
-        });
-        for (field, value) in changes.as_object().expect("an object") {
-            spec[field] = value.clone();
-        }
-        serde_json::from_value(spec).expect("a directory spec")
-    }
-
-    /// The message of the invalid setting `check_spec` finds.
-    fn invalid(spec: &DirectorySpec) -> String {
-        match check_spec(spec) {
-            Err(DirectoryError::InvalidSettings(detail)) => detail,
-            other => panic!("expected invalid settings, got {other:?}"),
-        }
-    }
-
-    const BAD_DN: &str = "cn=b,,dc=example,dc=org";
-
-    #[test]
-    fn a_valid_spec_passes_the_check() {
-        check_spec(&spec(serde_json::json!({}))).expect("valid");
-        let ad = spec(serde_json::json!({"preset": "ActiveDirectory"}));
-        check_spec(&ad).expect("valid, chosen groups filtered by the server");
-        let bare = spec(serde_json::json!({
-            "groups": [], "excludes": [], "userFilter": null, "groupFilter": null,
-        }));
-        check_spec(&bare).expect("valid without optional settings");
-    }
-
-    #[test]
-    fn a_bad_dn_is_named_by_its_field_and_place() {
-        let base = invalid(&spec(serde_json::json!({"baseDN": BAD_DN})));
-        assert!(base.starts_with("directory.baseDN: invalid DN"), "{base}");
-        let groups = serde_json::json!([
-            "cn=a,ou=Groups,dc=example,dc=org",
-            "cn=b,ou=Groups,dc=example,dc=org",
-            BAD_DN,
-        ]);
-        let group = invalid(&spec(serde_json::json!({"groups": groups})));
-        assert!(
-            group.starts_with("directory.groups[2]: invalid DN"),
-            "{group}"
-        );
-        let exclude = invalid(&spec(serde_json::json!({"excludes": [BAD_DN]})));
-        assert!(
-            exclude.starts_with("directory.excludes[0]: invalid DN"),
-            "{exclude}"
-        );
-    }
-
-    #[test]
-    fn a_bad_filter_is_named_by_its_field() {
-        assert_eq!(
-            invalid(&spec(serde_json::json!({"userFilter": "(b=2"}))),
-            "directory.userFilter: (b=2 is not a valid LDAP filter"
-        );
-        assert_eq!(
-            invalid(&spec(serde_json::json!({"groupFilter": "b=2)"}))),
-            "directory.groupFilter: (b=2)) is not a valid LDAP filter"
-        );
-    }
-
-    #[test]
-    fn a_read_makes_the_same_checks() {
-        let bad = spec(serde_json::json!({"userFilter": "(b=2"}));
-        let Err(DirectoryError::InvalidSettings(detail)) = Query::new(&bad, Some(1000)) else {
-            panic!("the query of an invalid spec");
-        };
-        assert_eq!(detail, invalid(&bad));
-    }
-}
+mod tests;

@@ -69,6 +69,8 @@ async fn hostile_servers_cost_their_task_alone() {
         (Mode::RepeatedCookie, "RunTimeout"),
         (Mode::CloseAfter { count: 5 }, "ProtocolError"),
         (Mode::HugeDeclaredLength, "Timeout"),
+        (Mode::HugeValue, "LimitExceeded"),
+        (Mode::MalformedControl, "MalformedData"),
     ];
     let hostile: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
     for (i, (mode, reason)) in modes.into_iter().enumerate() {

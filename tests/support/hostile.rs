@@ -24,6 +24,10 @@ pub enum Mode {
     BadEntries,
     /// An entry that declares a length of 4 GiB and then stops sending.
     HugeDeclaredLength,
+    /// An entry with one 50 MB value.
+    HugeValue,
+    /// A search that ends with a paged-results control whose value is not BER.
+    MalformedControl,
 }
 
 /// Most connections, requests per connection and entries per search the server serves, and how
@@ -165,6 +169,27 @@ async fn subtree_search(socket: &mut TcpStream, id: i64, base: &[u8], mode: Mode
                 && send(socket, &user(0)).await
                 && send(socket, &no_uid).await
                 && send(socket, &search_done(id, None)).await
+        }
+        Mode::HugeValue => {
+            let value = vec![b'x'; 50 << 20];
+            let entry = search_entry(
+                id,
+                b"uid=huge,dc=example",
+                &[("uid", &[b"huge"]), ("description", &[&value])],
+            );
+            send(socket, &entry).await && send(socket, &search_done(id, None)).await
+        }
+        Mode::MalformedControl => {
+            let done = tlv(0x65, &result(0));
+            let control = tlv(
+                0x30,
+                &[
+                    tlv(0x04, b"1.2.840.113556.1.4.319"),
+                    tlv(0x04, b"\x30\x84garbage"),
+                ]
+                .concat(),
+            );
+            send(socket, &user(0)).await && send(socket, &message(id, &done, Some(&control))).await
         }
         Mode::HugeDeclaredLength => {
             // A SEQUENCE whose length says 4 GiB, followed by a few bytes and then silence.

@@ -65,6 +65,16 @@ pub struct Scope {
     pub ignore_disabled_users: bool,
     pub nested_groups: NestedGroups,
     pub member_format: MemberFormat,
+    /// The most memberships Flatten may produce, all groups together.
+    pub max_memberships: usize,
+}
+
+/// Flatten would produce more memberships than the scope allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooManyMemberships {
+    pub limit: usize,
+    /// The group whose flattened members went past the limit.
+    pub group: String,
 }
 
 /// Builds the snapshot from borrowed entries (kept between runs, so they are copied, not moved).
@@ -74,7 +84,7 @@ pub fn assemble<'a>(
     containers: impl IntoIterator<Item = &'a RawContainer>,
     scope: &Scope,
     mut stats: ReadStats,
-) -> Snapshot {
+) -> Result<Snapshot, TooManyMemberships> {
     let excluded = |dn: &Dn| scope.excludes.iter().any(|e| dn.is_within(e));
     // Entries left out on purpose: members naming them are not "unresolved".
     let mut left_out: HashSet<String> = HashSet::new();
@@ -120,7 +130,12 @@ pub fn assemble<'a>(
         &left_out_names,
         &mut unresolved,
     );
-    apply_nesting(&mut members, scope.nested_groups);
+    apply_nesting(&mut members, scope.nested_groups, scope.max_memberships).map_err(|g| {
+        TooManyMemberships {
+            limit: scope.max_memberships,
+            group: groups_in_scope[g].group.dn.clone(),
+        }
+    })?;
     let selected = selected_groups(&groups_in_scope, &members, scope, &mut unresolved);
     let (containers, container_by_dn) = build_containers(containers, &scope.base);
     let (users, groups) = listed(
@@ -132,14 +147,14 @@ pub fn assemble<'a>(
         &container_by_dn,
     );
 
-    Snapshot {
+    Ok(Snapshot {
         base_dn: scope.base.to_string(),
         users,
         groups,
         containers,
         unresolved,
         stats,
-    }
+    })
 }
 
 /// Each group's members as indices into `users` and into `groups`. A member value that names
@@ -291,27 +306,39 @@ fn sorted_unique(items: impl Iterator<Item = usize>) -> Vec<usize> {
 }
 
 /// Preserve keeps the graph; Flatten gives each group the users of every group below it (cycles and
-/// diamonds visited once); Ignore drops member groups.
-fn apply_nesting(members: &mut [(Vec<usize>, Vec<usize>)], mode: NestedGroups) {
+/// diamonds visited once), and stops at the group (`Err` with its index) where all groups'
+/// memberships together would pass `max_memberships`; Ignore drops member groups.
+fn apply_nesting(
+    members: &mut [(Vec<usize>, Vec<usize>)],
+    mode: NestedGroups,
+    max_memberships: usize,
+) -> Result<(), usize> {
     match mode {
         NestedGroups::Preserve => {}
         NestedGroups::Ignore => members.iter_mut().for_each(|(_, gs)| gs.clear()),
         NestedGroups::Flatten => {
-            let flattened: Vec<Vec<usize>> = (0..members.len())
-                .map(|g| {
-                    let mut users: Vec<usize> = Vec::new();
-                    for reached in reachable(members, g) {
-                        users.extend_from_slice(&members[reached].0);
+            let mut total = 0usize;
+            let mut flattened: Vec<Vec<usize>> = Vec::with_capacity(members.len());
+            for g in 0..members.len() {
+                let mut users: Vec<usize> = Vec::new();
+                for reached in reachable(members, g) {
+                    let direct = &members[reached].0;
+                    // Counted before it is copied: the bound is on memory, not on the result.
+                    total = total.saturating_add(direct.len());
+                    if total > max_memberships {
+                        return Err(g);
                     }
-                    users
-                })
-                .collect();
+                    users.extend_from_slice(direct);
+                }
+                flattened.push(users);
+            }
             for ((us, gs), flat) in members.iter_mut().zip(flattened) {
                 *us = flat;
                 gs.clear();
             }
         }
     }
+    Ok(())
 }
 
 /// Every group reachable from `start` through member groups, `start` included, each once.

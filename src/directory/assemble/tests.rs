@@ -8,7 +8,7 @@ fn assemble(
     scope: &Scope,
     stats: ReadStats,
 ) -> Snapshot {
-    super::assemble(&users, &groups, &containers, scope, stats)
+    super::assemble(&users, &groups, &containers, scope, stats).expect("within limits")
 }
 
 const BASE: &str = "DC=corp,DC=example,DC=com";
@@ -74,6 +74,7 @@ fn group_dn(name: &str) -> String {
 
 fn scope(nested: NestedGroups) -> Scope {
     Scope {
+        max_memberships: usize::MAX,
         base: dn(BASE),
         groups: vec![],
         excludes: vec![],
@@ -150,6 +151,34 @@ fn flatten_follows_cycles_and_diamonds_once() {
     );
     assert_eq!(names(&s, "D"), ["d1"]);
     assert!(s.groups.iter().all(|g| g.groups.is_empty()));
+}
+
+#[test]
+fn flatten_stops_at_the_memberships_limit_and_names_the_group() {
+    let (users, groups) = cyclic();
+    let flattened = assemble(
+        users.clone(),
+        groups.clone(),
+        vec![],
+        &scope(NestedGroups::Flatten),
+        ReadStats::default(),
+    );
+    let total: usize = flattened.groups.iter().map(|g| g.users.len()).sum();
+    let mut sc = scope(NestedGroups::Flatten);
+    sc.max_memberships = total;
+    assert!(super::assemble(&users, &groups, &[], &sc, ReadStats::default()).is_ok());
+    sc.max_memberships = total - 1;
+    let err = super::assemble(&users, &groups, &[], &sc, ReadStats::default())
+        .expect_err("one membership too many");
+    assert_eq!(err.limit, total - 1);
+    assert!(
+        groups.iter().any(|g| g.group.dn == err.group),
+        "{err:?} names a group"
+    );
+    // Preserve holds each membership once, whatever the limit.
+    sc.nested_groups = NestedGroups::Preserve;
+    sc.max_memberships = 1;
+    assert!(super::assemble(&users, &groups, &[], &sc, ReadStats::default()).is_ok());
 }
 
 #[test]

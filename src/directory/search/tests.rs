@@ -1,0 +1,159 @@
+use super::*;
+
+#[test]
+fn member_ranges_must_move_forward() {
+    assert_eq!(next_range_start("g", 0, Some(1500)), Ok(Some(1500)));
+    assert_eq!(next_range_start("g", 1500, None), Ok(None));
+    for stuck in [Some(1500), Some(10), Some(usize::MAX)] {
+        assert!(next_range_start("g", 1500, stuck).is_err(), "{stuck:?}");
+    }
+}
+
+#[test]
+fn in_chain_filter_escapes_the_chosen_dns() {
+    let f = in_chain_filter(&[
+        r"CN=Tricky *)(uid\3D*,OU=G,DC=x".to_owned(),
+        "CN=A,DC=x".to_owned(),
+    ]);
+    assert_eq!(
+        f,
+        r"(|(memberOf:1.2.840.113556.1.4.1941:=CN=Tricky \2a\29\28uid\5c3D\2a,OU=G,DC=x)(memberOf:1.2.840.113556.1.4.1941:=CN=A,DC=x))"
+    );
+    assert!(ldap3::parse_filter(&f).is_ok());
+}
+
+#[test]
+fn extra_filters_are_checked_and_anded() {
+    assert_eq!(
+        and_filter("(objectClass=user)", None).unwrap(),
+        "(objectClass=user)"
+    );
+    assert_eq!(
+        and_filter("(objectClass=user)", Some("  ")).unwrap(),
+        "(objectClass=user)"
+    );
+    assert_eq!(
+        and_filter("(a=1)", Some("department=IT")).unwrap(),
+        "(&(a=1)(department=IT))"
+    );
+    assert_eq!(
+        and_filter("(a=1)", Some("(|(b=2)(c=3))")).unwrap(),
+        "(&(a=1)(|(b=2)(c=3)))"
+    );
+    let err = and_filter("(a=1)", Some("(b=2")).unwrap_err();
+    assert_eq!(err.reason(), "InvalidSettings");
+}
+
+/// A valid spec with three chosen groups, changed by `changes` (fields of the same names).
+fn spec(changes: serde_json::Value) -> DirectorySpec {
+    let mut spec = serde_json::json!({
+        "preset": "OpenLDAP",
+        "baseDN": "dc=example,dc=org",
+        "groups": [
+            "cn=a,ou=Groups,dc=example,dc=org",
+            "cn=b,ou=Groups,dc=example,dc=org",
+            "cn=c,ou=Groups,dc=example,dc=org",
+        ],
+        "excludes": ["ou=Contractors,dc=example,dc=org"],
+        "userFilter": "(department=IT)",
+        "groupFilter": "description=synced",
+    });
+    for (field, value) in changes.as_object().expect("an object") {
+        spec[field] = value.clone();
+    }
+    serde_json::from_value(spec).expect("a directory spec")
+}
+
+/// The message of the invalid setting `check_spec` finds.
+fn invalid(spec: &DirectorySpec) -> String {
+    match check_spec(spec) {
+        Err(DirectoryError::InvalidSettings(detail)) => detail,
+        other => panic!("expected invalid settings, got {other:?}"),
+    }
+}
+
+const BAD_DN: &str = "cn=b,,dc=example,dc=org";
+
+#[test]
+fn an_entry_past_a_value_limit_is_named_by_the_limit() {
+    let limits = Limits::of(&spec(serde_json::json!({
+        "maxValuesPerAttribute": 3, "maxValueBytes": 1024,
+    })));
+    let three: &[&str] = &["a", "b", "c"];
+    let fits = Entry::new("cn=x", &[("member", three), ("cn", &["x"])]);
+    assert_eq!(limits.exceeded_by(&fits), None);
+    let four: &[&str] = &["a", "b", "c", "d"];
+    let many = Entry::new("cn=x", &[("member", four)]);
+    assert_eq!(
+        limits.exceeded_by(&many),
+        Some(("directory.maxValuesPerAttribute", 3))
+    );
+    let long = "x".repeat(1025);
+    let wide = Entry::new("cn=x", &[("description", &[long.as_str()])]);
+    assert_eq!(
+        limits.exceeded_by(&wide),
+        Some(("directory.maxValueBytes", 1024))
+    );
+    let defaults = Limits::of(&spec(serde_json::json!({})));
+    assert_eq!(
+        (
+            defaults.entries,
+            defaults.values_per_attribute,
+            defaults.value_bytes
+        ),
+        (500_000, 1_000_000, 1 << 20)
+    );
+}
+
+#[test]
+fn a_valid_spec_passes_the_check() {
+    check_spec(&spec(serde_json::json!({}))).expect("valid");
+    let ad = spec(serde_json::json!({"preset": "ActiveDirectory"}));
+    check_spec(&ad).expect("valid, chosen groups filtered by the server");
+    let bare = spec(serde_json::json!({
+        "groups": [], "excludes": [], "userFilter": null, "groupFilter": null,
+    }));
+    check_spec(&bare).expect("valid without optional settings");
+}
+
+#[test]
+fn a_bad_dn_is_named_by_its_field_and_place() {
+    let base = invalid(&spec(serde_json::json!({"baseDN": BAD_DN})));
+    assert!(base.starts_with("directory.baseDN: invalid DN"), "{base}");
+    let groups = serde_json::json!([
+        "cn=a,ou=Groups,dc=example,dc=org",
+        "cn=b,ou=Groups,dc=example,dc=org",
+        BAD_DN,
+    ]);
+    let group = invalid(&spec(serde_json::json!({"groups": groups})));
+    assert!(
+        group.starts_with("directory.groups[2]: invalid DN"),
+        "{group}"
+    );
+    let exclude = invalid(&spec(serde_json::json!({"excludes": [BAD_DN]})));
+    assert!(
+        exclude.starts_with("directory.excludes[0]: invalid DN"),
+        "{exclude}"
+    );
+}
+
+#[test]
+fn a_bad_filter_is_named_by_its_field() {
+    assert_eq!(
+        invalid(&spec(serde_json::json!({"userFilter": "(b=2"}))),
+        "directory.userFilter: (b=2 is not a valid LDAP filter"
+    );
+    assert_eq!(
+        invalid(&spec(serde_json::json!({"groupFilter": "b=2)"}))),
+        "directory.groupFilter: (b=2)) is not a valid LDAP filter"
+    );
+}
+
+#[test]
+fn a_read_makes_the_same_checks() {
+    let bad = spec(serde_json::json!({"userFilter": "(b=2"}));
+    let Err(DirectoryError::InvalidSettings(detail)) = Query::new(&bad, Some(1000)) else {
+        panic!("the query of an invalid spec");
+    };
+    assert_eq!(detail, invalid(&bad));
+}
