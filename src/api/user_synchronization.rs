@@ -485,6 +485,10 @@ pub struct RunSummary {
     /// valid LDAP); what stands for them is kept as it was, never removed.
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub unreadable_entries: i64,
+    /// The task's UserGroups removed because another of its objects already stood for the same
+    /// directory object (a copy with the task's label and owner); the one usersync named stays.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub duplicates_removed: i64,
 }
 
 fn is_zero_i64(n: &i64) -> bool {

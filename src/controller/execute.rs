@@ -344,6 +344,7 @@ impl Done {
             .to_owned(),
             entries_read: self.entries_read as i64,
             unreadable_entries: self.unreadable.count as i64,
+            duplicates_removed: plan.duplicates.len() as i64,
         };
         Synced {
             server: self.server,

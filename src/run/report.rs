@@ -345,6 +345,12 @@ fn run_message(s: &RunSummary, server: &str) -> String {
             s.unresolved_members
         ));
     }
+    if s.duplicates_removed > 0 {
+        message.push_str(&format!(
+            "; {} copies of the task's objects removed",
+            s.duplicates_removed
+        ));
+    }
     message
 }
 

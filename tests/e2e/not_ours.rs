@@ -161,3 +161,43 @@ fn fenced_deletes(ns: &str) -> Vec<(String, bool)> {
         })
         .collect()
 }
+
+/// A copy of one of the task's objects (its label, its owner, the same directory id) is a duplicate:
+/// the object usersync named stays, the copy is removed, and status counts it.
+#[tokio::test]
+async fn a_copy_of_an_owned_object_is_removed_and_counted() {
+    let Scenario {
+        client, ns, base, ..
+    } = Scenario::new("e2e-duplicate").await;
+    let tasks = create_task(&client, &ns.name, &base).await;
+    let operator = start_operator(&client, &ns.name);
+    assert_synced(&wait_for_run(&tasks, None).await);
+    let corp = tasks.get("corp").await.expect("task");
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let all = user_groups(&groups).await;
+    let devs = all
+        .iter()
+        .find(|g| g.spec.display_name == "Devs")
+        .expect("Devs");
+    let mut copy = foreign("devs-copy", Some("corp"), Some(&corp));
+    copy.spec = devs.spec.clone();
+    groups
+        .create(&PostParams::default(), &copy)
+        .await
+        .expect("copy");
+
+    run_now(&tasks, "dedup").await;
+    let task = wait_for_run(&tasks, Some("dedup")).await;
+    assert_synced(&task);
+    let last_run = task.status.and_then(|s| s.last_run).expect("last run");
+    assert_eq!(last_run.duplicates_removed, 1, "{last_run:?}");
+    let names: Vec<String> = user_groups(&groups)
+        .await
+        .iter()
+        .map(|g| g.name_any())
+        .collect();
+    assert!(!names.contains(&"devs-copy".to_owned()), "{names:?}");
+    let stays = groups.get(&devs.name_any()).await.expect("Devs stays");
+    assert_eq!(stays.metadata.uid, devs.metadata.uid);
+    operator.abort();
+}

@@ -32,6 +32,7 @@ fn summary() -> RunSummary {
         directory_read: "Full".into(),
         entries_read: 45,
         unreadable_entries: 0,
+        duplicates_removed: 0,
     }
 }
 
