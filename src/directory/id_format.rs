@@ -113,4 +113,49 @@ mod tests {
         assert_eq!(sid_to_string(&[1]), None);
         assert_eq!(sid_to_string(&[]), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn ids_are_written_in_one_form_and_read_back(
+            bytes in proptest::array::uniform16(proptest::num::u8::ANY),
+            other in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+        ) {
+            let uuid = uuid_to_string(&bytes).expect("16 bytes");
+            proptest::prop_assert_eq!(uuid.len(), 36);
+            proptest::prop_assert!(uuid.bytes().all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+            let back: Vec<u8> = (0..16)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+                .collect();
+            proptest::prop_assert_eq!(&back[..], &bytes[..]);
+            // objectGUID: the first three fields swapped, the rest as they are.
+            let guid = guid_to_string(&bytes).expect("16 bytes");
+            proptest::prop_assert_eq!(&guid[19..], &uuid[19..]);
+            proptest::prop_assert_eq!(&guid[0..2], &uuid[6..8]);
+            proptest::prop_assert_eq!(uuid_to_string(&other).is_some(), other.len() == 16);
+            proptest::prop_assert_eq!(guid_to_string(&other).is_some(), other.len() == 16);
+        }
+
+        #[test]
+        fn sids_are_written_as_their_parts(
+            revision in proptest::num::u8::ANY,
+            authority in 0u64..(1 << 48),
+            subs in proptest::collection::vec(proptest::num::u32::ANY, 0..15),
+            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+        ) {
+            let mut bytes = vec![revision, subs.len() as u8];
+            bytes.extend_from_slice(&authority.to_be_bytes()[2..]);
+            for sub in &subs {
+                bytes.extend_from_slice(&sub.to_le_bytes());
+            }
+            let mut expected = format!("S-{revision}-{authority}");
+            for sub in &subs {
+                expected.push_str(&format!("-{sub}"));
+            }
+            proptest::prop_assert_eq!(sid_to_string(&bytes), Some(expected));
+            // Any bytes: a SID when the count matches the length, never a panic.
+            let counted = garbage.len() >= 8 && garbage.len() - 8 == usize::from(garbage[1]) * 4;
+            proptest::prop_assert_eq!(sid_to_string(&garbage).is_some(), counted);
+        }
+    }
 }

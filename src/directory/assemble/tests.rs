@@ -440,3 +440,81 @@ fn heads_order_names_as_the_names_do() {
     by_text.sort();
     assert_eq!(by_head, by_text);
 }
+
+proptest::proptest! {
+    /// Random groups and users, with member groups forming cycles and self-loops: Flatten gives
+    /// each group exactly the users of every group it reaches, each once; Preserve keeps each
+    /// group's direct users and member groups; Ignore keeps direct users only.
+    #[test]
+    fn nesting_on_random_graphs(
+        user_count in 0usize..6,
+        edges in proptest::collection::vec((0usize..7, 0usize..13), 0..40),
+        group_count in 1usize..7,
+    ) {
+        let users: Vec<RawUser> = (0..user_count).map(|u| user(&format!("u{u}"), "OU=Staff")).collect();
+        // Targets below `group_count` are groups, the others users (when there are that many).
+        let mut direct_users = vec![std::collections::BTreeSet::new(); group_count];
+        let mut direct_groups = vec![std::collections::BTreeSet::new(); group_count];
+        let mut members = vec![Vec::new(); group_count];
+        for &(from, to) in &edges {
+            let from = from % group_count;
+            if to < group_count {
+                direct_groups[from].insert(to);
+                members[from].push(group_dn(&format!("g{to}")));
+            } else if to - group_count < user_count {
+                direct_users[from].insert(to - group_count);
+                members[from].push(format!("CN=u{},OU=Staff,{BASE}", to - group_count));
+            }
+        }
+        let groups: Vec<RawGroup> = (0..group_count)
+            .map(|g| {
+                let refs: Vec<&str> = members[g].iter().map(String::as_str).collect();
+                group(&format!("g{g}"), &refs)
+            })
+            .collect();
+        let reach = |start: usize| {
+            let mut seen = std::collections::BTreeSet::from([start]);
+            let mut stack = vec![start];
+            while let Some(g) = stack.pop() {
+                for &c in &direct_groups[g] {
+                    if seen.insert(c) {
+                        stack.push(c);
+                    }
+                }
+            }
+            seen
+        };
+        let user_names = |set: &std::collections::BTreeSet<usize>| -> Vec<String> {
+            let mut names: Vec<String> = set.iter().map(|u| format!("u{u}")).collect();
+            names.sort();
+            names
+        };
+        for nested in [NestedGroups::Flatten, NestedGroups::Preserve, NestedGroups::Ignore] {
+            let s = assemble(users.clone(), groups.clone(), vec![], &scope(nested), ReadStats::default());
+            proptest::prop_assert_eq!(s.unresolved.count, 0);
+            for g in 0..group_count {
+                let name = format!("g{g}");
+                let mut listed = names(&s, &name);
+                listed.sort();
+                let expected = match nested {
+                    NestedGroups::Flatten => user_names(
+                        &reach(g).iter().flat_map(|r| direct_users[*r].iter().copied()).collect(),
+                    ),
+                    _ => user_names(&direct_users[g]),
+                };
+                proptest::prop_assert_eq!(&listed, &expected, "{:?} {}", nested, name);
+                let mut children = child_names(&s, &name);
+                children.sort();
+                let expected_children: Vec<String> = match nested {
+                    NestedGroups::Preserve => {
+                        let mut c: Vec<String> = direct_groups[g].iter().map(|c| format!("g{c}")).collect();
+                        c.sort();
+                        c
+                    }
+                    _ => Vec::new(),
+                };
+                proptest::prop_assert_eq!(children, expected_children, "{:?} {}", nested, name);
+            }
+        }
+    }
+}

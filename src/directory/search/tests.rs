@@ -157,3 +157,52 @@ fn a_read_makes_the_same_checks() {
     };
     assert_eq!(detail, invalid(&bad));
 }
+
+proptest::proptest! {
+    /// An extra filter from equality tests on escaped values, in any nesting: the result parses,
+    /// and it is the preset filter ANDed with the extra one, so it never matches more than the
+    /// preset does.
+    #[test]
+    fn an_extra_filter_narrows_the_preset(
+        terms in proptest::collection::vec(("[a-zA-Z][a-zA-Z0-9-]{0,12}", ".{0,16}"), 1..5),
+        or in proptest::bool::ANY,
+        bare in proptest::bool::ANY,
+        junk in ".{0,30}",
+    ) {
+        let escape = |v: &str| v.bytes().map(|b| match b {
+            b'*' | b'(' | b')' | b'\\' | 0 => format!("\\{b:02x}"),
+            _ => (b as char).to_string(),
+        }).collect::<String>();
+        let escape = |v: &str| if v.is_ascii() { escape(v) } else { v.bytes().map(|b| format!("\\{b:02x}")).collect() };
+        let tests: String = terms.iter().map(|(a, v)| format!("({a}={})", escape(v))).collect();
+        let extra = if terms.len() == 1 { tests.trim_start_matches('(').trim_end_matches(')').to_owned() } else {
+            format!("({}{tests})", if or { '|' } else { '&' })
+        };
+        let extra = if bare || terms.len() > 1 { extra } else { format!("({extra})") };
+        let preset = "(&(objectClass=person)(!(objectClass=computer)))";
+        let built = and_filter(preset, Some(&extra)).expect("a valid extra filter");
+        proptest::prop_assert!(ldap3::parse_filter(&built).is_ok(), "{}", built);
+        let wrapped = if extra.starts_with('(') { extra.clone() } else { format!("({extra})") };
+        proptest::prop_assert_eq!(built, format!("(&{preset}{wrapped})"));
+        // Any text: refused, or a filter that parses and still starts with the preset.
+        if let Ok(built) = and_filter(preset, Some(&junk)) {
+            proptest::prop_assert!(ldap3::parse_filter(&built).is_ok(), "{}", built);
+            let narrowed = built == preset || built.starts_with(&format!("(&{preset}"));
+            proptest::prop_assert!(narrowed, "{}", built);
+        }
+    }
+}
+
+#[test]
+fn an_extra_filter_cannot_close_the_and_early() {
+    // Each would widen the search past the preset if it were pasted in as text.
+    for extra in [
+        "(a=1))(|(objectClass=*)",
+        "a=1)(|(objectClass=*)",
+        "(a=1)(b=2)",
+        "(a=1))",
+    ] {
+        let err = and_filter("(objectClass=person)", Some(extra)).expect_err(extra);
+        assert_eq!(err.reason(), "InvalidSettings", "{extra}");
+    }
+}
