@@ -11,7 +11,7 @@ use super::preset::{DisabledRule, IdFormat};
 /// A search result entry taken apart: its DN and each attribute's values, moved out of the
 /// protocol message as they are (no copies, no hashing), so that the fields a record keeps can be
 /// moved out again.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Entry {
     pub dn: String,
     attrs: Vec<(String, Vec<Vec<u8>>)>,

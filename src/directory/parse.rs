@@ -31,7 +31,7 @@ pub(super) fn taken_apart_whole(raw: ResultEntry, server: &str) -> Result<Entry,
     })
 }
 
-pub(super) fn parse_container(mut e: Entry, schema: &Schema) -> Result<RawContainer, BadEntry> {
+pub fn parse_container(mut e: Entry, schema: &Schema) -> Result<RawContainer, BadEntry> {
     let [text_id] = e.take_texts([entry::text_id(&schema.id, schema.id_format)]);
     let id = entry::id(&e, &schema.id, schema.id_format, text_id);
     let dn = parse_dn(&e.dn, id.as_deref())?;
@@ -59,11 +59,7 @@ fn missing(dn: &str, id: Option<&str>, attr: &str) -> BadEntry {
     }
 }
 
-pub(super) fn parse_user(
-    mut e: Entry,
-    schema: &Schema,
-    now: SystemTime,
-) -> Result<RawUser, BadEntry> {
+pub fn parse_user(mut e: Entry, schema: &Schema, now: SystemTime) -> Result<RawUser, BadEntry> {
     // What is read in place comes before the text values are moved out.
     let disabled = entry::is_disabled(&e, schema.disabled, now);
     let expires_on = entry::expires_on(&e, schema.disabled).filter(|_| !disabled);
@@ -99,10 +95,7 @@ pub(super) fn parse_user(
 }
 
 /// A group and, for a ranged member list, where the next range starts.
-pub(super) fn parse_group(
-    mut e: Entry,
-    schema: &Schema,
-) -> Result<(RawGroup, Option<usize>), BadEntry> {
+pub fn parse_group(mut e: Entry, schema: &Schema) -> Result<(RawGroup, Option<usize>), BadEntry> {
     let sid = schema.sid.as_deref().and_then(|a| entry::sid(&e, a));
     let [text_id, name, description] = e.take_texts([
         entry::text_id(&schema.id, schema.id_format),

@@ -26,6 +26,7 @@ mod helm;
 mod hostile;
 mod incremental;
 mod invalid_spec;
+mod killed;
 mod leader;
 mod not_ours;
 mod openldap;

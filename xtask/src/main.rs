@@ -1,7 +1,9 @@
 //! `cargo xtask …`: the project's developer tasks.
 //!
 //! - `test`: builds the image, starts the test bed (Kubernetes, Samba AD, OpenLDAP, 389-DS, and a
-//!   second cluster with a real node that runs the image), runs all tests, stops it.
+//!   second cluster with a real node that runs the image), runs all tests, stops it; then runs each
+//!   fuzz target for 30 s.
+//! - `fuzz`: the cargo-fuzz targets (nightly, libFuzzer), each for a bounded time.
 //! - `image`: the operator's multi-platform OCI image (layout and tar), without a container engine.
 //! - `demo`: the README quick start: test bed + CRDs + an example task, then `kubectl get usync,ug`.
 //! - `up` / `down`: start or stop the test bed and leave it for manual use (`source .testbed/env`);
@@ -10,6 +12,7 @@
 //! - `bench`: measure usersync against floors and a baseline; writes `docs/benchmarks.md`.
 
 mod bench;
+mod fuzz;
 mod image;
 mod testbed;
 
@@ -36,6 +39,12 @@ enum Command {
         /// Arguments passed on to `cargo test` (after `--`).
         #[arg(last = true)]
         cargo_args: Vec<String>,
+    },
+    /// Run each fuzz target (nightly, cargo-fuzz) for a bounded time.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
     },
     /// Build the operator's OCI image for linux/amd64 and linux/arm64 (no container engine needed).
     Image(image::Options),
@@ -82,7 +91,9 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         // The packaging tests read the image and the node runs it, so it is built first.
         Command::Test { cargo_args } => image::build(image::Options::default())
-            .and_then(|image| testbed::run_tests(&image, &cargo_args)),
+            .and_then(|image| testbed::run_tests(&image, &cargo_args))
+            .and_then(|()| fuzz::fuzz(fuzz::TEST_SECONDS)),
+        Command::Fuzz { seconds } => fuzz::fuzz(seconds),
         Command::Image(options) => image::build(options).map(|_| ()),
         Command::Demo => testbed::demo(),
         Command::Up { node: false } => testbed::up(None).map(|_| ()),
