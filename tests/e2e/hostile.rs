@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams, PostParams};
 use usersync::api::{UserGroup, UserSynchronization};
 
 use crate::support::audit::task_writes;
-use crate::support::hostile::{Mode, start};
+use crate::support::hostile::{Mode, huge_error_text, start};
 use crate::support::kube::{Scenario, create_task, run_now, user_groups};
 use crate::support::operator::{spawn_operator, start_operator};
 use crate::support::wait::{assert_synced, condition, wait_for_run};
@@ -48,6 +48,46 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .expect("VmHWM")
 }
 
+/// A server's 100 KB error text: the condition message is cut to 32 KiB and the Event note to
+/// 1 KiB, each ending in an ellipsis, and the log keeps the whole text.
+async fn bounded_texts(
+    client: &kube::Client,
+    ns: &str,
+    task: &UserSynchronization,
+    log_path: &std::path::Path,
+) {
+    let message = &task
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .expect("Ready")
+        .message;
+    assert!(
+        message.len() <= 32 * 1024 && message.len() > 16 * 1024,
+        "{}",
+        message.len()
+    );
+    assert!(!message.contains("END-OF-SERVER-TEXT"));
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let note = events
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == task.metadata.name.as_deref()
+        })
+        .find_map(|e| e.note)
+        .expect("an Event for the task");
+    assert!(note.len() <= 1024 && note.len() > 512, "{}", note.len());
+    let logs = std::fs::read_to_string(log_path).unwrap_or_default();
+    assert!(
+        logs.contains(&huge_error_text()),
+        "the log keeps the whole text"
+    );
+}
+
 #[tokio::test]
 async fn hostile_servers_cost_their_task_alone() {
     let Scenario {
@@ -71,6 +111,7 @@ async fn hostile_servers_cost_their_task_alone() {
         (Mode::HugeDeclaredLength, "Timeout"),
         (Mode::HugeValue, "LimitExceeded"),
         (Mode::MalformedControl, "MalformedData"),
+        (Mode::HugeErrorText, "ProtocolError"),
     ];
     let hostile: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
     for (i, (mode, reason)) in modes.into_iter().enumerate() {
@@ -97,6 +138,9 @@ async fn hostile_servers_cost_their_task_alone() {
         };
         let verdict = condition(&task, "Ready").expect("Ready");
         assert_eq!(verdict.1, reason, "{mode:?}: {:?}", task.status);
+        if let Mode::HugeErrorText = mode {
+            bounded_texts(&client, &ns.name, &task, &log_path).await;
+        }
         assert!(
             created.elapsed() < Duration::from_secs(20),
             "{mode:?}: took {:?}",

@@ -28,6 +28,16 @@ pub enum Mode {
     HugeValue,
     /// A search that ends with a paged-results control whose value is not BER.
     MalformedControl,
+    /// A search refused with a diagnostic message of 100 KB.
+    HugeErrorText,
+}
+
+/// The diagnostic message of [`Mode::HugeErrorText`]: it ends in a marker a test can look for.
+pub fn huge_error_text() -> String {
+    format!(
+        "{}END-OF-SERVER-TEXT",
+        "the server explains at length; ".repeat(3300)
+    )
 }
 
 /// Most connections, requests per connection and entries per search the server serves, and how
@@ -178,6 +188,11 @@ async fn subtree_search(socket: &mut TcpStream, id: i64, base: &[u8], mode: Mode
                 &[("uid", &[b"huge"]), ("description", &[&value])],
             );
             send(socket, &entry).await && send(socket, &search_done(id, None)).await
+        }
+        Mode::HugeErrorText => {
+            let text = huge_error_text();
+            let refused = [tlv(0x0a, &[1]), tlv(0x04, b""), tlv(0x04, text.as_bytes())].concat();
+            send(socket, &message(id, &tlv(0x65, &refused), None)).await
         }
         Mode::MalformedControl => {
             let done = tlv(0x65, &result(0));
