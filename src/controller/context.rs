@@ -58,6 +58,8 @@ pub struct Context {
 pub struct State {
     /// Runs in progress across all watched namespaces are limited by these permits.
     pub runs: Arc<Semaphore>,
+    /// Half of them (at least one), which tasks whose last run ran out of time take first.
+    pub slow_runs: Arc<Semaphore>,
     /// Every watched task, as the controllers' caches see them.
     pub tasks: Vec<Store<UserSynchronization>>,
     /// What each task's last directory read kept for an incremental next run.
@@ -89,6 +91,9 @@ impl State {
         let users = Arc::new(UserPool::default());
         State {
             runs: Arc::new(Semaphore::new(usize::from(options.concurrency.max(1)))),
+            slow_runs: Arc::new(Semaphore::new(usize::from(
+                (options.concurrency / 2).max(1),
+            ))),
             tasks,
             kept: KeptReads::default(),
             user_groups: UserGroupView::start(client, &options.namespaces, &users),

@@ -76,8 +76,11 @@ pub async fn serve(client: kube::Client, options: Options) {
     let controllers: Vec<Controller<UserSynchronization>> = task_apis
         .into_iter()
         .map(|tasks| {
+            // Reconciles are not limited here: one that waits for a run slot costs nothing, and a
+            // limit would let tasks waiting for the slots of slow tasks keep the others from even
+            // asking (the run slots in `State` bound the runs).
             Controller::new(tasks, watcher::Config::default())
-                .with_config(Config::default().concurrency(options.concurrency))
+                .with_config(Config::default().concurrency(0))
                 .shutdown_on_signal()
         })
         .collect();

@@ -109,11 +109,17 @@ async fn execute_and_report(
     if running != *previous {
         write_status(ctx, task, &running).await?;
     }
+    // A task whose last run ran out of time first takes one of the slots such tasks share: they
+    // hold at most half of the run slots, and the other tasks never wait behind them all.
+    let slow = match report::ran_out_of_time(previous) {
+        true => Some(ctx.state.slow_runs.clone().acquire_owned().await),
+        false => None,
+    };
     let permit = ctx.state.runs.clone().acquire_owned().await;
     info!(trigger = trigger.as_str(), "run started");
     let started = Instant::now();
     let outcome = execute(task, ctx, checked, facts.approval.is_some(), trigger).await;
-    drop(permit);
+    drop((permit, slow));
     let finished = Timestamp::now();
     let labels = TaskLabels {
         namespace: task.namespace().unwrap_or_default(),

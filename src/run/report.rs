@@ -245,6 +245,15 @@ pub fn reports_invalid_spec(
         })
 }
 
+/// Whether the task's last run ran out of time (its own `runTimeout`, or a server's timeout): such
+/// tasks share a part of the run slots, so that they never hold all of them.
+pub fn ran_out_of_time(status: &UserSynchronizationStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == READY && matches!(c.reason.as_str(), "RunTimeout" | "Timeout"))
+}
+
 /// A run about to start: status says so at once, for the generation it runs (kstatus and Argo CD
 /// read the task as in progress until it finishes).
 pub fn started(

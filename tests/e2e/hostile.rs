@@ -12,8 +12,8 @@ use usersync::api::{UserGroup, UserSynchronization};
 use crate::support::audit::task_writes;
 use crate::support::hostile::{Mode, huge_error_text, start};
 use crate::support::kube::{Scenario, create_task, run_now, user_groups};
-use crate::support::operator::{spawn_operator, start_operator};
-use crate::support::wait::{assert_synced, condition, wait_for_run};
+use crate::support::operator::{spawn_operator, start_operator, take_turn};
+use crate::support::wait::{assert_synced, condition, eventually, wait_for_run};
 
 /// Peak resident memory the operator may reach over all modes (the chart's default limit is
 /// 512 MiB; the bounded read keeps it far below).
@@ -216,5 +216,53 @@ async fn bad_entries_are_left_out_and_named() {
             && note.contains("an entry without a readable DN"),
         "{note}"
     );
+    operator.abort();
+}
+
+/// Four tasks on a server that drips entries run out of time again and again; with two run slots
+/// they hold at most one between them, so a healthy task's runs never wait behind them.
+#[tokio::test]
+async fn tasks_that_run_out_of_time_leave_a_slot_to_the_others() {
+    let _turn = take_turn().await;
+    let Scenario {
+        client, ns, base, ..
+    } = Scenario::new("e2e-slots").await;
+    let tasks = create_task(&client, &ns.name, &base).await;
+    let server = start(Mode::Drip {
+        interval: Duration::from_millis(500),
+    })
+    .await;
+    let hostile: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
+    let operator = start_operator(&client, &ns.name);
+    assert_synced(&wait_for_run(&tasks, None).await);
+    let slow = ["slow-0", "slow-1", "slow-2", "slow-3"];
+    for name in slow {
+        let mut task = hostile_task(name, &server.url);
+        task.spec.run_timeout = "6s".into();
+        hostile
+            .create(&PostParams::default(), &task)
+            .await
+            .expect("slow task");
+    }
+    // Each has run out of time once (the first round is not told apart: nothing is known yet).
+    for name in slow {
+        eventually(Duration::from_secs(60), "a slow run timed out", || async {
+            let task = hostile.get(name).await.expect("task");
+            condition(&task, "Ready").is_some_and(|(_, reason)| reason == "RunTimeout")
+        })
+        .await;
+    }
+    for round in 0..3 {
+        let token = format!("healthy-{round}");
+        let asked = Instant::now();
+        run_now(&tasks, &token).await;
+        assert_synced(&wait_for_run(&tasks, Some(&token)).await);
+        assert!(
+            asked.elapsed() < Duration::from_secs(4),
+            "round {round}: the healthy task waited {:?} for a slot",
+            asked.elapsed()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     operator.abort();
 }

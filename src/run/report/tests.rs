@@ -562,3 +562,29 @@ fn a_started_run_is_in_progress_for_its_generation() {
         Time(at(300))
     );
 }
+
+#[test]
+fn a_task_whose_last_run_ran_out_of_time_is_told_apart() {
+    let failed = |reason: &'static str| {
+        finished(
+            &Default::default(),
+            &task(&EVERY_15M),
+            &failure(reason, true, None),
+            at(0),
+        )
+        .status
+    };
+    assert!(ran_out_of_time(&failed("RunTimeout")));
+    assert!(ran_out_of_time(&failed("Timeout")));
+    assert!(!ran_out_of_time(&failed("ProtocolError")));
+    let synced = finished(
+        &failed("RunTimeout"),
+        &task(&EVERY_15M),
+        &Outcome::Synced(Box::new(synced())),
+        at(10),
+    );
+    assert!(
+        !ran_out_of_time(&synced.status),
+        "a run that finishes clears it"
+    );
+}
