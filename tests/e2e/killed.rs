@@ -1,8 +1,9 @@
 //! The real binary SIGKILLed after the K-th UserGroup write, once in a first sync and once in an
 //! approved run that deletes groups and shrinks a sharded group (killed among its shards): after a
-//! restart
-//! the UserGroups equal a fresh sync of the same directory, no two objects share a directory id,
-//! a hand-made UserGroup survives, and the approval lets exactly one run through.
+//! restart the UserGroups equal a fresh sync of the same directory, no two objects share a
+//! directory id, a hand-made UserGroup survives, and the approval lets exactly one run through.
+//! And an apiserver killed and restarted in the middle of a first sync: the UserGroups equal a
+//! fresh sync too.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -13,10 +14,13 @@ use ldap3::Ldap;
 use usersync::api::{SHARD_OF_LABEL, UserGroup, UserSynchronization};
 
 use crate::support::audit::audit_writes;
-use crate::support::kube::{Scenario, create_task_on, run_now, secrets_for, user_groups};
-use crate::support::ldap::{Server, add, delete};
+use crate::support::command::run_ok;
+use crate::support::kube::{
+    Scenario, create_task_on, install_crds, kube_client, run_now, secrets_for, user_groups,
+};
+use crate::support::ldap::{Server, add, add_ou, delete};
 use crate::support::namespace::TestNamespace;
-use crate::support::operator::{spawn_operator, start_operator};
+use crate::support::operator::{spawn_operator, spawn_replica, start_operator};
 use crate::support::wait::{assert_synced, condition, eventually, wait_for_run};
 
 const SERVER: Server = Server::OpenLdap;
@@ -269,4 +273,105 @@ async fn a_killed_operator_leaves_nothing_a_restart_does_not_repair() {
     );
     drop(operator);
     let _ = std::fs::remove_file(log);
+}
+
+/// A control plane of the test's own (`tests/env/kube.sh` in a directory of its own), stopped when
+/// dropped: its apiserver can be killed without touching the other tests'.
+struct OwnControlPlane {
+    dir: std::path::PathBuf,
+}
+
+impl OwnControlPlane {
+    fn script(&self, command: &str) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/env/kube.sh");
+        run_ok(
+            std::process::Command::new("bash")
+                .args([script, command])
+                .arg(&self.dir),
+        );
+    }
+
+    async fn start() -> (OwnControlPlane, kube::Client) {
+        let dir = std::env::temp_dir().join(format!("usersync-own-kube-{}", std::process::id()));
+        let plane = OwnControlPlane { dir };
+        plane.script("start");
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(plane.kubeconfig()).expect("kubeconfig");
+        let options = kube::config::KubeConfigOptions::default();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .expect("config");
+        (plane, kube::Client::try_from(config).expect("client"))
+    }
+
+    fn kubeconfig(&self) -> std::path::PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// UserGroup writes in `ns`, by this control plane's audit log.
+    fn writes(&self, ns: &str) -> usize {
+        let log = std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default();
+        let needle = format!("\"namespace\":\"{ns}\"");
+        log.lines()
+            .filter(|l| l.contains("\"resource\":\"usergroups\"") && l.contains(&needle))
+            .count()
+    }
+}
+
+impl Drop for OwnControlPlane {
+    fn drop(&mut self) {
+        self.script("stop");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The apiserver killed after the K-th UserGroup write of a first sync, down for three seconds,
+/// then started again: the operator (the real binary) rides it out, and its UserGroups equal a
+/// fresh sync of the same directory.
+#[tokio::test]
+async fn an_apiserver_killed_midway_leaves_nothing_a_restart_does_not_repair() {
+    let (plane, client) = OwnControlPlane::start().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-restart").await;
+    let mut ldap = SERVER.admin().await;
+    let base = add_ou(&mut ldap, &SERVER.base_dn(), &ns.name).await;
+    populate(&mut ldap, &base).await;
+    secrets_for(SERVER, &client, &ns.name, &SERVER.credentials().1).await;
+    let tasks = create_task_on(SERVER, &client, &ns.name, &base).await;
+    let kubeconfig = plane.kubeconfig();
+    let envs = [("KUBECONFIG", kubeconfig.to_str().expect("path"))];
+    let args = ["--write-rate", "2", "--reference-poll-seconds", "1"];
+    let (mut operator, log) = spawn_replica(&ns.name, "operator", &args, "info", &envs);
+    eventually(Duration::from_secs(60), "the K-th write", || async {
+        plane.writes(&ns.name) >= 10
+    })
+    .await;
+    let running: UserSynchronization = tasks.get("corp").await.expect("task");
+    assert!(
+        running.status.and_then(|s| s.last_sync_time).is_none(),
+        "the first sync is still running"
+    );
+    plane.script("restart-apiserver");
+    let task = wait_for_run(&tasks, None).await;
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        operator.try_wait().expect("state").is_none(),
+        "the operator rode out the apiserver's restart: {logs}"
+    );
+    if condition(&task, "Ready") != Some(("True".into(), "Synced".into())) {
+        // The run the restart cut short failed; the next one (after its back-off) converges.
+        run_now(&tasks, "after-restart").await;
+        assert_synced(&wait_for_run(&tasks, Some("after-restart")).await);
+    }
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let synced = tree(&groups).await;
+    ids_are_unique(&synced);
+    assert_eq!(
+        synced,
+        fresh_sync(&kube_client().await, &base).await,
+        "as a fresh sync"
+    );
+    operator.kill().await.expect("stop the operator");
+    let _ = std::fs::remove_file(log);
+    drop(ns);
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# kube.sh start|stop DIR: a real Kubernetes control plane on 127.0.0.1 for tests and the demo.
+# kube.sh start|stop DIR: a real Kubernetes control plane on 127.0.0.1 for tests and the demo;
+# kube.sh restart-apiserver DIR kills its apiserver and starts it again.
 #
 # etcd, kube-apiserver (RBAC on, ServiceAccount token issuer, audit log) and kube-controller-manager
 # (garbage collector, namespace cleanup, default ServiceAccounts), built by build-tools.sh, on free
@@ -12,7 +13,7 @@
 # every controller runs, and kube-scheduler too.
 . "$(dirname "$0")/lib.sh"
 
-usage="usage: kube.sh start|stop DIR | kube.sh kubeconfig DIR NAME SUBJECT"
+usage="usage: kube.sh start|stop|restart-apiserver DIR | kube.sh kubeconfig DIR NAME SUBJECT"
 cmd=${1:?$usage}
 dir=${2:?$usage}
 K8S_BIN=$CACHE_DIR/bin/kubernetes-$KUBERNETES_VERSION
@@ -119,7 +120,7 @@ start() {
       --kubelet-preferred-address-types=InternalIP)
     controllers='*'
   fi
-  start_daemon kube-apiserver "$dir/apiserver.log" "$dir/apiserver.pid" "$K8S_BIN/kube-apiserver" \
+  local apiserver=("$K8S_BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
     --bind-address="$address" --advertise-address="$address" --secure-port="$api_port" \
     --tls-cert-file="$dir/pki/server.crt" --tls-private-key-file="$dir/pki/server.key" \
@@ -131,7 +132,10 @@ start() {
     --service-cluster-ip-range="$SERVICE_RANGE" \
     --audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/audit.log" \
     --audit-log-format=json --audit-log-mode=blocking \
-    --cert-dir="$dir/apiserver-certs"
+    --cert-dir="$dir/apiserver-certs")
+  # Kept, so that `restart-apiserver` starts the same apiserver again.
+  printf '%q ' "${apiserver[@]}" >"$dir/apiserver.cmd"
+  start_daemon kube-apiserver "$dir/apiserver.log" "$dir/apiserver.pid" "${apiserver[@]}"
   wait_for_daemon "$dir/apiserver.pid" "$dir/apiserver.log" 120 "kube-apiserver on $address:$api_port" apiserver_ready
   write_kubeconfig "$dir/kubeconfig" admin
 
@@ -157,6 +161,21 @@ ENV
   log "Kubernetes $KUBERNETES_VERSION ready: https://$address:$api_port (KUBECONFIG=$dir/kubeconfig)"
 }
 
+# The apiserver killed (SIGKILL, no graceful shutdown), down for DOWN_SECONDS (default 3), then
+# started again as it was; etcd and everything else keep running.
+restart_apiserver() {
+  local pid
+  pid=$(cat "$dir/apiserver.pid")
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  log "kube-apiserver killed; down for ${DOWN_SECONDS:-3}s"
+  sleep "${DOWN_SECONDS:-3}"
+  local apiserver
+  eval "apiserver=($(cat "$dir/apiserver.cmd"))"
+  start_daemon kube-apiserver "$dir/apiserver.log" "$dir/apiserver.pid" "${apiserver[@]}"
+  wait_for_daemon "$dir/apiserver.pid" "$dir/apiserver.log" 120 "kube-apiserver" apiserver_ready
+}
+
 stop() {
   stop_daemon "$dir/scheduler.pid"
   stop_daemon "$dir/controller-manager.pid"
@@ -167,6 +186,7 @@ stop() {
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  restart-apiserver) restart_apiserver ;;
   # A client certificate for SUBJECT and DIR/NAME.kubeconfig using it (a kubelet's, kube-proxy's).
   kubeconfig)
     name=${3:?$usage} subject=${4:?$usage}
