@@ -112,14 +112,20 @@ async fn hostile_servers_cost_their_task_alone() {
         (Mode::HugeValue, "LimitExceeded"),
         (Mode::MalformedControl, "MalformedData"),
         (Mode::HugeErrorText, "ProtocolError"),
+        (Mode::StuckRange, "MalformedData"),
+        (Mode::EndlessRange, "MalformedData"),
     ];
     let hostile: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
     for (i, (mode, reason)) in modes.into_iter().enumerate() {
         let server = start(mode).await;
         let name = format!("hostile-{i}");
         let created = Instant::now();
+        let mut task = hostile_task(&name, &server.url);
+        if let Mode::StuckRange | Mode::EndlessRange = mode {
+            task.spec.directory.preset = usersync::api::DirectoryPreset::ActiveDirectory;
+        }
         hostile
-            .create(&PostParams::default(), &hostile_task(&name, &server.url))
+            .create(&PostParams::default(), &task)
             .await
             .expect("hostile task");
         let task = loop {
@@ -140,6 +146,16 @@ async fn hostile_servers_cost_their_task_alone() {
         assert_eq!(verdict.1, reason, "{mode:?}: {:?}", task.status);
         if let Mode::HugeErrorText = mode {
             bounded_texts(&client, &ns.name, &task, &log_path).await;
+        }
+        if let Mode::StuckRange | Mode::EndlessRange = mode {
+            let message = &task.status.as_ref().expect("status").conditions;
+            let ready = message.iter().find(|c| c.type_ == "Ready").expect("Ready");
+            assert!(
+                ready.message.contains("member range")
+                    && ready.message.contains("CN=Ranged,DC=example"),
+                "{mode:?}: {}",
+                ready.message
+            );
         }
         assert!(
             created.elapsed() < Duration::from_secs(20),

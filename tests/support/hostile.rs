@@ -30,6 +30,25 @@ pub enum Mode {
     MalformedControl,
     /// A search refused with a diagnostic message of 100 KB.
     HugeErrorText,
+    /// An Active Directory group whose member ranges always start again at 0.
+    StuckRange,
+    /// An Active Directory group whose second member range ends at the largest number there is.
+    EndlessRange,
+}
+
+/// The group [`Mode::StuckRange`] and [`Mode::EndlessRange`] serve, with `range` members.
+fn ranged_group(id: i64, range: &str) -> Vec<u8> {
+    let attr = format!("member;{range}");
+    search_entry(
+        id,
+        b"CN=Ranged,DC=example",
+        &[
+            ("objectClass", &[b"top", b"group"]),
+            ("objectGUID", &[&[7u8; 16]]),
+            ("cn", &[b"Ranged"]),
+            (attr.as_str(), &[b"CN=u1,DC=example", b"CN=u2,DC=example"]),
+        ],
+    )
 }
 
 /// The diagnostic message of [`Mode::HugeErrorText`]: it ends in a marker a test can look for.
@@ -98,7 +117,15 @@ async fn serve_connection(mut socket: TcpStream, mode: Mode, searches: Arc<Atomi
                 // SearchRequest.
                 0x63 => {
                     let (base, scope) = search_base_and_scope(&body);
-                    if scope == 0 {
+                    let ranged = matches!(mode, Mode::StuckRange | Mode::EndlessRange);
+                    if scope == 0 && ranged && base.starts_with(b"CN=Ranged") {
+                        let range = match mode {
+                            Mode::StuckRange => "range=0-1",
+                            _ => "range=2-18446744073709551615",
+                        };
+                        send(&mut socket, &ranged_group(id, range)).await
+                            && send(&mut socket, &search_done(id, None)).await
+                    } else if scope == 0 {
                         base_search(&mut socket, id, &base).await
                     } else {
                         searches.fetch_add(1, Ordering::Relaxed);
@@ -188,6 +215,10 @@ async fn subtree_search(socket: &mut TcpStream, id: i64, base: &[u8], mode: Mode
                 &[("uid", &[b"huge"]), ("description", &[&value])],
             );
             send(socket, &entry).await && send(socket, &search_done(id, None)).await
+        }
+        Mode::StuckRange | Mode::EndlessRange => {
+            send(socket, &ranged_group(id, "range=0-1")).await
+                && send(socket, &search_done(id, None)).await
         }
         Mode::HugeErrorText => {
             let text = huge_error_text();
