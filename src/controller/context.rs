@@ -1,4 +1,4 @@
-//! What every reconciliation shares: the client, the Event recorder, the metrics, the operator's
+//! What every reconciliation shares: the client, the Event publisher, the metrics, the operator's
 //! options and the state that runs share (run slots, kept reads, the UserGroup view, user records).
 
 use std::net::SocketAddr;
@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Semaphore;
 
+use super::events::Events;
 use super::freshness::StatusWrites;
 use super::kept::KeptReads;
 use super::leader::LeaderElection;
@@ -48,7 +48,7 @@ pub struct Options {
 /// Shared by every reconciliation.
 pub struct Context {
     pub client: kube::Client,
-    pub recorder: Recorder,
+    pub events: Events,
     pub metrics: Arc<Metrics>,
     pub options: Options,
     pub state: State,

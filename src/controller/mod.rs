@@ -3,6 +3,7 @@
 
 mod context;
 pub mod error;
+mod events;
 mod execute;
 mod freshness;
 pub mod http;
@@ -21,7 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::StreamExt;
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Config, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
@@ -31,6 +31,7 @@ use crate::api::UserSynchronization;
 use crate::run::fence::WriteFence;
 pub use context::{Context, Options, State};
 use error::ControllerError;
+use events::Events;
 use metrics::Metrics;
 use reconcile::reconcile;
 
@@ -45,10 +46,6 @@ pub async fn serve(client: kube::Client, options: Options) {
             .iter()
             .map(|ns| Api::namespaced(client.clone(), ns))
             .collect()
-    };
-    let reporter = Reporter {
-        controller: "usersync".into(),
-        instance: std::env::var("POD_NAME").ok(),
     };
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
@@ -92,7 +89,7 @@ pub async fn serve(client: kube::Client, options: Options) {
         options.namespaces.join(",")
     };
     let ctx = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        events: Events::new(client.clone(), std::env::var("POD_NAME").ok()),
         client,
         metrics,
         options,

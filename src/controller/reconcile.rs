@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::events::Note;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Event;
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
@@ -183,14 +183,13 @@ async fn write(
         if shown.len() < note.message.len() {
             info!(reason = note.reason, note = %note.message, "the Event carries this note cut short");
         }
-        let event = Event {
+        let event = Note {
             type_: note.type_,
             reason: note.reason.to_owned(),
-            note: Some(shown.into_owned()),
+            note: shown.into_owned(),
             action: "Sync".to_owned(),
-            secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&event, &task.object_ref(&())).await {
+        if let Err(e) = ctx.events.publish(event, task.object_ref(&())).await {
             warn!(error = %e, "cannot publish an Event");
         }
     }

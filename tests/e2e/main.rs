@@ -20,6 +20,7 @@ mod support {
 mod big_group;
 mod cut_read;
 mod deletion_policy;
+mod events;
 mod fenced_create;
 mod gitops;
 mod helm;
