@@ -31,6 +31,7 @@ mod killed;
 mod leader;
 mod not_ours;
 mod openldap;
+mod refused_status;
 mod repair;
 mod run_timeout;
 mod secrets_stay_secret;
