@@ -205,6 +205,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Names of distinct directory objects differ even when their groups are named alike
+        /// (once sanitised, or cut short): by the short suffix almost always, and by the long one
+        /// the planner falls back to when two short ones meet.
+        #[test]
+        fn distinct_identities_get_distinct_names(
+            task in ".{0,70}",
+            group in ".{0,90}",
+            other in ".{0,90}",
+            ids in proptest::collection::hash_set("[0-9a-f-]{8,36}", 2..8),
+        ) {
+            let ids: Vec<&String> = ids.iter().collect();
+            for (i, a) in ids.iter().enumerate() {
+                for b in &ids[i + 1..] {
+                    let long = |id: &str, g: &str| user_group_name_long(&task, g, id);
+                    proptest::prop_assert_ne!(long(a, &group), long(b, &other));
+                    proptest::prop_assert_ne!(long(a, &group), long(b, &group));
+                    proptest::prop_assert!(carries_suffix_of(&long(a, &other), a));
+                    proptest::prop_assert!(!carries_suffix_of(&long(a, &group), b));
+                }
+                let name = user_group_name(&task, &group, ids[i]);
+                proptest::prop_assert!(is_dns1123_label(&name), "{}", name);
+                proptest::prop_assert!(carries_suffix_of(&name, ids[i]));
+            }
+        }
+    }
+
     #[test]
     fn generated_names_carry_their_identitys_suffix() {
         let name = user_group_name("corp", "Sales", "guid-1");
