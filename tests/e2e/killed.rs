@@ -325,15 +325,16 @@ impl Drop for OwnControlPlane {
     }
 }
 
-/// The apiserver killed after the K-th UserGroup write of a first sync, down for three seconds,
-/// then started again: the operator (the real binary) rides it out, and its UserGroups equal a
-/// fresh sync of the same directory.
+/// The apiserver killed after the K-th UserGroup write of a first sync, and again in a run that
+/// deletes groups and shrinks a sharded one, each time down for three seconds, then started again:
+/// the operator (the real binary) rides it out, and its UserGroups equal a fresh sync of the same
+/// directory.
 #[tokio::test]
 async fn an_apiserver_killed_midway_leaves_nothing_a_restart_does_not_repair() {
     let (plane, client) = OwnControlPlane::start().await;
+    let mut ldap = SERVER.admin().await;
     install_crds(&client).await;
     let ns = TestNamespace::new(&client, "e2e-restart").await;
-    let mut ldap = SERVER.admin().await;
     let base = add_ou(&mut ldap, &SERVER.base_dn(), &ns.name).await;
     populate(&mut ldap, &base).await;
     secrets_for(SERVER, &client, &ns.name, &SERVER.credentials().1).await;
@@ -368,6 +369,63 @@ async fn an_apiserver_killed_midway_leaves_nothing_a_restart_does_not_repair() {
     ids_are_unique(&synced);
     assert_eq!(
         synced,
+        fresh_sync(&kube_client().await, &base).await,
+        "as a fresh sync"
+    );
+
+    // A run that deletes groups and shrinks Big, the apiserver killed after its third write.
+    let unbraked = serde_json::json!({"spec": {"maxDeletions": "100%"}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&unbraked))
+        .await
+        .expect("maxDeletions");
+    for g in 0..SMALL_GROUPS / 2 {
+        delete(&mut ldap, &SERVER.group_dn(&base, &format!("g{g}"))).await;
+    }
+    for n in 300..BIG {
+        delete(&mut ldap, &SERVER.user_dn(&base, &format!("k{n}"))).await;
+    }
+    let before = plane.writes(&ns.name);
+    run_now(&tasks, "deletes").await;
+    eventually(
+        Duration::from_secs(60),
+        "the deleting run's third write",
+        || async { plane.writes(&ns.name) >= before + 3 },
+    )
+    .await;
+    let running: UserSynchronization = tasks.get("corp").await.expect("task");
+    assert_ne!(
+        running
+            .status
+            .and_then(|s| s.last_handled_run_now)
+            .as_deref(),
+        Some("deletes"),
+        "the deleting run is still going"
+    );
+    plane.script("restart-apiserver");
+    eventually(
+        Duration::from_secs(120),
+        "a run after the restart converges",
+        || async {
+            let task: UserSynchronization = tasks.get("corp").await.expect("task");
+            let handled = task
+                .status
+                .as_ref()
+                .and_then(|s| s.last_handled_run_now.clone());
+            handled.as_deref() == Some("deletes")
+                && condition(&task, "Ready") == Some(("True".into(), "Synced".into()))
+        },
+    )
+    .await;
+    assert!(
+        operator.try_wait().expect("state").is_none(),
+        "the operator stays up"
+    );
+    let shrunk = tree(&groups).await;
+    ids_are_unique(&shrunk);
+    assert!(shrunk.len() < synced.len());
+    assert_eq!(
+        shrunk,
         fresh_sync(&kube_client().await, &base).await,
         "as a fresh sync"
     );
