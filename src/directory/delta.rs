@@ -425,21 +425,7 @@ async fn sync_search<T: Keyed>(
             }
             ldap3::controls::EntryState::Add | ldap3::controls::EntryState::Modify => {
                 let entry = taken_apart(item);
-                let exceeded = match &entry {
-                    _ if stats.entries > q.limits.entries => {
-                        Some(("directory.maxEntries", q.limits.entries))
-                    }
-                    Ok(entry) => q.limits.exceeded_by(entry),
-                    Err(_) => None,
-                };
-                if let Some((limit, value)) = exceeded {
-                    return Err(DirectoryError::LimitExceeded {
-                        server,
-                        limit,
-                        value,
-                        entry: entry.map_or_else(|_| "an unreadable entry".to_owned(), |e| e.dn),
-                    });
-                }
+                q.limits.check(&entry, stats.entries, &server)?;
                 match entry.and_then(&mut parse) {
                     Ok(upsert) => changes.upserts.push(upsert),
                     Err(bad) => stats.unreadable.record(bad),

@@ -59,6 +59,32 @@ impl Limits {
         }
     }
 
+    /// The `count`-th entry of a read from `server`, as received: `LimitExceeded` when it goes
+    /// past a limit.
+    pub fn check(
+        &self,
+        entry: &Result<Entry, BadEntry>,
+        count: usize,
+        server: &str,
+    ) -> Result<(), DirectoryError> {
+        let exceeded = match entry {
+            _ if count > self.entries => Some(("directory.maxEntries", self.entries)),
+            Ok(entry) => self.exceeded_by(entry),
+            Err(_) => None,
+        };
+        match exceeded {
+            None => Ok(()),
+            Some((limit, value)) => Err(DirectoryError::LimitExceeded {
+                server: server.to_owned(),
+                limit,
+                value,
+                entry: entry
+                    .as_ref()
+                    .map_or_else(|_| "an unreadable entry".to_owned(), |e| e.dn.clone()),
+            }),
+        }
+    }
+
     /// The limit `entry` goes past, with its value.
     pub fn exceeded_by(&self, entry: &Entry) -> Option<(&'static str, usize)> {
         let (values, bytes) = entry.widest();
@@ -377,19 +403,7 @@ pub(super) async fn search<T>(
     while let Some(raw) = stream.next().await.map_err(op)? {
         stats.entries += 1;
         let entry = taken_apart(raw);
-        let exceeded = match &entry {
-            _ if stats.entries > limits.entries => Some(("directory.maxEntries", limits.entries)),
-            Ok(entry) => limits.exceeded_by(entry),
-            Err(_) => None,
-        };
-        if let Some((limit, value)) = exceeded {
-            return Err(DirectoryError::LimitExceeded {
-                server,
-                limit,
-                value,
-                entry: entry.map_or_else(|_| "an unreadable entry".to_owned(), |e| e.dn),
-            });
-        }
+        limits.check(&entry, stats.entries, &server)?;
         match entry.and_then(&mut parse) {
             Ok(item) => items.push(item),
             Err(bad) => stats.unreadable.record(bad),
