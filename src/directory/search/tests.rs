@@ -169,11 +169,13 @@ proptest::proptest! {
         bare in proptest::bool::ANY,
         junk in ".{0,30}",
     ) {
+        // As RFC 4515 allows for any byte; control characters and spaces too, since the setting
+        // is trimmed as YAML text (a value may not end in a bare space).
         let escape = |v: &str| v.bytes().map(|b| match b {
-            b'*' | b'(' | b')' | b'\\' | 0 => format!("\\{b:02x}"),
-            _ => (b as char).to_string(),
+            b'*' | b'(' | b')' | b'\\' => format!("\\{b:02x}"),
+            b if b.is_ascii_graphic() => (b as char).to_string(),
+            b => format!("\\{b:02x}"),
         }).collect::<String>();
-        let escape = |v: &str| if v.is_ascii() { escape(v) } else { v.bytes().map(|b| format!("\\{b:02x}")).collect() };
         let tests: String = terms.iter().map(|(a, v)| format!("({a}={})", escape(v))).collect();
         let extra = if terms.len() == 1 { tests.trim_start_matches('(').trim_end_matches(')').to_owned() } else {
             format!("({}{tests})", if or { '|' } else { '&' })
