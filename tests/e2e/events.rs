@@ -3,21 +3,16 @@
 //! Event's series.
 
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams};
 use ldap3::Mod;
 
-use crate::support::kube::{Scenario, create_task, run_now};
+use crate::support::kube::{Scenario, create_task, events, run_now};
 use crate::support::ldap::{Server, modify};
 use crate::support::operator::start_operator;
 use crate::support::wait::{assert_synced, wait_for_run};
 
 async fn synced_events(client: &kube::Client, ns: &str) -> Vec<Event> {
-    let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    events
-        .list(&ListParams::default())
+    events(client, ns)
         .await
-        .expect("events")
-        .items
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("Synced"))
         .collect()

@@ -8,13 +8,12 @@ use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use ldap3::Mod;
 use usersync::api::UserGroup;
 
-use crate::support::kube::{Scenario, by_display, create_task, run_now, user_groups};
+use crate::support::kube::{Scenario, by_display, create_task, events, run_now, user_groups};
 use crate::support::ldap::{Server, modify};
 use crate::support::operator::{InProcess, spawn_operator};
 use crate::support::wait::{assert_synced, eventually, wait_for_run};
@@ -93,12 +92,8 @@ async fn skip_never_takes_over_an_object_made_after_the_plan() {
     );
 
     let task = wait_for_run(&tasks, Some("recreate")).await;
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
-    let reasons: Vec<String> = events
-        .list(&ListParams::default())
+    let reasons: Vec<String> = events(&client, &ns.name)
         .await
-        .expect("events")
-        .items
         .into_iter()
         .filter_map(|e| e.reason)
         .collect();

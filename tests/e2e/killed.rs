@@ -16,7 +16,8 @@ use usersync::api::{SHARD_OF_LABEL, UserGroup, UserSynchronization};
 use crate::support::audit::audit_writes;
 use crate::support::command::run_ok;
 use crate::support::kube::{
-    Scenario, create_task_on, install_crds, kube_client, run_now, secrets_for, user_groups,
+    Scenario, approve_deletions, create_task_on, install_crds, kube_client, run_now, secrets_for,
+    user_groups,
 };
 use crate::support::ldap::{Server, add, add_ou, delete};
 use crate::support::namespace::TestNamespace;
@@ -209,12 +210,7 @@ async fn a_killed_operator_leaves_nothing_a_restart_does_not_repair() {
         Some(("True".into(), "DeletionThresholdExceeded".into()))
     );
     let before = writes(&ns.name);
-    let approve =
-        serde_json::json!({"metadata": {"annotations": {"usersync.io/approve-deletions": "once"}}});
-    tasks
-        .patch("corp", &PatchParams::default(), &Patch::Merge(&approve))
-        .await
-        .expect("approve");
+    approve_deletions(&tasks, "once").await;
     run_now(&tasks, "approved").await;
     // The base object and its status are written first, then the shards that go: killed among them.
     kill_after(&mut operator, &ns.name, before, 3).await;

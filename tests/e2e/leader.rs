@@ -19,6 +19,15 @@ use crate::support::kube::{
 use crate::support::operator::{InProcess, http_get, spawn_replica, take_turn};
 use crate::support::wait::{assert_synced, condition, eventually, wait_for_run};
 
+/// The replica that is not `first`.
+fn other_replica(first: &str) -> &'static str {
+    if first == "replica-a" {
+        "replica-b"
+    } else {
+        "replica-a"
+    }
+}
+
 async fn holder(leases: &Api<Lease>) -> Option<String> {
     leases
         .get_opt("usersync-leader")
@@ -72,11 +81,7 @@ async fn only_the_leader_writes_and_the_other_takes_over() {
 
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns.name);
     let first = holder(&leases).await.expect("the lease has a holder");
-    let standby = if first == "replica-a" {
-        "replica-b"
-    } else {
-        "replica-a"
-    };
+    let standby = other_replica(&first);
     // Both are ready: the standby too, idle, so that a rolling update does not wait on the lease.
     for (identity, addr) in &endpoints {
         let (status_line, _) = http_get(*addr, "/readyz").await;
@@ -170,11 +175,7 @@ async fn a_leader_paused_past_its_lease_writes_nothing_after_the_new_leader_star
     assert_synced(&wait_for_run(&tasks, None).await);
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns.name);
     let first = holder(&leases).await.expect("the lease has a holder");
-    let standby = if first == "replica-a" {
-        "replica-b"
-    } else {
-        "replica-a"
-    };
+    let standby = other_replica(&first);
 
     // The leader restores deleted objects one write a second; it is paused after the first.
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);

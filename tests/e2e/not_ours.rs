@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::{Resource, ResourceExt};
 use usersync::api::{UserGroup, UserSynchronization};
 
-use crate::support::kube::{Scenario, create_task, run_now, user_groups};
+use crate::support::kube::{Scenario, approve_deletions, create_task, run_now, user_groups};
 use crate::support::ldap::{Server, delete};
 use crate::support::operator::start_operator;
 use crate::support::wait::{assert_synced, eventually, wait_for_run};
@@ -93,12 +93,7 @@ async fn only_the_tasks_own_user_groups_are_removed_and_each_removal_is_fenced()
     for group in ["Devs", "Ops"] {
         delete(&mut ldap, &server.group_dn(&base, group)).await;
     }
-    let approve =
-        serde_json::json!({"metadata": {"annotations": {"usersync.io/approve-deletions": "once"}}});
-    tasks
-        .patch("corp", &PatchParams::default(), &Patch::Merge(&approve))
-        .await
-        .expect("approve");
+    approve_deletions(&tasks, "once").await;
     run_now(&tasks, "emptied").await;
     let task = wait_for_run(&tasks, Some("emptied")).await;
     assert_synced(&task);

@@ -3,11 +3,10 @@
 //! or in NTLM. Runs the real `usersync run` binary against the test bed.
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use usersync_testbed::env;
 
-use crate::support::kube::{Scenario, create_task, run_now, secrets};
+use crate::support::kube::{Scenario, create_task, events, run_now, secrets};
 use crate::support::operator::{http_get, spawn_operator};
 use crate::support::wait::{condition, wait_for_condition, wait_for_run};
 
@@ -65,15 +64,7 @@ async fn passwords_stay_out_of_logs_events_and_status() {
     let (_, metrics) = http_get(listen.parse().expect("address"), "/metrics").await;
     assert!(metrics.contains("usersync_"), "metrics were served");
 
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
-    let events = serde_json::to_string(
-        &events
-            .list(&ListParams::default())
-            .await
-            .expect("events")
-            .items,
-    )
-    .expect("json");
+    let events = serde_json::to_string(&events(&client, &ns.name).await).expect("json");
     assert!(
         events.contains("InvalidCredentials"),
         "the failure was reported in an Event"

@@ -4,12 +4,11 @@
 
 use std::collections::HashSet;
 
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use ldap3::Mod;
 use usersync::api::{GroupUser, UserGroup};
 
-use crate::support::kube::{Scenario, by_display, create_task_on, run_now, user_groups};
+use crate::support::kube::{Scenario, by_display, create_task_on, events, run_now, user_groups};
 use crate::support::ldap::{Server, modify, rename};
 use crate::support::operator::start_operator;
 use crate::support::wait::{assert_synced, wait_for_run};
@@ -66,18 +65,11 @@ async fn a_user_whose_entry_became_unreadable_stays_listed_as_it_was() {
         ready.message
     );
     assert_eq!(bob_in(&groups).await, before, "bob is listed as he was");
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
-    let warned = events
-        .list(&ListParams::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .any(|e| {
-            e.reason.as_deref() == Some("UnreadableEntries")
-                && e.type_.as_deref() == Some("Warning")
-                && e.note.is_some_and(|n| n.contains(&renamed))
-        });
+    let warned = events(&client, &ns.name).await.into_iter().any(|e| {
+        e.reason.as_deref() == Some("UnreadableEntries")
+            && e.type_.as_deref() == Some("Warning")
+            && e.note.is_some_and(|n| n.contains(&renamed))
+    });
     assert!(warned, "a Warning Event names the entry");
 
     // Fixed, the entry is read again: bob is listed under his new DN.

@@ -231,6 +231,25 @@ pub async fn run_now(tasks: &Api<UserSynchronization>, token: &str) {
         .expect("annotate");
 }
 
+/// Approves one run past the deletion brake of the task `corp`, with `token`.
+pub async fn approve_deletions(tasks: &Api<UserSynchronization>, token: &str) {
+    let patch =
+        serde_json::json!({"metadata": {"annotations": {"usersync.io/approve-deletions": token}}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("approve");
+}
+
+/// Every Event in namespace `ns`.
+pub async fn events(client: &kube::Client, ns: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+    Api::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+}
+
 /// A test's own namespace (CRDs installed) and its own OU in a directory holding alice, bob, Devs and
 /// Ops, with the `bind` and `ca` Secrets in place.
 pub struct Scenario {
