@@ -164,10 +164,7 @@ async fn became_leader(leading: &mut watch::Receiver<bool>) -> Result<(), String
 /// Keeps the fence open until the lease's end by this replica's last renewal, less the margin, for
 /// as long as the Lease names this replica; closes it when the Lease names another.
 async fn keep_fence(client: kube::Client, election: LeaderElection, fence: Arc<WriteFence>) {
-    let leases: Api<Lease> = Api::namespaced(client, &election.namespace);
-    let config =
-        watcher::Config::default().fields(&format!("metadata.name={}", election.lease_name));
-    let mut events = std::pin::pin!(watcher(leases, config).default_backoff().applied_objects());
+    let mut events = std::pin::pin!(lease_watch(client, &election));
     let margin = fence_margin(election.lease_duration);
     while let Some(event) = events.next().await {
         let Ok(lease) = event else { continue };
@@ -187,13 +184,21 @@ async fn keep_fence(client: kube::Client, election: LeaderElection, fence: Arc<W
     }
 }
 
-/// Resolves when the Lease goes from held to free. Never resolves when the Lease cannot be watched:
-/// the manager's own expiry checks still work then.
-async fn released(client: kube::Client, election: &LeaderElection) {
+/// The election's Lease as it changes, from the watch's first list on.
+fn lease_watch(
+    client: kube::Client,
+    election: &LeaderElection,
+) -> impl futures::Stream<Item = Result<Lease, watcher::Error>> + use<> {
     let leases: Api<Lease> = Api::namespaced(client, &election.namespace);
     let config =
         watcher::Config::default().fields(&format!("metadata.name={}", election.lease_name));
-    let mut events = std::pin::pin!(watcher(leases, config).default_backoff().applied_objects());
+    watcher(leases, config).default_backoff().applied_objects()
+}
+
+/// Resolves when the Lease goes from held to free. Never resolves when the Lease cannot be watched:
+/// the manager's own expiry checks still work then.
+async fn released(client: kube::Client, election: &LeaderElection) {
+    let mut events = std::pin::pin!(lease_watch(client, election));
     let mut held = false;
     while let Some(event) = events.next().await {
         let holder = match event {
