@@ -1,9 +1,11 @@
 //! The usersync API (`usersync.io/v1alpha1`): the types users write and the operator reports on.
 //! The CRDs in `crds/` are generated from these types (`usersync crd`).
 
+mod directory_connection;
 mod user_group;
 mod user_synchronization;
 
+pub use directory_connection::*;
 pub use user_group::*;
 pub use user_synchronization::*;
 
@@ -41,12 +43,22 @@ pub const ORPHANED_FROM_ANNOTATION: &str = "usersync.io/orphaned-from";
 /// Finalizer on a task with `deletionPolicy: Orphan`: held until its UserGroups are detached.
 pub const ORPHAN_FINALIZER: &str = "usersync.io/orphan-user-groups";
 
+/// Annotation on a Secret that lets tasks with an inline `server` send its credentials to the
+/// servers it lists (URLs separated by commas or whitespace). Only someone who may write the Secret
+/// can set it.
+pub const ALLOWED_SERVERS_ANNOTATION: &str = "usersync.io/allowed-servers";
+
 /// The one field manager for every server-side apply usersync makes.
 pub const FIELD_MANAGER: &str = "usersync";
 
 /// Every CRD of the API, in the order they are written to `crds/`.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![UserSynchronization::crd(), UserGroup::crd()]
+    vec![
+        UserSynchronization::crd(),
+        UserGroup::crd(),
+        DirectoryConnection::crd(),
+        ClusterDirectoryConnection::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML stream, the exact content of `crds/usersync.io.yaml`.

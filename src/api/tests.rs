@@ -46,18 +46,18 @@ fn contract_example_parses_with_its_values() {
     let task: UserSynchronization =
         serde_norway::from_str(CONTRACT_EXAMPLE).expect("contract example parses");
     let spec = &task.spec;
+    let server = spec
+        .server
+        .as_ref()
+        .expect("the example names its server inline");
     assert_eq!(spec.target_group, "all-users");
     assert_eq!(spec.schedule.as_deref(), Some("0 */6 * * *"));
     assert_eq!(spec.collision_policy, CollisionPolicy::Skip);
-    assert_eq!(spec.server.server_type, ServerType::ActiveDirectory);
-    assert_eq!(spec.server.urls.len(), 2);
-    assert_eq!(spec.server.tls.mode, TlsMode::Ldaps);
+    assert_eq!(server.server_type, ServerType::ActiveDirectory);
+    assert_eq!(server.urls.len(), 2);
+    assert_eq!(server.tls.mode, TlsMode::Ldaps);
     assert_eq!(
-        spec.server
-            .tls
-            .ca_secret_ref
-            .as_ref()
-            .map(|r| r.key.as_str()),
+        server.tls.ca_secret_ref.as_ref().map(|r| r.key.as_str()),
         Some("ca.crt")
     );
     assert_eq!(spec.directory.base_dn, "DC=corp,DC=example,DC=com");
@@ -103,8 +103,9 @@ fn minimal_task_gets_the_documented_defaults() {
     assert!(task.run_on_create);
     assert!(!task.suspend && !task.dry_run);
     assert_eq!(task.max_deletions, IntOrString::String("10%".into()));
-    assert_eq!(task.server.timeout_seconds, 30);
-    assert_eq!(task.server.tls.mode, TlsMode::Ldaps);
+    let server = task.server.as_ref().expect("inline server");
+    assert_eq!(server.timeout_seconds, 30);
+    assert_eq!(server.tls.mode, TlsMode::Ldaps);
     assert_eq!(task.user_extinction_policy, ExtinctionPolicy::Remove);
     assert_eq!(task.directory.preset, DirectoryPreset::ActiveDirectory);
 }
@@ -144,7 +145,8 @@ fn crds_carry_short_names_and_printer_columns() {
         .iter()
         .map(|c| c.spec.names.short_names.clone().unwrap_or_default())
         .collect();
-    assert_eq!(names, vec![vec!["usync".to_owned()], vec!["ug".to_owned()]]);
+    let expected = ["usync", "ug", "dirconn", "cdirconn"].map(|n| vec![n.to_owned()]);
+    assert_eq!(names, expected);
     let columns = |i: usize| -> Vec<String> {
         crds[i].spec.versions[0]
             .additional_printer_columns
@@ -155,7 +157,54 @@ fn crds_carry_short_names_and_printer_columns() {
     };
     assert_eq!(columns(0), ["Ready", "Last Sync", "Users", "Groups", "Age"]);
     assert_eq!(columns(1), ["Display Name", "Parent", "Users", "Age"]);
-    assert!(crds.iter().all(|c| c.spec.scope == "Namespaced"));
+    let connection_columns = ["Ready", "Server", "Vendor", "Feed", "Age"];
+    assert_eq!(columns(2), connection_columns);
+    assert_eq!(columns(3), connection_columns);
+    let scopes: Vec<_> = crds.iter().map(|c| c.spec.scope.as_str()).collect();
+    assert_eq!(
+        scopes,
+        ["Namespaced", "Namespaced", "Namespaced", "Cluster"]
+    );
+}
+
+#[test]
+fn a_connection_holds_a_task_s_server_section_at_the_top_of_its_spec() {
+    let connection: ClusterDirectoryConnection = serde_norway::from_str(
+        "apiVersion: usersync.io/v1alpha1\nkind: ClusterDirectoryConnection\n\
+         metadata: {name: corp}\n\
+         spec:\n  urls: ['ldaps://dc1']\n  credentialsSecretRef: {name: bind}\n\
+         \x20 tls: {caSecretRef: {name: ca}}\n  allowedNamespaces: {names: [team-a]}\n",
+    )
+    .expect("cluster connection parses");
+    assert_eq!(connection.spec.server.urls, ["ldaps://dc1"]);
+    assert_eq!(connection.spec.server.timeout_seconds, 30);
+    assert_eq!(connection.spec.allowed_namespaces.names, ["team-a"]);
+    let task: UserSynchronizationSpec = serde_norway::from_str(
+        "targetGroup: all\nconnectionRef: {kind: ClusterDirectoryConnection, name: corp}\n\
+         directory: {baseDN: 'DC=corp'}\n",
+    )
+    .expect("a task naming a connection parses");
+    assert!(task.server.is_none());
+    let r = task.connection_ref.expect("connectionRef");
+    assert_eq!(
+        (r.kind, r.name.as_str()),
+        (ConnectionKind::ClusterDirectoryConnection, "corp")
+    );
+}
+
+#[test]
+fn the_server_section_keeps_its_rules_where_a_connection_flattens_it() {
+    let crd = ClusterDirectoryConnection::crd();
+    let schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("schema");
+    let spec = &schema["openAPIV3Schema"]["properties"]["spec"];
+    let rules = spec["x-kubernetes-validations"].to_string();
+    assert!(rules.contains("urls must use ldaps://"), "{rules}");
+    assert!(spec["properties"]["urls"].is_object());
+    let required = spec["required"].to_string();
+    assert!(
+        required.contains("urls") && required.contains("allowedNamespaces"),
+        "{required}"
+    );
 }
 
 #[test]

@@ -4,6 +4,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::ConnectionRef;
+
 /// A synchronization task: which directory to read, which part of it, and how to treat collisions and
 /// objects that vanished from it. Its UserGroups are written into the task's namespace.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -26,6 +28,8 @@ use serde::{Deserialize, Serialize};
      "message": "schedule and interval are mutually exclusive; set one of them"},
     {"rule": "!has(self.timeZone) || has(self.schedule)",
      "message": "timeZone applies to schedule only"},
+    {"rule": "has(self.server) != has(self.connectionRef)",
+     "message": "set exactly one of server and connectionRef"},
 ]))]
 pub struct UserSynchronizationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,7 +83,14 @@ pub struct UserSynchronizationSpec {
     /// Plan only: the result goes to status.preview and no UserGroup is written.
     #[serde(default)]
     pub dry_run: bool,
-    pub server: ServerSpec,
+    /// The directory server, given here. Its credentials Secret must allow the server's URLs
+    /// (annotation `usersync.io/allowed-servers`). Set this or connectionRef.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerSpec>,
+    /// A DirectoryConnection of the task's namespace, or a ClusterDirectoryConnection that allows
+    /// the namespace, to read the directory through. Set this or server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_ref: Option<ConnectionRef>,
     pub directory: DirectorySpec,
     /// Incremental runs: read only what changed since the last run where the server can say so.
     #[serde(default)]

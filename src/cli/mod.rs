@@ -34,6 +34,10 @@ enum Command {
     Preview {
         #[command(flatten)]
         task: TaskArgs,
+        /// Read below this DN instead of the task's baseDN and groups (needed to read through a
+        /// connection without a task).
+        #[arg(long, value_name = "DN")]
+        base: Option<String>,
     },
     /// Run the operator: watch UserSynchronizations and keep their UserGroups in sync.
     Run {
@@ -52,6 +56,22 @@ enum Command {
         /// Ask Active Directory for members in explicit ranges of this size.
         #[arg(long, value_name = "N")]
         member_range: Option<usize>,
+        /// Namespaces whose Secrets and ConfigMaps runs may read (repeat or separate with commas;
+        /// `*`: any). A task or connection that names one elsewhere is refused with a condition.
+        #[arg(
+            long = "secret-namespace",
+            env = "USERSYNC_SECRET_NAMESPACES",
+            value_delimiter = ',',
+            default_value = "*"
+        )]
+        secret_namespaces: Vec<String>,
+        /// Namespace of a ClusterDirectoryConnection's Secrets when it names none (default: the
+        /// operator's own, from POD_NAMESPACE).
+        #[arg(long, env = "USERSYNC_CONNECTION_NAMESPACE")]
+        connection_namespace: Option<String>,
+        /// Seconds between checks of a connection that works (a broken one is checked sooner).
+        #[arg(long, default_value_t = 300, env = "USERSYNC_CONNECTION_CHECK_SECONDS")]
+        connection_check_seconds: u64,
         /// Seconds between checks of a task's Secrets for rotation.
         #[arg(long, default_value_t = 60, env = "USERSYNC_REFERENCE_POLL_SECONDS")]
         reference_poll_seconds: u64,
@@ -92,7 +112,8 @@ enum Command {
         /// Levels below the base DN to show.
         #[arg(long, default_value_t = 3)]
         depth: usize,
-        /// Show this DN instead of the task's baseDN.
+        /// Show this DN instead of the task's baseDN (needed to browse through a connection
+        /// without a task).
         #[arg(long, value_name = "DN")]
         base: Option<String>,
     },
@@ -109,6 +130,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
             write_rate,
             member_range,
             reference_poll_seconds,
+            secret_namespaces,
+            connection_namespace,
+            connection_check_seconds,
             leader_election_namespace,
             lease_name,
             lease_duration_seconds,
@@ -129,6 +153,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
                 concurrency,
                 read: ReadOptions { member_range },
                 reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
+                references: reference_policy(secret_namespaces, connection_namespace),
+                connection_check: std::time::Duration::from_secs(connection_check_seconds.max(1)),
                 shard_bytes: crate::planner::shard::DEFAULT_SHARD_BYTES,
                 write_concurrency,
                 write_rate: std::num::NonZeroU32::new(write_rate),
@@ -147,8 +173,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
             crate::controller::serve(client, options).await;
             Ok(())
         }
-        Command::Preview { task } => {
-            let (snapshot, server, seconds) = read(&task, None).await?;
+        Command::Preview { task, base } => {
+            let (snapshot, server, seconds) = read(&task, base).await?;
             print!("{}", report::summary(&snapshot, &server, seconds));
             Ok(())
         }
@@ -175,20 +201,37 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
 /// Reads the directory as the task file says (below `base` instead of its baseDN and groups, when
 /// given).
 async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String, f64), String> {
-    let (mut file, _, material) = prepare(args).await?;
-    if let Some(base) = base {
-        let directory = &mut file.task.spec.directory;
-        directory.base_dn = base;
-        directory.groups.clear();
-    }
+    let (file, _, resolved) = prepare(args, base.as_deref()).await?;
     let started = Instant::now();
     let options = ReadOptions {
         member_range: args.member_range,
     };
-    let Answered { read, server } = read_directory(&file.task.spec, material, &options, Feed::Off)
+    let directory = &file.task.spec.directory;
+    let Answered { read, server } = read_directory(resolved, directory, &options, Feed::Off)
         .await
         .map_err(|e| format!("{} ({})", e, e.reason()))?;
     Ok((read.snapshot, server, started.elapsed().as_secs_f64()))
+}
+
+/// Where runs may read Secrets and ConfigMaps; the operator enforces who may use what.
+fn reference_policy(
+    secret_namespaces: Vec<String>,
+    connection_namespace: Option<String>,
+) -> crate::run::resolve::Policy {
+    let listed: Vec<String> = secret_namespaces
+        .into_iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let connection_namespace = connection_namespace
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "usersync-system".to_owned());
+    crate::run::resolve::Policy {
+        secret_namespaces: (!listed.iter().any(|n| n == "*")).then_some(listed),
+        connection_namespace,
+        enforce: true,
+    }
 }
 
 /// Structured logs; the level comes from RUST_LOG (default info).

@@ -19,7 +19,7 @@ use crate::run::user_pool::UserPool;
 /// Reads the directory as the task file says, compares with the task's UserGroups in the cluster,
 /// and prints the plan: the same diff a dry-run task shows on its status.
 pub async fn dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), String> {
-    let (file, checked, material) = prepare(args).await?;
+    let (file, checked, resolved) = prepare(args, None).await?;
     let options = ReadOptions {
         member_range: args.member_range,
     };
@@ -52,7 +52,7 @@ pub async fn dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), S
     };
     // The directory (which needs only the file's spec) and the apiserver answer at the same time.
     let ((read, read_seconds), cluster) = tokio::join!(
-        read_directory(&file.task.spec, material, &options, Feed::Off)
+        read_directory(resolved, &file.task.spec.directory, &options, Feed::Off)
             .map(|r| (r, started.elapsed().as_secs_f64())),
         cluster
     );

@@ -21,6 +21,7 @@ use super::view::UserGroupView;
 use crate::api::UserSynchronization;
 use crate::directory::read::ReadOptions;
 use crate::run::fence::WriteFence;
+use crate::run::resolve::Policy;
 use crate::run::user_pool::UserPool;
 
 /// Options of `usersync run`.
@@ -41,6 +42,10 @@ pub struct Options {
     pub write_rate: Option<NonZeroU32>,
     /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not at all.
     pub listen: Option<SocketAddr>,
+    /// What runs may read and where, and who may use which connection.
+    pub references: Policy,
+    /// How often a connection that works is checked again.
+    pub connection_check: Duration,
     /// Hold this Lease before writing anything; `None`: a single replica that always writes.
     pub leader_election: Option<LeaderElection>,
 }

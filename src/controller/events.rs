@@ -50,7 +50,12 @@ impl Events {
 
     /// A new Event, or one more in the series of the same note about the same object.
     pub async fn publish(&self, note: Note, regarding: ObjectReference) -> Result<(), kube::Error> {
-        let namespace = regarding.namespace.clone().unwrap_or_default();
+        // Events about cluster-scoped objects go to `default`, as the apiserver's own do.
+        let namespace = regarding
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".to_owned());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         let key = (regarding.uid.clone().unwrap_or_default(), note.clone());
         let repeat = {

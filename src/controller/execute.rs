@@ -203,13 +203,14 @@ async fn read(
 ) -> Result<Source, RunError> {
     let references = InCluster {
         client: ctx.client.clone(),
-        namespace: namespace.to_owned(),
     };
-    let material = resolve(&task.spec, &references, Given::default()).await?;
+    let policy = &ctx.options.references;
+    let resolved = resolve(namespace, &task.spec, &references, Given::default(), policy).await?;
     let step = Instant::now();
     let feed = feed(ctx, task, uid, checked.full_sync_every);
+    let directory = &task.spec.directory;
     let Answered { read, server } =
-        read_directory(&task.spec, material, &ctx.options.read, feed).await?;
+        read_directory(resolved, directory, &ctx.options.read, feed).await?;
     info!(kind = ?read.kind, entries = read.snapshot.stats.entries,
         seconds = step.elapsed().as_secs_f64(), "read");
     let (snapshot, read_kind, incremental) = keep(ctx, uid, read);

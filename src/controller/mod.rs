@@ -1,6 +1,7 @@
 //! The controller: watches UserSynchronizations, runs them on their triggers, applies the plan and
 //! reports on status. All Kubernetes I/O lives here.
 
+mod connections;
 mod context;
 pub mod error;
 mod events;
@@ -27,11 +28,14 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tracing::{error, info, warn};
 
-use crate::api::UserSynchronization;
+use crate::api::{
+    ClusterDirectoryConnection, ConnectionKind, DirectoryConnection, UserSynchronization,
+};
 use crate::run::fence::WriteFence;
 pub use context::{Context, Options, State};
 use error::ControllerError;
 use events::Events;
+use kube::runtime::reflector::Store;
 use metrics::Metrics;
 use reconcile::reconcile;
 
@@ -76,9 +80,11 @@ pub async fn serve(client: kube::Client, options: Options) {
             // Reconciles are not limited here: one that waits for a run slot costs nothing, and a
             // limit would let tasks waiting for the slots of slow tasks keep the others from even
             // asking (the run slots in `State` bound the runs).
-            Controller::new(tasks, watcher::Config::default())
+            let namespace = tasks.namespace().map(str::to_owned);
+            let controller = Controller::new(tasks, watcher::Config::default())
                 .with_config(Config::default().concurrency(0))
-                .shutdown_on_signal()
+                .shutdown_on_signal();
+            watch_connections(controller, &client, namespace.as_deref())
         })
         .collect();
     let tasks = controllers.iter().map(Controller::store).collect();
@@ -101,22 +107,29 @@ pub async fn serve(client: kube::Client, options: Options) {
             info!("shutdown requested; runs in progress finish first");
         }
     });
+    let connection_checks = check_connections(&ctx);
     let controllers = controllers.into_iter().map(|controller| {
         // A task whose UserGroups someone else edited or deleted is looked at again at once.
         let changed = ctx.state.user_groups.owners_of_changes();
         controller
             .reconcile_on(changed)
             .run(reconcile, error_policy, ctx.clone())
+            .map(|r| {
+                r.map(|(task, _)| Looked::Task(task))
+                    .map_err(|e| e.to_string())
+            })
             .boxed()
     });
-    let controller = futures::stream::select_all(controllers).for_each(|result| {
+    let controller = futures::stream::select_all(controllers.chain(connection_checks));
+    let controller = controller.for_each(|result| {
         let (ready, ctx) = (ready.clone(), ctx.clone());
         async move {
             match result {
-                Ok((task, _)) => {
+                Ok(Looked::Task(task)) => {
                     ready.store(true, Ordering::Relaxed);
                     ctx.state.retries.succeeded(&task);
                 }
+                Ok(Looked::Connection) => {}
                 Err(e) => error!(error = %e, "reconcile failed"),
             }
         }
@@ -131,6 +144,112 @@ pub async fn serve(client: kube::Client, options: Options) {
         }
         None => controller.await,
     }
+}
+
+/// What one reconcile looked at.
+enum Looked {
+    Task(ObjectRef<UserSynchronization>),
+    Connection,
+}
+
+/// A task is looked at again when the connection it names changes (its spec, or its readiness on
+/// status).
+fn watch_connections(
+    controller: Controller<UserSynchronization>,
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> Controller<UserSynchronization> {
+    let namespaced: Api<DirectoryConnection> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (tasks, cluster_tasks) = (controller.store(), controller.store());
+    controller
+        .watches(namespaced, watcher::Config::default(), move |c| {
+            let name = (
+                c.namespace(),
+                ConnectionKind::DirectoryConnection,
+                c.name_any(),
+            );
+            users_of(&tasks, name)
+        })
+        .watches(
+            Api::<ClusterDirectoryConnection>::all(client.clone()),
+            watcher::Config::default(),
+            move |c| {
+                let name = (
+                    None,
+                    ConnectionKind::ClusterDirectoryConnection,
+                    c.name_any(),
+                );
+                users_of(&cluster_tasks, name)
+            },
+        )
+}
+
+/// The tasks that name a connection of `kind` and `name` (in `namespace`, for the namespaced kind).
+fn users_of(
+    tasks: &Store<UserSynchronization>,
+    (namespace, kind, name): (Option<String>, ConnectionKind, String),
+) -> Vec<ObjectRef<UserSynchronization>> {
+    tasks
+        .state()
+        .iter()
+        .filter(|t| {
+            let r = t.spec.connection_ref.as_ref();
+            r.is_some_and(|r| r.kind == kind && r.name == name)
+                && (namespace.is_none() || t.namespace() == namespace)
+        })
+        .map(|t| ObjectRef::from_obj(&**t))
+        .collect()
+}
+
+/// The connection controllers: the namespaced kind where tasks are watched, the cluster kind
+/// everywhere.
+fn check_connections(
+    ctx: &Arc<Context>,
+) -> Vec<futures::stream::BoxStream<'static, Result<Looked, String>>> {
+    let client = &ctx.client;
+    let namespaced: Vec<Api<DirectoryConnection>> = if ctx.options.namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        let namespaces = ctx.options.namespaces.iter();
+        namespaces
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let mut streams: Vec<_> = namespaced
+        .into_iter()
+        .map(|api| {
+            Controller::new(api, watcher::Config::default())
+                .shutdown_on_signal()
+                .run(connections::reconcile, connection_error_policy, ctx.clone())
+                .map(|r| r.map(|_| Looked::Connection).map_err(|e| e.to_string()))
+                .boxed()
+        })
+        .collect();
+    let cluster: Api<ClusterDirectoryConnection> = Api::all(client.clone());
+    streams.push(
+        Controller::new(cluster, watcher::Config::default())
+            .shutdown_on_signal()
+            .run(connections::reconcile, connection_error_policy, ctx.clone())
+            .map(|r| r.map(|_| Looked::Connection).map_err(|e| e.to_string()))
+            .boxed(),
+    );
+    streams
+}
+
+/// A connection whose status cannot be written is looked at again after a while.
+fn connection_error_policy<K: connections::ConnectionObject>(
+    connection: Arc<K>,
+    err: &ControllerError,
+    _: Arc<Context>,
+) -> Action {
+    error!(connection = %connection.name_any(), reason = err.reason(), error = %err, "connection reconcile error");
+    Action::requeue(
+        std::time::Duration::from_secs(30)
+            + std::time::Duration::from_millis(fastrand::u64(..5000)),
+    )
 }
 
 /// `/healthz`, `/readyz` and `/metrics` on `addr`, for as long as the process runs.

@@ -19,7 +19,7 @@ use super::metrics::TaskLabels;
 use crate::api::{FIELD_MANAGER, UserSynchronization, UserSynchronizationStatus};
 use crate::run::conditions;
 use crate::run::report::{self, Failure, INVALID_SPEC, Outcome, Report};
-use crate::run::resolve::{InCluster, references_version};
+use crate::run::resolve::{InCluster, look};
 use crate::run::trigger::{Trigger, due, new_approval};
 use crate::run::validate::{Checked, InvalidSpec, validate};
 use crate::run::{ApiError, RunError};
@@ -53,14 +53,17 @@ pub async fn reconcile(
     };
     let references = InCluster {
         client: ctx.client.clone(),
-        namespace: task.namespace().unwrap_or_default(),
     };
+    let namespace = task.namespace().unwrap_or_default();
     // Unreadable references are the run's business: it reports them.
-    let versions = references_version(&task.spec, &references).await.ok();
+    let looked = look(&namespace, &task.spec, &references, &ctx.options.references)
+        .await
+        .ok();
+    let versions = looked.as_ref().map(|l| l.version.clone());
     let facts = report::Task {
         generation,
         dry_run: task.spec.dry_run,
-        insecure_skip_verify: task.spec.server.tls.insecure_skip_verify,
+        insecure_skip_verify: looked.is_some_and(|l| l.insecure_skip_verify),
         schedule: Some(&checked.schedule),
         run_now: task
             .annotations()
@@ -156,7 +159,11 @@ async fn refuse(
     warn!(task = %task.name_any(), reason = INVALID_SPEC, error = %message, "invalid spec");
     let facts = report::Task {
         generation,
-        insecure_skip_verify: task.spec.server.tls.insecure_skip_verify,
+        insecure_skip_verify: task
+            .spec
+            .server
+            .as_ref()
+            .is_some_and(|s| s.tls.insecure_skip_verify),
         poll: ctx.options.reference_poll,
         ..report::Task::default()
     };

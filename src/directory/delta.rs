@@ -24,10 +24,10 @@ use super::parse::{parse_container, parse_group, parse_user, taken_apart, taken_
 use super::search::{CONTAINER_FILTER, Query, Request, read_all, result_error, search};
 use super::snapshot::{BadEntry, ReadStats};
 
-const SYNC_REQUEST_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
+pub(super) const SYNC_REQUEST_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
 const SYNC_STATE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.2";
 const SYNC_DONE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.3";
-const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
+pub(super) const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
 /// e-syncRefreshRequired: the server cannot answer from this cookie.
 const SYNC_REFRESH_REQUIRED: u32 = 4096;
 const SIZE_LIMIT_EXCEEDED: u32 = 4;
@@ -209,7 +209,7 @@ async fn syncrepl_position(
     }))
 }
 
-async fn base_entry(
+pub(super) async fn base_entry(
     conn: &mut Connection,
     dn: &str,
     attrs: Vec<&str>,

@@ -38,7 +38,21 @@ pub fn set(
     generation: Option<i64>,
     now: &Time,
 ) {
-    let status = if status { "True" } else { "False" }.to_owned();
+    let status = if status { "True" } else { "False" };
+    set_status(conditions, type_, status, reason, message, generation, now);
+}
+
+/// Sets condition `type_` to `status` (`True`, `False` or `Unknown`), as [`set`] does.
+pub fn set_status(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let status = status.to_owned();
     let next = |last: Option<&Condition>| Condition {
         type_: type_.to_owned(),
         last_transition_time: match last {
@@ -58,6 +72,11 @@ pub fn set(
 
 pub fn remove(conditions: &mut Vec<Condition>, type_: &str) {
     conditions.retain(|c| c.type_ != type_);
+}
+
+/// The condition of `type_`, if set.
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
 }
 
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {

@@ -17,6 +17,7 @@
 
 mod api_error;
 pub mod apply;
+pub mod check;
 pub mod conditions;
 mod error;
 pub mod fence;

@@ -1,12 +1,13 @@
 //! Step 3 of a run: the complete snapshot of the task's part of the directory, read on a thread of
 //! its own, incrementally when the feed allows.
 
-use crate::api::UserSynchronizationSpec;
+use super::resolve::Resolved;
+use crate::api::DirectorySpec;
 use crate::directory::connect::connect;
 use crate::directory::error::DirectoryError;
 use crate::directory::read::{Feed, Read, ReadOptions, read};
 use crate::directory::reader_thread::on_reader_thread;
-use crate::directory::settings::{Material, server_settings};
+use crate::directory::settings::server_settings;
 
 /// A read and the server that answered it.
 pub struct Answered {
@@ -14,15 +15,15 @@ pub struct Answered {
     pub server: String,
 }
 
-/// Connects to the first server of the task's list that answers, binds with `material`, and reads.
+/// Connects to the first server of the resolved list that answers, binds, and reads `directory`.
 pub async fn read_directory(
-    spec: &UserSynchronizationSpec,
-    material: Material,
+    resolved: Resolved,
+    directory: &DirectorySpec,
     options: &ReadOptions,
     feed: Feed,
 ) -> Result<Answered, DirectoryError> {
-    let settings = server_settings(&spec.server, material)?;
-    let directory = spec.directory.clone();
+    let settings = server_settings(&resolved.server, resolved.material)?;
+    let directory = directory.clone();
     let options = options.clone();
     let first_url = settings.urls.first().cloned().unwrap_or_default();
     on_reader_thread(&first_url, async move {

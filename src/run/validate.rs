@@ -7,7 +7,7 @@ use std::time::Duration;
 use croner::Cron;
 
 use super::schedule::{Schedule, UnixSeconds, parse_duration};
-use crate::api::{BindMethod, TlsMode, UserSynchronizationSpec};
+use crate::api::{BindMethod, ServerSpec, TlsMode, UserSynchronizationSpec};
 use crate::directory::error::DirectoryError;
 use crate::directory::search::check_spec;
 use crate::planner::plan::MaxDeletions;
@@ -62,7 +62,16 @@ pub fn validate(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Chec
             "must be a non-negative integer or a percentage from 0% to 100%",
         )
     })?;
-    server(spec)?;
+    match (&spec.server, &spec.connection_ref) {
+        (Some(inline), None) => server(inline, "server.")?,
+        (None, Some(_)) => {}
+        _ => {
+            return Err(invalid(
+                "server",
+                "set exactly one of server and connectionRef",
+            ));
+        }
+    }
     directory(spec)?;
     Ok(Checked {
         schedule,
@@ -116,11 +125,15 @@ fn schedule(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Schedule
     }
 }
 
-fn server(spec: &UserSynchronizationSpec) -> Result<(), InvalidSpec> {
-    let server = &spec.server;
+/// Checks a server section; `at` is where it sits in its spec (`server.` in a task, nothing in a
+/// connection).
+pub fn server(server: &ServerSpec, at: &str) -> Result<(), InvalidSpec> {
     let tls = &server.tls;
     if server.urls.is_empty() {
-        return Err(invalid("server.urls", "must list at least one server"));
+        return Err(invalid(
+            format!("{at}urls"),
+            "must list at least one server",
+        ));
     }
     let (scheme, mode) = match tls.mode {
         TlsMode::Ldaps => ("ldaps://", "LDAPS"),
@@ -130,35 +143,38 @@ fn server(spec: &UserSynchronizationSpec) -> Result<(), InvalidSpec> {
     for (i, url) in server.urls.iter().enumerate() {
         let host = url.strip_prefix(scheme).ok_or_else(|| {
             invalid(
-                format!("server.urls[{i}]"),
+                format!("{at}urls[{i}]"),
                 format!("{url:?} must start with {scheme} with tls.mode {mode}"),
             )
         })?;
         if host.is_empty() || host.starts_with('/') || host.contains(char::is_whitespace) {
             return Err(invalid(
-                format!("server.urls[{i}]"),
+                format!("{at}urls[{i}]"),
                 format!("{url:?} names no host"),
             ));
         }
     }
     if tls.mode == TlsMode::Plaintext && !tls.allow_insecure {
         return Err(invalid(
-            "server.tls.allowInsecure",
+            format!("{at}tls.allowInsecure"),
             "tls.mode None sends the password in clear text; it needs allowInsecure: true",
         ));
     }
     if tls.ca_secret_ref.is_some() && tls.ca_config_map_ref.is_some() {
         return Err(invalid(
-            "server.tls",
+            format!("{at}tls"),
             "caSecretRef and caConfigMapRef are mutually exclusive",
         ));
     }
     if server.auth == BindMethod::Ntlm && server.credentials_secret_ref.is_none() {
-        return Err(invalid("server.auth", "NTLM needs credentialsSecretRef"));
+        return Err(invalid(
+            format!("{at}auth"),
+            "NTLM needs credentialsSecretRef",
+        ));
     }
     if !(1..=3600).contains(&server.timeout_seconds) {
         return Err(invalid(
-            "server.timeoutSeconds",
+            format!("{at}timeoutSeconds"),
             "must be between 1 and 3600",
         ));
     }

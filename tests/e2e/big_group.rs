@@ -13,8 +13,8 @@ use usersync_testbed::ldif::{self, Layout, OpenLdap};
 use crate::support::audit::audit_writes;
 use crate::support::command::run_ok;
 use crate::support::kube::{
-    base_and_shards, bind_and_ca_secrets, install_crds, joined_member_ids, kube_client, run_now,
-    user_groups,
+    allow_servers, base_and_shards, bind_and_ca_secrets, install_crds, joined_member_ids,
+    kube_client, run_now, user_groups,
 };
 use crate::support::namespace::TestNamespace;
 use crate::support::operator::{start_operator, take_turn};
@@ -124,6 +124,7 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
         &slapd.ca(),
     )
     .await;
+    allow_servers(&client, &ns.name, "bind", &[slapd.url()]).await;
     let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
     let task: UserSynchronization = serde_json::from_value(serde_json::json!({
         "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",

@@ -7,7 +7,7 @@ use kube::api::{Api, Patch, PatchParams};
 use usersync::api::UserGroup;
 
 use crate::support::audit::audit_writes;
-use crate::support::kube::{Scenario, create_task_on, run_now, user_groups};
+use crate::support::kube::{Scenario, allow_servers, create_task_on, run_now, user_groups};
 use crate::support::ldap::{Server, delete};
 use crate::support::operator::start_operator;
 use crate::support::proxy;
@@ -34,8 +34,10 @@ async fn cut_midway(server: Server, prefix: &str) {
     let address = target.trim_start_matches("ldaps://").trim_end_matches('/');
     let cut = proxy::start(address.parse().expect("host:port")).await;
     let tasks = create_task_on(server, &client, &ns.name, &server.base_dn()).await;
+    let proxied = format!("ldaps://127.0.0.1:{}", cut.port);
+    allow_servers(&client, &ns.name, "bind", std::slice::from_ref(&proxied)).await;
     let through_proxy = serde_json::json!({"spec": {
-        "server": {"urls": [format!("ldaps://127.0.0.1:{}", cut.port)]},
+        "server": {"urls": [proxied]},
         "incremental": {"mode": "Disabled"},
         "maxDeletions": "100%",
     }});

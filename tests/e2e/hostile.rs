@@ -10,7 +10,7 @@ use usersync::api::{UserGroup, UserSynchronization};
 
 use crate::support::audit::task_writes;
 use crate::support::hostile::{Mode, huge_error_text, start};
-use crate::support::kube::{Scenario, create_task, events, run_now, user_groups};
+use crate::support::kube::{Scenario, allow_servers, create_task, events, run_now, user_groups};
 use crate::support::operator::{spawn_operator, start_operator, take_turn};
 use crate::support::wait::{assert_synced, condition, eventually, wait_for_run};
 
@@ -116,12 +116,15 @@ async fn hostile_servers_cost_their_task_alone() {
         let name = format!("hostile-{i}");
         let created = Instant::now();
         let mut task = hostile_task(&name, &server.url);
+        allow_servers(&client, &ns.name, "bind", std::slice::from_ref(&server.url)).await;
         if let Mode::StuckRange | Mode::EndlessRange = mode {
             task.spec.directory.preset = usersync::api::DirectoryPreset::ActiveDirectory;
         }
         if let Mode::HugeValue = mode {
             // 50 MB in one message: on a busy machine more than the other modes' 3 s per message.
-            task.spec.server.timeout_seconds = 15;
+            if let Some(server) = task.spec.server.as_mut() {
+                server.timeout_seconds = 15;
+            }
             task.spec.run_timeout = "20s".into();
         }
         hostile

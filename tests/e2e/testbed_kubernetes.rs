@@ -60,7 +60,8 @@ async fn crds_install_and_admission_enforces_cel_rules() {
         .await
         .expect("a valid task is accepted");
     assert_eq!(
-        created.spec.server.timeout_seconds, 30,
+        created.spec.server.as_ref().map(|s| s.timeout_seconds),
+        Some(30),
         "schema defaults are applied by the apiserver"
     );
 
@@ -165,7 +166,10 @@ async fn crds_install_and_admission_enforces_cel_rules() {
     let created = create_raw(&api, task_json("ntlm", ntlm))
         .await
         .expect("NTLM with credentials is accepted");
-    assert_eq!(created.spec.server.auth, usersync::api::BindMethod::Ntlm);
+    assert_eq!(
+        created.spec.server.map(|s| s.auth),
+        Some(usersync::api::BindMethod::Ntlm)
+    );
 }
 
 #[tokio::test]

@@ -69,13 +69,17 @@ KUBECONFIG
 }
 
 # Writes are logged at Metadata level so tests can count exactly what the operator wrote; deletes of
-# UserGroups with their request (DeleteOptions), so tests see the preconditions they carry.
+# UserGroups with their request (DeleteOptions), so tests see the preconditions they carry; reads of
+# Secrets and ConfigMaps too, so tests see where the operator looked for credentials.
 write_audit_policy() {
   cat >"$dir/audit-policy.yaml" <<'POLICY'
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
+- level: Metadata
+  verbs: [get, list, watch]
+  resources: [{group: "", resources: [secrets, configmaps]}]
 - level: None
   verbs: [get, list, watch]
 - level: Request

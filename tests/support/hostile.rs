@@ -2,8 +2,8 @@
 //! taken for a directory, then misbehaves as its [`Mode`] says. Every loop in it is bounded in count
 //! and in time, so a client that never gives up cannot keep it running past the test.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,6 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 /// How the server misbehaves in subtree searches (base searches of an entry always succeed).
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
+    /// No misbehaviour: every subtree search ends at once, empty. With the binds it records, a
+    /// rogue server that collects credentials.
+    Quiet,
     /// One entry every `interval`, never the end of the search.
     Drip { interval: Duration },
     /// Entries as fast as the connection takes them, never the end of the search.
@@ -70,6 +73,8 @@ pub struct Hostile {
     pub url: String,
     /// Subtree searches served, all connections together.
     pub searches: Arc<AtomicUsize>,
+    /// Every bind received: (name, simple password) as sent.
+    pub binds: Binds,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -79,19 +84,27 @@ impl Drop for Hostile {
     }
 }
 
+/// The binds a server received, each as (name, simple password) in the bytes sent.
+pub type Binds = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+
 /// Starts a server in `mode` on a free port of 127.0.0.1.
 pub async fn start(mode: Mode) -> Hostile {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("ldap://{}", listener.local_addr().expect("address"));
     let searches = Arc::new(AtomicUsize::new(0));
-    let counted = searches.clone();
+    let binds = Binds::default();
+    let (counted, recorded) = (searches.clone(), binds.clone());
     let server = tokio::spawn(async move {
         let serve = async {
             for _ in 0..MAX_CONNECTIONS {
                 let Ok((socket, _)) = listener.accept().await else {
                     return;
                 };
-                tokio::spawn(serve_connection(socket, mode, counted.clone()));
+                let seen = Seen {
+                    searches: counted.clone(),
+                    binds: recorded.clone(),
+                };
+                tokio::spawn(serve_connection(socket, mode, seen));
             }
         };
         let _ = tokio::time::timeout(LIFETIME, serve).await;
@@ -99,19 +112,49 @@ pub async fn start(mode: Mode) -> Hostile {
     Hostile {
         url,
         searches,
+        binds,
         server,
     }
 }
 
-async fn serve_connection(mut socket: TcpStream, mode: Mode, searches: Arc<AtomicUsize>) {
+/// What the server's connections record.
+struct Seen {
+    searches: Arc<AtomicUsize>,
+    binds: Binds,
+}
+
+/// The name and simple password of a BindRequest's body (version, name, [0] password); a SASL
+/// bind's credentials count as its password.
+fn bind_credentials(body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let Some((_, _, rest)) = split_tlv(body) else {
+        return (Vec::new(), Vec::new());
+    };
+    let Some((_, name, rest)) = split_tlv(rest) else {
+        return (Vec::new(), Vec::new());
+    };
+    let password = split_tlv(rest)
+        .map(|(_, p, _)| p.to_vec())
+        .unwrap_or_default();
+    (name.to_vec(), password)
+}
+
+async fn serve_connection(mut socket: TcpStream, mode: Mode, seen: Seen) {
+    let Seen { searches, binds } = seen;
     let _ = tokio::time::timeout(LIFETIME, async {
         for _ in 0..MAX_REQUESTS {
             let Some((id, op, body)) = read_request(&mut socket).await else {
                 return;
             };
             let answered = match op {
-                // BindRequest: any credentials do.
-                0x60 => send(&mut socket, &message(id, &tlv(0x61, &result(0)), None)).await,
+                // BindRequest: any credentials do, and are kept.
+                0x60 => {
+                    let credentials = bind_credentials(&body);
+                    binds
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(credentials);
+                    send(&mut socket, &message(id, &tlv(0x61, &result(0)), None)).await
+                }
                 // UnbindRequest.
                 0x42 => return,
                 // SearchRequest.
@@ -164,6 +207,7 @@ async fn subtree_search(socket: &mut TcpStream, id: i64, base: &[u8], mode: Mode
         )
     };
     match mode {
+        Mode::Quiet => send(socket, &search_done(id, None)).await,
         Mode::Drip { interval } => {
             for n in 0..MAX_ENTRIES {
                 if !send(socket, &user(n)).await {

@@ -13,6 +13,7 @@ use usersync::api::{UserGroup, UserSynchronization};
 
 use super::ldap::{Server, subtree_on};
 use super::namespace::TestNamespace;
+use usersync_testbed::env;
 
 /// An admin client for the test bed's apiserver.
 pub async fn kube_client() -> kube::Client {
@@ -160,9 +161,16 @@ pub async fn bind_and_ca_secrets(
     ca_pem: &str,
 ) {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    // The bind Secret lets tasks with an inline server use it with the test bed's directories;
+    // a test that points a task elsewhere allows that server itself (`allow_servers`).
+    let allowed = BTreeMap::from([(
+        "usersync.io/allowed-servers".to_owned(),
+        testbed_servers().join(","),
+    )]);
     let secret = |name: &str, data: BTreeMap<String, String>| Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
+            annotations: (name == "bind").then(|| allowed.clone()),
             ..Default::default()
         },
         string_data: Some(data),
@@ -182,6 +190,38 @@ pub async fn bind_and_ca_secrets(
         .await
         .expect("secret applied");
     }
+}
+
+/// Every URL of the test bed's directories.
+pub fn testbed_servers() -> Vec<String> {
+    let (samba, slapd, ds389) = (env::samba(), env::slapd(), env::ds389());
+    vec![
+        samba.url,
+        samba.ldaps_url,
+        slapd.url,
+        slapd.ldaps_url,
+        ds389.url,
+        ds389.ldaps_url,
+    ]
+}
+
+/// Lets tasks with an inline server send Secret `name`'s credentials to `urls` too (as the
+/// Secret's owner would, with its `usersync.io/allowed-servers` annotation).
+pub async fn allow_servers(client: &kube::Client, ns: &str, name: &str, urls: &[String]) {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secret = api.get(name).await.expect("Secret to allow servers on");
+    let key = "usersync.io/allowed-servers";
+    let mut allowed: Vec<String> = secret
+        .metadata
+        .annotations
+        .and_then(|a| a.get(key).cloned())
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    allowed.extend(urls.iter().cloned());
+    let patch = serde_json::json!({"metadata": {"annotations": {key: allowed.join(",")}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("Secret annotated");
 }
 
 /// The task `corp` syncing `base_dn` of Samba.

@@ -2,6 +2,7 @@
 //! it, the example task as a user applies it, the operator's containers as the node runs them, and
 //! the audit log of that cluster.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -92,7 +93,12 @@ pub async fn apply_example_task(client: &kube::Client, ns: &str) -> Api<UserSync
     let url = samba
         .ldaps_url
         .replace("127.0.0.1", &env::node().host_address);
-    task.spec.server.urls = vec![url];
+    // The example's Secret allows the example's server; this one is the node's way to it.
+    let allowed = BTreeMap::from([("usersync.io/allowed-servers".to_owned(), url.clone())]);
+    bind.metadata.annotations = Some(allowed);
+    if let Some(server) = task.spec.server.as_mut() {
+        server.urls = vec![url];
+    }
     secrets
         .create(&PostParams::default(), &bind)
         .await

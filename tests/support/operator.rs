@@ -33,6 +33,12 @@ pub struct InProcess {
     /// Where the health and metrics endpoints are served.
     pub listen: Option<SocketAddr>,
     pub leader_election: Option<LeaderElection>,
+    /// Where ClusterDirectoryConnections keep their Secrets when they name no namespace.
+    pub connection_namespace: String,
+    /// The namespaces whose Secrets and ConfigMaps may be read; `None`: any.
+    pub secret_namespaces: Option<Vec<String>>,
+    /// How often a working connection is checked.
+    pub connection_check: Duration,
 }
 
 impl InProcess {
@@ -46,6 +52,9 @@ impl InProcess {
             write_rate: None,
             listen: None,
             leader_election: None,
+            connection_namespace: ns.to_owned(),
+            secret_namespaces: None,
+            connection_check: Duration::from_secs(300),
         }
     }
 
@@ -62,6 +71,12 @@ impl InProcess {
             concurrency: self.concurrency,
             read: Default::default(),
             reference_poll: Duration::from_secs(1),
+            references: usersync::run::resolve::Policy {
+                connection_namespace: self.connection_namespace,
+                secret_namespaces: self.secret_namespaces,
+                enforce: true,
+            },
+            connection_check: self.connection_check,
             shard_bytes: self.shard_bytes,
             write_concurrency: 4,
             write_rate: self.write_rate,

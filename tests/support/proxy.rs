@@ -41,7 +41,13 @@ impl CutProxy {
 }
 
 pub async fn start(target: SocketAddr) -> CutProxy {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    start_at(target, 0).await
+}
+
+/// A proxy on `port` of 127.0.0.1 (0: any free one): the same address again after a proxy was
+/// dropped, as a server that comes back.
+pub async fn start_at(target: SocketAddr, port: u16) -> CutProxy {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     let port = listener.local_addr().expect("address").port();
     let budget = Arc::new(AtomicI64::new(-1));
     let largest = Arc::new(AtomicI64::new(0));
