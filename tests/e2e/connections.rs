@@ -68,10 +68,11 @@ async fn wait_ready(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let now = ready(tasks, name).await;
-        if let Some((s, r, m)) = &now {
-            if s == status && r == reason {
-                return m.clone();
-            }
+        if let Some((s, r, m)) = &now
+            && s == status
+            && r == reason
+        {
+            return m.clone();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
