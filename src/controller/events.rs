@@ -30,6 +30,8 @@ pub struct Note {
 pub struct Events {
     client: kube::Client,
     instance: String,
+    /// Where Events about cluster-scoped objects go.
+    home: String,
     published: Mutex<HashMap<(String, Note), Published>>,
 }
 
@@ -40,9 +42,10 @@ struct Published {
 }
 
 impl Events {
-    pub fn new(client: kube::Client, instance: Option<String>) -> Events {
+    pub fn new(client: kube::Client, instance: Option<String>, home: String) -> Events {
         Events {
             client,
+            home,
             instance: instance.unwrap_or_else(|| "usersync".to_owned()),
             published: Mutex::default(),
         }
@@ -50,12 +53,13 @@ impl Events {
 
     /// A new Event, or one more in the series of the same note about the same object.
     pub async fn publish(&self, note: Note, regarding: ObjectReference) -> Result<(), kube::Error> {
-        // Events about cluster-scoped objects go to `default`, as the apiserver's own do.
+        // Events about cluster-scoped objects (ClusterDirectoryConnections) go to the operator's
+        // own namespace, where it may write them.
         let namespace = regarding
             .namespace
             .clone()
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "default".to_owned());
+            .unwrap_or_else(|| self.home.clone());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         let key = (regarding.uid.clone().unwrap_or_default(), note.clone());
         let repeat = {

@@ -95,7 +95,11 @@ pub async fn serve(client: kube::Client, options: Options) {
         options.namespaces.join(",")
     };
     let ctx = Arc::new(Context {
-        events: Events::new(client.clone(), std::env::var("POD_NAME").ok()),
+        events: Events::new(
+            client.clone(),
+            std::env::var("POD_NAME").ok(),
+            options.references.connection_namespace.clone(),
+        ),
         client,
         metrics,
         options,

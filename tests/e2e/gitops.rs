@@ -13,7 +13,7 @@ use usersync::api::UserSynchronization;
 use usersync_testbed::env;
 
 use crate::support::gitops::{Row, assert_verdicts, health_table};
-use crate::support::kube::{Scenario, run_now, secrets};
+use crate::support::kube::{Scenario, allow_servers, run_now, secrets};
 use crate::support::ldap::{Server, delete};
 use crate::support::operator::spawn_operator;
 
@@ -134,6 +134,7 @@ async fn failures(
         .expect("a free port")
         .port();
     let unreachable = format!("ldaps://127.0.0.1:{closed}");
+    allow_servers(client, ns, "bind", std::slice::from_ref(&unreachable)).await;
     journey
         .change_spec(json!({"server": {"urls": [unreachable]}}))
         .await;

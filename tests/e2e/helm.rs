@@ -4,8 +4,8 @@
 use std::process::Command;
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Api, ListParams};
-use usersync::api::{UserGroup, UserSynchronization};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use usersync::api::{ClusterDirectoryConnection, UserGroup, UserSynchronization};
 use usersync::controller::leader::LeaderElection;
 use usersync_testbed::env;
 
@@ -61,6 +61,29 @@ fn uninstall_chart(system: &TestNamespace, release: &str) {
     ]);
 }
 
+/// A ClusterDirectoryConnection to Samba whose `bind` and `ca` Secrets are in `home`, for tasks of
+/// `allowed`; its name.
+async fn cluster_connection(admin: &kube::Client, home: &str, allowed: &str) -> String {
+    let name = format!("samba-{home}");
+    let connection: ClusterDirectoryConnection = serde_json::from_value(serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1", "kind": "ClusterDirectoryConnection",
+        "metadata": {"name": name},
+        "spec": {
+            "urls": [env::samba().ldaps_url],
+            "credentialsSecretRef": {"name": "bind"},
+            "tls": {"caSecretRef": {"name": "ca"}},
+            "secretNamespace": home,
+            "allowedNamespaces": {"names": [allowed]},
+        },
+    }))
+    .expect("connection");
+    Api::<ClusterDirectoryConnection>::all(admin.clone())
+        .create(&Default::default(), &connection)
+        .await
+        .expect("cluster connection created");
+    name
+}
+
 fn forbidden<T>(result: Result<T, kube::Error>) -> bool {
     matches!(result, Err(kube::Error::Api(s)) if s.code == 403)
 }
@@ -75,10 +98,23 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
     let ns = TestNamespace::new(&admin, "e2e-helm").await;
     let mut ldap = Server::Samba.admin().await;
     let base = subtree_on(Server::Samba, &mut ldap, &ns.name).await;
-    secrets(&admin, &ns.name, &env::samba().admin_password).await;
+    // The chart's default: Secrets only in the release namespace, where a cluster connection
+    // keeps them; the task in its own namespace names the connection.
+    secrets(&admin, &system.name, &env::samba().admin_password).await;
+    let connection = cluster_connection(&admin, &system.name, &ns.name).await;
     let tasks = create_task(&admin, &ns.name, &base).await;
+    let through = serde_json::json!({"spec": {
+        "server": null,
+        "connectionRef": {"kind": "ClusterDirectoryConnection", "name": connection},
+    }});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&through))
+        .await
+        .expect("the task reads through the connection");
     // As the chart runs it: with leader election on a Lease in the release namespace.
     let mut options = InProcess::watching(&ns.name);
+    options.connection_namespace = system.name.clone();
+    options.secret_namespaces = Some(vec![system.name.clone()]);
     options.leader_election = Some(LeaderElection {
         namespace: system.name.clone(),
         lease_name: "usersync-leader".into(),
@@ -93,14 +129,23 @@ async fn the_chart_service_account_runs_the_operator_with_least_privilege() {
     assert_eq!(user_groups(&groups).await.len(), 3);
     operator.abort();
 
-    // Least privilege: the operator may read a Secret it is told about, never list them, and has no
-    // business with pods.
-    let secrets_api: Api<Secret> = Api::namespaced(operator_client.clone(), &ns.name);
+    // Least privilege: the operator may read a Secret of its own namespace, never list them, read
+    // none in the task's namespace, and has no business with pods.
+    let secrets_api: Api<Secret> = Api::namespaced(operator_client.clone(), &system.name);
     secrets_api.get("bind").await.expect("get a named Secret");
     assert!(
         forbidden(secrets_api.list(&ListParams::default()).await),
         "listing Secrets is refused"
     );
+    secrets(&admin, &ns.name, &env::samba().admin_password).await;
+    let task_secrets: Api<Secret> = Api::namespaced(operator_client.clone(), &ns.name);
+    assert!(
+        forbidden(task_secrets.get("bind").await),
+        "a Secret outside the release namespace is refused"
+    );
+    let _ = Api::<ClusterDirectoryConnection>::all(admin.clone())
+        .delete(&connection, &Default::default())
+        .await;
     let pods: Api<Pod> = Api::namespaced(operator_client, &ns.name);
     assert!(
         forbidden(pods.list(&ListParams::default()).await),
@@ -127,14 +172,20 @@ async fn a_chart_limited_to_listed_namespaces_syncs_there_and_nowhere_else() {
         "watchNamespaces={{{},{}}}",
         namespaces[0].name, namespaces[1].name
     );
-    let (system, release) =
-        install_chart(&admin, &[&watched, "leaderElection.enabled=false"]).await;
+    // The tasks keep their Secrets in their own namespaces: the operator is told it may read them.
+    let secret_reads = watched.replace("watchNamespaces", "secretNamespaces");
+    let (system, release) = install_chart(
+        &admin,
+        &[&watched, &secret_reads, "leaderElection.enabled=false"],
+    )
+    .await;
     let operator_client =
         service_account_client(&admin, &system.name, &format!("{release}-usersync")).await;
     // One run at a time across both namespaces: the limit is shared, and both still get their turn.
     let mut options = InProcess::watching(&namespaces[0].name);
     options.namespaces = vec![namespaces[0].name.clone(), namespaces[1].name.clone()];
     options.concurrency = 1;
+    options.secret_namespaces = Some(options.namespaces.clone());
     let operator = options.start(&operator_client);
 
     for (tasks, ns) in task_apis.iter().zip(&namespaces).take(2) {

@@ -200,6 +200,7 @@ async fn hostile_servers_cost_their_task_alone() {
 async fn bad_entries_are_left_out_and_named() {
     let Scenario { client, ns, .. } = Scenario::new("e2e-bad-entries").await;
     let server = start(Mode::BadEntries).await;
+    allow_servers(&client, &ns.name, "bind", std::slice::from_ref(&server.url)).await;
     let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
     let mut task = hostile_task("corp", &server.url);
     task.spec.directory.max_entries = 100;
@@ -247,6 +248,7 @@ async fn tasks_that_run_out_of_time_leave_a_slot_to_the_others() {
         interval: Duration::from_millis(500),
     })
     .await;
+    allow_servers(&client, &ns.name, "bind", std::slice::from_ref(&server.url)).await;
     let hostile: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
     let operator = start_operator(&client, &ns.name);
     assert_synced(&wait_for_run(&tasks, None).await);

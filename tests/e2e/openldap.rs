@@ -9,7 +9,9 @@ use ldap3::Mod;
 use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::env;
 
-use crate::support::kube::{by_display, install_crds, kube_client, run_now, user_groups};
+use crate::support::kube::{
+    by_display, install_crds, kube_client, run_now, testbed_servers, user_groups,
+};
 use crate::support::ldap::ldap_connect;
 use crate::support::namespace::TestNamespace;
 use crate::support::operator::start_operator;
@@ -83,6 +85,10 @@ async fn openldap_subtree_syncs_and_follows_membership_changes() {
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some("ldap".into()),
+            annotations: Some(BTreeMap::from([(
+                "usersync.io/allowed-servers".to_owned(),
+                testbed_servers().join(","),
+            )])),
             ..Default::default()
         },
         string_data: Some(data),

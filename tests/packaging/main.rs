@@ -13,6 +13,7 @@ mod support {
 }
 
 mod gitops;
+mod rbac;
 
 pub fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))

@@ -34,3 +34,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "usersync.leaseNamespace" -}}
 {{- default .Release.Namespace .Values.leaderElection.namespace -}}
 {{- end -}}
+
+{{- define "usersync.connectionNamespace" -}}
+{{- .Values.connectionNamespace | default .Release.Namespace -}}
+{{- end }}
+
+{{- /* Where the operator reads Secrets and ConfigMaps: `*`, or the release namespace, the cluster
+connections' namespace and those listed. */}}
+{{- define "usersync.secretNamespaces" -}}
+{{- if has "*" .Values.secretNamespaces -}}
+*
+{{- else -}}
+{{- $namespaces := list .Release.Namespace (include "usersync.connectionNamespace" .) -}}
+{{- join "," (concat $namespaces .Values.secretNamespaces | uniq) -}}
+{{- end -}}
+{{- end }}
