@@ -159,7 +159,7 @@ async fn helm_install_runs_the_image_on_the_node_and_syncs_from_the_pod() {
     assert_eq!(running.memory_limit_bytes, 200 * 1024 * 1024, "{running:?}");
 
     let identity = TestNamespace::new(&client, "identity").await;
-    let tasks = apply_example_task(&client, &identity.name).await;
+    let tasks = apply_example_task(&client, &identity.name, &release.ns.name).await;
     let task = task_where(&tasks, "the example task is synced", synced).await;
     let summary = task.status.and_then(|s| s.last_run).expect("a run summary");
     assert!(summary.users > 3000, "{summary:?}");
@@ -177,7 +177,7 @@ async fn helm_upgrade_finishes_with_one_and_two_replicas_and_the_standby_takes_o
     let release = Release::install(&client, &[]).await;
     let system = release.ns.name.clone();
     let identity = TestNamespace::new(&client, "identity").await;
-    let tasks = apply_example_task(&client, &identity.name).await;
+    let tasks = apply_example_task(&client, &identity.name, &system).await;
     task_where(&tasks, "the first run", synced).await;
     let first = ready_pods(&client, &system).await;
 

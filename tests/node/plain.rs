@@ -85,7 +85,7 @@ async fn plain_manifests_apply_on_a_fresh_cluster_and_run() {
     assert_eq!(pods.len(), 1, "{pods:?}");
 
     let identity = TestNamespace::new(&client, "identity").await;
-    let tasks = apply_example_task(&client, &identity.name).await;
+    let tasks = apply_example_task(&client, &identity.name, "usersync-system").await;
     let task = task_where(&tasks, "the example task is synced", synced).await;
     assert!(
         task.status

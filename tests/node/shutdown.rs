@@ -59,7 +59,7 @@ async fn a_run_in_progress_when_the_kubelet_stops_the_pod_finishes_and_reports()
     let (log, following) = follow_log(&pods, &pod);
 
     let identity = TestNamespace::new(&client, "identity").await;
-    let tasks = apply_example_task(&client, &identity.name).await;
+    let tasks = apply_example_task(&client, &identity.name, &system).await;
     until(
         Duration::from_secs(60),
         "a run starts in the pod",

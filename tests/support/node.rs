@@ -2,17 +2,16 @@
 //! it, the example task as a user applies it, the operator's containers as the node runs them, and
 //! the audit log of that cluster.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Api, ListParams, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::{Mutex, MutexGuard};
-use usersync::api::UserSynchronization;
+use usersync::api::{ClusterDirectoryConnection, UserSynchronization};
 use usersync_testbed::env;
 
 use super::command::run_ok;
@@ -66,43 +65,60 @@ pub fn image_values() -> Vec<String> {
     ]
 }
 
-/// `examples/corp-ad.yaml` applied to namespace `ns`, as a user would after creating the CA
-/// Secret it names; the domain controller's address is the one pods reach. The task is `corp-ad`.
-pub async fn apply_example_task(client: &kube::Client, ns: &str) -> Api<UserSynchronization> {
+/// `examples/corp-ad-connection.yaml` applied as an administrator and a user would: the bind and CA
+/// Secrets and the ClusterDirectoryConnection in the operator's namespace `system`, namespace `ns`
+/// labelled so the connection serves it, and the task `corp-ad` there. The domain controller's
+/// address is the one pods reach; the connection is named after `ns`, so tests do not share one.
+pub async fn apply_example_task(
+    client: &kube::Client,
+    ns: &str,
+    system: &str,
+) -> Api<UserSynchronization> {
     let samba = env::samba();
     let ca = std::fs::read_to_string(&samba.ca_file).expect("Samba CA");
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), system);
     let ca_secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "corp-ca"}, "stringData": {"ca.crt": ca},
     }))
     .expect("CA Secret");
-    secrets
-        .create(&PostParams::default(), &ca_secret)
-        .await
-        .expect("CA Secret created");
-
-    let text = std::fs::read_to_string(Path::new(WORKSPACE).join("examples/corp-ad.yaml"))
-        .expect("the example is readable");
+    let text =
+        std::fs::read_to_string(Path::new(WORKSPACE).join("examples/corp-ad-connection.yaml"))
+            .expect("the example is readable");
     let mut docs = serde_norway::Deserializer::from_str(&text);
-    let mut bind: Secret = serde::Deserialize::deserialize(docs.next().expect("Secret"))
-        .expect("the example's first document is its Secret");
-    let mut task: UserSynchronization = serde::Deserialize::deserialize(docs.next().expect("task"))
-        .expect("the example's second document is its task");
-    bind.metadata.namespace = Some(ns.to_owned());
+    let mut next = || docs.next().expect("the example's three documents");
+    let mut bind: Secret = serde::Deserialize::deserialize(next()).expect("its Secret");
+    let mut connection: ClusterDirectoryConnection =
+        serde::Deserialize::deserialize(next()).expect("its connection");
+    let mut task: UserSynchronization = serde::Deserialize::deserialize(next()).expect("its task");
+    bind.metadata.namespace = Some(system.to_owned());
+    let name = format!("corp-ad-{ns}");
+    connection.metadata.name = Some(name.clone());
+    connection.spec.server.urls = vec![
+        samba
+            .ldaps_url
+            .replace("127.0.0.1", &env::node().host_address),
+    ];
     task.metadata.namespace = Some(ns.to_owned());
-    let url = samba
-        .ldaps_url
-        .replace("127.0.0.1", &env::node().host_address);
-    // The example's Secret allows the example's server; this one is the node's way to it.
-    let allowed = BTreeMap::from([("usersync.io/allowed-servers".to_owned(), url.clone())]);
-    bind.metadata.annotations = Some(allowed);
-    if let Some(server) = task.spec.server.as_mut() {
-        server.urls = vec![url];
+    if let Some(r) = task.spec.connection_ref.as_mut() {
+        r.name = name;
     }
-    secrets
-        .create(&PostParams::default(), &bind)
+    for secret in [ca_secret, bind] {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let apply = PatchParams::apply("tests").force();
+        secrets
+            .patch(&name, &apply, &Patch::Apply(&secret))
+            .await
+            .expect("Secret applied");
+    }
+    Api::<ClusterDirectoryConnection>::all(client.clone())
+        .create(&PostParams::default(), &connection)
         .await
-        .expect("bind Secret created");
+        .expect("connection created");
+    let label = serde_json::json!({"metadata": {"labels": {"usersync.io/directory": "corp-ad"}}});
+    Api::<Namespace>::all(client.clone())
+        .patch(ns, &PatchParams::default(), &Patch::Merge(&label))
+        .await
+        .expect("namespace labelled");
     let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), ns);
     tasks
         .create(&PostParams::default(), &task)
