@@ -170,6 +170,78 @@ async fn crds_install_and_admission_enforces_cel_rules() {
         created.spec.server.map(|s| s.auth),
         Some(usersync::api::BindMethod::Ntlm)
     );
+
+    // A task reads through an inline server or a connection: exactly one of them.
+    let connection = serde_json::json!({"kind": "ClusterDirectoryConnection", "name": "corp"});
+    let mut both = valid_spec();
+    both["connectionRef"] = connection.clone();
+    assert!(
+        rejection(create_raw(&api, task_json("server-and-connection", both)).await)
+            .contains("exactly one of server and connectionRef")
+    );
+    let mut neither = valid_spec();
+    neither.as_object_mut().map(|spec| spec.remove("server"));
+    assert!(
+        rejection(create_raw(&api, task_json("no-server", neither.clone())).await)
+            .contains("exactly one of server and connectionRef")
+    );
+    neither["connectionRef"] = connection;
+    let created = create_raw(&api, task_json("through", neither))
+        .await
+        .expect("a task naming a connection is accepted");
+    let r = created.spec.connection_ref.expect("connectionRef");
+    assert_eq!(r.kind, usersync::api::ConnectionKind::ClusterDirectoryConnection);
+}
+
+#[tokio::test]
+async fn connections_are_admitted_by_the_same_rules_as_a_task_s_server() {
+    use usersync::api::{ClusterDirectoryConnection, DirectoryConnection};
+    let client = kube_client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "cel-connections").await;
+    let namespaced: Api<DirectoryConnection> = Api::namespaced(client.clone(), &ns.name);
+    let cluster: Api<ClusterDirectoryConnection> = Api::all(client.clone());
+    let post = |api: &str, kind: &str, name: &str, spec: serde_json::Value| {
+        let object = serde_json::json!({
+            "apiVersion": "usersync.io/v1alpha1", "kind": kind,
+            "metadata": {"name": name}, "spec": spec,
+        });
+        let (api, object) = (api.to_owned(), object);
+        let (namespaced, cluster) = (namespaced.clone(), cluster.clone());
+        async move {
+            let params = kube::api::PostParams::default();
+            match api.as_str() {
+                "namespaced" => namespaced
+                    .create(&params, &serde_json::from_value(object).expect("object"))
+                    .await
+                    .map(|_| ()),
+                _ => cluster
+                    .create(&params, &serde_json::from_value(object).expect("object"))
+                    .await
+                    .map(|_| ()),
+            }
+        }
+    };
+    let refused = |result: Result<(), kube::Error>| match result {
+        Err(kube::Error::Api(status)) if status.code == 422 => status.message,
+        other => panic!("expected a 422 rejection, got {other:?}"),
+    };
+    let scheme = serde_json::json!({"urls": ["ldap://dc"]});
+    let message = refused(post("namespaced", "DirectoryConnection", "scheme", scheme).await);
+    assert!(message.contains("ldaps://"), "{message}");
+    let no_namespaces = serde_json::json!({"urls": ["ldaps://dc"], "allowedNamespaces": {}});
+    let name = format!("none-{}", ns.name);
+    let message = refused(post("cluster", "ClusterDirectoryConnection", &name, no_namespaces).await);
+    assert!(message.contains("allowedNamespaces needs names or a selector"), "{message}");
+    let every = serde_json::json!({"urls": ["ldaps://dc"], "allowedNamespaces": {"selector": {}}});
+    let name = format!("every-{}", ns.name);
+    post("cluster", "ClusterDirectoryConnection", &name, every)
+        .await
+        .expect("an empty selector (every namespace) is accepted");
+    let _ = cluster.delete(&name, &Default::default()).await;
+    post("namespaced", "DirectoryConnection", "corp", serde_json::json!({"urls": ["ldaps://dc"]}))
+        .await
+        .expect("a namespaced connection needs only its server");
 }
 
 #[tokio::test]
