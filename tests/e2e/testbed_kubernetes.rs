@@ -190,7 +190,10 @@ async fn crds_install_and_admission_enforces_cel_rules() {
         .await
         .expect("a task naming a connection is accepted");
     let r = created.spec.connection_ref.expect("connectionRef");
-    assert_eq!(r.kind, usersync::api::ConnectionKind::ClusterDirectoryConnection);
+    assert_eq!(
+        r.kind,
+        usersync::api::ConnectionKind::ClusterDirectoryConnection
+    );
 }
 
 #[tokio::test]
@@ -231,17 +234,33 @@ async fn connections_are_admitted_by_the_same_rules_as_a_task_s_server() {
     assert!(message.contains("ldaps://"), "{message}");
     let no_namespaces = serde_json::json!({"urls": ["ldaps://dc"], "allowedNamespaces": {}});
     let name = format!("none-{}", ns.name);
-    let message = refused(post("cluster", "ClusterDirectoryConnection", &name, no_namespaces).await);
-    assert!(message.contains("allowedNamespaces needs names or a selector"), "{message}");
+    let message = refused(
+        post(
+            "cluster",
+            "ClusterDirectoryConnection",
+            &name,
+            no_namespaces,
+        )
+        .await,
+    );
+    assert!(
+        message.contains("allowedNamespaces needs names or a selector"),
+        "{message}"
+    );
     let every = serde_json::json!({"urls": ["ldaps://dc"], "allowedNamespaces": {"selector": {}}});
     let name = format!("every-{}", ns.name);
     post("cluster", "ClusterDirectoryConnection", &name, every)
         .await
         .expect("an empty selector (every namespace) is accepted");
     let _ = cluster.delete(&name, &Default::default()).await;
-    post("namespaced", "DirectoryConnection", "corp", serde_json::json!({"urls": ["ldaps://dc"]}))
-        .await
-        .expect("a namespaced connection needs only its server");
+    post(
+        "namespaced",
+        "DirectoryConnection",
+        "corp",
+        serde_json::json!({"urls": ["ldaps://dc"]}),
+    )
+    .await
+    .expect("a namespaced connection needs only its server");
 }
 
 #[tokio::test]

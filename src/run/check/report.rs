@@ -204,3 +204,162 @@ fn ready_message(passed: &Passed) -> String {
         passed.url, passed.offer.change_feed
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::root_dse::Offer;
+
+    const EVERY: Duration = Duration::from_secs(300);
+
+    fn server(extra: serde_json::Value) -> ServerSpec {
+        let mut spec = serde_json::json!({"urls": ["ldaps://dc1"]});
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        serde_json::from_value(spec).expect("server")
+    }
+
+    fn passed() -> Result<Passed, CheckError> {
+        Ok(Passed {
+            url: "ldaps://dc1".into(),
+            offer: Offer {
+                vendor: Some("Samba".into()),
+                change_feed: "USNChanged",
+                ..Offer::default()
+            },
+            anonymous: false,
+        })
+    }
+
+    fn rejected() -> Result<Passed, CheckError> {
+        Err(CheckError::Directory(DirectoryError::InvalidCredentials {
+            server: "ldaps://dc1".into(),
+            user: "CORP\\sync".into(),
+        }))
+    }
+
+    fn unreachable() -> Result<Passed, CheckError> {
+        Err(CheckError::Directory(DirectoryError::ServerUnreachable {
+            server: "ldaps://dc1".into(),
+            detail: "connection refused".into(),
+        }))
+    }
+
+    fn check(previous: &DirectoryConnectionStatus, outcome: &Result<Passed, CheckError>) -> Report {
+        let now = Timestamp::from_second(1_800_000_000).expect("time");
+        let server = server(serde_json::json!({}));
+        checked(
+            previous,
+            Some(1),
+            &server,
+            outcome,
+            "secret/bind@1".into(),
+            now,
+            EVERY,
+        )
+    }
+
+    fn stages(status: &DirectoryConnectionStatus) -> Vec<(String, String)> {
+        ["Ready", "Stalled", REACHABLE, TLS_VERIFIED, BIND_ACCEPTED]
+            .iter()
+            .map(|t| {
+                conditions::find(&status.conditions, t)
+                    .map(|c| (c.status.clone(), c.reason.clone()))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect()
+    }
+
+    #[test]
+    fn each_stage_says_how_far_the_check_got() {
+        let ok = check(&DirectoryConnectionStatus::default(), &passed());
+        let expected = [
+            ("True", "Checked"),
+            ("", ""),
+            ("True", "Passed"),
+            ("True", "Passed"),
+            ("True", "Passed"),
+        ];
+        assert_eq!(stages(&ok.status), pairs(&expected));
+        assert_eq!(
+            ok.status.server.as_ref().map(|s| s.change_feed.as_str()),
+            Some("USNChanged")
+        );
+        assert_eq!(ok.next_check, EVERY);
+        let bind = check(&ok.status, &rejected());
+        let expected = [
+            ("False", "InvalidCredentials"),
+            ("True", "InvalidCredentials"),
+            ("True", "Passed"),
+            ("True", "Passed"),
+            ("False", "InvalidCredentials"),
+        ];
+        assert_eq!(stages(&bind.status), pairs(&expected));
+        let down = check(&ok.status, &unreachable());
+        let expected = [
+            ("False", "ServerUnreachable"),
+            ("True", "ServerUnreachable"),
+            ("False", "ServerUnreachable"),
+            ("Unknown", "NotChecked"),
+            ("Unknown", "NotChecked"),
+        ];
+        assert_eq!(stages(&down.status), pairs(&expected));
+        // What the server offered stays from the last check that reached it.
+        assert_eq!(down.status.server, ok.status.server);
+    }
+
+    #[test]
+    fn events_tell_changes_and_failures_retry_sooner_each_time_up_to_the_interval() {
+        let ok = check(&DirectoryConnectionStatus::default(), &passed());
+        assert_eq!(ok.event.as_ref().map(|e| e.reason), Some("Connected"));
+        assert_eq!(check(&ok.status, &passed()).event, None);
+        let mut status = ok.status;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let failed = check(&status, &rejected());
+            waits.push(failed.next_check.as_secs());
+            assert_eq!(
+                failed.event.is_some(),
+                waits.len() == 1,
+                "only the change is told"
+            );
+            status = failed.status;
+        }
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300]);
+        let other = check(&status, &unreachable());
+        assert_eq!(other.event.map(|e| e.reason), Some("ServerUnreachable"));
+        let back = check(&other.status, &passed());
+        assert_eq!(back.event.map(|e| e.reason), Some("Connected"));
+        assert_eq!(back.status.consecutive_failures, 0);
+        assert!(conditions::find(&back.status.conditions, "Stalled").is_none());
+    }
+
+    #[test]
+    fn an_unverified_certificate_is_said_so_without_failing_the_connection() {
+        let now = Timestamp::from_second(1_800_000_000).expect("time");
+        let skip = server(serde_json::json!({"tls": {"insecureSkipVerify": true}}));
+        let previous = DirectoryConnectionStatus::default();
+        let report = checked(
+            &previous,
+            Some(1),
+            &skip,
+            &passed(),
+            String::new(),
+            now,
+            EVERY,
+        );
+        let verified = conditions::find(&report.status.conditions, TLS_VERIFIED).expect("TLS");
+        assert_eq!(
+            (verified.status.as_str(), verified.reason.as_str()),
+            ("False", "VerificationSkipped")
+        );
+        assert!(conditions::is_true(&report.status.conditions, READY));
+    }
+}

@@ -473,3 +473,6 @@ pub async fn object_versions(
     }
     Ok(parts)
 }
+
+#[cfg(test)]
+mod tests;
