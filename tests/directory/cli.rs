@@ -96,3 +96,79 @@ fn a_wrong_password_fails_with_its_reason_and_without_the_password() {
     assert!(stderr.contains("InvalidCredentials"), "{stderr}");
     assert!(!stderr.contains("Not-The-Passw0rd") && !stdout.contains("Not-The-Passw0rd"));
 }
+
+const CONNECTION_EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/corp-ad-connection.yaml"
+);
+
+/// The connection example's Secret and ClusterDirectoryConnection alone, in a file of their own.
+fn connection_only() -> std::path::PathBuf {
+    let text = std::fs::read_to_string(CONNECTION_EXAMPLE).expect("example");
+    let documents: Vec<&str> = text.split("\n---\n").collect();
+    let path =
+        std::env::temp_dir().join(format!("usersync-connection-{}.yaml", std::process::id()));
+    std::fs::write(&path, documents[..2].join("\n---\n")).expect("written");
+    path
+}
+
+#[test]
+fn browse_and_preview_read_through_a_connection() {
+    let samba = env::samba();
+    let base = format!("OU=Corp,{}", samba.base_dn);
+    // The task file names the connection; the connection's file holds it and its Secret.
+    let out = usersync(
+        &[
+            "browse",
+            "-f",
+            CONNECTION_EXAMPLE,
+            "--ca-file",
+            &samba.ca_file,
+            "--base",
+            &base,
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("* All Staff  (3100 users"), "{stdout}");
+
+    // A connection without any task: browse and preview below the DN given.
+    let alone = connection_only();
+    let path = alone.to_str().expect("path");
+    let out = usersync(
+        &[
+            "browse",
+            "-f",
+            path,
+            "--ca-file",
+            &samba.ca_file,
+            "--base",
+            &base,
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("* All Staff  (3100 users"), "{stdout}");
+    let out = usersync(
+        &[
+            "preview",
+            "-f",
+            path,
+            "--ca-file",
+            &samba.ca_file,
+            "--base",
+            &base,
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("All Staff"), "{stdout}");
+    let out = usersync(&["preview", "-f", path, "--ca-file", &samba.ca_file], &[]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--base"), "{stderr}");
+    let _ = std::fs::remove_file(alone);
+}
