@@ -69,6 +69,12 @@ enum Command {
         /// operator's own, from POD_NAMESPACE).
         #[arg(long, env = "USERSYNC_CONNECTION_NAMESPACE")]
         connection_namespace: Option<String>,
+        /// Which tasks may name a server of their own instead of a connection: `allowed-by-secret`
+        /// (those whose credentials Secret lists the server's URLs), `any` (also anonymous binds
+        /// to any address), `none` (connections only).
+        #[arg(long, default_value = "allowed-by-secret", env = "USERSYNC_INLINE_SERVERS",
+              value_parser = ["allowed-by-secret", "any", "none"])]
+        inline_servers: String,
         /// Seconds between checks of a connection that works (a broken one is checked sooner).
         #[arg(long, default_value_t = 300, env = "USERSYNC_CONNECTION_CHECK_SECONDS")]
         connection_check_seconds: u64,
@@ -132,6 +138,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
             reference_poll_seconds,
             secret_namespaces,
             connection_namespace,
+            inline_servers,
             connection_check_seconds,
             leader_election_namespace,
             lease_name,
@@ -153,7 +160,11 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
                 concurrency,
                 read: ReadOptions { member_range },
                 reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
-                references: reference_policy(secret_namespaces, connection_namespace),
+                references: reference_policy(
+                    secret_namespaces,
+                    connection_namespace,
+                    &inline_servers,
+                ),
                 connection_check: std::time::Duration::from_secs(connection_check_seconds.max(1)),
                 shard_bytes: crate::planner::shard::DEFAULT_SHARD_BYTES,
                 write_concurrency,
@@ -217,7 +228,9 @@ async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String
 fn reference_policy(
     secret_namespaces: Vec<String>,
     connection_namespace: Option<String>,
+    inline_servers: &str,
 ) -> crate::run::resolve::Policy {
+    use crate::run::resolve::InlineServers;
     let listed: Vec<String> = secret_namespaces
         .into_iter()
         .map(|n| n.trim().to_owned())
@@ -230,6 +243,11 @@ fn reference_policy(
     crate::run::resolve::Policy {
         secret_namespaces: (!listed.iter().any(|n| n == "*")).then_some(listed),
         connection_namespace,
+        inline_servers: match inline_servers {
+            "any" => InlineServers::Any,
+            "none" => InlineServers::None,
+            _ => InlineServers::AllowedBySecret,
+        },
         enforce: true,
     }
 }

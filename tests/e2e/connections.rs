@@ -380,6 +380,15 @@ async fn a_task_author_cannot_send_any_credential_to_a_server_of_their_own() {
             .await
             .expect("the author creates a task");
     }
+    // Nor can a task with no credentials make the operator connect to the listener at all.
+    let mut anonymous = inline_task("probe", &rogue.url, "none", &base);
+    if let Some(server) = anonymous.spec.server.as_mut() {
+        server.credentials_secret_ref = None;
+    }
+    tasks
+        .create(&PostParams::default(), &anonymous)
+        .await
+        .expect("anonymous task");
     let through = task_through("through", "DirectoryConnection", "corp", &base);
     tasks
         .create(&PostParams::default(), &through)
@@ -393,6 +402,7 @@ async fn a_task_author_cannot_send_any_credential_to_a_server_of_their_own() {
             "{message}"
         );
     }
+    wait_ready(&tasks, "probe", "False", "InlineServerNotAllowed").await;
     wait_ready(&tasks, "through", "True", "Synced").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let binds = rogue.binds.lock().expect("binds").clone();
@@ -400,6 +410,7 @@ async fn a_task_author_cannot_send_any_credential_to_a_server_of_their_own() {
         binds.is_empty(),
         "the rogue listener received binds: {binds:?}"
     );
+    assert_eq!(rogue.searches.load(std::sync::atomic::Ordering::Relaxed), 0);
 
     // The owner of `other` allows the listener: now, and only now, it gets that Secret's bind.
     allow_servers(&client, &ns.name, "other", std::slice::from_ref(&rogue.url)).await;

@@ -39,6 +39,8 @@ pub struct InProcess {
     pub secret_namespaces: Option<Vec<String>>,
     /// How often a working connection is checked.
     pub connection_check: Duration,
+    /// Which tasks may name a server of their own.
+    pub inline_servers: usersync::run::resolve::InlineServers,
 }
 
 impl InProcess {
@@ -55,6 +57,7 @@ impl InProcess {
             connection_namespace: ns.to_owned(),
             secret_namespaces: None,
             connection_check: Duration::from_secs(300),
+            inline_servers: Default::default(),
         }
     }
 
@@ -74,6 +77,7 @@ impl InProcess {
             references: usersync::run::resolve::Policy {
                 connection_namespace: self.connection_namespace,
                 secret_namespaces: self.secret_namespaces,
+                inline_servers: self.inline_servers,
                 enforce: true,
             },
             connection_check: self.connection_check,

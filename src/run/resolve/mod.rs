@@ -61,6 +61,8 @@ pub enum ResolveError {
         "Secret {secret} does not allow its credentials to be sent to {}; whoever owns it can allow that with `kubectl annotate secret {secret} {ALLOWED_SERVERS_ANNOTATION}=\"{}\"`, or the task can use a DirectoryConnection", .urls.join(", "), .urls.join(",")
     )]
     ServersNotAllowed { secret: String, urls: Vec<String> },
+    #[error("{0}")]
+    InlineServerNotAllowed(&'static str),
     #[error("the operator reads Secrets and ConfigMaps only in {}; {namespace} is not one of them", .allowed.join(", "))]
     NamespaceNotReadable {
         namespace: String,
@@ -84,6 +86,7 @@ impl ResolveError {
             ResolveError::ConnectionNotReady { .. } => "ConnectionNotReady",
             ResolveError::ServersNotAllowed { .. } => "CredentialsNotAllowed",
             ResolveError::NamespaceNotReadable { .. } => "ReferenceNotAllowed",
+            ResolveError::InlineServerNotAllowed(_) => "InlineServerNotAllowed",
             ResolveError::NoServer => "InvalidSpec",
             ResolveError::Api(_) => "KubernetesAPIError",
         }
@@ -105,8 +108,40 @@ pub struct Policy {
     pub connection_namespace: String,
     /// The namespaces whose Secrets and ConfigMaps may be read; `None`: any.
     pub secret_namespaces: Option<Vec<String>>,
+    /// Which inline servers the operator reads.
+    pub inline_servers: InlineServers,
     /// The operator enforces; the CLI does not (its files are its user's own).
     pub enforce: bool,
+}
+
+/// Which tasks may name a server of their own instead of a connection. Any server a task names is
+/// one the operator connects to from inside the cluster, and its failure reasons tell what
+/// answers there: a task author who may name any server may map the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InlineServers {
+    /// Those whose credentials Secret allows their URLs: every server named was named by someone
+    /// who may write a Secret of the namespace.
+    #[default]
+    AllowedBySecret,
+    /// Also anonymous ones, to any address.
+    Any,
+    /// None: tasks read through connections only.
+    None,
+}
+
+impl InlineServers {
+    /// Whether the operator reads `server` for a task, or why not.
+    fn check(self, server: &ServerSpec) -> Result<(), ResolveError> {
+        match (self, &server.credentials_secret_ref) {
+            (InlineServers::None, _) => Err(ResolveError::InlineServerNotAllowed(
+                "this operator reads directories through connections only (--inline-servers none): name a DirectoryConnection or ClusterDirectoryConnection in connectionRef",
+            )),
+            (InlineServers::AllowedBySecret, None) => Err(ResolveError::InlineServerNotAllowed(
+                "an inline server needs a credentials Secret that allows its URLs (--inline-servers allowed-by-secret); for an anonymous bind, use a DirectoryConnection",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Policy {
@@ -179,7 +214,11 @@ pub async fn origin(
     policy: &Policy,
 ) -> Result<Origin, ResolveError> {
     let Some(r) = &spec.connection_ref else {
-        return inline(namespace, spec).ok_or(ResolveError::NoServer);
+        let origin = inline(namespace, spec).ok_or(ResolveError::NoServer)?;
+        if policy.enforce {
+            policy.inline_servers.check(&origin.server)?;
+        }
+        return Ok(origin);
     };
     let connection = find_connection(namespace, r, references, policy).await?;
     let kind = connection.kind.as_str();

@@ -54,6 +54,7 @@ fn enforcing() -> Policy {
     Policy {
         connection_namespace: "usersync-system".into(),
         secret_namespaces: Some(vec!["usersync-system".into(), "team-a".into()]),
+        inline_servers: InlineServers::AllowedBySecret,
         enforce: true,
     }
 }
@@ -215,4 +216,42 @@ async fn version(
         .await
         .expect("look")
         .version
+}
+
+#[tokio::test]
+async fn inline_servers_are_read_as_the_operator_was_told() {
+    let secrets = [secret("bind", Some("ldaps://dc1"))];
+    let objects = InObjects {
+        secrets: &secrets,
+        config_maps: &[],
+        connections: &[],
+    };
+    let with_secret = task(serde_json::to_value(server("ldaps://dc1")).expect("json"));
+    let anonymous = task(serde_json::json!({"urls": ["ldaps://anywhere"]}));
+    let reason = |r: Result<Resolved, ResolveError>| r.map(|_| ()).map_err(|e| e.reason());
+    let mut policy = enforcing();
+    let refused = Err("InlineServerNotAllowed");
+    assert_eq!(
+        reason(resolved("team-a", &with_secret, &objects, &policy).await),
+        Ok(())
+    );
+    assert_eq!(
+        reason(resolved("team-a", &anonymous, &objects, &policy).await),
+        refused
+    );
+    policy.inline_servers = InlineServers::Any;
+    assert_eq!(
+        reason(resolved("team-a", &anonymous, &objects, &policy).await),
+        Ok(())
+    );
+    policy.inline_servers = InlineServers::None;
+    assert_eq!(
+        reason(resolved("team-a", &with_secret, &objects, &policy).await),
+        refused
+    );
+    // The CLI reads what its user's files say.
+    assert_eq!(
+        reason(resolved("team-a", &anonymous, &objects, &Policy::files()).await),
+        Ok(())
+    );
 }
