@@ -3,7 +3,7 @@
 //! cannot make the operator send any credential to a server of their own; a connection's status
 //! that follows its password, CA and server, with the tasks that use it; a deleted connection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -113,8 +113,8 @@ async fn wait_connection(
     }
 }
 
-/// Secret reads (get, list, watch) in namespace `ns` recorded by the audit log.
-fn secret_reads(ns: &str) -> usize {
+/// Secret reads (get, list, watch) in namespace `ns` recorded by the audit log, as (verb, name).
+fn secret_reads(ns: &str) -> Vec<(String, String)> {
     let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
     log.lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -123,7 +123,11 @@ fn secret_reads(ns: &str) -> usize {
                 && e["objectRef"]["namespace"] == ns
                 && matches!(e["verb"].as_str(), Some("get" | "list" | "watch"))
         })
-        .count()
+        .map(|e| {
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+            (text(&e["verb"]), text(&e["objectRef"]["name"]))
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -142,7 +146,17 @@ async fn a_cluster_connection_serves_only_the_namespaces_it_allows() {
     let name = format!("samba-{}", home.name);
     let connections: Api<ClusterDirectoryConnection> = Api::all(client.clone());
     let mut spec = samba_server(&env::samba().ldaps_url);
-    spec["allowedNamespaces"] = serde_json::json!({"names": [a.name, b.name]});
+    // `a` by name, `b` by a label this test gives it.
+    let label = serde_json::json!({"e2e.usersync.io/directory": home.name});
+    spec["allowedNamespaces"] = serde_json::json!({
+        "names": [a.name], "selector": {"matchLabels": label},
+    });
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let labelled = serde_json::json!({"metadata": {"labels": label}});
+    namespaces
+        .patch(&b.name, &PatchParams::default(), &Patch::Merge(&labelled))
+        .await
+        .expect("b labelled");
     let connection: ClusterDirectoryConnection = serde_json::from_value(serde_json::json!({
         "apiVersion": "usersync.io/v1alpha1", "kind": "ClusterDirectoryConnection",
         "metadata": {"name": name}, "spec": spec,
@@ -206,6 +220,12 @@ async fn a_cluster_connection_serves_only_the_namespaces_it_allows() {
         "nothing synced into {}",
         c.name
     );
+    // Labelled into the selector, `c` is served from the next look at its task on.
+    namespaces
+        .patch(&c.name, &PatchParams::default(), &Patch::Merge(&labelled))
+        .await
+        .expect("c labelled");
+    wait_ready(&tasks(&c), "corp", "True", "Synced").await;
 
     let status = connections
         .get(&name)
@@ -236,13 +256,14 @@ async fn a_cluster_connection_serves_only_the_namespaces_it_allows() {
         "{server:?}"
     );
 
-    // The connection's Secrets were read where they live, and no Secret anywhere else.
-    assert!(
-        secret_reads(&home.name) > 0,
-        "the audit log records Secret reads"
-    );
+    // The connection's Secrets were read where they live, only they, and no Secret anywhere else.
+    let read = secret_reads(&home.name);
+    assert!(!read.is_empty(), "the audit log records Secret reads");
+    assert!(read.iter().all(|(verb, _)| verb == "get"), "{read:?}");
+    let names: BTreeSet<&str> = read.iter().map(|(_, name)| name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["bind", "ca"]));
     for ns in [&a, &b, &c] {
-        assert_eq!(secret_reads(&ns.name), 0, "Secret reads in {}", ns.name);
+        assert_eq!(secret_reads(&ns.name), [], "Secret reads in {}", ns.name);
     }
     operator.abort();
     let _ = connections.delete(&name, &DeleteParams::default()).await;

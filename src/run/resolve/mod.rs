@@ -460,8 +460,21 @@ pub async fn look(
             };
             let ready = broken(&connection).map_or("ok", |_| "broken");
             let generation = connection.generation.unwrap_or_default();
+            // A namespace labelled into (or out of) a connection's selector changes nothing on the
+            // connection: the verdict is part of the version.
+            let serves = match &connection.allowed {
+                Some(allowed) if allowed.selector.is_some() => {
+                    let labels = references.namespace_labels(namespace).await?;
+                    if namespace_allowed(allowed, namespace, labels.as_ref()) {
+                        ":serves"
+                    } else {
+                        ":refuses"
+                    }
+                }
+                _ => "",
+            };
             parts.push(format!(
-                "{}/{}@{generation}:{ready}",
+                "{}/{}@{generation}:{ready}{serves}",
                 r.kind.as_str(),
                 r.name
             ));
