@@ -12,7 +12,7 @@ use usersync::api::{SPEC_DIGEST_ANNOTATION, UserGroup};
 use usersync_testbed::env;
 
 use crate::support::audit::audit_writes;
-use crate::support::cli::{cli_dry_run, samba_task_file};
+use crate::support::cli::{cli_dry_run, cli_dry_run_of, samba_task_file};
 use crate::support::kube::{
     Scenario, by_display, create_task, create_task_on, edit_by_hand, run_now, secrets, secrets_for,
     user_groups,
@@ -388,6 +388,30 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
         );
     }
     assert!(after.contains("(0 downloaded)"), "{after}");
+
+    // The same task naming a connection that another file holds plans the same.
+    let text = std::fs::read_to_string(&file).expect("task file");
+    let (task_text, secret_text) = text.split_once("\n---\n").expect("a task and its Secret");
+    let mut through: serde_json::Value = serde_json::from_str(task_text).expect("task");
+    through["spec"]["server"] = serde_json::Value::Null;
+    through["spec"]["connectionRef"] = serde_json::json!({"name": "corp"});
+    let connection = serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1", "kind": "DirectoryConnection",
+        "metadata": {"name": "corp"},
+        "spec": {"urls": [env::samba().ldaps_url], "credentialsSecretRef": {"name": "bind"}},
+    });
+    let task_file = std::env::temp_dir().join(format!("{}-through.yaml", ns.name));
+    std::fs::write(&task_file, through.to_string()).expect("task file");
+    let connection_file = std::env::temp_dir().join(format!("{}-connection.yaml", ns.name));
+    let connection_text = format!("{connection}\n---\n{secret_text}");
+    std::fs::write(&connection_file, connection_text).expect("connection file");
+    let planned = cli_dry_run_of(&[&task_file, &connection_file]);
+    assert!(
+        planned.contains("create 0, update 0, remove 0, skip 0, unchanged 3"),
+        "{planned}"
+    );
+    let _ = std::fs::remove_file(&task_file);
+    let _ = std::fs::remove_file(&connection_file);
 
     // An edit by someone else makes the digest unreliable: that object is downloaded and the
     // preview plans to put it back. The operator is stopped first: it would put it back itself.

@@ -23,10 +23,18 @@ pub fn samba_task_file(ns: &str, mut task: serde_json::Value) -> PathBuf {
 /// `usersync sync --dry-run` of a task file against the test bed's apiserver, trusting Samba's CA:
 /// what it prints.
 pub fn cli_dry_run(file: &Path) -> String {
+    cli_dry_run_of(&[file])
+}
+
+/// `usersync sync --dry-run` of the objects `files` hold together (`-f` for each).
+pub fn cli_dry_run_of(files: &[&Path]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_usersync"));
+    command.args(["sync", "--dry-run"]);
+    for file in files {
+        command.arg("-f").arg(file);
+    }
     run_ok(
-        Command::new(env!("CARGO_BIN_EXE_usersync"))
-            .args(["sync", "--dry-run", "-f"])
-            .arg(file)
+        command
             .args(["--ca-file", &env::samba().ca_file])
             .env("KUBECONFIG", env::kube().kubeconfig),
     )
