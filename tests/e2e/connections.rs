@@ -6,8 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use usersync::api::{
     ClusterDirectoryConnection, DirectoryConnection, DirectoryConnectionStatus, UserGroup,
@@ -16,7 +15,9 @@ use usersync::api::{
 use usersync_testbed::env;
 
 use crate::support::hostile::{self, Mode};
-use crate::support::kube::{Scenario, allow_servers, service_account_client, user_groups};
+use crate::support::kube::{
+    Scenario, account_with_rules, allow_servers, rule, service_account_client, user_groups,
+};
 use crate::support::ldap::Server;
 use crate::support::namespace::TestNamespace;
 use crate::support::operator::InProcess;
@@ -272,47 +273,8 @@ async fn a_cluster_connection_serves_only_the_namespaces_it_allows() {
 /// A ServiceAccount `name` in `ns` that may do everything with UserSynchronizations and nothing
 /// else: a task author.
 async fn task_author(admin: &kube::Client, ns: &str, name: &str) -> kube::Client {
-    let account = ServiceAccount {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &account)
-        .await
-        .expect("ServiceAccount");
-    let role: Role = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "rules": [{"apiGroups": ["usersync.io"], "resources": ["usersynchronizations"], "verbs": ["*"]}],
-    }))
-    .expect("role");
-    Api::<Role>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("Role");
-    let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "Role".into(),
-            name: name.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: name.into(),
-            namespace: Some(ns.into()),
-            ..Default::default()
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("RoleBinding");
+    let rules = vec![rule("usersync.io", &["usersynchronizations"], &["*"])];
+    account_with_rules(admin, ns, name, rules).await;
     service_account_client(admin, ns, name).await
 }
 

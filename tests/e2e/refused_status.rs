@@ -4,74 +4,31 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ObjectMeta, PostParams};
 use usersync_testbed::env;
 
-use crate::support::kube::{Scenario, create_task, service_account_client};
+use crate::support::kube::{
+    Scenario, account_with_rules, create_task, rule, service_account_client,
+};
 use crate::support::operator::InProcess;
 use crate::support::wait::eventually;
 
 /// The operator's rights in `ns`, less the status of tasks.
 async fn without_status_rights(admin: &kube::Client, ns: &str, name: &str) {
-    let meta = || ObjectMeta {
-        name: Some(name.into()),
-        ..Default::default()
-    };
-    let rule = |group: &str, resources: &[&str], verbs: &[&str]| PolicyRule {
-        api_groups: Some(vec![group.into()]),
-        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
-        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
-        ..Default::default()
-    };
     let all = [
         "get", "list", "watch", "create", "update", "patch", "delete",
     ];
-    let role = Role {
-        metadata: meta(),
-        rules: Some(vec![
-            rule(
-                "usersync.io",
-                &["usersynchronizations"],
-                &["get", "list", "watch"],
-            ),
-            rule("usersync.io", &["usergroups", "usergroups/status"], &all),
-            rule("", &["secrets", "configmaps"], &["get", "list", "watch"]),
-            rule("events.k8s.io", &["events"], &["create", "patch"]),
-        ]),
-    };
-    Api::<Role>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("Role");
-    let account = ServiceAccount {
-        metadata: meta(),
-        ..Default::default()
-    };
-    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &account)
-        .await
-        .expect("ServiceAccount");
-    let binding = RoleBinding {
-        metadata: meta(),
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "Role".into(),
-            name: name.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: name.into(),
-            namespace: Some(ns.into()),
-            ..Default::default()
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("RoleBinding");
+    let rules = vec![
+        rule(
+            "usersync.io",
+            &["usersynchronizations"],
+            &["get", "list", "watch"],
+        ),
+        rule("usersync.io", &["usergroups", "usergroups/status"], &all),
+        rule("", &["secrets", "configmaps"], &["get", "list", "watch"]),
+        rule("events.k8s.io", &["events"], &["create", "patch"]),
+    ];
+    account_with_rules(admin, ns, name, rules).await;
 }
 
 /// When the apiserver received each refused status write of the task `corp` in `ns`.

@@ -100,6 +100,69 @@ async fn service_account_token(admin: &kube::Client, namespace: &str, name: &str
     issued.status.and_then(|s| s.token).expect("token")
 }
 
+/// A rule of a Role: `verbs` on `resources` of API group `group`.
+pub fn rule(
+    group: &str,
+    resources: &[&str],
+    verbs: &[&str],
+) -> k8s_openapi::api::rbac::v1::PolicyRule {
+    k8s_openapi::api::rbac::v1::PolicyRule {
+        api_groups: Some(vec![group.into()]),
+        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A ServiceAccount `name` in `ns` with a Role of its own that holds `rules`, and its binding.
+pub async fn account_with_rules(
+    admin: &kube::Client,
+    ns: &str,
+    name: &str,
+    rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule>,
+) {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding, RoleRef, Subject};
+    let meta = || ObjectMeta {
+        name: Some(name.into()),
+        ..Default::default()
+    };
+    let role = Role {
+        metadata: meta(),
+        rules: Some(rules),
+    };
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("Role");
+    let account = ServiceAccount {
+        metadata: meta(),
+        ..Default::default()
+    };
+    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("ServiceAccount");
+    let binding = RoleBinding {
+        metadata: meta(),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: name.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(ns.into()),
+            ..Default::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("RoleBinding");
+}
+
 /// A ServiceAccount `name` allowed everything in `ns`, for replicas whose rights are not under test
 /// (the audit log tells their writes apart by it).
 pub async fn replica_account(admin: &kube::Client, ns: &str, name: &str) {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::{CheckError, Passed};
@@ -53,59 +53,18 @@ pub fn checked(
     status.observed_generation = generation;
     status.last_check_time = Some(at.clone());
     status.references_version = Some(references);
-    let (reachable, tls, bind) = stages(outcome);
-    let mut set = |type_: &str, stage: Stage, reason: &str, message: &str| {
-        let value = match stage {
-            Some(true) => "True",
-            Some(false) => "False",
-            None => "Unknown",
-        };
-        let (reason, message) = match stage {
-            None => ("NotChecked", "the check did not get this far"),
-            Some(_) => (reason, message),
-        };
-        let conditions = &mut status.conditions;
-        conditions::set_status(conditions, type_, value, reason, message, generation, &at);
-    };
-    let failure = outcome.as_ref().err();
-    let failed_reason = failure.map_or("", CheckError::reason);
-    let failed_message = failure.map(ToString::to_string).unwrap_or_default();
-    let fail = |passed: bool| {
-        if passed {
-            ("Passed", "")
-        } else {
-            (failed_reason, failed_message.as_str())
-        }
-    };
-    let (r, m) = fail(reachable != Some(false));
-    set(REACHABLE, reachable, r, m);
-    let (r, m) = match (tls, server.tls.mode, server.tls.insecure_skip_verify) {
-        (Some(true), TlsMode::Plaintext, _) => ("NoTLS", "tls.mode None: nothing is encrypted"),
-        (Some(true), _, true) => (
-            "VerificationSkipped",
-            "insecureSkipVerify accepts any certificate",
-        ),
-        (Some(passed), _, _) => fail(passed),
-        (None, _, _) => ("", ""),
-    };
-    let verified =
-        tls.map(|t| t && server.tls.mode != TlsMode::Plaintext && !server.tls.insecure_skip_verify);
-    set(TLS_VERIFIED, verified, r, m);
-    let (r, m) = fail(bind != Some(false));
-    set(BIND_ACCEPTED, bind, r, m);
-    let was_ready = conditions::find(&previous.conditions, READY).map(|c| c.status.clone());
-    let was_reason = conditions::find(&previous.conditions, READY).map(|c| c.reason.clone());
-    let conditions = &mut status.conditions;
+    let stamp = Stamp { generation, at };
+    set_stages(&mut status.conditions, server, outcome, &stamp);
+    let was = conditions::find(&previous.conditions, READY);
+    let was = was.map(|c| (c.status.as_str(), c.reason.as_str()));
     let (next_check, event) = match outcome {
         Ok(passed) => {
             status.server = Some(info(passed));
             status.consecutive_failures = 0;
             let message = ready_message(passed);
-            conditions::set(
-                conditions, READY, true, "Checked", &message, generation, &at,
-            );
-            conditions::remove(conditions, STALLED);
-            let event = (was_ready.as_deref() != Some("True")).then_some(Notice {
+            stamp.set(&mut status.conditions, READY, "True", "Checked", &message);
+            conditions::remove(&mut status.conditions, STALLED);
+            let event = (was.map(|w| w.0) != Some("True")).then_some(Notice {
                 warning: false,
                 reason: "Connected",
                 message,
@@ -115,27 +74,15 @@ pub fn checked(
         Err(e) => {
             status.consecutive_failures = previous.consecutive_failures.saturating_add(1);
             let message = e.to_string();
-            conditions::set(
-                conditions,
-                READY,
-                false,
-                e.reason(),
-                &message,
-                generation,
-                &at,
-            );
-            conditions::set(
-                conditions,
+            stamp.set(&mut status.conditions, READY, "False", e.reason(), &message);
+            stamp.set(
+                &mut status.conditions,
                 STALLED,
-                true,
+                "True",
                 e.reason(),
                 &message,
-                generation,
-                &at,
             );
-            let changed =
-                was_ready.as_deref() != Some("False") || was_reason.as_deref() != Some(e.reason());
-            let event = changed.then(|| Notice {
+            let event = (was != Some(("False", e.reason()))).then(|| Notice {
                 warning: true,
                 reason: e.reason(),
                 message,
@@ -149,6 +96,89 @@ pub fn checked(
         next_check,
         event,
     }
+}
+
+/// The generation and time every condition of one check carries.
+struct Stamp {
+    generation: Option<i64>,
+    at: Time,
+}
+
+impl Stamp {
+    fn set(
+        &self,
+        list: &mut Vec<Condition>,
+        type_: &str,
+        value: &str,
+        reason: &str,
+        message: &str,
+    ) {
+        conditions::set_status(
+            list,
+            type_,
+            value,
+            reason,
+            message,
+            self.generation,
+            &self.at,
+        );
+    }
+
+    /// A stage's condition: passed, failed with the check's reason, or not reached.
+    fn stage(&self, list: &mut Vec<Condition>, type_: &str, stage: Stage, why: (&str, &str)) {
+        match stage {
+            Some(passed) => {
+                let value = if passed { "True" } else { "False" };
+                self.set(list, type_, value, why.0, why.1);
+            }
+            None => self.set(
+                list,
+                type_,
+                "Unknown",
+                "NotChecked",
+                "the check did not get this far",
+            ),
+        }
+    }
+}
+
+/// `Reachable`, `TLSVerified` and `BindAccepted` as far as the check got. A certificate accepted
+/// unverified (`insecureSkipVerify`) or no TLS at all leaves `TLSVerified` False, and the connection
+/// ready.
+fn set_stages(
+    list: &mut Vec<Condition>,
+    server: &ServerSpec,
+    outcome: &Result<Passed, CheckError>,
+    stamp: &Stamp,
+) {
+    let (reachable, tls, bind) = stages(outcome);
+    let failure = outcome.as_ref().err();
+    let message = failure.map(ToString::to_string).unwrap_or_default();
+    let why = |passed: Stage| match (passed, failure) {
+        (Some(false), Some(e)) => (e.reason(), message.as_str()),
+        _ => ("Passed", ""),
+    };
+    stamp.stage(list, REACHABLE, reachable, why(reachable));
+    let (plaintext, skipped) = (
+        server.tls.mode == TlsMode::Plaintext,
+        server.tls.insecure_skip_verify,
+    );
+    let (verified, reason) = match tls {
+        Some(true) if plaintext => (
+            Some(false),
+            ("NoTLS", "tls.mode None: nothing is encrypted"),
+        ),
+        Some(true) if skipped => (
+            Some(false),
+            (
+                "VerificationSkipped",
+                "insecureSkipVerify accepts any certificate",
+            ),
+        ),
+        _ => (tls, why(tls)),
+    };
+    stamp.stage(list, TLS_VERIFIED, verified, reason);
+    stamp.stage(list, BIND_ACCEPTED, bind, why(bind));
 }
 
 /// How far a check got: reached the server, verified its certificate, bound.
