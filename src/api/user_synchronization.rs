@@ -80,6 +80,12 @@ pub struct UserSynchronizationSpec {
          "message": "maxDeletions must be a non-negative integer or a percentage from 0% to 100%"},
     ]))]
     pub max_deletions: IntOrString,
+    /// A percentage in maxDeletions never allows fewer removals than this, so that a small task
+    /// does not stall on one deletion (10% of 9 objects would be none). A count in maxDeletions is
+    /// used as it is; `maxDeletions: 0` still holds every removal.
+    #[serde(default = "default_max_deletions_floor")]
+    #[schemars(range(min = 0, max = 1000000000))]
+    pub max_deletions_floor: i64,
     /// Plan only: the result goes to status.preview and no UserGroup is written.
     #[serde(default)]
     pub dry_run: bool,
@@ -544,6 +550,10 @@ fn default_full_sync_interval() -> String {
 
 fn default_max_deletions() -> IntOrString {
     IntOrString::String("10%".to_owned())
+}
+
+fn default_max_deletions_floor() -> i64 {
+    5
 }
 
 fn default_run_timeout() -> String {

@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+/// The reason a run stopped at maxDeletions gives (Stalled, Ready and its Event).
+pub const DELETION_THRESHOLD_EXCEEDED: &str = "DeletionThresholdExceeded";
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::EventType;
@@ -136,10 +139,10 @@ fn succeeded(mut set: Conditions, task: &Task<'_>, synced: &Synced) -> Report {
     let (type_, reason, message) = match &synced.brake {
         Some(brake) => {
             let message = format!(
-                "the run would remove {} objects, more than maxDeletions allows ({}); nothing was removed. Raise maxDeletions or set the {} annotation to approve one run.",
+                "the run would remove {} objects, more than maxDeletions allows ({}); nothing was removed. Raise maxDeletions, or give the {} annotation a new value to approve one run (it starts at once).",
                 brake.would_remove, brake.limit, APPROVE_DELETIONS_ANNOTATION
             );
-            let reason = "DeletionThresholdExceeded";
+            let reason = DELETION_THRESHOLD_EXCEEDED;
             set.condition(STALLED, true, reason, &message);
             set.condition(READY, false, reason, &message);
             (EventType::Warning, reason, message)

@@ -13,6 +13,9 @@ pub enum Trigger {
     SpecChanged,
     /// A new value of the run-now annotation.
     RunNow,
+    /// A new value of the approve-deletions annotation while the brake holds the task: the run
+    /// it approves.
+    DeletionsApproved,
     /// `interval` or `schedule`: `status.nextSyncTime` has come.
     Schedule,
     /// A referenced Secret or ConfigMap changed (rotated credentials, a new CA).
@@ -27,6 +30,7 @@ impl Trigger {
             Trigger::Created => "Created",
             Trigger::SpecChanged => "SpecChanged",
             Trigger::RunNow => "RunNow",
+            Trigger::DeletionsApproved => "DeletionsApproved",
             Trigger::Schedule => "Schedule",
             Trigger::ReferencesChanged => "ReferencesChanged",
             Trigger::ObjectsChanged => "ObjectsChanged",
@@ -58,6 +62,11 @@ pub fn due(
     {
         return Some(Trigger::RunNow);
     }
+    // Only while braked: an approved run that fails otherwise retries on its back-off, keeping
+    // the approval for the run that gets through.
+    if new_approval(task).is_some() && braked(&status) {
+        return Some(Trigger::DeletionsApproved);
+    }
     if status
         .next_sync_time
         .is_some_and(|t| t.0.as_second() <= now.as_second())
@@ -69,6 +78,17 @@ pub fn due(
         return Some(Trigger::ReferencesChanged);
     }
     None
+}
+
+/// Whether the deletion brake holds the task: its last finished run stopped at maxDeletions. By
+/// `Ready`, which a run keeps until it ends (it sets `Stalled` False while it runs), so an approved
+/// run cut short (the operator killed) starts again.
+fn braked(status: &crate::api::UserSynchronizationStatus) -> bool {
+    status.conditions.iter().any(|c| {
+        c.type_ == super::conditions::READY
+            && c.status == "False"
+            && c.reason == super::report::DELETION_THRESHOLD_EXCEEDED
+    })
 }
 
 /// The annotation's value, when it differs from the last one a run handled.
@@ -153,6 +173,31 @@ mod tests {
             None,
             "unreadable: the run reports it"
         );
+    }
+
+    #[test]
+    fn an_approval_runs_a_braked_task_at_once_and_only_a_braked_one() {
+        let mut t = ran();
+        let annotations = t.metadata.annotations.get_or_insert_default();
+        annotations.insert(APPROVE_DELETIONS_ANNOTATION.into(), "1".into());
+        let refs = Some("secret/bind@1");
+        assert_eq!(
+            due(&t, at(1500), refs),
+            None,
+            "nothing braked: kept for a later run"
+        );
+        let stalled = k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: "Ready".into(),
+            status: "False".into(),
+            reason: "DeletionThresholdExceeded".into(),
+            message: String::new(),
+            observed_generation: Some(2),
+            last_transition_time: Time(at(1000)),
+        };
+        t.status.as_mut().expect("status").conditions.push(stalled);
+        assert_eq!(due(&t, at(1500), refs), Some(Trigger::DeletionsApproved));
+        t.status.as_mut().expect("status").last_handled_approval = Some("1".into());
+        assert_eq!(due(&t, at(1500), refs), None, "used up");
     }
 
     #[test]

@@ -56,12 +56,16 @@ pub fn validate(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Chec
                 .then_some(d)
                 .ok_or_else(|| invalid("runTimeout", "must be at most 24h"))
         })?;
-    let max_deletions = MaxDeletions::parse(&spec.max_deletions).ok_or_else(|| {
-        invalid(
-            "maxDeletions",
-            "must be a non-negative integer or a percentage from 0% to 100%",
-        )
-    })?;
+    let floor = u64::try_from(spec.max_deletions_floor)
+        .map_err(|_| invalid("maxDeletionsFloor", "must not be negative"))?;
+    let max_deletions = MaxDeletions::parse(&spec.max_deletions)
+        .ok_or_else(|| {
+            invalid(
+                "maxDeletions",
+                "must be a non-negative integer or a percentage from 0% to 100%",
+            )
+        })?
+        .at_least(floor);
     match (&spec.server, &spec.connection_ref) {
         (Some(inline), None) => server(inline, "server.")?,
         (None, Some(_)) => {}

@@ -4,6 +4,7 @@
 //! password without touching what was synced. Each test works in its own OU and namespace.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -14,12 +15,14 @@ use usersync_testbed::env;
 use crate::support::audit::audit_writes;
 use crate::support::cli::{cli_dry_run, cli_dry_run_of, samba_task_file};
 use crate::support::kube::{
-    Scenario, by_display, create_task, create_task_on, edit_by_hand, run_now, secrets, secrets_for,
-    user_groups,
+    Scenario, approve_deletions, by_display, create_task, create_task_on, edit_by_hand, run_now,
+    secrets, secrets_for, user_groups,
 };
 use crate::support::ldap::{Server, delete, modify, quiet_directories, rename};
 use crate::support::operator::{http_get, start_operator, start_operator_with};
-use crate::support::wait::{assert_synced, condition, wait_for_condition, wait_for_run};
+use crate::support::wait::{
+    assert_synced, condition, eventually, wait_for_condition, wait_for_run,
+};
 
 async fn sync_no_op_rename_and_removal(server: Server) {
     let Scenario {
@@ -155,36 +158,51 @@ async fn sync_no_op_rename_and_removal(server: Server) {
     assert_eq!(developers.uid(), devs_uid, "same object after the rename");
     assert_eq!(developers.spec.description.as_deref(), Some("renamed"));
 
-    // A group deleted in the directory is removed (maxDeletions 10% of 5 objects is 0: approve it).
+    // A group deleted in the directory is removed: 10% of this small task is no removal at all,
+    // but maxDeletionsFloor (5) lets a small task through.
     delete(&mut ldap, &server.group_dn(&base, "Ops")).await;
     run_now(&tasks, "3").await;
-    let task = wait_for_run(&tasks, Some("3")).await;
+    assert_synced(&wait_for_run(&tasks, Some("3")).await);
+    let names = |groups: Vec<UserGroup>| -> Vec<String> {
+        groups.iter().map(|g| g.spec.display_name.clone()).collect()
+    };
+    let left = names(user_groups(&groups).await);
+    assert!(
+        !left.contains(&"Ops".to_owned()) && left.len() == 2,
+        "{left:?}"
+    );
+
+    // With no removal allowed the brake holds the next one; approving it runs it at once.
+    let held = serde_json::json!({"spec": {"maxDeletions": 0}});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&held))
+        .await
+        .expect("maxDeletions 0");
+    delete(&mut ldap, &server.group_dn(&base, "Developers")).await;
+    run_now(&tasks, "4").await;
+    let task = wait_for_run(&tasks, Some("4")).await;
     assert_eq!(
         condition(&task, "Stalled"),
         Some(("True".into(), "DeletionThresholdExceeded".into()))
     );
     assert_eq!(
         user_groups(&groups).await.len(),
-        3,
+        2,
         "the brake removed nothing"
     );
-    let approve = serde_json::json!({"metadata": {"annotations": {"usersync.io/approve-deletions": "once", "usersync.io/run-now": "4"}}});
-    tasks
-        .patch("corp", &PatchParams::default(), &Patch::Merge(&approve))
-        .await
-        .expect("approve");
-    let task = wait_for_run(&tasks, Some("4")).await;
-    assert_eq!(
-        condition(&task, "Ready"),
-        Some(("True".into(), "Synced".into()))
-    );
-    let left: Vec<String> = user_groups(&groups)
-        .await
-        .iter()
-        .map(|g| g.spec.display_name.clone())
-        .collect();
-    assert!(!left.contains(&"Ops".to_owned()), "{left:?}");
-    assert_eq!(left.len(), 2);
+    approve_deletions(&tasks, "once").await;
+    eventually(Duration::from_secs(60), "the approved run", || async {
+        let task = tasks.get("corp").await.expect("task");
+        let handled = task
+            .status
+            .as_ref()
+            .and_then(|s| s.last_handled_approval.clone());
+        handled.as_deref() == Some("once")
+            && condition(&task, "Ready") == Some(("True".into(), "Synced".into()))
+    })
+    .await;
+    let left = names(user_groups(&groups).await);
+    assert_eq!(left.len(), 1, "only the target group is left: {left:?}");
     operator.abort();
 }
 

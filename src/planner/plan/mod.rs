@@ -38,8 +38,12 @@ pub struct Policies {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MaxDeletions {
     Count(u64),
-    /// Percent of the objects the task manages (its groups plus the distinct users listed in them).
-    Percent(u8),
+    /// Percent of the objects the task manages (its groups plus the distinct users listed in them),
+    /// and never fewer than `at_least`, so that a small task does not stall on one deletion.
+    Percent {
+        percent: u8,
+        at_least: u64,
+    },
 }
 
 impl MaxDeletions {
@@ -57,7 +61,7 @@ impl MaxDeletions {
                     .parse::<u8>()
                     .ok()
                     .filter(|p| *p <= 100)
-                    .map(MaxDeletions::Percent),
+                    .map(MaxDeletions::percent),
                 Some(_) => None,
                 // Digits past u64 (which the CRD's rule lets through) are no bound at all.
                 None if digits(s) => {
@@ -68,10 +72,31 @@ impl MaxDeletions {
         }
     }
 
+    /// A percentage with no floor.
+    pub fn percent(percent: u8) -> MaxDeletions {
+        MaxDeletions::Percent {
+            percent,
+            at_least: 0,
+        }
+    }
+
+    /// A percentage that never allows fewer than `floor` deletions; a count stays as it is.
+    pub fn at_least(self, floor: u64) -> MaxDeletions {
+        match self {
+            MaxDeletions::Percent { percent, .. } => MaxDeletions::Percent {
+                percent,
+                at_least: floor,
+            },
+            count => count,
+        }
+    }
+
     fn limit(self, managed: usize) -> u64 {
         match self {
             MaxDeletions::Count(n) => n,
-            MaxDeletions::Percent(p) => (managed as u64 * u64::from(p)) / 100,
+            MaxDeletions::Percent { percent, at_least } => {
+                ((managed as u64 * u64::from(percent)) / 100).max(at_least)
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ fn good_specs_give_checked_settings() {
     let checked = validate(&spec(""), NOW).expect("valid");
     assert_eq!(checked.schedule, Schedule::Triggers);
     assert_eq!(checked.full_sync_every, Duration::from_secs(24 * 3600));
-    assert_eq!(checked.max_deletions, MaxDeletions::Percent(10));
+    assert_eq!(checked.max_deletions, MaxDeletions::percent(10).at_least(5));
     assert_eq!(checked.run_timeout, Duration::from_secs(30 * 60));
     let short = validate(&spec("runTimeout: 90s"), NOW).expect("90s");
     assert_eq!(short.run_timeout, Duration::from_secs(90));

@@ -64,7 +64,7 @@ fn the_brake_stops_every_removal_until_approved() {
 
     // 5 groups + 4 users are managed; 10% of 9 rounds down to 0.
     let percent = Policies {
-        max_deletions: MaxDeletions::Percent(10),
+        max_deletions: MaxDeletions::percent(10),
         ..policies()
     };
     assert!(
@@ -72,6 +72,18 @@ fn the_brake_stops_every_removal_until_approved() {
             .brake
             .is_some()
     );
+    // With a floor the small task's four removals (two groups, two users) go through; a floor
+    // below them still holds them.
+    for (floor, braked) in [(4, false), (5, false), (3, true)] {
+        let floored = Policies {
+            max_deletions: MaxDeletions::percent(10).at_least(floor),
+            ..policies()
+        };
+        let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &floored);
+        assert_eq!(p.brake.is_some(), braked, "floor {floor}");
+    }
+    // A count is used as it is: 0 holds every removal whatever the floor.
+    assert_eq!(MaxDeletions::Count(0).at_least(5), MaxDeletions::Count(0));
 }
 
 #[test]
@@ -107,7 +119,7 @@ fn max_deletions_parses_counts_and_percentages() {
     );
     assert_eq!(
         MaxDeletions::parse(&IntOrString::String("10%".into())),
-        Some(MaxDeletions::Percent(10))
+        Some(MaxDeletions::percent(10))
     );
     assert_eq!(
         MaxDeletions::parse(&IntOrString::String("101%".into())),

@@ -63,7 +63,7 @@ fn policies() -> Policies {
         collision: CollisionPolicy::Skip,
         user_extinction: ExtinctionPolicy::Remove,
         group_extinction: ExtinctionPolicy::Remove,
-        max_deletions: MaxDeletions::Percent(100),
+        max_deletions: MaxDeletions::percent(100),
         deletions_approved: false,
         held: Held::default(),
     }

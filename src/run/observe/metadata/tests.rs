@@ -68,7 +68,7 @@ fn policies() -> Policies {
         collision: crate::api::CollisionPolicy::Skip,
         user_extinction: crate::api::ExtinctionPolicy::Remove,
         group_extinction: crate::api::ExtinctionPolicy::Remove,
-        max_deletions: MaxDeletions::Percent(100),
+        max_deletions: MaxDeletions::percent(100),
         deletions_approved: false,
         held: Default::default(),
     }

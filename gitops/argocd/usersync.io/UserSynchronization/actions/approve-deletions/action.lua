@@ -1,5 +1,5 @@
 -- Lets one run remove more than maxDeletions allows: a new usersync.io/approve-deletions value is
--- used by the next run. An approval alone starts no run, so this asks for one through run-now too.
+-- used by the run it starts. run-now is set too: status.lastHandledRunNow then records the action.
 local os = require("os")
 if obj.metadata.annotations == nil then
   obj.metadata.annotations = {}
