@@ -107,7 +107,12 @@ fn minimal_task_gets_the_documented_defaults() {
     assert_eq!(server.timeout_seconds, 30);
     assert_eq!(server.tls.mode, TlsMode::Ldaps);
     assert_eq!(task.user_extinction_policy, ExtinctionPolicy::Remove);
-    assert_eq!(task.directory.preset, DirectoryPreset::ActiveDirectory);
+    assert_eq!(task.directory.preset, None, "the server's type chooses it");
+    let server = task.server.as_ref().expect("inline server");
+    assert_eq!(
+        server.server_type.default_preset(),
+        DirectoryPreset::ActiveDirectory
+    );
 }
 
 #[test]

@@ -30,6 +30,8 @@ use super::ConnectionRef;
      "message": "timeZone applies to schedule only"},
     {"rule": "has(self.server) != has(self.connectionRef)",
      "message": "set exactly one of server and connectionRef"},
+    {"rule": "!has(self.server) || !has(self.directory.preset) || self.directory.preset == 'Custom' || (self.server.type == 'LDAP' ? self.directory.preset != 'ActiveDirectory' : self.directory.preset == 'ActiveDirectory')",
+     "message": "directory.preset does not fit server.type: ActiveDirectory servers take the ActiveDirectory (or Custom) preset, LDAP servers any other; leave preset out to follow server.type"},
 ]))]
 pub struct UserSynchronizationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,8 +232,29 @@ pub enum BindMethod {
 pub enum ServerType {
     #[default]
     ActiveDirectory,
+    /// Any other LDAP server ("Use LDAP instead of Active Directory").
     #[serde(rename = "LDAP")]
     Ldap,
+}
+
+impl ServerType {
+    /// The preset a task reads this kind of server with when it names none.
+    pub fn default_preset(self) -> DirectoryPreset {
+        match self {
+            ServerType::ActiveDirectory => DirectoryPreset::ActiveDirectory,
+            ServerType::Ldap => DirectoryPreset::OpenLdap,
+        }
+    }
+
+    /// Whether `preset` can read this kind of server: Active Directory has no entryUUID or
+    /// nsUniqueId, and other servers no objectGUID. Custom fits either.
+    pub fn fits(self, preset: DirectoryPreset) -> bool {
+        match (self, preset) {
+            (_, DirectoryPreset::Custom) => true,
+            (ServerType::ActiveDirectory, p) => p == DirectoryPreset::ActiveDirectory,
+            (ServerType::Ldap, p) => p != DirectoryPreset::ActiveDirectory,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -290,8 +313,10 @@ pub struct KeyRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectorySpec {
-    #[serde(default)]
-    pub preset: DirectoryPreset,
+    /// Which kind of directory the classes, filters and attributes are for; default: the one
+    /// `server.type` names (ActiveDirectory for ActiveDirectory, OpenLDAP for LDAP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<DirectoryPreset>,
     /// The top entry: everything under it is synchronized unless groups narrows it.
     #[serde(rename = "baseDN")]
     #[schemars(length(min = 1, max = 2048))]

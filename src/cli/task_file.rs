@@ -8,9 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use secrecy::SecretString;
 
-use crate::api::{
-    ClusterDirectoryConnection, DirectoryConnection, ServerType, UserSynchronization,
-};
+use crate::api::{ClusterDirectoryConnection, DirectoryConnection, UserSynchronization};
 use crate::run::RunError;
 use crate::run::resolve::{Connection, Given, InObjects, Policy, Resolved, resolve};
 use crate::run::validate::{Checked, validate};
@@ -156,12 +154,8 @@ fn documents(path: &Path) -> Result<Vec<serde_json::Value>, String> {
         .collect()
 }
 
-/// A task that reads `base` through `connection`, with the preset of its kind of server.
+/// A task that reads `base` through `connection` (with the preset of its kind of server).
 fn through(connection: &Connection, base: &str) -> Result<UserSynchronization, String> {
-    let preset = match connection.server.server_type {
-        ServerType::ActiveDirectory => "ActiveDirectory",
-        ServerType::Ldap => "OpenLDAP",
-    };
     let task = serde_json::json!({
         "apiVersion": "usersync.io/v1alpha1",
         "kind": "UserSynchronization",
@@ -169,7 +163,7 @@ fn through(connection: &Connection, base: &str) -> Result<UserSynchronization, S
         "spec": {
             "targetGroup": connection.name,
             "connectionRef": {"kind": connection.kind.as_str(), "name": connection.name},
-            "directory": {"preset": preset, "baseDN": base},
+            "directory": {"baseDN": base},
         },
     });
     serde_json::from_value(task).map_err(|e| format!("cannot read through the connection: {e}"))

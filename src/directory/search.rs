@@ -113,7 +113,7 @@ pub fn check_spec(spec: &DirectorySpec) -> Result<(), DirectoryError> {
 impl Query {
     /// The query for the task's settings; every check of them is here (see [`check_spec`]).
     pub fn new(spec: &DirectorySpec, member_range: Option<usize>) -> Result<Query, DirectoryError> {
-        let schema = Schema::new(spec.preset, &spec.attributes);
+        let schema = Schema::new(spec.preset.unwrap_or_default(), &spec.attributes);
         let scope = scope(spec, &schema)?;
         let mut user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())
             .map_err(in_field("directory.userFilter"))?;

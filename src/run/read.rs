@@ -22,8 +22,10 @@ pub async fn read_directory(
     options: &ReadOptions,
     feed: Feed,
 ) -> Result<Answered, DirectoryError> {
+    let server_type = resolved.server.server_type;
     let settings = server_settings(&resolved.server, resolved.material)?;
-    let directory = directory.clone();
+    let mut directory = directory.clone();
+    directory.preset.get_or_insert(server_type.default_preset());
     let options = options.clone();
     let first_url = settings.urls.first().cloned().unwrap_or_default();
     on_reader_thread(&first_url, async move {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use croner::Cron;
 
 use super::schedule::{Schedule, UnixSeconds, parse_duration};
-use crate::api::{BindMethod, ServerSpec, TlsMode, UserSynchronizationSpec};
+use crate::api::{BindMethod, ServerSpec, ServerType, TlsMode, UserSynchronizationSpec};
 use crate::directory::error::DirectoryError;
 use crate::directory::search::check_spec;
 use crate::planner::plan::MaxDeletions;
@@ -67,7 +67,10 @@ pub fn validate(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Chec
         })?
         .at_least(floor);
     match (&spec.server, &spec.connection_ref) {
-        (Some(inline), None) => server(inline, "server.")?,
+        (Some(inline), None) => {
+            server(inline, "server.")?;
+            preset_fits(inline.server_type, spec)?;
+        }
         (None, Some(_)) => {}
         _ => {
             return Err(invalid(
@@ -183,6 +186,22 @@ pub fn server(server: &ServerSpec, at: &str) -> Result<(), InvalidSpec> {
         ));
     }
     Ok(())
+}
+
+/// Whether the task's preset (if it names one) can read a server of `server_type`.
+pub fn preset_fits(
+    server_type: ServerType,
+    spec: &UserSynchronizationSpec,
+) -> Result<(), InvalidSpec> {
+    match spec.directory.preset {
+        Some(preset) if !server_type.fits(preset) => Err(invalid(
+            "directory.preset",
+            format!(
+                "{preset:?} does not fit a server of type {server_type:?}; leave preset out to follow the server's type"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn directory(spec: &UserSynchronizationSpec) -> Result<(), InvalidSpec> {

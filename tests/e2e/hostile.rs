@@ -118,7 +118,11 @@ async fn hostile_servers_cost_their_task_alone() {
         let mut task = hostile_task(&name, &server.url);
         allow_servers(&client, &ns.name, "bind", std::slice::from_ref(&server.url)).await;
         if let Mode::StuckRange | Mode::EndlessRange = mode {
-            task.spec.directory.preset = usersync::api::DirectoryPreset::ActiveDirectory;
+            // An Active Directory server: its preset and its type go together.
+            task.spec.directory.preset = None;
+            if let Some(server) = task.spec.server.as_mut() {
+                server.server_type = usersync::api::ServerType::ActiveDirectory;
+            }
         }
         if let Mode::HugeValue = mode {
             // 50 MB in one message: on a busy machine more than the other modes' 3 s per message.

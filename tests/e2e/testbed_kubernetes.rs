@@ -171,6 +171,21 @@ async fn crds_install_and_admission_enforces_cel_rules() {
         Some(usersync::api::BindMethod::Ntlm)
     );
 
+    // A preset that cannot read the server's type.
+    let mut mismatch = valid_spec();
+    mismatch["server"]["type"] = "LDAP".into();
+    mismatch["directory"]["preset"] = "ActiveDirectory".into();
+    assert!(
+        rejection(create_raw(&api, task_json("mismatch", mismatch.clone())).await)
+            .contains("does not fit server.type")
+    );
+    mismatch["directory"]
+        .as_object_mut()
+        .map(|d| d.remove("preset"));
+    create_raw(&api, task_json("ldap", mismatch))
+        .await
+        .expect("LDAP without a preset is accepted");
+
     // A task reads through an inline server or a connection: exactly one of them.
     let connection = serde_json::json!({"kind": "ClusterDirectoryConnection", "name": "corp"});
     let mut both = valid_spec();

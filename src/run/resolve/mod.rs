@@ -21,7 +21,7 @@ pub use references::{Connection, InCluster, InObjects, References};
 
 use super::api_error::ApiError;
 use super::conditions;
-use super::validate::{InvalidSpec, server as check_server};
+use super::validate::{InvalidSpec, preset_fits, server as check_server};
 use crate::api::{ALLOWED_SERVERS_ANNOTATION, ConnectionRef, ServerSpec, UserSynchronizationSpec};
 use crate::directory::connect::Credentials;
 use crate::directory::settings::Material;
@@ -70,6 +70,8 @@ pub enum ResolveError {
     },
     #[error("spec: set exactly one of server and connectionRef")]
     NoServer,
+    #[error("{0} (the server's type comes from the connection)")]
+    PresetDoesNotFit(InvalidSpec),
     #[error(transparent)]
     Api(#[from] ApiError),
 }
@@ -87,7 +89,7 @@ impl ResolveError {
             ResolveError::ServersNotAllowed { .. } => "CredentialsNotAllowed",
             ResolveError::NamespaceNotReadable { .. } => "ReferenceNotAllowed",
             ResolveError::InlineServerNotAllowed(_) => "InlineServerNotAllowed",
-            ResolveError::NoServer => "InvalidSpec",
+            ResolveError::NoServer | ResolveError::PresetDoesNotFit(_) => "InvalidSpec",
             ResolveError::Api(_) => "KubernetesAPIError",
         }
     }
@@ -197,6 +199,7 @@ pub async fn resolve(
     policy: &Policy,
 ) -> Result<Resolved, ResolveError> {
     let origin = origin(namespace, spec, references, policy).await?;
+    preset_fits(origin.server.server_type, spec).map_err(ResolveError::PresetDoesNotFit)?;
     let material = material(&origin, references, given, policy).await?;
     Ok(Resolved {
         server: origin.server,

@@ -169,3 +169,31 @@ fn bad_servers_and_directories_name_the_field() {
         ),
     ]);
 }
+
+#[test]
+fn a_preset_must_fit_the_server_type() {
+    let spec = |server_type: &str, preset: Option<&str>| -> UserSynchronizationSpec {
+        let mut value = serde_json::json!({
+            "targetGroup": "all",
+            "server": {"type": server_type, "urls": ["ldaps://dc"]},
+            "directory": {"baseDN": "dc=example"},
+        });
+        if let Some(preset) = preset {
+            value["directory"]["preset"] = preset.into();
+        }
+        serde_json::from_value(value).expect("spec")
+    };
+    let fits = |server_type, preset| validate(&spec(server_type, preset), 0).is_ok();
+    assert!(fits("LDAP", None) && fits("ActiveDirectory", None));
+    assert!(fits("LDAP", Some("OpenLDAP")) && fits("LDAP", Some("FreeIPA")));
+    assert!(fits("LDAP", Some("Custom")) && fits("ActiveDirectory", Some("Custom")));
+    assert!(fits("ActiveDirectory", Some("ActiveDirectory")));
+    for (server_type, preset) in [("LDAP", "ActiveDirectory"), ("ActiveDirectory", "OpenLDAP")] {
+        let refused = validate(&spec(server_type, Some(preset)), 0).expect_err("refused");
+        assert_eq!(refused.field, "directory.preset", "{refused}");
+    }
+    assert_eq!(
+        crate::api::ServerType::Ldap.default_preset(),
+        crate::api::DirectoryPreset::OpenLdap
+    );
+}
