@@ -339,6 +339,11 @@ pub struct DirectorySpec {
     pub group_filter: Option<String>,
     #[serde(default)]
     pub ignore_disabled_users: bool,
+    /// Active Directory: also the objects the domain marks `isCriticalSystemObject` (the built-in
+    /// groups such as Administrators and Schema Admins, krbtgt, the Administrator and Guest
+    /// accounts), which are left out by default.
+    #[serde(default)]
+    pub include_system_objects: bool,
     #[serde(default)]
     pub nested_groups: NestedGroups,
     /// Attribute names that override the preset's, field by field.

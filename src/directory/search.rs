@@ -102,6 +102,10 @@ impl Limits {
 pub(super) const CONTAINER_FILTER: &str =
     "(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))";
 
+/// Active Directory marks the objects a domain cannot work without (built-in groups, krbtgt, the
+/// Administrator account) with isCriticalSystemObject.
+const NOT_SYSTEM_OBJECT: &str = "(!(isCriticalSystemObject=TRUE))";
+
 /// Checks the task's directory settings before any I/O, exactly as building its query does (a read
 /// builds one before its first request): the base DN, the chosen groups and the excludes must parse
 /// as DNs, and the extra user and group filters must be valid LDAP filters. The error names the
@@ -122,8 +126,14 @@ impl Query {
             // those users are read instead of everything under the base DN.
             user_filter = format!("(&{user_filter}{})", in_chain_filter(&spec.groups));
         }
-        let group_filter = and_filter(&schema.group_filter, spec.group_filter.as_deref())
+        let mut group_filter = and_filter(&schema.group_filter, spec.group_filter.as_deref())
             .map_err(in_field("directory.groupFilter"))?;
+        if schema.active_directory && !spec.include_system_objects {
+            // The domain's own accounts and groups (krbtgt, Administrators, Schema Admins …) are
+            // not the organisation's people and teams.
+            user_filter = format!("(&{user_filter}{NOT_SYSTEM_OBJECT})");
+            group_filter = format!("(&{group_filter}{NOT_SYSTEM_OBJECT})");
+        }
         let page_size = usize::try_from(spec.page_size)
             .ok()
             .filter(|&n| n > 0)

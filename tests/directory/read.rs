@@ -447,3 +447,43 @@ async fn chosen_groups_on_active_directory_read_only_their_members() {
             .count()
     );
 }
+
+/// Samba's provisioned domain holds its own accounts and groups (krbtgt, Administrator, Guest,
+/// Schema Admins, the Builtin groups), marked isCriticalSystemObject: left out unless asked for.
+#[tokio::test]
+async fn active_directory_leaves_out_the_domain_s_system_objects_unless_asked() {
+    let mut conn = samba().await;
+    let domain = env::samba().base_dn;
+    let system_users = ["krbtgt", "Administrator", "Guest"];
+    let system_groups = ["Schema Admins", "Domain Admins", "Administrators", "Users"];
+    let mut spec = directory(DirectoryPreset::ActiveDirectory, &domain);
+    spec.page_size = 1000;
+    let s = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("read");
+    let has_user = |s: &Snapshot, name: &str| s.users.iter().any(|u| u.name == name);
+    let has_group = |s: &Snapshot, name: &str| s.groups.iter().any(|g| g.name == name);
+    for name in system_users {
+        assert!(!has_user(&s, name), "{name} is left out");
+    }
+    for name in system_groups {
+        assert!(!has_group(&s, name), "{name} is left out");
+    }
+    let fixture = generate(FixtureSpec::STANDARD);
+    assert!(
+        s.users.len() >= fixture.users.len(),
+        "the organisation's users stay"
+    );
+    assert!(has_group(&s, names::ALL_STAFF));
+
+    spec.include_system_objects = true;
+    let all = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+        .await
+        .expect("read");
+    for name in system_users {
+        assert!(has_user(&all, name), "{name} is read when asked for");
+    }
+    for name in system_groups {
+        assert!(has_group(&all, name), "{name} is read when asked for");
+    }
+}
