@@ -487,3 +487,27 @@ async fn active_directory_leaves_out_the_domain_s_system_objects_unless_asked() 
         assert!(has_group(&all, name), "{name} is read when asked for");
     }
 }
+
+/// Active Directory reads only the chosen groups' users (the in-chain rule), while every group
+/// under the base is read: the other groups' members were never meant to be read and are not
+/// unresolved, nested or flattened.
+#[tokio::test]
+async fn chosen_groups_on_active_directory_report_no_unresolved_members() {
+    let mut conn = samba().await;
+    let base = ad_corp();
+    for nested in [NestedGroups::Preserve, NestedGroups::Flatten] {
+        let mut spec = directory(DirectoryPreset::ActiveDirectory, &base);
+        spec.nested_groups = nested;
+        spec.groups = vec![format!("CN={},OU=Groups,{base}", names::ENGINEERING)];
+        let s = read_snapshot(&mut conn, &spec, &ReadOptions::default())
+            .await
+            .expect("read");
+        assert!(s.group_by_name(names::ENGINEERING).is_some());
+        assert!(!s.users.is_empty());
+        assert_eq!(
+            s.unresolved.count, 0,
+            "{nested:?}: {:?}",
+            s.unresolved.sample
+        );
+    }
+}

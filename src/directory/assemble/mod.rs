@@ -121,14 +121,12 @@ pub fn assemble<'a>(
     }
     groups_in_scope.sort_by(|a, b| a.dn.cmp(&b.dn));
 
-    let mut unresolved = Unresolved::default();
-    let mut members = resolve_members(
+    let (mut members, unresolved_of) = resolve_members(
         &users_in_scope,
         &groups_in_scope,
         scope.member_format,
         &left_out,
         &left_out_names,
-        &mut unresolved,
     );
     apply_nesting(&mut members, scope.nested_groups, scope.max_memberships).map_err(|g| {
         TooManyMemberships {
@@ -136,7 +134,13 @@ pub fn assemble<'a>(
             group: groups_in_scope[g].group.dn.clone(),
         }
     })?;
+    let mut unresolved = Unresolved::default();
     let selected = selected_groups(&groups_in_scope, &members, scope, &mut unresolved);
+    // Only the groups the task synchronizes count: with chosen groups, the others' members were
+    // never meant to be read.
+    for (values, _) in unresolved_of.iter().zip(&selected).filter(|(_, s)| **s) {
+        values.iter().for_each(|v| unresolved.record(v));
+    }
     let (containers, container_by_dn) = build_containers(containers, &scope.base);
     let (users, groups) = listed(
         users_in_scope,
@@ -157,17 +161,19 @@ pub fn assemble<'a>(
     })
 }
 
-/// Each group's members as indices into `users` and into `groups`. A member value that names
-/// neither, nor an entry left out on purpose (`left_out`: DN keys and lower-case user names), is
-/// unresolved.
-fn resolve_members(
+/// A group's members: indices into the users and into the groups.
+type Members = (Vec<usize>, Vec<usize>);
+
+/// Each group's members as indices into `users` and into `groups`, and each group's unresolved
+/// member values: those that name neither, nor an entry left out on purpose (`left_out`: DN keys
+/// and lower-case user names).
+fn resolve_members<'a>(
     users: &[&RawUser],
-    groups: &[&RawGroup],
+    groups: &[&'a RawGroup],
     format: MemberFormat,
     left_out: &HashSet<String>,
     left_out_names: &HashSet<String>,
-    unresolved: &mut Unresolved,
-) -> Vec<(Vec<usize>, Vec<usize>)> {
+) -> (Vec<Members>, Vec<Vec<&'a str>>) {
     let user_by_dn: HashMap<&str, usize> = users
         .iter()
         .enumerate()
@@ -188,19 +194,21 @@ fn resolve_members(
         .map(|(i, g)| (g.dn.key(), i))
         .collect();
 
-    let mut members: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(groups.len());
+    let mut members: Vec<Members> = Vec::with_capacity(groups.len());
+    let mut unresolved_of: Vec<Vec<&'a str>> = Vec::with_capacity(groups.len());
     for raw in groups.iter().copied() {
         let (mut member_users, mut member_groups) = (Vec::new(), Vec::new());
+        let mut unresolved = Vec::new();
         for member in &raw.members {
             let Some(key) = member.key.as_deref() else {
-                unresolved.record(&member.value);
+                unresolved.push(member.value.as_str());
                 continue;
             };
             match format {
                 MemberFormat::UserName => match user_by_name.get(key) {
                     Some(&u) => member_users.push(u),
                     None if left_out_names.contains(key) => {}
-                    None => unresolved.record(&member.value),
+                    None => unresolved.push(member.value.as_str()),
                 },
                 MemberFormat::Dn => {
                     if key.is_empty() {
@@ -211,14 +219,15 @@ fn resolve_members(
                     } else if let Some(&g) = group_by_dn.get(key) {
                         member_groups.push(g);
                     } else if !left_out.contains(key) {
-                        unresolved.record(&member.value);
+                        unresolved.push(member.value.as_str());
                     }
                 }
             }
         }
         members.push((member_users, member_groups));
+        unresolved_of.push(unresolved);
     }
-    members
+    (members, unresolved_of)
 }
 
 /// The snapshot's users and groups: of the groups in scope the selected ones, each in its

@@ -226,6 +226,49 @@ fn chosen_groups_bring_their_subtree_and_only_their_users() {
     assert_eq!(names(&s, "D"), ["d1"]);
 }
 
+/// With chosen groups (Active Directory reads only their users), the members of the groups left
+/// out name users that were never read: not unresolved. A member of a synced group that names
+/// nothing is, with every nesting mode.
+#[test]
+fn only_members_of_synced_groups_count_as_unresolved() {
+    for nested in [
+        NestedGroups::Preserve,
+        NestedGroups::Flatten,
+        NestedGroups::Ignore,
+    ] {
+        let (users, mut groups) = cyclic();
+        let stranger = format!("CN=stranger,OU=Elsewhere,{BASE}");
+        let never_read = format!("CN=outsider,OU=Staff,{BASE}");
+        groups.push(group(
+            "Other",
+            &[&never_read, &never_read.replace("outsider", "x2")],
+        ));
+        groups[3]
+            .members
+            .push(Member::new(stranger.clone(), MemberFormat::Dn));
+        let mut sc = scope(nested);
+        sc.groups = vec![dn(&group_dn("D"))];
+        let s = assemble(users, groups, vec![], &sc, ReadStats::default());
+        assert_eq!(s.unresolved.count, 1, "{nested:?}: D's stranger only");
+        assert_eq!(
+            s.unresolved.sample,
+            std::slice::from_ref(&stranger),
+            "{nested:?}"
+        );
+    }
+    // Without chosen groups every group is synced, and every unknown member counts.
+    let (users, mut groups) = cyclic();
+    groups.push(group("Other", &[&format!("CN=outsider,OU=Staff,{BASE}")]));
+    let s = assemble(
+        users,
+        groups,
+        vec![],
+        &scope(NestedGroups::Flatten),
+        ReadStats::default(),
+    );
+    assert_eq!(s.unresolved.count, 1);
+}
+
 #[test]
 fn a_chosen_group_that_does_not_exist_is_reported() {
     let (users, groups) = cyclic();
