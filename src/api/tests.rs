@@ -160,7 +160,16 @@ fn crds_carry_short_names_and_printer_columns() {
             .map(|c| c.name.clone())
             .collect()
     };
-    assert_eq!(columns(0), ["Ready", "Last Sync", "Users", "Groups", "Age"]);
+    let task_columns = [
+        "Ready",
+        "Reason",
+        "Last Sync",
+        "Next Sync",
+        "Users",
+        "Groups",
+        "Age",
+    ];
+    assert_eq!(columns(0), task_columns);
     assert_eq!(columns(1), ["Display Name", "Parent", "Users", "Age"]);
     let connection_columns = ["Ready", "Server", "Vendor", "Feed", "Age"];
     assert_eq!(columns(2), connection_columns);

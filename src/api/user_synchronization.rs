@@ -17,7 +17,9 @@ use super::ConnectionRef;
     shortname = "usync",
     status = "UserSynchronizationStatus",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Last Sync","type":"date","jsonPath":".status.lastSyncTime"}"#,
+    printcolumn = r#"{"name":"Next Sync","type":"string","jsonPath":".status.nextSyncTime"}"#,
     printcolumn = r#"{"name":"Users","type":"integer","jsonPath":".status.lastRun.users"}"#,
     printcolumn = r#"{"name":"Groups","type":"integer","jsonPath":".status.lastRun.groups"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#

@@ -131,7 +131,7 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
         "metadata": {"name": "corp"},
         "spec": {
             "targetGroup": "all-users",
-            "server": {"urls": [slapd.url()], "credentialsSecretRef": {"name": "bind"}, "tls": {"caSecretRef": {"name": "ca"}}},
+            "server": {"type": "LDAP", "urls": [slapd.url()], "credentialsSecretRef": {"name": "bind"}, "tls": {"caSecretRef": {"name": "ca"}}},
             "directory": {
                 "preset": "OpenLDAP",
                 "baseDN": OpenLdap.base_dn(),

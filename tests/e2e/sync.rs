@@ -233,6 +233,11 @@ async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced(server:
         3,
         "nothing synced is lost"
     );
+    // `kubectl get usync` says why at a glance.
+    let row = printed_row(&client, &ns.name).await;
+    assert_eq!(row["Ready"], "False", "{row:?}");
+    assert_eq!(row["Reason"], "InvalidCredentials", "{row:?}");
+    assert!(row.contains_key("Next Sync"), "{row:?}");
     let status_text = serde_json::to_string(&task.status).expect("status serializes");
     assert!(
         !status_text.contains(wrong),
@@ -636,4 +641,25 @@ async fn the_ldap_server_type_alone_reads_openldap() {
         "entryUUID"
     );
     operator.abort();
+}
+
+/// The task `corp` as `kubectl get usync` prints it: the apiserver's table, column name to cell.
+async fn printed_row(
+    client: &kube::Client,
+    ns: &str,
+) -> serde_json::Map<String, serde_json::Value> {
+    let request = http::Request::get(format!(
+        "/apis/usersync.io/v1alpha1/namespaces/{ns}/usersynchronizations/corp"
+    ))
+    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+    .body(Vec::new())
+    .expect("request");
+    let table: serde_json::Value = client.request(request).await.expect("table");
+    let columns = table["columnDefinitions"].as_array().expect("columns");
+    let cells = table["rows"][0]["cells"].as_array().expect("a row");
+    columns
+        .iter()
+        .zip(cells)
+        .map(|(c, v)| (c["name"].as_str().unwrap_or_default().to_owned(), v.clone()))
+        .collect()
 }

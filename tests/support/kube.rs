@@ -311,6 +311,10 @@ pub async fn create_task_on(
         "spec": {
             "targetGroup": "all-users",
             "server": {
+                "type": match server {
+                    Server::Samba => "ActiveDirectory",
+                    Server::OpenLdap => "LDAP",
+                },
                 "urls": [server.ldaps_url()],
                 "credentialsSecretRef": {"name": "bind"},
                 "tls": {"caSecretRef": {"name": "ca"}},
