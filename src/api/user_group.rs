@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use std::sync::Arc;
 
 use kube::CustomResource;
@@ -142,6 +144,9 @@ pub struct GroupUser {
     pub upn: Option<String>,
     #[serde(default)]
     pub disabled: bool,
+    /// The task's `directory.userAttributes`: field name to the directory's value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

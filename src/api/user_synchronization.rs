@@ -351,6 +351,14 @@ pub struct DirectorySpec {
     /// Attribute names that override the preset's, field by field.
     #[serde(default)]
     pub attributes: AttributeOverrides,
+    /// More fields on each listed user: a field name (`department`, `title`, `office`, `manager`,
+    /// `employeeId` …) to the directory attribute whose first text value it holds
+    /// (`physicalDeliveryOfficeName`, `employeeID` …). A user without the attribute has no such
+    /// field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["field"]))]
+    pub user_attributes: Vec<UserAttribute>,
     /// Entries per page of a paged search (RFC 2696).
     #[serde(default = "default_page_size")]
     #[schemars(range(min = 1, max = 10000))]
@@ -378,6 +386,20 @@ pub struct DirectorySpec {
     #[serde(default = "default_max_memberships")]
     #[schemars(range(min = 1, max = 1000000000))]
     pub max_memberships: i64,
+}
+
+/// One extra field on each listed user.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub struct UserAttribute {
+    /// The field's name on the user (`department`, `employeeId` …).
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z][A-Za-z0-9]*$"))]
+    pub field: String,
+    /// The directory attribute whose first text value the field holds.
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[A-Za-z][A-Za-z0-9-]*$")
+    )]
+    pub attribute: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]

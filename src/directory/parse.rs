@@ -64,6 +64,11 @@ pub fn parse_user(mut e: Entry, schema: &Schema, now: SystemTime) -> Result<RawU
     let disabled = entry::is_disabled(&e, schema.disabled, now);
     let expires_on = entry::expires_on(&e, schema.disabled).filter(|_| !disabled);
     let sid = schema.sid.as_deref().and_then(|a| entry::sid(&e, a));
+    let attributes = schema
+        .extra
+        .iter()
+        .filter_map(|(field, attribute)| Some((field.clone(), e.text(attribute)?.to_owned())))
+        .collect();
     let [text_id, name, display_name, email, phone, description, upn] = e.take_texts([
         entry::text_id(&schema.id, schema.id_format),
         &schema.user_name,
@@ -85,6 +90,7 @@ pub fn parse_user(mut e: Entry, schema: &Schema, now: SystemTime) -> Result<RawU
         sid,
         upn,
         disabled,
+        attributes,
         dn: e.dn,
     };
     Ok(RawUser {

@@ -37,6 +37,8 @@ pub enum DisabledRule {
 /// The resolved attribute names for one task.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schema {
+    /// The task's extra user fields: (field name, attribute).
+    pub extra: Vec<(String, String)>,
     pub user_filter: String,
     pub group_filter: String,
     pub user_name: String,
@@ -131,6 +133,7 @@ impl Schema {
         ];
         attrs.extend(self.sid.as_deref());
         attrs.extend(self.upn.as_deref());
+        attrs.extend(self.extra.iter().map(|(_, attr)| attr.as_str()));
         match self.disabled {
             DisabledRule::UserAccountControl => attrs.push("userAccountControl"),
             DisabledRule::NsAccountLock => attrs.push("nsAccountLock"),
@@ -151,6 +154,7 @@ impl Schema {
 
 fn active_directory() -> Schema {
     Schema {
+        extra: Vec::new(),
         // objectCategory=person leaves out computers, which are objectClass=user too.
         user_filter: "(&(objectCategory=person)(objectClass=user))".into(),
         group_filter: "(objectClass=group)".into(),
@@ -173,6 +177,7 @@ fn active_directory() -> Schema {
 
 fn openldap() -> Schema {
     Schema {
+        extra: Vec::new(),
         user_filter: "(objectClass=inetOrgPerson)".into(),
         group_filter: "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))".into(),
         user_name: "uid".into(),

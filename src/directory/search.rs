@@ -16,7 +16,7 @@ use super::error::DirectoryError;
 use super::parse::{parse_container, parse_group, parse_user, taken_apart, taken_apart_whole};
 use super::preset::{MemberFormat, Schema};
 use super::snapshot::{BadEntry, ReadStats};
-use crate::api::DirectorySpec;
+use crate::api::{DirectorySpec, UserAttribute};
 
 /// What the searches ask for, worked out once from the task.
 pub(super) struct Query {
@@ -102,6 +102,33 @@ impl Limits {
 pub(super) const CONTAINER_FILTER: &str =
     "(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))";
 
+/// `directory.userAttributes`, checked: field names a lower-case letter then letters and digits,
+/// attribute names a letter then letters, digits and hyphens (as the CRD's rule says).
+fn extra_fields(spec: &DirectorySpec) -> Result<Vec<(String, String)>, DirectoryError> {
+    let field_ok = |f: &str| {
+        f.len() <= 63
+            && f.starts_with(|c: char| c.is_ascii_lowercase())
+            && f.chars().all(|c| c.is_ascii_alphanumeric())
+    };
+    let attribute_ok = |a: &str| {
+        a.len() <= 128
+            && a.starts_with(|c: char| c.is_ascii_alphabetic())
+            && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    spec.user_attributes
+        .iter()
+        .map(|UserAttribute { field, attribute }| {
+            if field_ok(field) && attribute_ok(attribute) {
+                Ok((field.clone(), attribute.clone()))
+            } else {
+                Err(DirectoryError::InvalidSettings(format!(
+                    "directory.userAttributes.{field}: {attribute:?} is not a field name mapped to an attribute name"
+                )))
+            }
+        })
+        .collect()
+}
+
 /// Active Directory marks the objects a domain cannot work without (built-in groups, krbtgt, the
 /// Administrator account) with isCriticalSystemObject.
 const NOT_SYSTEM_OBJECT: &str = "(!(isCriticalSystemObject=TRUE))";
@@ -117,7 +144,8 @@ pub fn check_spec(spec: &DirectorySpec) -> Result<(), DirectoryError> {
 impl Query {
     /// The query for the task's settings; every check of them is here (see [`check_spec`]).
     pub fn new(spec: &DirectorySpec, member_range: Option<usize>) -> Result<Query, DirectoryError> {
-        let schema = Schema::new(spec.preset.unwrap_or_default(), &spec.attributes);
+        let mut schema = Schema::new(spec.preset.unwrap_or_default(), &spec.attributes);
+        schema.extra = extra_fields(spec)?;
         let scope = scope(spec, &schema)?;
         let mut user_filter = and_filter(&schema.user_filter, spec.user_filter.as_deref())
             .map_err(in_field("directory.userFilter"))?;

@@ -41,4 +41,5 @@ mod shutdown;
 mod sync;
 mod testbed_kubernetes;
 mod unreadable;
+mod user_attributes;
 mod write_rate;

@@ -208,3 +208,29 @@ fn an_extra_filter_cannot_close_the_and_early() {
         assert_eq!(err.reason(), "InvalidSettings", "{extra}");
     }
 }
+
+#[test]
+fn extra_user_fields_are_asked_for_and_their_names_checked() {
+    let with = |fields: serde_json::Value| {
+        Query::new(&spec(serde_json::json!({"userAttributes": fields})), None)
+    };
+    let q = with(serde_json::json!([
+        {"field": "department", "attribute": "departmentNumber"},
+        {"field": "employeeId", "attribute": "employeeNumber"},
+    ]))
+    .expect("valid");
+    assert!(q.user_attrs.iter().any(|a| a == "departmentNumber"));
+    assert!(q.user_attrs.iter().any(|a| a == "employeeNumber"));
+    assert_eq!(q.schema.extra.len(), 2);
+    for bad in [
+        serde_json::json!([{"field": "Department", "attribute": "department"}]),
+        serde_json::json!([{"field": "department", "attribute": "depart ment"}]),
+        serde_json::json!([{"field": "dep-t", "attribute": "department"}]),
+    ] {
+        let err = with(bad.clone())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("directory.userAttributes"), "{bad}: {err}");
+    }
+}
