@@ -170,7 +170,10 @@ fn crds_carry_short_names_and_printer_columns() {
         "Age",
     ];
     assert_eq!(columns(0), task_columns);
-    assert_eq!(columns(1), ["Display Name", "Parent", "Users", "Age"]);
+    assert_eq!(
+        columns(1),
+        ["Display Name", "Parent", "Shard Of", "Users", "Age"]
+    );
     let connection_columns = ["Ready", "Server", "Vendor", "Feed", "Age"];
     assert_eq!(columns(2), connection_columns);
     assert_eq!(columns(3), connection_columns);

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
     status = "UserGroupStatus",
     printcolumn = r#"{"name":"Display Name","type":"string","jsonPath":".spec.displayName"}"#,
     printcolumn = r#"{"name":"Parent","type":"string","jsonPath":".spec.parent"}"#,
+    printcolumn = r#"{"name":"Shard Of","type":"string","jsonPath":".metadata.labels.usersync\\.io/shard-of"}"#,
     printcolumn = r#"{"name":"Users","type":"integer","jsonPath":".status.userCount"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]

@@ -14,7 +14,8 @@ use crate::api::{GroupUser, UserGroupSpec};
 pub const DEFAULT_SHARD_BYTES: usize = 700_000;
 
 /// Splits `users` into chunks of at most `max_bytes` of JSON each (a user larger than that gets a
-/// chunk of its own), about a third of that on average. Always at least one chunk, possibly empty.
+/// chunk of its own), about a third of that on average. A list that fits in `max_bytes` is one
+/// chunk: only a list that must be split is. Always at least one chunk, possibly empty.
 pub fn split(users: &[Arc<GroupUser>], max_bytes: usize) -> Vec<&[Arc<GroupUser>]> {
     split_sized(users, max_bytes, json_bytes)
 }
@@ -33,9 +34,10 @@ pub fn split_sized(
     let min_bytes = max_bytes / 16;
     let spacing = max_bytes / 4;
     let mut chunks = Vec::new();
-    let (mut start, mut size) = (0, 0);
+    let (mut start, mut size, mut total) = (0, 0, 0);
     for (i, user) in users.iter().enumerate() {
         let bytes = bytes_of(user);
+        total += bytes;
         if i > start && size + bytes > max_bytes {
             chunks.push(&users[start..i]);
             start = i;
@@ -52,6 +54,9 @@ pub fn split_sized(
         }
     }
     chunks.push(&users[start..]);
+    if total <= max_bytes {
+        return vec![users];
+    }
     chunks
 }
 
@@ -211,6 +216,13 @@ mod tests {
     #[test]
     fn small_and_empty_lists_stay_in_one_object() {
         assert_eq!(split(&users(10), DEFAULT_SHARD_BYTES).len(), 1);
+        // A list that fits in one object is one object, however far past the chunks' minimum
+        // (a sixteenth of the budget) it goes; one byte more and it is split.
+        let list = users(2_000);
+        let bytes: usize = list.iter().map(json_bytes).sum();
+        assert!(bytes > DEFAULT_SHARD_BYTES / 16 * 4, "{bytes}");
+        assert_eq!(split(&list, bytes).len(), 1);
+        assert!(split(&list, bytes - 1).len() > 1);
         assert_eq!(
             split(&[], DEFAULT_SHARD_BYTES),
             vec![&[] as &[Arc<GroupUser>]]

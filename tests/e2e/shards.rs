@@ -14,8 +14,8 @@ use usersync_testbed::fixture::names;
 use crate::support::audit::audit_writes;
 use crate::support::cli::{cli_dry_run, samba_task_file};
 use crate::support::kube::{
-    base_and_shards, edit_by_hand, install_crds, joined_member_ids, kube_client, run_now, secrets,
-    user_groups,
+    base_and_shards, edit_by_hand, install_crds, joined_member_ids, kube_client, printed, run_now,
+    secrets, user_groups,
 };
 use crate::support::namespace::TestNamespace;
 use crate::support::operator::start_operator_with;
@@ -74,6 +74,22 @@ async fn a_big_group_is_split_into_shards_and_joined_back() {
         "the joined member list is complete, without duplicates"
     );
     assert_eq!(base.status.as_ref().map(|s| s.user_count), Some(3100));
+    // `kubectl get ug` tells the shards from the groups.
+    let path = format!(
+        "/apis/usersync.io/v1alpha1/namespaces/{}/usergroups",
+        ns.name
+    );
+    for row in printed(&client, &path).await {
+        let name = row["Name"].as_str().unwrap_or_default();
+        let shard_of = row["Shard Of"].as_str().unwrap_or_default();
+        let is_shard = shards.iter().any(|s| s.name_any() == name);
+        let expected = if is_shard {
+            base.name_any()
+        } else {
+            String::new()
+        };
+        assert_eq!(shard_of, expected, "{row:?}");
+    }
     let per_object: BTreeMap<String, usize> = shards
         .iter()
         .map(|s| (s.name_any(), s.spec.users.len()))

@@ -15,8 +15,8 @@ use usersync_testbed::env;
 use crate::support::audit::audit_writes;
 use crate::support::cli::{cli_dry_run, cli_dry_run_of, samba_task_file};
 use crate::support::kube::{
-    Scenario, approve_deletions, by_display, create_task, create_task_on, edit_by_hand, run_now,
-    secrets, secrets_for, user_groups,
+    Scenario, approve_deletions, by_display, create_task, create_task_on, edit_by_hand, printed,
+    run_now, secrets, secrets_for, user_groups,
 };
 use crate::support::ldap::{Server, delete, modify, quiet_directories, rename};
 use crate::support::operator::{http_get, start_operator, start_operator_with};
@@ -234,7 +234,11 @@ async fn a_wrong_password_stalls_with_a_reason_and_keeps_what_was_synced(server:
         "nothing synced is lost"
     );
     // `kubectl get usync` says why at a glance.
-    let row = printed_row(&client, &ns.name).await;
+    let path = format!(
+        "/apis/usersync.io/v1alpha1/namespaces/{}/usersynchronizations/corp",
+        ns.name
+    );
+    let row = printed(&client, &path).await.remove(0);
     assert_eq!(row["Ready"], "False", "{row:?}");
     assert_eq!(row["Reason"], "InvalidCredentials", "{row:?}");
     assert!(row.contains_key("Next Sync"), "{row:?}");
@@ -641,25 +645,4 @@ async fn the_ldap_server_type_alone_reads_openldap() {
         "entryUUID"
     );
     operator.abort();
-}
-
-/// The task `corp` as `kubectl get usync` prints it: the apiserver's table, column name to cell.
-async fn printed_row(
-    client: &kube::Client,
-    ns: &str,
-) -> serde_json::Map<String, serde_json::Value> {
-    let request = http::Request::get(format!(
-        "/apis/usersync.io/v1alpha1/namespaces/{ns}/usersynchronizations/corp"
-    ))
-    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-    .body(Vec::new())
-    .expect("request");
-    let table: serde_json::Value = client.request(request).await.expect("table");
-    let columns = table["columnDefinitions"].as_array().expect("columns");
-    let cells = table["rows"][0]["cells"].as_array().expect("a row");
-    columns
-        .iter()
-        .zip(cells)
-        .map(|(c, v)| (c["name"].as_str().unwrap_or_default().to_owned(), v.clone()))
-        .collect()
 }

@@ -451,3 +451,28 @@ pub async fn edit_by_hand(groups: &Api<UserGroup>, name: &str, spec: serde_json:
         .await
         .unwrap_or_else(|e| panic!("editing {name}: {e}"));
 }
+
+/// The objects at `path` (a list or one object) as `kubectl get` prints them: the apiserver's
+/// table, each row as column name to cell.
+pub async fn printed(
+    client: &kube::Client,
+    path: &str,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let request = http::Request::get(path)
+        .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .expect("request");
+    let table: serde_json::Value = client.request(request).await.expect("table");
+    let columns = table["columnDefinitions"].as_array().expect("columns");
+    let rows = table["rows"].as_array().expect("rows");
+    rows.iter()
+        .map(|row| {
+            let cells = row["cells"].as_array().expect("cells");
+            columns
+                .iter()
+                .zip(cells)
+                .map(|(c, v)| (c["name"].as_str().unwrap_or_default().to_owned(), v.clone()))
+                .collect()
+        })
+        .collect()
+}
