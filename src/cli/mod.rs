@@ -81,6 +81,10 @@ enum Command {
         /// Seconds between checks of a task's Secrets for rotation.
         #[arg(long, default_value_t = 60, env = "USERSYNC_REFERENCE_POLL_SECONDS")]
         reference_poll_seconds: u64,
+        /// Bytes of members one UserGroup object holds before shards continue the list.
+        #[arg(long, hide = true, default_value_t = crate::planner::shard::DEFAULT_SHARD_BYTES,
+              value_parser = clap::value_parser!(usize))]
+        shard_bytes: usize,
         /// Namespace of the leader-election Lease; set it to run several replicas safely.
         #[arg(long, env = "USERSYNC_LEADER_ELECTION_NAMESPACE")]
         leader_election_namespace: Option<String>,
@@ -136,6 +140,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
             write_rate,
             member_range,
             reference_poll_seconds,
+            shard_bytes,
             secret_namespaces,
             connection_namespace,
             inline_servers,
@@ -166,7 +171,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
                     &inline_servers,
                 ),
                 connection_check: std::time::Duration::from_secs(connection_check_seconds.max(1)),
-                shard_bytes: crate::planner::shard::DEFAULT_SHARD_BYTES,
+                shard_bytes: shard_bytes.clamp(1_000, crate::planner::shard::DEFAULT_SHARD_BYTES),
                 write_concurrency,
                 write_rate: std::num::NonZeroU32::new(write_rate),
                 listen: Some(listen),

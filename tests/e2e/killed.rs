@@ -165,7 +165,16 @@ async fn a_killed_operator_leaves_nothing_a_restart_does_not_repair() {
         .await
         .expect("hand-made");
     // Two writes a second (the rate is also the burst): the kill lands where it is aimed.
-    let paced = ["--write-rate", "2", "--reference-poll-seconds", "1"];
+    // Big's 1,500 members fit in one object of the default size: smaller ones make it a sharded group.
+    let paced = [
+        "--write-rate",
+        "2",
+        "--reference-poll-seconds",
+        "1",
+        "--shard-bytes",
+        "100000",
+    ];
+    let unpaced = ["--shard-bytes", "100000"];
 
     // A first sync killed after 25 writes, then a restart.
     let before = writes(&ns.name);
@@ -178,7 +187,7 @@ async fn a_killed_operator_leaves_nothing_a_restart_does_not_repair() {
         "killed before the first sync finished"
     );
     let partial = tree(&groups).await.len();
-    let (operator, log) = spawn_operator(&ns.name, &[], "info");
+    let (operator, log) = spawn_operator(&ns.name, &unpaced, "info");
     assert_synced(&wait_for_run(&tasks, None).await);
     drop(operator);
     let _ = std::fs::remove_file(log);
@@ -230,7 +239,7 @@ async fn a_killed_operator_leaves_nothing_a_restart_does_not_repair() {
         .iter()
         .filter(|g| g.spec.display_name.starts_with('g'))
         .count();
-    let (operator, log) = spawn_operator(&ns.name, &[], "info");
+    let (operator, log) = spawn_operator(&ns.name, &unpaced, "info");
     eventually(
         Duration::from_secs(90),
         "the approved run completes",
