@@ -2,10 +2,12 @@
 //! The CRDs in `crds/` are generated from these types (`usersync crd`).
 
 mod directory_connection;
+mod server;
 mod user_group;
 mod user_synchronization;
 
 pub use directory_connection::*;
+pub use server::*;
 pub use user_group::*;
 pub use user_synchronization::*;
 

@@ -18,6 +18,7 @@ mod support {
 }
 
 mod big_group;
+mod cli;
 mod connections;
 mod cut_read;
 mod deletion_policy;

@@ -10,9 +10,9 @@ use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::env;
 
 use crate::support::kube::{
-    by_display, install_crds, kube_client, run_now, testbed_servers, user_groups,
+    Scenario, by_display, install_crds, kube_client, run_now, testbed_servers, user_groups,
 };
-use crate::support::ldap::ldap_connect;
+use crate::support::ldap::{Server, ldap_connect};
 use crate::support::namespace::TestNamespace;
 use crate::support::operator::start_operator;
 use crate::support::wait::{assert_synced, wait_for_run};
@@ -184,5 +184,45 @@ async fn openldap_subtree_syncs_and_follows_membership_changes() {
         .collect();
     assert_eq!(names, ["jan", "zofia"]);
     assert!(by_display(&synced, "people").spec.users.is_empty());
+    operator.abort();
+}
+
+/// "Use LDAP instead of Active Directory": `server.type: LDAP` alone reads OpenLDAP with its preset.
+#[tokio::test]
+async fn the_ldap_server_type_alone_reads_openldap() {
+    let Scenario {
+        client, ns, base, ..
+    } = Scenario::on(Server::OpenLdap, "e2e-ldap-type").await;
+    let tasks: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
+    let task: UserSynchronization = serde_json::from_value(serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
+        "metadata": {"name": "corp"},
+        "spec": {
+            "targetGroup": "all-users",
+            "server": {"type": "LDAP", "urls": [env::slapd().ldaps_url],
+                       "credentialsSecretRef": {"name": "bind"}, "tls": {"caSecretRef": {"name": "ca"}}},
+            "directory": {"baseDN": base},
+        },
+    }))
+    .expect("task");
+    let created = tasks
+        .create(&kube::api::PostParams::default(), &task)
+        .await
+        .expect("task");
+    assert_eq!(
+        created.spec.directory.preset, None,
+        "no preset is stored for it"
+    );
+    let operator = start_operator(&client, &ns.name);
+    assert_synced(&wait_for_run(&tasks, None).await);
+    let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
+    let synced = user_groups(&groups).await;
+    let devs = by_display(&synced, "Devs");
+    assert_eq!(devs.spec.users.len(), 2);
+    assert_eq!(
+        devs.spec.source.as_ref().map(|s| s.id.len()),
+        Some(36),
+        "entryUUID"
+    );
     operator.abort();
 }
