@@ -15,6 +15,7 @@ pub mod metrics;
 mod reconcile;
 mod retry;
 mod settled;
+mod shutdown;
 pub mod view;
 
 use std::sync::Arc;
@@ -38,9 +39,17 @@ use events::Events;
 use kube::runtime::reflector::Store;
 use metrics::Metrics;
 use reconcile::reconcile;
+use shutdown::Shutdown;
 
 /// Runs the operator until the process is asked to stop.
 pub async fn serve(client: kube::Client, options: Options) {
+    let shutdown = match Shutdown::listen() {
+        Ok(shutdown) => shutdown,
+        Err(e) => {
+            error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
     // One watch per namespace when a list is given: the operator's rights may end at those namespaces.
     let task_apis: Vec<Api<UserSynchronization>> = if options.namespaces.is_empty() {
         vec![Api::all(client.clone())]
@@ -65,7 +74,13 @@ pub async fn serve(client: kube::Client, options: Options) {
         None => WriteFence::open(),
     });
     let leadership = match &options.leader_election {
-        Some(election) => match leader::acquire(client.clone(), election, fence.clone()).await {
+        Some(election) => match tokio::select! {
+            acquired = leader::acquire(client.clone(), election, fence.clone()) => acquired,
+            () = shutdown.requested() => {
+                info!("stopping before becoming the leader");
+                return;
+            }
+        } {
             Ok(leadership) => Some(leadership),
             Err(e) => {
                 error!(error = %e, "leader election failed");
@@ -82,8 +97,9 @@ pub async fn serve(client: kube::Client, options: Options) {
             // asking (the run slots in `State` bound the runs).
             let namespace = tasks.namespace().map(str::to_owned);
             let controller = Controller::new(tasks, watcher::Config::default())
-                .with_config(Config::default().concurrency(0))
-                .shutdown_on_signal();
+                .with_config(Config::default().concurrency(0));
+            let stop = shutdown.for_controller();
+            let controller = controller.graceful_shutdown_on(stop);
             watch_connections(controller, &client, namespace.as_deref())
         })
         .collect();
@@ -106,38 +122,44 @@ pub async fn serve(client: kube::Client, options: Options) {
         state,
     });
     info!(%namespaces, "controller starting");
-    tokio::spawn(async {
-        if shutdown_signal().await.is_ok() {
-            info!("shutdown requested; runs in progress finish first");
-        }
-    });
-    let connection_checks = check_connections(&ctx);
+    let connection_checks = check_connections(&ctx, &shutdown);
     let controllers = controllers.into_iter().map(|controller| {
         // A task whose UserGroups someone else edited or deleted is looked at again at once.
         let changed = ctx.state.user_groups.owners_of_changes();
         controller
             .reconcile_on(changed)
             .run(reconcile, error_policy, ctx.clone())
-            .map(|r| {
-                r.map(|(task, _)| Looked::Task(task))
-                    .map_err(|e| e.to_string())
-            })
             .boxed()
     });
-    let controller = futures::stream::select_all(controllers.chain(connection_checks));
-    let controller = controller.for_each(|result| {
+    let tasks = futures::stream::select_all(controllers).for_each(|result| {
         let (ready, ctx) = (ready.clone(), ctx.clone());
         async move {
             match result {
-                Ok(Looked::Task(task)) => {
+                Ok((task, _)) => {
                     ready.store(true, Ordering::Relaxed);
                     ctx.state.retries.succeeded(&task);
                 }
-                Ok(Looked::Connection) => {}
                 Err(e) => error!(error = %e, "reconcile failed"),
             }
         }
     });
+    let checks = futures::stream::select_all(connection_checks).for_each(|result| async move {
+        if let Err(e) = result {
+            error!(error = %e, "connection reconcile failed");
+        }
+    });
+    // The process ends with the task controllers, once the runs in progress have reported. The
+    // connection checks hold nothing that must finish, and a controller asked to stop before its
+    // first list completes would wait for that list forever: they stop with the tasks.
+    let controller = async move {
+        tokio::select! {
+            () = tasks => {}
+            () = async {
+                checks.await;
+                std::future::pending::<()>().await
+            } => {}
+        }
+    };
     match leadership {
         Some(mut leadership) => {
             tokio::select! {
@@ -148,12 +170,6 @@ pub async fn serve(client: kube::Client, options: Options) {
         }
         None => controller.await,
     }
-}
-
-/// What one reconcile looked at.
-enum Looked {
-    Task(ObjectRef<UserSynchronization>),
-    Connection,
 }
 
 /// A task is looked at again when the connection it names changes (its spec, or its readiness on
@@ -212,7 +228,8 @@ fn users_of(
 /// everywhere.
 fn check_connections(
     ctx: &Arc<Context>,
-) -> Vec<futures::stream::BoxStream<'static, Result<Looked, String>>> {
+    shutdown: &Shutdown,
+) -> Vec<futures::stream::BoxStream<'static, Result<(), String>>> {
     let client = &ctx.client;
     let namespaced: Vec<Api<DirectoryConnection>> = if ctx.options.namespaces.is_empty() {
         vec![Api::all(client.clone())]
@@ -225,19 +242,23 @@ fn check_connections(
     let mut streams: Vec<_> = namespaced
         .into_iter()
         .map(|api| {
-            Controller::new(api, watcher::Config::default())
-                .shutdown_on_signal()
+            let controller = Controller::new(api, watcher::Config::default());
+            let stop = shutdown.for_controller();
+            controller
+                .graceful_shutdown_on(stop)
                 .run(connections::reconcile, connection_error_policy, ctx.clone())
-                .map(|r| r.map(|_| Looked::Connection).map_err(|e| e.to_string()))
+                .map(|r| r.map(|_| ()).map_err(|e| e.to_string()))
                 .boxed()
         })
         .collect();
     let cluster: Api<ClusterDirectoryConnection> = Api::all(client.clone());
+    let controller = Controller::new(cluster, watcher::Config::default());
+    let stop = shutdown.for_controller();
     streams.push(
-        Controller::new(cluster, watcher::Config::default())
-            .shutdown_on_signal()
+        controller
+            .graceful_shutdown_on(stop)
             .run(connections::reconcile, connection_error_policy, ctx.clone())
-            .map(|r| r.map(|_| Looked::Connection).map_err(|e| e.to_string()))
+            .map(|r| r.map(|_| ()).map_err(|e| e.to_string()))
             .boxed(),
     );
     streams
@@ -280,15 +301,6 @@ async fn can_list(task_apis: &[Api<UserSynchronization>]) -> bool {
         }
     }
     can
-}
-
-/// SIGTERM (what Kubernetes sends a pod) or Ctrl-C: the signals the controllers stop on.
-async fn shutdown_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => Ok(()),
-        result = tokio::signal::ctrl_c() => result,
-    }
 }
 
 /// Only failures to talk to the apiserver end up here (a run's own failures are reported on

@@ -152,6 +152,10 @@ async fn a_cluster_connection_serves_only_the_namespaces_it_allows() {
     spec["allowedNamespaces"] = serde_json::json!({
         "names": [a.name], "selector": {"matchLabels": label},
     });
+    // Named, not left to the operator's default: the other tests' operators in this cluster check
+    // every cluster connection too, each with a default namespace of its own. (The default, the
+    // operator's namespace, is what the node tests use.)
+    spec["secretNamespace"] = home.name.clone().into();
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let labelled = serde_json::json!({"metadata": {"labels": label}});
     namespaces
