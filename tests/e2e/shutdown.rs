@@ -78,3 +78,42 @@ async fn sigterm_lets_the_run_in_progress_finish() {
         task.status
     );
 }
+
+/// SIGTERM while the operator is still starting (its controllers not yet listening, or their first
+/// lists not done): it still stops, with success, a few seconds later.
+#[tokio::test]
+async fn sigterm_during_start_up_stops_the_operator() {
+    let Scenario { ns, .. } = Scenario::new("e2e-early-stop").await;
+    for delay in [0, 10, 30, 100, 1000] {
+        let (mut operator, log_path) =
+            spawn_operator(&ns.name, &["--listen", "127.0.0.1:0"], "info");
+        // The process has installed its signal handler once it logs anything at all.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .is_empty()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no controller started"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        let pid = operator.id().expect("running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let exit = tokio::time::timeout(Duration::from_secs(15), operator.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("SIGTERM {delay} ms into start-up: still running after 15 s")
+            })
+            .expect("exit status");
+        let logs = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let _ = std::fs::remove_file(&log_path);
+        assert!(exit.success(), "{delay} ms: {exit}: {logs}");
+    }
+}
