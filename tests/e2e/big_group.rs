@@ -10,7 +10,7 @@ use usersync::api::{UserGroup, UserSynchronization};
 use usersync_testbed::fixture::{FixtureSpec, generate, names};
 use usersync_testbed::ldif::{self, Layout, OpenLdap};
 
-use crate::support::audit::audit_writes;
+use crate::support::audit::{audit_write_lines, audit_writes};
 use crate::support::command::run_ok;
 use crate::support::kube::{
     allow_servers, base_and_shards, bind_and_ca_secrets, install_crds, joined_member_ids,
@@ -178,7 +178,8 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
     assert_eq!(
         audit_writes(&ns.name),
         writes,
-        "an unchanged group writes nothing"
+        "an unchanged group writes nothing: {:?}",
+        audit_write_lines(&ns.name, writes)
     );
 
     // One member renamed: only the object that lists that member is written, and its status (the
@@ -190,15 +191,18 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
     ));
     run_now(&tasks, "renamed").await;
     let task = wait_for_run(&tasks, Some("renamed")).await;
+    let last_run = task.status.and_then(|s| s.last_run);
     assert_eq!(
-        task.status.and_then(|s| s.last_run).map(|r| r.updated),
-        Some(1)
+        last_run.as_ref().map(|r| r.updated),
+        Some(1),
+        "one group updated: {last_run:?}"
     );
     assert_eq!(
         audit_writes(&ns.name),
         writes + 1,
-        "one of {} objects rewritten",
-        shards.len() + 1
+        "one of {} objects rewritten: {:?}",
+        shards.len() + 1,
+        audit_write_lines(&ns.name, writes)
     );
 
     // One member leaves: the chunk that held it (rarely its neighbour too) and the counts change;
@@ -215,8 +219,9 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
     // Spec and status of at most two shards, and the base object's status (its total count).
     assert!(
         (2..=5).contains(&written),
-        "{written} writes for one member leaving a group of {} objects",
-        shards.len() + 1
+        "{written} writes for one member leaving a group of {} objects: {:?}",
+        shards.len() + 1,
+        audit_write_lines(&ns.name, before)
     );
     operator.abort();
 }

@@ -14,6 +14,27 @@ pub fn audit_writes(ns: &str) -> usize {
         .count()
 }
 
+/// UserGroup writes in namespace `ns` after the first `skip`, one line each (verb, name,
+/// subresource, response code): what an assertion on a count shows when it fails.
+pub fn audit_write_lines(ns: &str, skip: usize) -> Vec<String> {
+    let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
+    let needle = format!("\"namespace\":\"{ns}\"");
+    log.lines()
+        .filter(|l| l.contains("\"resource\":\"usergroups\"") && l.contains(&needle))
+        .skip(skip)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e["verb"].as_str().unwrap_or_default(),
+                e["objectRef"]["name"].as_str().unwrap_or_default(),
+                e["objectRef"]["subresource"].as_str().unwrap_or_default(),
+                e["responseStatus"]["code"]
+            )
+        })
+        .collect()
+}
+
 /// Writes in namespace `ns` per user name, leader-election Leases left out.
 pub fn audit_writers(ns: &str) -> BTreeMap<String, usize> {
     let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
