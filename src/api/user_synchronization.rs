@@ -64,9 +64,22 @@ pub struct UserSynchronizationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub time_zone: Option<String>,
-    /// The root UserGroup that directory groups hang below; created if missing.
-    #[schemars(length(min = 1, max = 253))]
+    /// The name of the root UserGroup the task's tree hangs below. Missing, it is created under
+    /// this name and is the task's. Existing and not the task's (made by hand, by GitOps, or the
+    /// root of another task), it is never written: the task hangs a group of its own below it,
+    /// named after the task, and its tree below that one.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub target_group: String,
+    /// Names chosen for directory groups, as `oc adm groups sync` maps them: the group (its DN or
+    /// its directory id) to the UserGroup name it gets. A group not listed is named after its
+    /// directory name, with a suffix from its id only where that name is taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["group"]))]
+    pub group_names: Vec<GroupName>,
     /// What to do when an object to create already exists and is not this task's.
     #[serde(default)]
     pub collision_policy: CollisionPolicy,
@@ -260,6 +273,20 @@ pub struct DirectorySpec {
     #[serde(default = "default_max_memberships")]
     #[schemars(range(min = 1, max = 1000000000))]
     pub max_memberships: i64,
+}
+
+/// A directory group's chosen UserGroup name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub struct GroupName {
+    /// The group's DN (compared as a DN: case and spacing aside) or its directory id.
+    #[schemars(length(min = 1, max = 2048))]
+    pub group: String,
+    /// The UserGroup's name.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
 }
 
 /// One extra field on each listed user.

@@ -77,6 +77,8 @@ pub fn cluster_state<'a>(
                 marked_extinct: g.annotations().contains_key(EXTINCT_SINCE_ANNOTATION),
                 name,
                 owned,
+                managed: g.labels().contains_key(SYNCHRONIZATION_LABEL),
+                created: g.metadata.creation_timestamp.clone(),
                 spec,
             }
         })

@@ -1,7 +1,7 @@
 //! Kubernetes names for UserGroups: DNS-1123, at most 63 characters (so a name also fits a label
-//! value, as `usersync.io/shard-of` needs), derived from the task and the group's name, with a
-//! suffix from the directory id that keeps names unique when names collide after sanitising.
-//! A name is chosen once, at creation: renames in the directory keep the object and its name.
+//! value, as `usersync.io/shard-of` needs): the group's directory name alone, or with a suffix
+//! from its directory id where that name is taken. A name is chosen once, at creation: renames in
+//! the directory keep the object and its name.
 
 use sha2::{Digest, Sha256};
 
@@ -34,19 +34,39 @@ pub fn digest(key: &str, len: usize) -> String {
     hex[..len.min(hex.len())].to_owned()
 }
 
-/// `<task>-<group>-<suffix>` within [`MAX_NAME`]; the suffix comes from `identity` (the directory
-/// id, or the target group's name), so the same object always gets the same name.
-pub fn user_group_name(task: &str, group: &str, identity: &str) -> String {
-    compose(task, group, &digest(identity, SUFFIX_LEN))
+/// The group's directory name alone, as a name (`Platform Team` → `platform-team`; `group` when
+/// nothing is left of it), cut to [`MAX_NAME`]: what a person guesses. `None` when it would end
+/// like a shard's name (`-s<number>`), which only shards may.
+pub fn plain_name(group: &str) -> Option<String> {
+    let mut name = match slug(group) {
+        s if s.is_empty() => "group".to_owned(),
+        s => s,
+    };
+    name.truncate(MAX_NAME);
+    let name = name.trim_end_matches('-').to_owned();
+    (!looks_like_shard(&name)).then_some(name)
+}
+
+/// `<group>-<suffix>` within [`MAX_NAME`], the suffix from `identity` (the directory id): the
+/// name of a group whose plain name is taken.
+pub fn suffixed_name(group: &str, identity: &str) -> String {
+    compose(group, &digest(identity, SUFFIX_LEN))
 }
 
 /// The same with a longer suffix, for the rare case that two ids share the short one.
-pub fn user_group_name_long(task: &str, group: &str, identity: &str) -> String {
-    compose(task, group, &digest(identity, LONG_SUFFIX_LEN))
+pub fn suffixed_name_long(group: &str, identity: &str) -> String {
+    compose(group, &digest(identity, LONG_SUFFIX_LEN))
 }
 
-/// Whether `name` ends in the suffix [`user_group_name`] or [`user_group_name_long`] derive from
-/// `identity`: true of the names usersync gave, whatever the group was called then.
+/// Whether a name ends like a shard's (`-s` and digits).
+pub fn looks_like_shard(name: &str) -> bool {
+    name.rsplit_once("-s")
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `name` ends in the suffix [`suffixed_name`] or [`suffixed_name_long`] derive from
+/// `identity`: true of the suffixed names usersync gives (and gave, after the task's name, before
+/// names were plain where free), whatever the group was called then.
 pub fn carries_suffix_of(name: &str, identity: &str) -> bool {
     [SUFFIX_LEN, LONG_SUFFIX_LEN].iter().any(|&len| {
         name.strip_suffix(&digest(identity, len))
@@ -68,19 +88,12 @@ pub fn shard_name(base: &str, index: usize) -> String {
     format!("{stem}-{whole}{tail}")
 }
 
-fn compose(task: &str, group: &str, suffix: &str) -> String {
-    let group = match slug(group) {
+fn compose(group: &str, suffix: &str) -> String {
+    let mut stem = match slug(group) {
         s if s.is_empty() => "group".to_owned(),
         s => s,
     };
-    let task = slug(task);
-    let budget = MAX_NAME - suffix.len() - 1;
-    let mut stem = if task.is_empty() {
-        group
-    } else {
-        format!("{task}-{group}")
-    };
-    stem.truncate(budget);
+    stem.truncate(MAX_NAME - suffix.len() - 1);
     let stem = stem.trim_end_matches('-');
     format!("{stem}-{suffix}")
 }
@@ -115,26 +128,21 @@ mod tests {
 
     #[test]
     fn colliding_names_stay_apart_through_their_ids() {
-        let a = user_group_name("corp-ad", "Dev Ops", "guid-1");
-        let b = user_group_name("corp-ad", "dev-ops", "guid-2");
-        let c = user_group_name("corp-ad", "DEV_OPS", "guid-3");
-        assert!(a.starts_with("corp-ad-dev-ops-"));
+        let a = suffixed_name("Dev Ops", "guid-1");
+        let b = suffixed_name("dev-ops", "guid-2");
+        let c = suffixed_name("DEV_OPS", "guid-3");
+        assert!(a.starts_with("dev-ops-"));
         assert!(a != b && b != c && a != c);
-        assert_eq!(a, user_group_name("corp-ad", "Dev Ops", "guid-1"), "stable");
+        assert_eq!(a, suffixed_name("Dev Ops", "guid-1"), "stable");
     }
 
     #[test]
     fn every_name_is_a_dns1123_label_even_when_long_or_empty() {
         let long = "A very long group name that goes on and on and on ".repeat(5);
-        for (task, group) in [
-            ("corp-ad", long.as_str()),
-            (&*"t".repeat(100), "x"),
-            ("corp", "***"),
-            ("corp", "开发"),
-        ] {
-            let name = user_group_name(task, group, "id");
+        for group in [long.as_str(), &*"t".repeat(100), "x", "***", "开发"] {
+            let name = suffixed_name(group, "id");
             assert!(is_dns1123_label(&name), "{name}");
-            let long_name = user_group_name_long(task, group, "id");
+            let long_name = suffixed_name_long(group, "id");
             assert!(is_dns1123_label(&long_name), "{long_name}");
             for i in [1, 12, 999] {
                 assert!(
@@ -145,7 +153,7 @@ mod tests {
             }
         }
         assert_eq!(
-            user_group_name("corp", "***", "id").split('-').nth(1),
+            suffixed_name("***", "id").split('-').next(),
             Some("group")
         );
     }
@@ -153,8 +161,8 @@ mod tests {
     #[test]
     fn shards_of_long_bases_that_differ_only_in_their_suffix_keep_apart() {
         let group = "a group whose name is long enough to fill every character of a name";
-        let a = user_group_name("corp", group, "id-1");
-        let b = user_group_name("corp", group, "id-2");
+        let a = suffixed_name(group, "id-1");
+        let b = suffixed_name(group, "id-2");
         assert_eq!(a.len(), MAX_NAME);
         assert_ne!(a, b);
         assert_eq!(a[..MAX_NAME - SUFFIX_LEN], b[..MAX_NAME - SUFFIX_LEN]);
@@ -172,7 +180,6 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn generated_names_are_labels_and_shards_never_share_one(
-            task in "[a-zA-Z0-9 _.-]{0,70}",
             groups in proptest::collection::vec(".{0,90}", 1..6),
             prefix in "[a-z]{0,70}",
             indexes in proptest::collection::vec(1usize..2000, 1..4),
@@ -182,8 +189,9 @@ mod tests {
                 .enumerate()
                 .flat_map(|(i, g)| {
                     let id = format!("id-{i}");
-                    [user_group_name(&task, g, &id), user_group_name(&task, &format!("{prefix}{g}"), &id),
-                     user_group_name_long(&task, &format!("{prefix}{g}"), &id)]
+                    let plain = plain_name(&format!("{prefix}{g}")).into_iter();
+                    plain.chain([suffixed_name(g, &id), suffixed_name(&format!("{prefix}{g}"), &id),
+                     suffixed_name_long(&format!("{prefix}{g}"), &id)])
                 })
                 .collect();
             bases.sort();
@@ -211,7 +219,6 @@ mod tests {
         /// the planner falls back to when two short ones meet.
         #[test]
         fn distinct_identities_get_distinct_names(
-            task in ".{0,70}",
             group in ".{0,90}",
             other in ".{0,90}",
             ids in proptest::collection::hash_set("[0-9a-f-]{8,36}", 2..8),
@@ -219,13 +226,13 @@ mod tests {
             let ids: Vec<&String> = ids.iter().collect();
             for (i, a) in ids.iter().enumerate() {
                 for b in &ids[i + 1..] {
-                    let long = |id: &str, g: &str| user_group_name_long(&task, g, id);
+                    let long = |id: &str, g: &str| suffixed_name_long(g, id);
                     proptest::prop_assert_ne!(long(a, &group), long(b, &other));
                     proptest::prop_assert_ne!(long(a, &group), long(b, &group));
                     proptest::prop_assert!(carries_suffix_of(&long(a, &other), a));
                     proptest::prop_assert!(!carries_suffix_of(&long(a, &group), b));
                 }
-                let name = user_group_name(&task, &group, ids[i]);
+                let name = suffixed_name(&group, ids[i]);
                 proptest::prop_assert!(is_dns1123_label(&name), "{}", name);
                 proptest::prop_assert!(carries_suffix_of(&name, ids[i]));
             }
@@ -234,14 +241,25 @@ mod tests {
 
     #[test]
     fn generated_names_carry_their_identitys_suffix() {
-        let name = user_group_name("corp", "Sales", "guid-1");
+        let name = suffixed_name("Sales", "guid-1");
         assert!(carries_suffix_of(&name, "guid-1"));
         assert!(carries_suffix_of(
-            &user_group_name_long("corp", "Renamed", "guid-1"),
+            &suffixed_name_long("Renamed", "guid-1"),
             "guid-1"
         ));
         assert!(!carries_suffix_of(&name, "guid-2"));
         assert!(!carries_suffix_of("copy-of-sales", "guid-1"));
+    }
+
+    #[test]
+    fn plain_names_are_the_directory_name_alone_and_never_a_shards() {
+        assert_eq!(plain_name("Platform Team").as_deref(), Some("platform-team"));
+        assert_eq!(plain_name("***").as_deref(), Some("group"));
+        assert_eq!(plain_name(&"x".repeat(80)).map(|n| n.len()), Some(MAX_NAME));
+        assert_eq!(plain_name("Team S1"), None, "team-s1 could be a shard of team");
+        assert_eq!(plain_name("Team S1b").as_deref(), Some("team-s1b"));
+        assert!(looks_like_shard(&shard_name("team", 3)));
+        assert!(!looks_like_shard(&suffixed_name("Team S1", "id")));
     }
 
     #[test]

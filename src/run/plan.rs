@@ -6,11 +6,13 @@ use std::sync::Arc;
 use kube::ResourceExt;
 
 use super::validate::Checked;
-use crate::api::{PlannedChange, Preview, UserGroup, UserSynchronization};
+use crate::api::{GroupName, PlannedChange, Preview, UserGroup, UserSynchronization};
+use crate::directory::dn;
 use crate::directory::snapshot::{Snapshot, Unreadable};
 use crate::planner::current::{ClusterState, cluster_state};
 use crate::planner::desired::{DesiredGroup, desired_groups};
-use crate::planner::plan::{Held, Plan, Policies, plan};
+use crate::planner::desired::Identity;
+use crate::planner::plan::{Held, Naming, Plan, Policies, plan};
 
 /// Changes a preview lists one by one; the counts cover all of them.
 const PREVIEW_SAMPLE: usize = 20;
@@ -37,8 +39,13 @@ pub fn plan_changes<'a>(
 ) -> (Plan, ClusterState<'a>) {
     let spec = &task.spec;
     let state = cluster_state(objects, task);
+    let naming = Naming {
+        root: spec.target_group.clone(),
+        chosen: chosen_names(&spec.group_names, &desired),
+    };
     let policies = Policies {
         task: task.name_any(),
+        naming,
         collision: spec.collision_policy,
         user_extinction: spec.user_extinction_policy,
         group_extinction: spec.group_extinction_policy,
@@ -51,6 +58,33 @@ pub fn plan_changes<'a>(
         ),
     };
     (plan(desired, &state.groups, &policies), state)
+}
+
+/// `groupNames` matched to the desired groups: by directory id, or by DN compared as a DN. An
+/// entry that matches no group names nothing (the group may be out of scope this run).
+fn chosen_names(
+    chosen: &[GroupName],
+    desired: &[DesiredGroup],
+) -> hashbrown::HashMap<Identity, String> {
+    let mut out = hashbrown::HashMap::new();
+    if chosen.is_empty() {
+        return out;
+    }
+    let by_key: hashbrown::HashMap<String, &str> = chosen
+        .iter()
+        .flat_map(|c| {
+            let dn = dn::key_of(&c.group).ok().map(|k| (k, c.name.as_str()));
+            dn.into_iter().chain([(c.group.clone(), c.name.as_str())])
+        })
+        .collect();
+    for d in desired {
+        let Some(source) = &d.source else { continue };
+        let by_dn = dn::key_of(&source.dn).ok().and_then(|k| by_key.get(&k));
+        if let Some(name) = by_key.get(&source.id).or(by_dn) {
+            out.insert(d.identity.clone(), (*name).to_owned());
+        }
+    }
+    out
 }
 
 /// The plan in brief, as a dry-run task shows it on its status.

@@ -10,6 +10,7 @@ use super::schedule::{Schedule, UnixSeconds, parse_duration};
 use crate::api::{BindMethod, ServerSpec, ServerType, TlsMode, UserSynchronizationSpec};
 use crate::directory::error::DirectoryError;
 use crate::directory::search::check_spec;
+use crate::planner::names::{is_dns1123_label, looks_like_shard};
 use crate::planner::plan::MaxDeletions;
 
 /// What the spec says, checked.
@@ -43,9 +44,7 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> InvalidSpec 
 
 /// Checks the whole spec. `now` is when the task would first run: a cron expression must fire after it.
 pub fn validate(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Checked, InvalidSpec> {
-    if spec.target_group.trim().is_empty() {
-        return Err(invalid("targetGroup", "must name a group"));
-    }
+    names(spec)?;
     let schedule = schedule(spec, now)?;
     let full_sync_every = parse_duration(&spec.incremental.full_sync_interval)
         .map_err(|e| invalid("incremental.fullSyncInterval", e.to_string()))?;
@@ -86,6 +85,53 @@ pub fn validate(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Chec
         max_deletions,
         run_timeout,
     })
+}
+
+const SHARD_LIKE: &str = "ends like a shard's name (-s and a number), which only shards may";
+
+/// `targetGroup` and `groupNames` name UserGroups exactly: each a DNS-1123 label, none twice.
+fn names(spec: &UserSynchronizationSpec) -> Result<(), InvalidSpec> {
+    if !is_dns1123_label(&spec.target_group) {
+        return Err(invalid(
+            "targetGroup",
+            format!(
+                "{:?} is not a UserGroup name (lower-case letters, digits and '-', at most 63): \
+                 it names the root UserGroup exactly; to keep a root synced before, set it to \
+                 that UserGroup's name",
+                spec.target_group
+            ),
+        ));
+    }
+    if looks_like_shard(&spec.target_group) {
+        return Err(invalid("targetGroup", SHARD_LIKE));
+    }
+    let mut groups = std::collections::HashSet::new();
+    let mut names = std::collections::HashSet::from([spec.target_group.as_str()]);
+    for (i, chosen) in spec.group_names.iter().enumerate() {
+        let field = format!("groupNames[{i}]");
+        if !is_dns1123_label(&chosen.name) {
+            return Err(invalid(
+                format!("{field}.name"),
+                format!("{:?} is not a UserGroup name", chosen.name),
+            ));
+        }
+        if looks_like_shard(&chosen.name) {
+            return Err(invalid(format!("{field}.name"), SHARD_LIKE));
+        }
+        if !names.insert(&chosen.name) {
+            return Err(invalid(
+                format!("{field}.name"),
+                format!("{:?} is chosen twice (or is the targetGroup)", chosen.name),
+            ));
+        }
+        if !groups.insert(chosen.group.to_lowercase()) {
+            return Err(invalid(
+                format!("{field}.group"),
+                format!("{:?} is named twice", chosen.group),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn schedule(spec: &UserSynchronizationSpec, now: UnixSeconds) -> Result<Schedule, InvalidSpec> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use ldap3::{Ldap, Mod};
+use ldap3::Mod;
 use usersync::api::UserGroup;
 use usersync_testbed::env;
 
@@ -364,27 +364,6 @@ async fn health_and_metrics_endpoints_report_runs() {
     operator.abort();
 }
 
-/// The entry's directory id as the operator reads it (objectGUID as a GUID string, entryUUID).
-async fn read_id(server: Server, ldap: &mut Ldap, dn: &str) -> String {
-    let attribute = match server {
-        Server::Samba => "objectGUID",
-        Server::OpenLdap => "entryUUID",
-    };
-    let (entries, _) = ldap
-        .search(dn, ldap3::Scope::Base, "(objectClass=*)", vec![attribute])
-        .await
-        .and_then(|r| r.success())
-        .unwrap_or_else(|e| panic!("read {dn}: {e}"));
-    let entry = ldap3::SearchEntry::construct(entries.into_iter().next().expect("entry"));
-    match server {
-        Server::Samba => {
-            usersync::directory::id_format::guid_to_string(&entry.bin_attrs[attribute][0])
-                .expect("GUID")
-        }
-        Server::OpenLdap => entry.attrs[attribute][0].clone(),
-    }
-}
-
 async fn collisions_and_kept_groups_follow_the_policies(server: Server) {
     let Scenario {
         client,
@@ -393,8 +372,7 @@ async fn collisions_and_kept_groups_follow_the_policies(server: Server) {
         base,
     } = Scenario::on(server, "e2e-policy").await;
     // The name the operator will want for Devs, already taken by a UserGroup someone made by hand.
-    let id = read_id(server, &mut ldap, &server.group_dn(&base, "Devs")).await;
-    let taken = usersync::planner::names::user_group_name("corp", "Devs", &id);
+    let taken = usersync::planner::names::plain_name("Devs").expect("a plain name");
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     let hand_made = UserGroup::new(
         &taken,

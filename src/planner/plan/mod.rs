@@ -2,29 +2,33 @@
 //! under the task's collision and extinction policies and its deletion brake.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
 
 mod held;
+mod naming;
 mod vanished;
 
 pub use held::Held;
+pub use naming::{Naming, Root};
+use naming::{Names, assign_names, holds_given_name, required, root_of};
 use held::{hold_groups, hold_users};
 use vanished::{
     deletion_brake, keep_vanished_users, listed_records, vanished_groups, vanished_users,
 };
 
 use super::desired::{DesiredGroup, Identity};
-use super::names::{carries_suffix_of, user_group_name, user_group_name_long};
 use super::order::sort_users;
 use crate::api::{CollisionPolicy, ExtinctionPolicy, GroupUser, UserGroupSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// The task settings the planner needs.
 #[derive(Clone, Debug)]
 pub struct Policies {
+    /// The task's name: its own group's, when it hangs below a root that is not its.
     pub task: String,
+    pub naming: Naming,
     pub collision: CollisionPolicy,
     pub user_extinction: ExtinctionPolicy,
     pub group_extinction: ExtinctionPolicy,
@@ -107,6 +111,10 @@ pub struct CurrentGroup<'a> {
     pub name: String,
     /// Written by this task (its label and owner reference).
     pub owned: bool,
+    /// Written by a usersync task, this one or another (its label).
+    pub managed: bool,
+    /// When the object was created: the older of two copies stands.
+    pub created: Option<Time>,
     /// Borrowed from the stored object; owned when shards were joined into it.
     pub spec: Cow<'a, UserGroupSpec>,
     /// Already marked as gone from the directory.
@@ -169,6 +177,10 @@ pub struct Plan {
     /// Listed users and groups gone from the read because their entries could not be used: kept
     /// as they were.
     pub held: usize,
+    /// This task's objects moved to the name the spec now asks for (they are in `remove` too).
+    pub replaced: Vec<String>,
+    /// The root the task's own group hangs below, when the root is not the task's.
+    pub attached_to: Option<String>,
 }
 
 impl Plan {
@@ -182,19 +194,34 @@ impl Plan {
 
 /// What makes the cluster's UserGroups (`current`) match the directory (`desired`) under the
 /// task's policies.
-pub fn plan(desired: Vec<DesiredGroup>, current: &[CurrentGroup<'_>], policies: &Policies) -> Plan {
-    let mut planning = Planning::start(&desired, current, policies);
-    let (names, skip) = assign_names(
+pub fn plan(
+    mut desired: Vec<DesiredGroup>,
+    current: &[CurrentGroup<'_>],
+    policies: &Policies,
+) -> Plan {
+    let by_name: HashMap<&str, &CurrentGroup<'_>> =
+        current.iter().map(|c| (c.name.as_str(), c)).collect();
+    let root = root_of(&policies.naming, &by_name);
+    if let Root::Attached(_) = root {
+        for d in desired.iter_mut().filter(|d| d.identity == Identity::Target) {
+            d.display_name = policies.task.clone();
+        }
+    }
+    let mut planning = Planning::start(&desired, current, by_name, (policies, &root));
+    let names = assign_names(
         &desired,
         &planning.owned,
         &planning.by_name,
-        policies,
+        (policies, &root),
         &mut planning.out,
     );
-    for d in desired {
-        planning.write_group(d, &names, &skip);
+    if let Root::Attached(name) = root {
+        planning.out.attached_to = Some(name);
     }
-    planning.finish()
+    for d in desired {
+        planning.write_group(d, &names);
+    }
+    planning.finish(names.replaced)
 }
 
 /// One plan's working state: the cluster's objects indexed, what is gone from the directory and
@@ -224,11 +251,12 @@ impl<'c> Planning<'c> {
     fn start(
         desired: &[DesiredGroup],
         current: &'c [CurrentGroup<'c>],
-        policies: &'c Policies,
+        by_name: HashMap<&'c str, &'c CurrentGroup<'c>>,
+        (policies, root): (&'c Policies, &Root),
     ) -> Planning<'c> {
-        let (owned, duplicates) = index_owned(current);
-        let by_name: HashMap<&str, &CurrentGroup<'_>> =
-            current.iter().map(|c| (c.name.as_str(), c)).collect();
+        let (owned, duplicates) = index_owned(current, |c| {
+            holds_given_name(c, required(policies, root, &c.identity()))
+        });
         // Dropped on return: only the brake needs the listed records.
         let listed = listed_records(current);
         let mut vanished_users = vanished_users(&listed, desired);
@@ -267,21 +295,20 @@ impl<'c> Planning<'c> {
 
     /// Plans one desired group under its name: a create, an update, or unchanged. A group skipped
     /// for its name is left out.
-    fn write_group(
-        &mut self,
-        d: DesiredGroup,
-        names: &BTreeMap<Identity, String>,
-        skip: &HashSet<Identity>,
-    ) {
+    fn write_group(&mut self, d: DesiredGroup, names: &Names) {
         let Some(name) = names
+            .names
             .get(&d.identity)
             .cloned()
-            .filter(|_| !skip.contains(&d.identity))
+            .filter(|_| !names.skip.contains(&d.identity))
         else {
             return;
         };
         let existing = self.by_name.get(name.as_str()).copied();
-        let parent = d.parent.as_ref().and_then(|p| names.get(p).cloned());
+        let parent = match &d.parent {
+            Some(p) => names.names.get(p).cloned(),
+            None => self.out.attached_to.clone(),
+        };
         // Desired groups list their users in list order already.
         let mut users = d.users;
         if let Some(current) =
@@ -349,7 +376,7 @@ impl<'c> Planning<'c> {
 
     /// Counts the vanished users, removes or marks the vanished groups as the policy and the
     /// brake allow, and hands back the plan.
-    fn finish(mut self) -> Plan {
+    fn finish(mut self, replaced: Vec<String>) -> Plan {
         if self.drop_vanished_users {
             self.out.users_removed = self.vanished_users.len();
         } else {
@@ -367,38 +394,43 @@ impl<'c> Planning<'c> {
         // A duplicate is a copy of an object that stands: removing it loses nothing, so the brake
         // does not hold it back.
         self.out.remove.extend(self.out.duplicates.iter().cloned());
+        // So is an object whose group is written under its new name in the same run.
+        self.out.remove.extend(replaced.iter().cloned());
+        self.out.replaced = replaced;
         self.out.remove.sort();
         self.out.mark_extinct.sort();
         self.out
     }
 }
 
-/// What a group's generated name derives its suffix from.
-fn name_key(identity: &Identity, display_name: &str) -> String {
-    match identity {
-        Identity::Target => format!("target:{display_name}"),
-        Identity::Directory(id) => id.clone(),
-    }
-}
-
 /// This task's objects by the identity they stand for, and the ones that stand for an identity
 /// another object already does (a copy made with the task's label and owner, or a write that
-/// raced). Whatever order the objects come in, the same one stands: one whose name usersync gave
-/// it (it ends in its identity's suffix) before any other, then the smallest name.
+/// raced). Whatever order the objects come in, the same one stands: one holding a name usersync
+/// would give it (`given`) before any other, then the oldest, then the smallest name.
 fn index_owned<'c>(
     current: &'c [CurrentGroup<'c>],
+    given: impl Fn(&CurrentGroup<'_>) -> bool,
 ) -> (
     HashMap<Identity, &'c CurrentGroup<'c>>,
     Vec<&'c CurrentGroup<'c>>,
 ) {
-    let mut mine: Vec<&CurrentGroup<'_>> = current.iter().filter(|c| c.owned).collect();
-    let given = |c: &CurrentGroup<'_>| {
-        carries_suffix_of(&c.name, &name_key(&c.identity(), &c.spec.display_name))
-    };
-    mine.sort_by(|a, b| given(b).cmp(&given(a)).then_with(|| a.name.cmp(&b.name)));
+    let mut mine: Vec<(bool, &CurrentGroup<'_>)> = current
+        .iter()
+        .filter(|c| c.owned)
+        .map(|c| (given(c), c))
+        .collect();
+    mine.sort_by(|(given_a, a), (given_b, b)| {
+        given_b
+            .cmp(given_a)
+            .then_with(|| match (&a.created, &b.created) {
+                (Some(x), Some(y)) => x.0.cmp(&y.0),
+                (x, y) => y.is_some().cmp(&x.is_some()),
+            })
+            .then_with(|| a.name.cmp(&b.name))
+    });
     let mut owned = HashMap::with_capacity(mine.len());
     let mut duplicates = Vec::new();
-    for c in mine {
+    for (_, c) in mine {
         let identity = c.identity();
         if owned.contains_key(&identity) {
             duplicates.push(c);
@@ -407,50 +439,6 @@ fn index_owned<'c>(
         }
     }
     (owned, duplicates)
-}
-
-/// Names for every desired group: the current name of this task's object with the same identity;
-/// otherwise a new name. A new name that a foreign object holds is skipped (Skip) or taken over
-/// (Overwrite). Skipped groups keep their name in the map, so children hang below the object that
-/// holds it, but are returned in the skip set and not written.
-fn assign_names(
-    desired: &[DesiredGroup],
-    owned: &HashMap<Identity, &CurrentGroup<'_>>,
-    by_name: &HashMap<&str, &CurrentGroup<'_>>,
-    policies: &Policies,
-    out: &mut Plan,
-) -> (BTreeMap<Identity, String>, HashSet<Identity>) {
-    let mut names = BTreeMap::new();
-    let mut skip = HashSet::new();
-    let mut used: HashSet<String> = HashSet::new();
-    for d in desired {
-        if let Some(c) = owned.get(&d.identity) {
-            used.insert(c.name.clone());
-            names.insert(d.identity.clone(), c.name.clone());
-        }
-    }
-    for d in desired {
-        if names.contains_key(&d.identity) {
-            continue;
-        }
-        let key = name_key(&d.identity, &d.display_name);
-        let mut name = user_group_name(&policies.task, &d.display_name, &key);
-        // Another object of this task, or another new one, already has the short name.
-        if used.contains(&name) || by_name.get(name.as_str()).is_some_and(|c| c.owned) {
-            name = user_group_name_long(&policies.task, &d.display_name, &key);
-        }
-        let foreign = by_name.get(name.as_str()).is_some_and(|c| !c.owned);
-        if foreign && policies.collision == CollisionPolicy::Skip {
-            out.skipped.push(Skipped {
-                name: name.clone(),
-                reason: SkipReason::NameTaken,
-            });
-            skip.insert(d.identity.clone());
-        }
-        used.insert(name.clone());
-        names.insert(d.identity.clone(), name);
-    }
-    (names, skip)
 }
 
 /// A listed name that now belongs to a user with another id: Skip keeps the listed entry in its

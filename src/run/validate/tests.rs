@@ -117,7 +117,24 @@ fn bad_schedules_and_policies_name_the_field() {
         ("maxDeletions: -1", "maxDeletions", "non-negative"),
         ("maxDeletions: '101%'", "maxDeletions", "percentage"),
         ("maxDeletions: lots", "maxDeletions", "percentage"),
-        ("targetGroup: ' '", "targetGroup", "must name a group"),
+        ("targetGroup: ' '", "targetGroup", "is not a UserGroup name"),
+        ("targetGroup: Corp AD", "targetGroup", "names the root UserGroup exactly"),
+        ("targetGroup: staff-s2", "targetGroup", "shard"),
+        (
+            "groupNames: [{group: 'CN=a,DC=x', name: All}]",
+            "groupNames[0].name",
+            "is not a UserGroup name",
+        ),
+        (
+            "groupNames: [{group: 'CN=a,DC=x', name: all}]",
+            "groupNames[0].name",
+            "chosen twice (or is the targetGroup)",
+        ),
+        (
+            "groupNames: [{group: 'CN=a,DC=x', name: a}, {group: 'cn=A,DC=x', name: b}]",
+            "groupNames[1].group",
+            "named twice",
+        ),
         ("runTimeout: 25h", "runTimeout", "at most 24h"),
         (
             "runTimeout: 200ms",

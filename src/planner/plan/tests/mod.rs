@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::*;
@@ -10,6 +11,7 @@ mod collisions;
 mod extinction;
 mod held;
 mod max_deletions;
+mod naming;
 mod order;
 mod properties;
 mod tree;
@@ -60,6 +62,10 @@ fn snapshot() -> Snapshot {
 fn policies() -> Policies {
     Policies {
         task: "corp-ad".into(),
+        naming: Naming {
+            root: "all-users".into(),
+            ..Naming::default()
+        },
         collision: CollisionPolicy::Skip,
         user_extinction: ExtinctionPolicy::Remove,
         group_extinction: ExtinctionPolicy::Remove,
@@ -93,6 +99,8 @@ fn apply(current: &[CurrentGroup<'static>], plan: &Plan) -> Vec<CurrentGroup<'st
             CurrentGroup {
                 name: w.name.clone(),
                 owned: true,
+                managed: true,
+                created: None,
                 spec: Cow::Owned(w.spec.clone()),
                 marked_extinct: false,
             },

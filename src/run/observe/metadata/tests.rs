@@ -65,6 +65,10 @@ fn desired(s: &Snapshot) -> Vec<DesiredGroup> {
 fn policies() -> Policies {
     Policies {
         task: "corp".into(),
+        naming: crate::planner::plan::Naming {
+            root: "all-users".into(),
+            ..Default::default()
+        },
         collision: crate::api::CollisionPolicy::Skip,
         user_extinction: crate::api::ExtinctionPolicy::Remove,
         group_extinction: crate::api::ExtinctionPolicy::Remove,
