@@ -9,8 +9,8 @@ use tracing::info;
 use super::context::Context;
 use super::error::ControllerError;
 use crate::api::{
-    DeletionPolicy, FIELD_MANAGER, ORPHAN_FINALIZER, ORPHANED_FROM_ANNOTATION, UserGroup,
-    UserSynchronization,
+    DeletionPolicy, FIELD_MANAGER, ORPHAN_FINALIZER, ORPHANED_FROM_ANNOTATION,
+    SYNCHRONIZATION_LABEL, UserGroup, UserSynchronization,
 };
 use crate::run::ApiError;
 
@@ -90,7 +90,11 @@ async fn detach_user_groups(
         if !owners.iter().any(|o| o.uid == uid) {
             continue;
         }
-        let others: Vec<_> = owners.iter().filter(|o| o.uid != uid).collect();
+        // The task's own objects lose every owner: a root other tasks hang below (and keep alive
+        // with their references) stays when they go too. Another task's root loses only this
+        // task's reference.
+        let own = group.labels().get(SYNCHRONIZATION_LABEL) == Some(&task.name_any());
+        let others: Vec<_> = owners.iter().filter(|o| o.uid != uid && !own).collect();
         let patch = serde_json::json!({"metadata": {
             "ownerReferences": if others.is_empty() { None } else { Some(others) },
             "annotations": {ORPHANED_FROM_ANNOTATION: from},

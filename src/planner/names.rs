@@ -152,10 +152,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(
-            suffixed_name("***", "id").split('-').next(),
-            Some("group")
-        );
+        assert_eq!(suffixed_name("***", "id").split('-').next(), Some("group"));
     }
 
     #[test]
@@ -253,10 +250,17 @@ mod tests {
 
     #[test]
     fn plain_names_are_the_directory_name_alone_and_never_a_shards() {
-        assert_eq!(plain_name("Platform Team").as_deref(), Some("platform-team"));
+        assert_eq!(
+            plain_name("Platform Team").as_deref(),
+            Some("platform-team")
+        );
         assert_eq!(plain_name("***").as_deref(), Some("group"));
         assert_eq!(plain_name(&"x".repeat(80)).map(|n| n.len()), Some(MAX_NAME));
-        assert_eq!(plain_name("Team S1"), None, "team-s1 could be a shard of team");
+        assert_eq!(
+            plain_name("Team S1"),
+            None,
+            "team-s1 could be a shard of team"
+        );
         assert_eq!(plain_name("Team S1b").as_deref(), Some("team-s1b"));
         assert!(looks_like_shard(&shard_name("team", 3)));
         assert!(!looks_like_shard(&suffixed_name("Team S1", "id")));

@@ -154,6 +154,9 @@ impl Writer<'_> {
             .buffer_unordered(self.concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;
+        if let Some(root) = &plan.attached_to {
+            self.keep_root(root).await?;
+        }
         let deletes = plan.remove.iter().flat_map(|name| {
             let shards = self
                 .state
@@ -397,6 +400,46 @@ impl Writer<'_> {
             Err(e) => return Err(ApiError::while_("removing a UserGroup")(e).into()),
         }
         self.lock().removed.push(name.to_owned());
+        Ok(())
+    }
+
+    /// A root another task made, that this task's tree hangs below, gets this task's owner
+    /// reference beside the other's (not as controller): the garbage collector then removes it
+    /// only when every task that uses it is gone, so the tasks can be deleted independently.
+    /// Nothing else of it is written, and a root no task made (by hand, by GitOps) is never
+    /// touched.
+    async fn keep_root(&self, root: &str) -> Result<(), WriteError> {
+        let Some(seen) = self.state.foreign.get(root) else {
+            return Ok(());
+        };
+        let owners = seen.owner_references();
+        let Some(reference) = self.task.owner_ref(&()) else {
+            return Ok(());
+        };
+        let made_by_a_task = seen.labels().contains_key(SYNCHRONIZATION_LABEL)
+            && !seen.labels().contains_key(SHARD_OF_LABEL);
+        if !made_by_a_task || owners.is_empty() || owners.iter().any(|o| o.uid == reference.uid) {
+            return Ok(());
+        }
+        let patch = serde_json::from_value(serde_json::json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": seen.resource_version()},
+            {"op": "add", "path": "/metadata/ownerReferences/-", "value": reference},
+        ]))
+        .map_err(|e| ApiError {
+            step: "keeping the shared root",
+            source: kube::Error::SerdeError(e),
+        })?;
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        self.pace().await?;
+        let stored = self
+            .api
+            .patch_metadata(root, &params, &Patch::<()>::Json(patch))
+            .await
+            .map_err(ApiError::while_("keeping the shared root"))?;
+        self.record(root, &stored);
         Ok(())
     }
 

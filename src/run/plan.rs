@@ -10,8 +10,8 @@ use crate::api::{GroupName, PlannedChange, Preview, UserGroup, UserSynchronizati
 use crate::directory::dn;
 use crate::directory::snapshot::{Snapshot, Unreadable};
 use crate::planner::current::{ClusterState, cluster_state};
-use crate::planner::desired::{DesiredGroup, desired_groups};
 use crate::planner::desired::Identity;
+use crate::planner::desired::{DesiredGroup, desired_groups};
 use crate::planner::plan::{Held, Naming, Plan, Policies, plan};
 
 /// Changes a preview lists one by one; the counts cover all of them.

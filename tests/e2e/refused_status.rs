@@ -71,7 +71,7 @@ async fn a_refused_status_write_backs_off_instead_of_re_running() {
     assert!((4.5..=11.0).contains(&gaps[0]), "{gaps:?}");
     assert!((9.5..=21.0).contains(&gaps[1]), "{gaps:?}");
     assert!((19.5..=41.0).contains(&gaps[2]), "{gaps:?}");
-    let groups = crate::support::audit::task_writes(&ns.name, "corp");
+    let groups = crate::support::audit::audit_writes(&ns.name);
     assert_eq!(
         groups, 0,
         "no run went ahead without a status to report it on"

@@ -56,11 +56,10 @@ pub fn audit_writers(ns: &str) -> BTreeMap<String, usize> {
     writers
 }
 
-/// UserGroup writes in `ns` of objects named after the task `task` (`<task>-…`): what a task that
-/// must write nothing wrote.
-pub fn task_writes(ns: &str, task: &str) -> usize {
+/// UserGroup writes in `ns` to objects other than `others` (the UserGroups of the namespace's
+/// other tasks): what a task that must write nothing wrote.
+pub fn writes_except(ns: &str, others: &std::collections::BTreeSet<String>) -> usize {
     let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
-    let prefix = format!("{task}-");
     log.lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|e| {
@@ -68,11 +67,7 @@ pub fn task_writes(ns: &str, task: &str) -> usize {
                 && e["objectRef"]["namespace"] == ns
                 && e["objectRef"]["name"]
                     .as_str()
-                    .is_some_and(|n| n.starts_with(&prefix))
-                && matches!(
-                    e["verb"].as_str(),
-                    Some("create" | "update" | "patch" | "delete")
-                )
+                    .is_some_and(|name| !others.contains(name))
         })
         .count()
 }

@@ -396,6 +396,23 @@ pub async fn user_groups(api: &Api<UserGroup>) -> Vec<UserGroup> {
         .items
 }
 
+/// Names of the UserGroups the task `task` wrote (its label), shards included.
+pub async fn names_of_task(
+    client: &kube::Client,
+    ns: &str,
+    task: &str,
+) -> std::collections::BTreeSet<String> {
+    let api: Api<UserGroup> = Api::namespaced(client.clone(), ns);
+    let selector = format!("{}={task}", usersync::api::SYNCHRONIZATION_LABEL);
+    api.list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .expect("list the task's UserGroups")
+        .items
+        .iter()
+        .map(kube::ResourceExt::name_any)
+        .collect()
+}
+
 pub fn by_display<'a>(groups: &'a [UserGroup], name: &str) -> &'a UserGroup {
     groups
         .iter()

@@ -11,9 +11,9 @@ mod naming;
 mod vanished;
 
 pub use held::Held;
-pub use naming::{Naming, Root};
-use naming::{Names, assign_names, holds_given_name, required, root_of};
 use held::{hold_groups, hold_users};
+use naming::{Names, assign_names, holds_given_name, required, root_of};
+pub use naming::{Naming, Root};
 use vanished::{
     deletion_brake, keep_vanished_users, listed_records, vanished_groups, vanished_users,
 };
@@ -203,7 +203,10 @@ pub fn plan(
         current.iter().map(|c| (c.name.as_str(), c)).collect();
     let root = root_of(&policies.naming, &by_name);
     if let Root::Attached(_) = root {
-        for d in desired.iter_mut().filter(|d| d.identity == Identity::Target) {
+        for d in desired
+            .iter_mut()
+            .filter(|d| d.identity == Identity::Target)
+        {
             d.display_name = policies.task.clone();
         }
     }

@@ -118,7 +118,11 @@ fn bad_schedules_and_policies_name_the_field() {
         ("maxDeletions: '101%'", "maxDeletions", "percentage"),
         ("maxDeletions: lots", "maxDeletions", "percentage"),
         ("targetGroup: ' '", "targetGroup", "is not a UserGroup name"),
-        ("targetGroup: Corp AD", "targetGroup", "names the root UserGroup exactly"),
+        (
+            "targetGroup: Corp AD",
+            "targetGroup",
+            "names the root UserGroup exactly",
+        ),
         ("targetGroup: staff-s2", "targetGroup", "shard"),
         (
             "groupNames: [{group: 'CN=a,DC=x', name: All}]",

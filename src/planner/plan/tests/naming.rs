@@ -23,7 +23,10 @@ fn row(name: &str, display: &str, parent: Option<&str>) -> (String, String, Opti
 }
 
 /// The objects of `cluster` as another task (or nobody) sees them: not theirs.
-fn as_seen_by_others(cluster: &[CurrentGroup<'static>], managed: bool) -> Vec<CurrentGroup<'static>> {
+fn as_seen_by_others(
+    cluster: &[CurrentGroup<'static>],
+    managed: bool,
+) -> Vec<CurrentGroup<'static>> {
     cluster
         .iter()
         .map(|c| CurrentGroup {
@@ -88,7 +91,11 @@ fn a_name_taken_gets_a_suffix_and_a_later_collision_never_renames() {
     let mut later = s.clone();
     later.groups.push(group("Sales", None, &[0], &[]));
     later.groups[4].id = "gid-Sales-2".into();
-    let p = plan(desired(&later, NestedGroups::Preserve), &cluster, &policies());
+    let p = plan(
+        desired(&later, NestedGroups::Preserve),
+        &cluster,
+        &policies(),
+    );
     assert_eq!(p.create.len(), 1, "{p:?}");
     assert!(p.create[0].name.starts_with("sales-"));
     assert!(p.remove.is_empty() && p.update.is_empty(), "{p:?}");
@@ -96,7 +103,11 @@ fn a_name_taken_gets_a_suffix_and_a_later_collision_never_renames() {
     // The first Eng renamed: it keeps its name; a group later renamed to "Eng" is not moved to it.
     let mut renamed = s.clone();
     renamed.groups[0].name = "Engineering".into();
-    let p = plan(desired(&renamed, NestedGroups::Preserve), &cluster, &policies());
+    let p = plan(
+        desired(&renamed, NestedGroups::Preserve),
+        &cluster,
+        &policies(),
+    );
     assert!(p.create.is_empty() && p.remove.is_empty(), "{p:?}");
     assert_eq!(p.update.len(), 1);
     assert_eq!(p.update[0].name, "eng");
@@ -113,7 +124,11 @@ fn another_tasks_object_is_never_taken_over_even_with_overwrite() {
         },
         ..policies()
     };
-    let p = plan(desired(&snapshot(), NestedGroups::Preserve), &other, &overwrite);
+    let p = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &other,
+        &overwrite,
+    );
     assert!(p.update.is_empty() && p.skipped.is_empty(), "{p:?}");
     let created: Vec<&str> = p.create.iter().map(|w| w.name.as_str()).collect();
     assert!(created.contains(&"mine"));
@@ -128,7 +143,10 @@ fn another_tasks_object_is_never_taken_over_even_with_overwrite() {
 
 #[test]
 fn an_existing_root_is_never_written_and_the_task_hangs_its_own_group_below_it() {
-    for (root, managed) in [(hand_made("all-users"), false), (hand_made("all-users"), true)] {
+    for (root, managed) in [
+        (hand_made("all-users"), false),
+        (hand_made("all-users"), true),
+    ] {
         let root = CurrentGroup { managed, ..root };
         for collision in [CollisionPolicy::Skip, CollisionPolicy::Overwrite] {
             let policies = Policies {
@@ -136,7 +154,11 @@ fn an_existing_root_is_never_written_and_the_task_hangs_its_own_group_below_it()
                 ..policies()
             };
             let current = [root.clone()];
-            let p = plan(desired(&snapshot(), NestedGroups::Preserve), &current, &policies);
+            let p = plan(
+                desired(&snapshot(), NestedGroups::Preserve),
+                &current,
+                &policies,
+            );
             assert_eq!(p.attached_to.as_deref(), Some("all-users"));
             assert!(p.update.is_empty() && p.skipped.is_empty(), "{p:?}");
             let cluster = apply(&current, &p);
@@ -152,7 +174,11 @@ fn an_existing_root_is_never_written_and_the_task_hangs_its_own_group_below_it()
                 ]
             );
             assert_eq!(user_names(by_display(&cluster, "corp-ad")), ["loner"]);
-            let again = plan(desired(&snapshot(), NestedGroups::Preserve), &cluster, &policies);
+            let again = plan(
+                desired(&snapshot(), NestedGroups::Preserve),
+                &cluster,
+                &policies,
+            );
             assert!(again.is_noop(), "{again:?}");
         }
     }
@@ -167,19 +193,35 @@ fn two_tasks_share_one_root_and_each_keeps_to_its_own_objects() {
     };
     // The second task sees the first one's objects as another task's.
     let seen = as_seen_by_others(&first, true);
-    let p = plan(desired(&snapshot(), NestedGroups::Preserve), &seen, &second_task);
+    let p = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &seen,
+        &second_task,
+    );
     assert_eq!(p.attached_to.as_deref(), Some("all-users"));
     assert!(p.update.is_empty() && p.remove.is_empty(), "{p:?}");
-    let partner = p.create.iter().find(|w| w.name == "partner").expect("own group");
+    let partner = p
+        .create
+        .iter()
+        .find(|w| w.name == "partner")
+        .expect("own group");
     assert_eq!(partner.spec.parent.as_deref(), Some("all-users"));
     let first_names: Vec<&str> = first.iter().map(|c| c.name.as_str()).collect();
     for w in &p.create {
-        assert!(!first_names.contains(&w.name.as_str()), "{} is the first task's", w.name);
+        assert!(
+            !first_names.contains(&w.name.as_str()),
+            "{} is the first task's",
+            w.name
+        );
     }
     // The first task, looking again with the second's objects around, writes nothing.
     let mut both = first.clone();
     both.extend(as_seen_by_others(&apply(&[], &p), true));
-    let again = plan(desired(&snapshot(), NestedGroups::Preserve), &both, &policies());
+    let again = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &both,
+        &policies(),
+    );
     assert!(again.is_noop(), "{again:?}");
 }
 
@@ -194,10 +236,17 @@ fn chosen_names_apply_to_new_and_existing_groups() {
         },
         ..policies()
     };
-    let p = plan(desired(&snapshot(), NestedGroups::Preserve), &[], &chosen("engineers"));
+    let p = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &[],
+        &chosen("engineers"),
+    );
     let cluster = apply(&[], &p);
     assert_eq!(by_display(&cluster, "Eng").name, "engineers");
-    assert_eq!(by_display(&cluster, "Ops").spec.parent.as_deref(), Some("engineers"));
+    assert_eq!(
+        by_display(&cluster, "Ops").spec.parent.as_deref(),
+        Some("engineers")
+    );
 
     // Chosen later for a group synced before: the group moves to the name, its children follow,
     // the old object goes without counting against maxDeletions.
@@ -205,17 +254,28 @@ fn chosen_names_apply_to_new_and_existing_groups() {
         max_deletions: MaxDeletions::Count(0),
         ..chosen("platform")
     };
-    let p = plan(desired(&snapshot(), NestedGroups::Preserve), &cluster, &braking);
+    let p = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &cluster,
+        &braking,
+    );
     assert_eq!(p.replaced, ["engineers"]);
     assert_eq!(p.remove, ["engineers"]);
     assert!(p.brake.is_none());
     let moved = apply(&cluster, &p);
     assert_eq!(by_display(&moved, "Eng").name, "platform");
-    assert_eq!(by_display(&moved, "Ops").spec.parent.as_deref(), Some("platform"));
+    assert_eq!(
+        by_display(&moved, "Ops").spec.parent.as_deref(),
+        Some("platform")
+    );
 
     // A chosen name a hand-made object holds: Skip keeps the group where it is, and says so.
     let current: Vec<_> = moved.iter().cloned().chain([hand_made("taken")]).collect();
-    let p = plan(desired(&snapshot(), NestedGroups::Preserve), &current, &chosen("taken"));
+    let p = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &current,
+        &chosen("taken"),
+    );
     assert!(p.is_noop(), "{p:?}");
     assert_eq!(
         p.skipped,
@@ -229,12 +289,22 @@ fn chosen_names_apply_to_new_and_existing_groups() {
 #[test]
 fn a_new_target_group_moves_the_root_and_its_children_follow() {
     let cluster = first_sync();
-    let p = plan(desired(&snapshot(), NestedGroups::Preserve), &cluster, &with_root("staff"));
+    let p = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &cluster,
+        &with_root("staff"),
+    );
     assert_eq!(p.replaced, ["all-users"]);
     let moved = apply(&cluster, &p);
     assert!(moved.iter().all(|c| c.name != "all-users"));
-    assert_eq!(by_display(&moved, "Sales").spec.parent.as_deref(), Some("staff"));
-    let root = moved.iter().find(|c| c.name == "staff").expect("the new root");
+    assert_eq!(
+        by_display(&moved, "Sales").spec.parent.as_deref(),
+        Some("staff")
+    );
+    let root = moved
+        .iter()
+        .find(|c| c.name == "staff")
+        .expect("the new root");
     assert_eq!(user_names(root), ["loner"]);
 }
 
@@ -253,7 +323,11 @@ fn of_two_copies_the_older_stands_when_neither_holds_a_given_name() {
         created: time("2026-06-01T00:00:00Z"),
         ..eng
     };
-    let mut current: Vec<_> = cluster.iter().filter(|c| c.name != "eng").cloned().collect();
+    let mut current: Vec<_> = cluster
+        .iter()
+        .filter(|c| c.name != "eng")
+        .cloned()
+        .collect();
     current.extend([copy, original]);
     // Renamed in the directory since: "eng" is no longer the group's plain name.
     let mut s = snapshot();
