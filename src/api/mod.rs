@@ -53,6 +53,11 @@ pub const ALLOWED_SERVERS_ANNOTATION: &str = "usersync.io/allowed-servers";
 /// The one field manager for every server-side apply usersync makes.
 pub const FIELD_MANAGER: &str = "usersync";
 
+/// Field manager of the one write usersync makes to an object that is not its task's: its owner
+/// reference on a root another task made (kept apart from [`FIELD_MANAGER`]'s fields, so that
+/// task's applies leave it).
+pub const SHARED_ROOT_MANAGER: &str = "usersync-shared-root";
+
 /// Every CRD of the API, in the order they are written to `crds/`.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![

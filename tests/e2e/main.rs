@@ -38,6 +38,7 @@ mod repair;
 mod run_timeout;
 mod secrets_stay_secret;
 mod shards;
+mod shared_root;
 mod shutdown;
 mod sync;
 mod testbed_kubernetes;
