@@ -161,7 +161,8 @@ fn through(connection: &Connection, base: &str) -> Result<UserSynchronization, S
         "kind": "UserSynchronization",
         "metadata": {"name": connection.name},
         "spec": {
-            "targetGroup": connection.name,
+            "targetGroup": crate::planner::names::plain_name(&connection.name)
+                .unwrap_or_else(|| "all-users".to_owned()),
             "connectionRef": {"kind": connection.kind.as_str(), "name": connection.name},
             "directory": {"baseDN": base},
         },

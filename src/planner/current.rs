@@ -35,6 +35,7 @@ pub fn cluster_state<'a>(
     task: &UserSynchronization,
 ) -> ClusterState<'a> {
     let owned = owned_by(task);
+    let task_name = task.name_any();
     let owned_by_task = |g: &UserGroup| owned(&g.metadata);
     let (shard_objects, bases): (Vec<&UserGroup>, Vec<&UserGroup>) = objects
         .iter()
@@ -59,6 +60,7 @@ pub fn cluster_state<'a>(
         .into_iter()
         .map(|g| {
             let owned = owned_by_task(g);
+            let labelled = g.labels().contains_key(SYNCHRONIZATION_LABEL);
             let name = g.name_any();
             let mut spec = Cow::Borrowed(&g.spec);
             if let Some(mut parts) = shard_users.remove(name.as_str()).filter(|_| owned) {
@@ -77,7 +79,9 @@ pub fn cluster_state<'a>(
                 marked_extinct: g.annotations().contains_key(EXTINCT_SINCE_ANNOTATION),
                 name,
                 owned,
-                managed: g.labels().contains_key(SYNCHRONIZATION_LABEL),
+                another_task: labelled && !owned && !g.owner_references().is_empty(),
+                left_behind: g.labels().get(SYNCHRONIZATION_LABEL) == Some(&task_name)
+                    && g.owner_references().is_empty(),
                 created: g.metadata.creation_timestamp.clone(),
                 spec,
             }

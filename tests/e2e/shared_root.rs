@@ -137,6 +137,8 @@ async fn two_directories_share_one_root_and_are_deleted_independently() {
     };
     create(task("corp", Server::Samba, &base, "all-users", "samba")).await;
     wait_synced(&tasks, "corp").await;
+    // One after the other: two tasks that plan the same new name at once both want it, and the
+    // one whose create comes second fails that run with a conflict (and is named on the next).
     create(task(
         "partner",
         Server::OpenLdap,
@@ -145,6 +147,7 @@ async fn two_directories_share_one_root_and_are_deleted_independently() {
         "ldap",
     ))
     .await;
+    wait_synced(&tasks, "partner").await;
     create(task(
         "people",
         Server::OpenLdap,
@@ -153,7 +156,6 @@ async fn two_directories_share_one_root_and_are_deleted_independently() {
         "ldap",
     ))
     .await;
-    wait_synced(&tasks, "partner").await;
     wait_synced(&tasks, "people").await;
 
     let all = user_groups(&groups).await;

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use usersync::api::{UserGroup, UserSynchronization};
+use usersync::api::{SHARD_OF_LABEL, UserGroup, UserSynchronization};
 
 use crate::support::namespace::TestNamespace;
 use crate::support::node::{
@@ -166,6 +167,7 @@ async fn helm_install_runs_the_image_on_the_node_and_syncs_from_the_pod() {
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &identity.name);
     let written = groups.list(&Default::default()).await.expect("UserGroups");
     assert!(written.items.len() as i64 >= summary.groups, "{summary:?}");
+    assert_predictable_names(&written.items);
     // Every write came from the pod, with its own ServiceAccount token.
     assert_eq!(writers_in_turn(&identity.name), pods);
 }
@@ -235,4 +237,30 @@ async fn helm_upgrade_finishes_with_one_and_two_replicas_and_the_standby_takes_o
         "writers took turns more than once: {turns:?}"
     );
     assert_eq!(turns.last(), Some(&standby), "{turns:?}");
+}
+
+/// The quick start's names, as a person guesses them: the root is `targetGroup`, and each group
+/// is its directory name alone, or (where another group of the domain has that name) that name and
+/// its id's suffix.
+fn assert_predictable_names(groups: &[UserGroup]) {
+    use usersync::planner::names::{carries_suffix_of, plain_name};
+    let names: Vec<String> = groups.iter().map(|g| g.name_any()).collect();
+    for expected in ["all-users", "all-staff", "team-0001", "engineering"] {
+        assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
+    }
+    for group in groups
+        .iter()
+        .filter(|g| !g.labels().contains_key(SHARD_OF_LABEL))
+    {
+        let Some(source) = &group.spec.source else {
+            continue;
+        };
+        let name = group.name_any();
+        let plain = plain_name(&group.spec.display_name);
+        assert!(
+            plain.as_deref() == Some(name.as_str()) || carries_suffix_of(&name, &source.id),
+            "{name} for {:?}",
+            group.spec.display_name
+        );
+    }
 }

@@ -111,8 +111,12 @@ pub struct CurrentGroup<'a> {
     pub name: String,
     /// Written by this task (its label and owner reference).
     pub owned: bool,
-    /// Written by a usersync task, this one or another (its label).
-    pub managed: bool,
+    /// Another task's, alive (its label, and an owner reference that is not this task's): never
+    /// taken over.
+    pub another_task: bool,
+    /// Left by a task of this task's name deleted with `deletionPolicy: Orphan` (its label, no
+    /// owner): `collisionPolicy: Overwrite` takes it back, the root included.
+    pub left_behind: bool,
     /// When the object was created: the older of two copies stands.
     pub created: Option<Time>,
     /// Borrowed from the stored object; owned when shards were joined into it.
@@ -201,7 +205,7 @@ pub fn plan(
 ) -> Plan {
     let by_name: HashMap<&str, &CurrentGroup<'_>> =
         current.iter().map(|c| (c.name.as_str(), c)).collect();
-    let root = root_of(&policies.naming, &by_name);
+    let root = root_of(&policies.naming, &by_name, policies.collision);
     if let Root::Attached(_) = root {
         for d in desired
             .iter_mut()

@@ -33,11 +33,24 @@ pub enum Root {
     Attached(String),
 }
 
-/// Where the task's tree hangs, from the object (if any) that holds the root's name.
-pub fn root_of(naming: &Naming, by_name: &HashMap<&str, &CurrentGroup<'_>>) -> Root {
+/// Where the task's tree hangs, from the object (if any) that holds the root's name. A root this
+/// task's namesake left behind (`deletionPolicy: Orphan`) is taken back under `Overwrite`.
+pub fn root_of(
+    naming: &Naming,
+    by_name: &HashMap<&str, &CurrentGroup<'_>>,
+    collision: CollisionPolicy,
+) -> Root {
     match by_name.get(naming.root.as_str()) {
-        Some(c) if !c.owned => Root::Attached(naming.root.clone()),
-        _ => Root::Own,
+        None => Root::Own,
+        Some(c) if c.owned => Root::Own,
+        Some(c)
+            if c.left_behind
+                && collision == CollisionPolicy::Overwrite
+                && c.identity() == Identity::Target =>
+        {
+            Root::Own
+        }
+        Some(_) => Root::Attached(naming.root.clone()),
     }
 }
 
@@ -81,7 +94,8 @@ enum Holder {
     Free,
     /// Another of this task's objects or groups, or another task's object: never taken.
     Taken,
-    /// An object no usersync task wrote: the collision policy decides.
+    /// An object no live task wrote (by hand, by GitOps, or left behind by a deleted task): the
+    /// collision policy decides.
     HandMade,
 }
 
@@ -144,7 +158,7 @@ impl Assigner<'_, '_> {
         match self.by_name.get(name) {
             None => Holder::Free,
             Some(c) if c.owned && c.identity() == *identity => Holder::Free,
-            Some(c) if c.owned || c.managed => Holder::Taken,
+            Some(c) if c.owned || c.another_task => Holder::Taken,
             Some(_) => Holder::HandMade,
         }
     }

@@ -19,7 +19,8 @@ fn a_foreign_object_with_the_new_name_is_skipped_or_taken_over() {
     let foreign = CurrentGroup {
         name: eng.clone(),
         owned: false,
-        managed: false,
+        another_task: false,
+        left_behind: false,
         created: None,
         spec: Cow::Owned(UserGroupSpec {
             display_name: "Hand-made".into(),

@@ -99,7 +99,8 @@ fn apply(current: &[CurrentGroup<'static>], plan: &Plan) -> Vec<CurrentGroup<'st
             CurrentGroup {
                 name: w.name.clone(),
                 owned: true,
-                managed: true,
+                another_task: false,
+                left_behind: false,
                 created: None,
                 spec: Cow::Owned(w.spec.clone()),
                 marked_extinct: false,

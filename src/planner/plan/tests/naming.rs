@@ -25,13 +25,13 @@ fn row(name: &str, display: &str, parent: Option<&str>) -> (String, String, Opti
 /// The objects of `cluster` as another task (or nobody) sees them: not theirs.
 fn as_seen_by_others(
     cluster: &[CurrentGroup<'static>],
-    managed: bool,
+    another_task: bool,
 ) -> Vec<CurrentGroup<'static>> {
     cluster
         .iter()
         .map(|c| CurrentGroup {
             owned: false,
-            managed,
+            another_task,
             ..c.clone()
         })
         .collect()
@@ -41,7 +41,8 @@ fn hand_made(name: &str) -> CurrentGroup<'static> {
     CurrentGroup {
         name: name.into(),
         owned: false,
-        managed: false,
+        another_task: false,
+        left_behind: false,
         created: None,
         spec: Cow::Owned(UserGroupSpec {
             display_name: "Hand-made".into(),
@@ -143,11 +144,11 @@ fn another_tasks_object_is_never_taken_over_even_with_overwrite() {
 
 #[test]
 fn an_existing_root_is_never_written_and_the_task_hangs_its_own_group_below_it() {
-    for (root, managed) in [
-        (hand_made("all-users"), false),
-        (hand_made("all-users"), true),
-    ] {
-        let root = CurrentGroup { managed, ..root };
+    for another_task in [false, true] {
+        let root = CurrentGroup {
+            another_task,
+            ..hand_made("all-users")
+        };
         for collision in [CollisionPolicy::Skip, CollisionPolicy::Overwrite] {
             let policies = Policies {
                 collision,
@@ -335,4 +336,36 @@ fn of_two_copies_the_older_stands_when_neither_holds_a_given_name() {
     let p = plan(desired(&s, NestedGroups::Preserve), &current, &policies());
     assert_eq!(p.duplicates, ["a-copy"]);
     assert!(p.update.iter().any(|w| w.name == "eng"));
+}
+
+#[test]
+fn overwrite_takes_back_what_a_namesake_left_behind_root_included() {
+    let left: Vec<_> = first_sync()
+        .into_iter()
+        .map(|c| CurrentGroup {
+            owned: false,
+            left_behind: true,
+            ..c
+        })
+        .collect();
+    let overwrite = Policies {
+        collision: CollisionPolicy::Overwrite,
+        ..policies()
+    };
+    let p = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &left,
+        &overwrite,
+    );
+    assert_eq!(p.attached_to, None);
+    assert!(p.create.is_empty(), "{p:?}");
+    assert_eq!(p.update.len(), left.len());
+    assert!(p.update.iter().all(|w| w.take_over));
+    // Skip leaves the root as it is, and hangs below it.
+    let p = plan(
+        desired(&snapshot(), NestedGroups::Preserve),
+        &left,
+        &policies(),
+    );
+    assert_eq!(p.attached_to.as_deref(), Some("all-users"));
 }

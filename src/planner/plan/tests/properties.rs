@@ -95,7 +95,8 @@ proptest! {
             .map(|name| CurrentGroup {
                 name: name.clone(),
                 owned: false,
-                managed: false,
+                another_task: false,
+                left_behind: false,
                 created: None,
                 spec: Cow::Owned(UserGroupSpec { display_name: name.clone(), ..Default::default() }),
                 marked_extinct: false,
