@@ -25,6 +25,7 @@ mod deletion_policy;
 mod events;
 mod fenced_create;
 mod gitops;
+mod group_names;
 mod helm;
 mod hostile;
 mod incremental;
