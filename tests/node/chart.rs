@@ -11,8 +11,8 @@ use usersync::api::{SHARD_OF_LABEL, UserGroup, UserSynchronization};
 
 use crate::support::namespace::TestNamespace;
 use crate::support::node::{
-    apply_example_task, container, helm, image_values, leader, node_client, ready_pods, take_node,
-    until, writers_in_turn,
+    FollowedLog, apply_example_task, container, helm, image_values, leader, node_client,
+    ready_pods, take_node, until, writers_in_turn,
 };
 
 /// A Helm release in a namespace of its own, uninstalled when dropped: the next test must not find
@@ -215,15 +215,26 @@ async fn helm_upgrade_finishes_with_one_and_two_replicas_and_the_standby_takes_o
     .await;
 
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &system);
+    let (leader_log, standby_log) = (
+        FollowedLog::start(&system, &leading),
+        FollowedLog::start(&system, &standby),
+    );
     pods.delete(&leading, &DeleteParams::default())
         .await
         .expect("delete the leader");
     // Sooner than the 15 s Lease could expire: the leader released it on its way out, and the
     // standby, watching the Lease, took it before the replacement pod was up.
-    until(Duration::from_secs(12), "the standby leads", || async {
-        (leader(&client, &system).await.as_deref() == Some(standby.as_str())).then_some(())
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
+    while leader(&client, &system).await.as_deref() != Some(standby.as_str()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the standby leads: not within 12s\n--- the old leader's log:\n{}\n--- the standby's:\n{}",
+            leader_log.tail(40),
+            standby_log.tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop((leader_log, standby_log));
     run_now_until_synced(&tasks, "after-failover").await;
 
     // One writer at a time: each pod's writes come in one stretch, and the standby wrote last.

@@ -56,6 +56,43 @@ pub fn kubectl(args: &[&str]) -> String {
     )
 }
 
+/// Follows a pod's log into a file until the pod is gone (`kubectl logs -f`): what a failure
+/// shows of a pod the test deletes. Killed when dropped.
+pub struct FollowedLog {
+    child: std::process::Child,
+    pub path: std::path::PathBuf,
+}
+
+impl FollowedLog {
+    pub fn start(ns: &str, pod: &str) -> FollowedLog {
+        let path = std::env::temp_dir().join(format!("usersync-{ns}-{pod}.log"));
+        let file = std::fs::File::create(&path).expect("log file");
+        let child = Command::new("kubectl")
+            .args(["-n", ns, "logs", "-f", pod])
+            .env("KUBECONFIG", env::node().kubeconfig)
+            .stdout(file)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("kubectl logs -f");
+        FollowedLog { child, path }
+    }
+
+    /// The last `lines` lines so far.
+    pub fn tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for FollowedLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// The chart values that point it at the image loaded into the node.
 pub fn image_values() -> Vec<String> {
     let node = env::node();
