@@ -15,8 +15,9 @@ use kube::{Resource, ResourceExt};
 use super::api_error::ApiError;
 use super::fence::{Fenced, WriteFence};
 use crate::api::{
-    EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SPEC_DIGEST_ANNOTATION,
-    SYNCHRONIZATION_LABEL, UserGroup, UserGroupSpec, UserGroupStatus, UserSynchronization,
+    EXTINCT_SINCE_ANNOTATION, FIELD_MANAGER, SHARD_OF_LABEL, SHARED_ROOT_MANAGER,
+    SPEC_DIGEST_ANNOTATION, SYNCHRONIZATION_LABEL, UserGroup, UserGroupSpec, UserGroupStatus,
+    UserSynchronization,
 };
 use crate::planner::current::ClusterState;
 use crate::planner::names::shard_name;
@@ -329,27 +330,12 @@ impl Writer<'_> {
         entry: usize,
     ) -> Result<PartialObjectMeta<UserGroup>, WriteError> {
         let operation = format!("/metadata/managedFields/{entry}/operation");
-        let patch = serde_json::from_value(serde_json::json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": seen.resource_version()},
+        let ops = serde_json::json!([
             {"op": "test", "path": operation, "value": "Update"},
             {"op": "replace", "path": operation, "value": "Apply"},
-        ]))
-        .map_err(|e| ApiError {
-            step: "taking a created UserGroup into apply ownership",
-            source: kube::Error::SerdeError(e),
-        })?;
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_owned()),
-            ..PatchParams::default()
-        };
-        self.pace().await?;
-        Ok(self
-            .api
-            .patch_metadata(&seen.name_any(), &params, &Patch::Json::<()>(patch))
-            .await
-            .map_err(ApiError::while_(
-                "taking a created UserGroup into apply ownership",
-            ))?)
+        ]);
+        let step = "taking a created UserGroup into apply ownership";
+        self.json_patch(seen, ops, FIELD_MANAGER, step).await
     }
 
     /// Applies a status (its resourceVersion a precondition) and takes back only the metadata, as
@@ -421,26 +407,47 @@ impl Writer<'_> {
         if !made_by_a_task || owners.is_empty() || owners.iter().any(|o| o.uid == reference.uid) {
             return Ok(());
         }
-        let patch = serde_json::from_value(serde_json::json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": seen.resource_version()},
+        let ops = serde_json::json!([
             {"op": "add", "path": "/metadata/ownerReferences/-", "value": reference},
-        ]))
-        .map_err(|e| ApiError {
-            step: "keeping the shared root",
-            source: kube::Error::SerdeError(e),
-        })?;
+        ]);
+        // A manager of its own: the other task's applies never take over (and drop) the reference.
+        let stored = self
+            .json_patch(seen, ops, SHARED_ROOT_MANAGER, "keeping the shared root")
+            .await?;
+        self.record(root, &stored);
+        Ok(())
+    }
+
+    /// A JSON patch of `ops` on the object as the plan saw it (its resourceVersion tested first),
+    /// under `manager`; only the metadata comes back.
+    async fn json_patch(
+        &self,
+        seen: &UserGroup,
+        ops: serde_json::Value,
+        manager: &str,
+        step: &'static str,
+    ) -> Result<PartialObjectMeta<UserGroup>, WriteError> {
+        let version = serde_json::json!(
+            {"op": "test", "path": "/metadata/resourceVersion", "value": seen.resource_version()}
+        );
+        let ops = std::iter::once(version).chain(ops.as_array().into_iter().flatten().cloned());
+        let patch =
+            serde_json::from_value(serde_json::Value::Array(ops.collect())).map_err(|e| {
+                ApiError {
+                    step,
+                    source: kube::Error::SerdeError(e),
+                }
+            })?;
         let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_owned()),
+            field_manager: Some(manager.to_owned()),
             ..PatchParams::default()
         };
         self.pace().await?;
-        let stored = self
+        Ok(self
             .api
-            .patch_metadata(root, &params, &Patch::<()>::Json(patch))
+            .patch_metadata(&seen.name_any(), &params, &Patch::Json::<()>(patch))
             .await
-            .map_err(ApiError::while_("keeping the shared root"))?;
-        self.record(root, &stored);
-        Ok(())
+            .map_err(ApiError::while_(step))?)
     }
 
     /// Waits until the operator's write rate allows one more write, then asks the fence: the wait

@@ -194,6 +194,15 @@ async fn two_directories_share_one_root_and_are_deleted_independently() {
         .map(|o| o.name.clone())
         .collect();
     assert_eq!(owners, ["corp", "partner"]);
+    let managers: Vec<&str> = root
+        .managed_fields()
+        .iter()
+        .filter_map(|m| m.manager.as_deref())
+        .collect();
+    assert!(
+        managers.contains(&usersync::api::SHARED_ROOT_MANAGER),
+        "the reference is kept apart from the maker's fields: {managers:?}"
+    );
 
     // The first task goes: its objects go, the root its neighbour uses stays, and so does all of
     // the neighbour's tree.
