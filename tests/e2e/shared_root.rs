@@ -7,13 +7,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
 
 use crate::support::audit::audit_write_lines;
-use crate::support::kube::{Scenario, names_of_task, user_groups};
+use crate::support::kube::{Scenario, names_of_task, prefixed_secrets_for, user_groups};
 use crate::support::ldap::{Server, subtree_on};
 use crate::support::operator::{start_operator, take_turn};
 use crate::support::wait::eventually;
@@ -41,39 +40,6 @@ fn task(
         },
     }))
     .expect("task")
-}
-
-async fn secrets(client: &kube::Client, ns: &str, server: Server, prefix: &str) {
-    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let (username, password) = server.credentials();
-    let ca = std::fs::read_to_string(server.ca_file()).expect("CA");
-    let secret = |name: String, data: BTreeMap<String, String>, annotated: bool| Secret {
-        metadata: ObjectMeta {
-            name: Some(name),
-            annotations: annotated.then(|| {
-                BTreeMap::from([("usersync.io/allowed-servers".to_owned(), server.ldaps_url())])
-            }),
-            ..Default::default()
-        },
-        string_data: Some(data),
-        ..Default::default()
-    };
-    let bind = BTreeMap::from([
-        ("username".to_owned(), username),
-        ("password".to_owned(), password),
-    ]);
-    for s in [
-        secret(format!("{prefix}-bind"), bind, true),
-        secret(
-            format!("{prefix}-ca"),
-            BTreeMap::from([("ca.crt".to_owned(), ca)]),
-            false,
-        ),
-    ] {
-        api.create(&PostParams::default(), &s)
-            .await
-            .expect("Secret");
-    }
 }
 
 async fn wait_synced(tasks: &Api<UserSynchronization>, name: &str) {
@@ -105,8 +71,8 @@ async fn two_directories_share_one_root_and_are_deleted_independently() {
     } = Scenario::on(Server::Samba, "e2e-shared-root").await;
     let mut openldap = Server::OpenLdap.admin().await;
     let ldap_base = subtree_on(Server::OpenLdap, &mut openldap, &ns.name).await;
-    secrets(&client, &ns.name, Server::Samba, "samba").await;
-    secrets(&client, &ns.name, Server::OpenLdap, "ldap").await;
+    prefixed_secrets_for(Server::Samba, &client, &ns.name, "samba").await;
+    prefixed_secrets_for(Server::OpenLdap, &client, &ns.name, "ldap").await;
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
     // A root made by hand (or by GitOps), before any task.
     let hand_made = groups

@@ -223,6 +223,25 @@ pub async fn bind_and_ca_secrets(
     password: &str,
     ca_pem: &str,
 ) {
+    secret_pair(client, ns, ("bind", "ca"), (username, password), ca_pem).await
+}
+
+/// `<prefix>-bind` and `<prefix>-ca` for the administrator of `server`: Secrets of a second
+/// directory beside the first one's in the same namespace.
+pub async fn prefixed_secrets_for(server: Server, client: &kube::Client, ns: &str, prefix: &str) {
+    let ca = std::fs::read_to_string(server.ca_file()).expect("CA");
+    let (username, password) = server.credentials();
+    let names = (&*format!("{prefix}-bind"), &*format!("{prefix}-ca"));
+    secret_pair(client, ns, names, (&username, &password), &ca).await
+}
+
+async fn secret_pair(
+    client: &kube::Client,
+    ns: &str,
+    (bind_name, ca_name): (&str, &str),
+    (username, password): (&str, &str),
+    ca_pem: &str,
+) {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     // The bind Secret lets tasks with an inline server use it with the test bed's directories;
     // a test that points a task elsewhere allows that server itself (`allow_servers`).
@@ -233,7 +252,7 @@ pub async fn bind_and_ca_secrets(
     let secret = |name: &str, data: BTreeMap<String, String>| Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
-            annotations: (name == "bind").then(|| allowed.clone()),
+            annotations: (name == bind_name).then(|| allowed.clone()),
             ..Default::default()
         },
         string_data: Some(data),
@@ -244,7 +263,7 @@ pub async fn bind_and_ca_secrets(
         ("password".to_owned(), password.to_owned()),
     ]);
     let ca = BTreeMap::from([("ca.crt".to_owned(), ca_pem.to_owned())]);
-    for s in [secret("bind", bind), secret("ca", ca)] {
+    for s in [secret(bind_name, bind), secret(ca_name, ca)] {
         api.patch(
             s.metadata.name.as_deref().unwrap_or_default(),
             &PatchParams::apply("tests").force(),
