@@ -62,10 +62,20 @@ pub const SHARED_ROOT_MANAGER: &str = "usersync-shared-root";
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
         UserSynchronization::crd(),
-        UserGroup::crd(),
+        user_group_crd(),
         DirectoryConnection::crd(),
         ClusterDirectoryConnection::crd(),
     ]
+}
+
+/// UserGroup's CRD without a status subresource: only usersync writes these objects, so the count
+/// goes in the same apply as the spec, one write per object instead of two.
+fn user_group_crd() -> CustomResourceDefinition {
+    let mut crd = UserGroup::crd();
+    for version in &mut crd.spec.versions {
+        version.subresources = None;
+    }
+    crd
 }
 
 /// The CRDs as one multi-document YAML stream, the exact content of `crds/usersync.io.yaml`.

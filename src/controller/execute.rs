@@ -17,7 +17,7 @@ use crate::directory::read::{Feed, Kept, Read, ReadKind};
 use crate::directory::snapshot::{Snapshot, Unreadable};
 use crate::planner::plan::Plan;
 use crate::run::RunError;
-use crate::run::apply::{Applied, Writer};
+use crate::run::apply::{Applied, Writer, status_subresource};
 use crate::run::observe::list_groups;
 use crate::run::plan::{desired_of, plan_changes, preview};
 use crate::run::read::{Answered, read_directory};
@@ -131,6 +131,14 @@ async fn steps(
         ctx.state.settled.forget(&uid);
         Applied::default()
     } else {
+        let writes_objects =
+            !(plan.create.is_empty() && plan.update.is_empty() && plan.mark_extinct.is_empty());
+        let status_subresource = match writes_objects {
+            true => status_subresource(&ctx.client)
+                .await
+                .map_err(|e| RunError::Apply(e.into()))?,
+            false => false,
+        };
         let writer = Writer {
             api: &groups_api,
             task,
@@ -140,6 +148,7 @@ async fn steps(
             limit: ctx.state.write_limit.as_ref(),
             written: Default::default(),
             fence: &ctx.state.fence,
+            status_subresource,
         };
         apply(ctx, &namespace, &uid, writer, &plan).await?
     };

@@ -110,6 +110,22 @@ pub struct Writer<'a> {
     pub written: Mutex<Written>,
     /// Asked before every write.
     pub fence: &'a WriteFence,
+    /// The cluster's UserGroup CRD still has a status subresource (one from before the count
+    /// moved into the object): the count is then a write of its own (see [`status_subresource`]).
+    pub status_subresource: bool,
+}
+
+/// Whether the cluster's UserGroup CRD has a status subresource, by API discovery (which every
+/// client may read). A CRD from an earlier version has one until it is upgraded, and ignores a
+/// status sent with the object.
+pub async fn status_subresource(client: &kube::Client) -> Result<bool, ApiError> {
+    let api_version = UserGroup::api_version(&());
+    let resources = client
+        .list_api_group_resources(&api_version)
+        .await
+        .map_err(ApiError::while_("discovering the UserGroup API"))?;
+    let status = format!("{}/status", UserGroup::plural(&()));
+    Ok(resources.resources.iter().any(|r| r.name == status))
 }
 
 /// Why a write was not made.
@@ -236,9 +252,17 @@ impl Writer<'_> {
             .get(name)
             .or_else(|| self.state.foreign.get(name));
         let mut version = seen.and_then(|g| g.resource_version());
-        let unchanged = current
-            .as_ref()
-            .is_some_and(|c| c.spec_hash == wanted.spec_hash && c.extinct == wanted.extinct);
+        let in_object = !self.status_subresource;
+        let unchanged = current.as_ref().is_some_and(|c| {
+            c.spec_hash == wanted.spec_hash
+                && c.extinct == wanted.extinct
+                && (!in_object || c.user_count == wanted.user_count)
+        });
+        if in_object {
+            group.status = Some(UserGroupStatus {
+                user_count: user_count as i64,
+            });
+        }
         if !unchanged {
             // An object unchanged but for a missing digest (written by an older usersync) is left
             // alone: readers that cannot vouch for it download it.
@@ -255,7 +279,7 @@ impl Writer<'_> {
             version = written.resource_version();
             self.record(name, &written);
         }
-        if current.is_some_and(|c| c.user_count == wanted.user_count) {
+        if in_object || current.is_some_and(|c| c.user_count == wanted.user_count) {
             return Ok(());
         }
         let status = serde_json::json!({
