@@ -2,11 +2,13 @@
 //! The CRDs in `crds/` are generated from these types (`usersync crd`).
 
 mod directory_connection;
+mod push;
 mod server;
 mod user_group;
 mod user_synchronization;
 
 pub use directory_connection::*;
+pub use push::*;
 pub use server::*;
 pub use user_group::*;
 pub use user_synchronization::*;

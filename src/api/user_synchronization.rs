@@ -4,7 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectionRef, ServerSpec};
+use super::{ConnectionRef, PushSpec, PushStatus, ServerSpec};
 
 /// A synchronization task: which directory to read, which part of it, and how to treat collisions and
 /// objects that vanished from it. Its UserGroups are written into the task's namespace.
@@ -118,6 +118,9 @@ pub struct UserSynchronizationSpec {
     /// Incremental runs: read only what changed since the last run where the server can say so.
     #[serde(default)]
     pub incremental: IncrementalSpec,
+    /// Runs started by the directory itself, within about a second of a change.
+    #[serde(default)]
+    pub push: PushSpec,
     /// The longest one run may take (a Go-style duration, 1s to 24h): a run still going then ends
     /// as failed with reason `RunTimeout` and is retried with back-off; what it wrote stays, and
     /// the next run continues from there. It frees the run's slot for other tasks.
@@ -406,6 +409,9 @@ pub struct UserSynchronizationStatus {
     /// changes since. Absent when the server offers no change feed or incremental mode is Disabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<IncrementalStatus>,
+    /// How the directory tells the task of its changes; absent before the first run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushStatus>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]

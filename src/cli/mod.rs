@@ -50,6 +50,14 @@ enum Command {
         /// UserGroups written at the same time within one run.
         #[arg(long, default_value_t = 8, env = "USERSYNC_WRITE_CONCURRENCY")]
         write_concurrency: usize,
+        /// Push feeds held open at the same time (one connection each); tasks past the limit run on
+        /// their schedule.
+        #[arg(long, default_value_t = 100, env = "USERSYNC_MAX_PUSH_FEEDS")]
+        max_push_feeds: usize,
+        /// How often an open push feed checks that its server still answers; one that does not
+        /// within the task's operation timeout is reconnected.
+        #[arg(long, default_value_t = 30, env = "USERSYNC_PUSH_KEEP_ALIVE_SECONDS")]
+        push_keep_alive_seconds: u64,
         /// UserGroup writes per second across all runs (0: no limit), to spare a busy apiserver.
         #[arg(long, default_value_t = 0, env = "USERSYNC_WRITE_RATE")]
         write_rate: u32,
@@ -137,6 +145,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
             namespaces,
             concurrency,
             write_concurrency,
+            max_push_feeds,
+            push_keep_alive_seconds,
             write_rate,
             member_range,
             reference_poll_seconds,
@@ -173,6 +183,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
                 connection_check: std::time::Duration::from_secs(connection_check_seconds.max(1)),
                 shard_bytes: shard_bytes.clamp(1_000, crate::planner::shard::DEFAULT_SHARD_BYTES),
                 write_concurrency,
+                max_push_feeds,
+                push_keep_alive: std::time::Duration::from_secs(push_keep_alive_seconds.max(1)),
                 write_rate: std::num::NonZeroU32::new(write_rate),
                 listen: Some(listen),
                 leader_election: leader_election_namespace

@@ -15,6 +15,7 @@ use super::freshness::StatusWrites;
 use super::kept::KeptReads;
 use super::leader::LeaderElection;
 use super::metrics::Metrics;
+use super::push::Feeds;
 use super::retry::Retries;
 use super::settled::Settled;
 use super::view::UserGroupView;
@@ -38,6 +39,10 @@ pub struct Options {
     pub shard_bytes: usize,
     /// UserGroups written at the same time within one run.
     pub write_concurrency: usize,
+    /// Push feeds open at the same time.
+    pub max_push_feeds: usize,
+    /// How often an open push feed checks that its server still answers.
+    pub push_keep_alive: Duration,
     /// UserGroup writes per second across all runs; `None`: as fast as the apiserver answers.
     pub write_rate: Option<NonZeroU32>,
     /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not at all.
@@ -83,6 +88,8 @@ pub struct State {
     pub retries: Retries<ObjectRef<UserSynchronization>>,
     /// Open while this replica may write (always, without leader election).
     pub fence: Arc<WriteFence>,
+    /// The directories' push feeds, per task.
+    pub feeds: Feeds,
 }
 
 impl State {
@@ -99,6 +106,11 @@ impl State {
             slow_runs: Arc::new(Semaphore::new(usize::from(
                 (options.concurrency / 2).max(1),
             ))),
+            feeds: Feeds::new(
+                options.max_push_feeds,
+                options.push_keep_alive,
+                tasks.clone(),
+            ),
             tasks,
             kept: KeptReads::default(),
             user_groups: UserGroupView::start(client, &options.namespaces, &users),

@@ -12,6 +12,7 @@ pub mod kept;
 pub mod leader;
 mod lifecycle;
 pub mod metrics;
+mod push;
 mod reconcile;
 mod retry;
 mod settled;
@@ -126,8 +127,10 @@ pub async fn serve(client: kube::Client, options: Options) {
     let controllers = controllers.into_iter().map(|controller| {
         // A task whose UserGroups someone else edited or deleted is looked at again at once.
         let changed = ctx.state.user_groups.owners_of_changes();
+        // A task whose directory pushed a change, or whose push feed connected or broke, too.
+        let pushed = ctx.state.feeds.wakes();
         controller
-            .reconcile_on(changed)
+            .reconcile_on(futures::stream::select(changed, pushed))
             .run(reconcile, error_policy, ctx.clone())
             .boxed()
     });

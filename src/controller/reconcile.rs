@@ -16,10 +16,10 @@ use super::error::ControllerError;
 use super::execute::execute;
 use super::lifecycle;
 use super::metrics::TaskLabels;
-use crate::api::{FIELD_MANAGER, UserSynchronization, UserSynchronizationStatus};
+use crate::api::{FIELD_MANAGER, PushMode, UserSynchronization, UserSynchronizationStatus};
 use crate::run::conditions;
 use crate::run::report::{self, Failure, INVALID_SPEC, Outcome, Report};
-use crate::run::resolve::{InCluster, look};
+use crate::run::resolve::{Given, InCluster, look, resolve};
 use crate::run::trigger::{Trigger, due, new_approval};
 use crate::run::validate::{Checked, InvalidSpec, validate};
 use crate::run::{ApiError, RunError};
@@ -44,12 +44,16 @@ pub async fn reconcile(
         return Ok(done);
     }
     if task.spec.suspend {
+        ctx.state.feeds.stop(&uid);
         let report = report::suspended(&previous, generation, now);
         return write(&ctx, &task, &previous, report).await;
     }
     let checked = match validate(&task.spec, now.as_second()) {
         Ok(checked) => checked,
-        Err(invalid) => return refuse(&ctx, &task, &previous, invalid, now).await,
+        Err(invalid) => {
+            ctx.state.feeds.stop(&uid);
+            return refuse(&ctx, &task, &previous, invalid, now).await;
+        }
     };
     let references = InCluster {
         client: ctx.client.clone(),
@@ -73,9 +77,28 @@ pub async fn reconcile(
         approval: new_approval(&task),
         poll: ctx.options.reference_poll,
     };
+    // Asked whatever else is due: any run reads what the directory pushed.
+    let pushed = ctx.state.feeds.take_pending(&uid);
     let trigger = due(&task, now, versions.as_deref())
+        .or(pushed.then_some(Trigger::DirectoryChanged))
         .or_else(|| drifted(&ctx, &task).then_some(Trigger::ObjectsChanged));
+    let push_version = format!(
+        "{}/{}",
+        generation.unwrap_or_default(),
+        versions.as_deref().unwrap_or_default()
+    );
     let Some(trigger) = trigger else {
+        follow_pushes(&ctx, &task, &push_version).await;
+        if let Some(push) = ctx.state.feeds.status(&task)
+            && previous.last_sync_time.is_some()
+            && previous.push.as_ref() != Some(&push)
+        {
+            let status = UserSynchronizationStatus {
+                push: Some(push),
+                ..previous.clone()
+            };
+            write_status(&ctx, &task, &status).await?;
+        }
         if previous.last_sync_time.is_none() && previous.next_sync_time.is_none() {
             // runOnCreate: false: the first run waits for the schedule; status says when.
             let created = task.creation_timestamp().map_or(now, |t| t.0);
@@ -88,9 +111,41 @@ pub async fn reconcile(
     };
     let span = info_span!("run", task = %task.name_any(),
         namespace = %task.namespace().unwrap_or_default(), run_id = %run_id());
-    execute_and_report(&ctx, &task, &previous, &checked, &facts, trigger)
+    let action = execute_and_report(&ctx, &task, &previous, &checked, &facts, trigger)
         .instrument(span)
-        .await
+        .await;
+    follow_pushes(&ctx, &task, &push_version).await;
+    action
+}
+
+/// Opens the task's push feed, or reopens it when the task or what it reads through changed
+/// (`version`); ends it when the task turned push off.
+async fn follow_pushes(ctx: &Context, task: &UserSynchronization, version: &str) {
+    let uid = task.uid().unwrap_or_default();
+    if task.spec.push.mode == PushMode::Disabled || task.meta().deletion_timestamp.is_some() {
+        ctx.state.feeds.stop(&uid);
+        return;
+    }
+    if ctx.state.feeds.follows(task, version) {
+        return;
+    }
+    let references = InCluster {
+        client: ctx.client.clone(),
+    };
+    let namespace = task.namespace().unwrap_or_default();
+    let policy = &ctx.options.references;
+    // What cannot be resolved is the runs' to report; the feed waits for a version that can.
+    if let Ok(resolved) = resolve(
+        &namespace,
+        &task.spec,
+        &references,
+        Given::default(),
+        policy,
+    )
+    .await
+    {
+        ctx.state.feeds.start(task, version, resolved);
+    }
 }
 
 /// Runs the task now, once a run slot is free, and reports how it went.
@@ -200,8 +255,12 @@ async fn write(
             warn!(error = %e, "cannot publish an Event");
         }
     }
-    if report.status != *previous {
-        write_status(ctx, task, &report.status).await?;
+    let mut status = report.status;
+    if let Some(push) = ctx.state.feeds.status(task) {
+        status.push = Some(push);
+    }
+    if status != *previous {
+        write_status(ctx, task, &status).await?;
     }
     Ok(match report.requeue {
         Some(after) => Action::requeue(after.max(Duration::from_secs(1))),

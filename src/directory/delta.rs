@@ -100,7 +100,7 @@ pub(super) async fn probe(
         return usn_position(conn, q, &root).await;
     }
     if supports(SYNC_REQUEST_OID) && q.schema.id.eq_ignore_ascii_case("entryUUID") {
-        return syncrepl_position(conn, q).await;
+        return syncrepl_position(conn, &q.base_dn).await;
     }
     Ok(None)
 }
@@ -177,9 +177,9 @@ async fn usn_position(
     }))
 }
 
-async fn syncrepl_position(
+pub(super) async fn syncrepl_position(
     conn: &mut Connection,
-    q: &Query,
+    base_dn: &str,
 ) -> Result<Option<Position>, DirectoryError> {
     // A refresh of the base entry alone: its SyncDone carries the server's current cookie.
     let server = conn.server.clone();
@@ -193,7 +193,7 @@ async fn syncrepl_position(
         .ldap
         .with_controls(request)
         .with_timeout(conn.timeout)
-        .search(&q.base_dn, LdapScope::Base, "(objectClass=*)", vec!["1.1"])
+        .search(base_dn, LdapScope::Base, "(objectClass=*)", vec!["1.1"])
         .await
         .map_err(|e| map_operation_error(&server, "syncrepl position", e, conn.timeout))?;
     if result.1.rc != 0 {

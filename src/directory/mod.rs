@@ -17,6 +17,7 @@
 //! - [`search`]: the query a task makes (checked by [`search::check_spec`]), paged and ranged
 //!   searches, result codes.
 //! - [`delta`]: change feeds (syncrepl, uSNChanged): a position, and what changed since one.
+//! - [`push`]: a search the server keeps open to say that something changed.
 //! - [`root_dse`]: what a server says of itself (vendor, naming contexts, change feed).
 //! - [`read`]: a task's read, of everything or of the changes, and what it keeps.
 //! - [`reader_thread`]: a read on a thread of its own.
@@ -31,6 +32,7 @@ pub mod id_format;
 pub mod kept;
 pub mod parse;
 pub mod preset;
+pub mod push;
 pub mod read;
 pub mod reader_thread;
 pub mod root_dse;

@@ -22,6 +22,7 @@ pub enum Trigger {
     ReferencesChanged,
     /// One of the task's UserGroups was edited or deleted by someone else since its last run.
     ObjectsChanged,
+    DirectoryChanged,
 }
 
 impl Trigger {
@@ -34,6 +35,7 @@ impl Trigger {
             Trigger::Schedule => "Schedule",
             Trigger::ReferencesChanged => "ReferencesChanged",
             Trigger::ObjectsChanged => "ObjectsChanged",
+            Trigger::DirectoryChanged => "DirectoryChanged",
         }
     }
 }

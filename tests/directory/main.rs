@@ -14,6 +14,7 @@ mod connect;
 mod ds389;
 mod incremental;
 mod partial_read;
+mod push;
 mod read;
 mod testbed_openldap;
 mod testbed_samba;

@@ -2,13 +2,13 @@
 //! renamed, moved and deleted in the directory, the UserGroups that incremental runs leave equal,
 //! object for object, those a fresh task writes from a full read.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
-use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
+use usersync::api::UserSynchronization;
 
-use crate::support::kube::{Scenario, create_task_on, secrets_for, user_groups};
+use crate::support::kube::{Scenario, contents, create_task_on, secrets_for};
 use crate::support::ldap::{Server, add_ou, delete, modify, rename};
 use crate::support::namespace::TestNamespace;
 use crate::support::operator::start_operator;
@@ -38,25 +38,6 @@ async fn run(tasks: &Api<UserSynchronization>, token: Option<&str>) -> String {
         status.conditions
     );
     status.last_run.expect("last run").directory_read
-}
-
-/// directory id (the target group: "target") → (spec, userCount) of every UserGroup in the
-/// namespace. Keyed by id, not by name: a name is chosen once, when the object is created, so a
-/// group renamed in the directory keeps its old object name.
-async fn contents(api: &Api<UserGroup>) -> BTreeMap<String, (UserGroupSpec, Option<i64>)> {
-    user_groups(api)
-        .await
-        .into_iter()
-        .map(|g| {
-            let count = g.status.as_ref().map(|s| s.user_count);
-            let id = g
-                .spec
-                .source
-                .as_ref()
-                .map_or_else(|| "target".to_owned(), |s| s.id.clone());
-            (id, (g.spec, count))
-        })
-        .collect()
 }
 
 async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {

@@ -34,6 +34,7 @@ mod killed;
 mod leader;
 mod not_ours;
 mod openldap;
+mod push;
 mod refused_status;
 mod repair;
 mod run_timeout;

@@ -9,7 +9,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use ldap3::Ldap;
-use usersync::api::{UserGroup, UserSynchronization};
+use usersync::api::{UserGroup, UserGroupSpec, UserSynchronization};
 
 use super::ldap::{Server, subtree_on};
 use super::namespace::TestNamespace;
@@ -405,6 +405,25 @@ impl Scenario {
             base,
         }
     }
+}
+
+/// directory id (the target group: "target") → (spec, userCount) of every UserGroup in the
+/// namespace. Keyed by id, not by name: a name is chosen once, when the object is created, so a
+/// group renamed in the directory keeps its old object name.
+pub async fn contents(api: &Api<UserGroup>) -> BTreeMap<String, (UserGroupSpec, Option<i64>)> {
+    user_groups(api)
+        .await
+        .into_iter()
+        .map(|g| {
+            let count = g.status.as_ref().map(|s| s.user_count);
+            let id = g
+                .spec
+                .source
+                .as_ref()
+                .map_or_else(|| "target".to_owned(), |s| s.id.clone());
+            (id, (g.spec, count))
+        })
+        .collect()
 }
 
 /// Every UserGroup the API returns (shards included).

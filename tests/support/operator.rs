@@ -41,6 +41,10 @@ pub struct InProcess {
     pub connection_check: Duration,
     /// Which tasks may name a server of their own.
     pub inline_servers: usersync::run::resolve::InlineServers,
+    /// Push feeds open at once.
+    pub max_push_feeds: usize,
+    /// How often an open push feed checks its server.
+    pub push_keep_alive: Duration,
 }
 
 impl InProcess {
@@ -58,6 +62,8 @@ impl InProcess {
             secret_namespaces: None,
             connection_check: Duration::from_secs(300),
             inline_servers: Default::default(),
+            max_push_feeds: 100,
+            push_keep_alive: Duration::from_secs(30),
         }
     }
 
@@ -83,6 +89,8 @@ impl InProcess {
             connection_check: self.connection_check,
             shard_bytes: self.shard_bytes,
             write_concurrency: 4,
+            max_push_feeds: self.max_push_feeds,
+            push_keep_alive: self.push_keep_alive,
             write_rate: self.write_rate,
             listen: self.listen,
             leader_election: self.leader_election,

@@ -19,6 +19,8 @@ pub struct CutProxy {
     budget: Arc<AtomicI64>,
     /// The most bytes from the server any connection has passed.
     largest: Arc<AtomicI64>,
+    /// Bumped to close every open connection, or (negative) to stop them forwarding.
+    cuts: tokio::sync::watch::Sender<i64>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -32,6 +34,17 @@ impl CutProxy {
     /// Connections opened from now on are cut after `bytes` from the server (negative: never).
     pub fn cut_after(&self, bytes: i64) {
         self.budget.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Closes every connection open now, as a server that restarts does.
+    pub fn cut_open(&self) {
+        self.cuts.send_modify(|n| *n = n.abs() + 1);
+    }
+
+    /// Open connections stop passing anything, in either direction, without closing: a server
+    /// or network that hangs.
+    pub fn stall_open(&self) {
+        self.cuts.send_modify(|n| *n = -(n.abs() + 1));
     }
 
     /// The most bytes the server has sent on one connection (a whole read's, once one was done).
@@ -52,6 +65,8 @@ pub async fn start_at(target: SocketAddr, port: u16) -> CutProxy {
     let budget = Arc::new(AtomicI64::new(-1));
     let largest = Arc::new(AtomicI64::new(0));
     let (budgets, largests) = (budget.clone(), largest.clone());
+    let (cuts, _) = tokio::sync::watch::channel(0i64);
+    let cut_signals = cuts.clone();
     let server = tokio::spawn(async move {
         let serve = async {
             for _ in 0..MAX_CONNECTIONS {
@@ -59,7 +74,8 @@ pub async fn start_at(target: SocketAddr, port: u16) -> CutProxy {
                     return;
                 };
                 let limit = budgets.load(Ordering::SeqCst);
-                tokio::spawn(forward(client, target, limit, largests.clone()));
+                let cut = cut_signals.subscribe();
+                tokio::spawn(forward(client, target, limit, largests.clone(), cut));
             }
         };
         let _ = tokio::time::timeout(LIFETIME, serve).await;
@@ -68,11 +84,25 @@ pub async fn start_at(target: SocketAddr, port: u16) -> CutProxy {
         port,
         budget,
         largest,
+        cuts,
         server,
     }
 }
 
-async fn forward(client: TcpStream, target: SocketAddr, limit: i64, largest: Arc<AtomicI64>) {
+/// How a forwarded connection ended.
+enum Ended {
+    Done,
+    Cut,
+    Stalled,
+}
+
+async fn forward(
+    client: TcpStream,
+    target: SocketAddr,
+    limit: i64,
+    largest: Arc<AtomicI64>,
+    mut cut: tokio::sync::watch::Receiver<i64>,
+) {
     let Ok(server) = TcpStream::connect(target).await else {
         return;
     };
@@ -103,12 +133,26 @@ async fn forward(client: TcpStream, target: SocketAddr, limit: i64, largest: Arc
             }
         }
     };
+    cut.mark_unchanged();
+    let signal = async {
+        match cut.changed().await {
+            Ok(()) if *cut.borrow() < 0 => Ended::Stalled,
+            Ok(()) => Ended::Cut,
+            // The proxy is gone; its connections run out their lifetime.
+            Err(_) => std::future::pending().await,
+        }
+    };
     // Whichever direction ends first ends the connection: a cut closes both sides.
-    let _ = tokio::time::timeout(LIFETIME, async {
+    let ended = tokio::time::timeout(LIFETIME, async {
         tokio::select! {
-            () = upstream => {}
-            () = downstream => {}
+            () = upstream => Ended::Done,
+            () = downstream => Ended::Done,
+            ended = signal => ended,
         }
     })
     .await;
+    if let Ok(Ended::Stalled) = ended {
+        // The sockets stay open and nothing passes.
+        tokio::time::sleep(LIFETIME).await;
+    }
 }
