@@ -40,6 +40,7 @@ pub struct Feeds {
 }
 
 struct Running {
+    task: ObjectRef<UserSynchronization>,
     key: u64,
     /// Not started: the operator held its limit of feeds.
     limited: bool,
@@ -125,7 +126,7 @@ impl Feeds {
         let uid = task.uid().unwrap_or_default();
         let key = key_of(&[version.as_bytes()]);
         let running = self.lock();
-        let room = running.len() < self.limit;
+        let room = open_feeds(&running) < self.limit;
         running
             .get(&uid)
             .is_some_and(|r| r.key == key && !(r.limited && room))
@@ -133,8 +134,16 @@ impl Feeds {
 
     /// Ends the task's feed, if it has one.
     pub fn stop(&self, uid: &str) {
-        if self.lock().remove(uid).is_some() {
-            debug!("push feed stopped");
+        let mut running = self.lock();
+        let Some(stopped) = running.remove(uid) else {
+            return;
+        };
+        debug!("push feed stopped");
+        if !stopped.limited {
+            // Its room goes to a task that waits for one.
+            if let Some(waiting) = running.values().find(|r| r.limited) {
+                self.wake.task(&waiting.task);
+            }
         }
     }
 
@@ -147,7 +156,7 @@ impl Feeds {
         running.retain(|uid, _| self.is_live(uid));
         running.remove(&uid);
         let shared = Arc::new(Shared::default());
-        if running.len() >= self.limit {
+        if open_feeds(&running) >= self.limit {
             *shared.status.lock().unwrap_or_else(|e| e.into_inner()) = not_pushed(
                 "FeedLimit",
                 Some(format!(
@@ -160,6 +169,7 @@ impl Feeds {
             running.insert(
                 uid,
                 Running {
+                    task: ObjectRef::from_obj(task),
                     key,
                     limited,
                     shared,
@@ -190,6 +200,7 @@ impl Feeds {
         running.insert(
             uid,
             Running {
+                task: ObjectRef::from_obj(task),
                 key,
                 limited: false,
                 shared,
@@ -205,6 +216,14 @@ impl Feeds {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Feeds that hold a connection or try to (not those that ended: no push offered, refused).
+fn open_feeds(running: &HashMap<String, Running>) -> usize {
+    running
+        .values()
+        .filter(|r| !r.limited && !r.handle.is_finished())
+        .count()
 }
 
 fn is_live(tasks: &[Store<UserSynchronization>], uid: &str) -> bool {

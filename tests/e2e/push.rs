@@ -262,3 +262,73 @@ async fn nothing_is_lost_while_the_feed_is_down_openldap() {
 async fn nothing_is_lost_while_the_feed_is_down_samba() {
     nothing_is_lost_while_the_feed_is_down(Server::Samba).await;
 }
+
+/// With room for one feed, the second task is polled and says why; `push.mode: Disabled` holds
+/// none, which frees the room for the other.
+#[tokio::test]
+async fn feeds_are_bounded_and_can_be_turned_off() {
+    let server = Server::OpenLdap;
+    let Scenario {
+        client, ns, base, ..
+    } = Scenario::on(server, "e2e-push-limit").await;
+    let tasks = create_task_on(server, &client, &ns.name, &base).await;
+    patch_spec(&tasks, serde_json::json!({"interval": NO_SCHEDULE})).await;
+    let mut second = tasks.get("corp").await.expect("task");
+    second.metadata = kube::api::ObjectMeta {
+        name: Some("second".to_owned()),
+        ..Default::default()
+    };
+    second.spec.target_group = "second-users".to_owned();
+    second.status = None;
+    tasks
+        .create(&Default::default(), &second)
+        .await
+        .expect("second task");
+    let operator = InProcess {
+        max_push_feeds: 1,
+        ..InProcess::watching(&ns.name)
+    }
+    .start(&client);
+    let reasons = || async {
+        let mut reasons = Vec::new();
+        for name in ["corp", "second"] {
+            let task = tasks.get(name).await.expect("task");
+            let push = task.status.and_then(|s| s.push);
+            reasons.push(push.map(|p| p.reason).unwrap_or_default());
+        }
+        reasons.sort();
+        reasons
+    };
+    eventually(
+        LANDS_WITHIN,
+        "one feed connected, one over the limit",
+        || async { reasons().await == ["Connected", "FeedLimit"] },
+    )
+    .await;
+    let limited = tasks.get("corp").await.expect("task");
+    let limited_is_corp =
+        limited.status.and_then(|s| s.push).map(|p| p.reason) == Some("FeedLimit".into());
+    let (holder, waiting) = if limited_is_corp {
+        ("second", "corp")
+    } else {
+        ("corp", "second")
+    };
+    let off = serde_json::json!({"spec": {"push": {"mode": "Disabled"}}});
+    tasks
+        .patch(holder, &PatchParams::default(), &Patch::Merge(&off))
+        .await
+        .expect("push off");
+    eventually(
+        LANDS_WITHIN,
+        "the room passed to the other task",
+        || async {
+            let holder = tasks.get(holder).await.expect("task");
+            let waiting = tasks.get(waiting).await.expect("task");
+            let reason = |t: UserSynchronization| t.status.and_then(|s| s.push).map(|p| p.reason);
+            reason(holder).as_deref() == Some("Disabled")
+                && reason(waiting).as_deref() == Some("Connected")
+        },
+    )
+    .await;
+    operator.abort();
+}
