@@ -24,6 +24,8 @@ use crate::directory::push::{Pushed, Subscription, Target, offered, subscribe};
 use crate::directory::settings::server_settings;
 use crate::run::resolve::Resolved;
 
+/// A feed open this long counts as working: its loss starts the back-off from the first delay.
+const STABLE: Duration = Duration::from_secs(60);
 /// After a change, more changes within this window start the same run.
 const SETTLE: Duration = Duration::from_millis(20);
 /// However long a burst goes on, a run starts within this.
@@ -266,10 +268,10 @@ enum Ended {
     NotOffered,
     /// The task was deleted.
     TaskGone,
-    /// The connection failed or broke; `was_open`: after the search was open.
+    /// The connection failed or broke; `open_for`: how long the search had been open.
     Lost {
         error: DirectoryError,
-        was_open: bool,
+        open_for: Option<Duration>,
     },
 }
 
@@ -294,12 +296,17 @@ impl Feed {
                     self.wake.task(&self.task);
                     return;
                 }
-                Ended::Lost { error, was_open } => {
+                Ended::Lost { error, open_for } => {
                     info!(task = %self.task.name, error = %error, "push feed lost; reconnecting");
                     self.set(not_pushed("Disconnected", Some(error.to_string())));
-                    if was_open {
-                        delays = backoff();
+                    if open_for.is_some() {
+                        // Status says it is down.
                         self.wake.task(&self.task);
+                    }
+                    // Only a feed that stayed up a while starts the back-off afresh: a server that
+                    // ends every search at once is not asked again (nor a run started) every second.
+                    if open_for.is_some_and(|open| open >= STABLE) {
+                        delays = backoff();
                     }
                 }
             }
@@ -313,7 +320,7 @@ impl Feed {
     async fn session(&self, settings: &ServerSettings, target: &Target) -> Ended {
         let lost = |error| Ended::Lost {
             error,
-            was_open: false,
+            open_for: None,
         };
         let mut conn = match connect(settings).await {
             Ok(conn) => conn,
@@ -338,12 +345,13 @@ impl Feed {
         info!(task = %self.task.name, feed = kind.as_str(), "push feed connected");
         // What changed while no feed was open is read by a run now.
         self.changed();
+        let opened = std::time::Instant::now();
         let error = self.listen(&mut subscription).await;
         subscription.close().await;
         match error {
             Some(error) => Ended::Lost {
                 error,
-                was_open: true,
+                open_for: Some(opened.elapsed()),
             },
             None => Ended::TaskGone,
         }

@@ -13,6 +13,8 @@ use ldap3::controls::{
 };
 use ldap3::{Ldap, ResultEntry, Scope as LdapScope, SearchStream};
 
+use tracing::debug;
+
 use super::connect::{Connection, map_operation_error};
 use super::delta::{
     Mark, Position, SHOW_DELETED_OID, SYNC_REQUEST_OID, base_entry, syncrepl_position,
@@ -161,9 +163,12 @@ pub async fn subscribe(
     let stream = push_search(conn, base_dn, LdapScope::Subtree, control.clone()).await?;
     let deletions = match kind {
         PushKind::ChangeNotification => match deleted_objects_of(conn, base_dn).await? {
-            Some(container) => {
-                Some(push_search(conn, &container, LdapScope::OneLevel, control).await?)
-            }
+            // A bind that may not see deleted objects still gets every other change pushed;
+            // deletions then wait for the next run.
+            Some(container) => push_search(conn, &container, LdapScope::OneLevel, control)
+                .await
+                .inspect_err(|e| debug!(error = %e, "no push of deletions"))
+                .ok(),
             None => None,
         },
         _ => None,
@@ -220,12 +225,24 @@ impl Subscription {
     /// Waits for the server's next message (as long as it takes). An ended search is an error: a
     /// push search never ends by itself.
     pub async fn next(&mut self) -> Result<Pushed, DirectoryError> {
-        let entry = match &mut self.deletions {
-            None => self.stream.next().await,
-            Some(deletions) => tokio::select! {
-                entry = self.stream.next() => entry,
-                entry = deletions.next() => entry,
-            },
+        let entry = loop {
+            let (entry, deletions_ended) = match &mut self.deletions {
+                None => (self.stream.next().await, false),
+                Some(deletions) => tokio::select! {
+                    entry = self.stream.next() => (entry, false),
+                    entry = deletions.next() => match entry {
+                        Ok(Some(entry)) => (Ok(Some(entry)), false),
+                        _ => (Ok(None), true),
+                    },
+                },
+            };
+            if !deletions_ended {
+                break entry;
+            }
+            // The server ended the search of deleted objects: the rest still pushes, and
+            // deletions wait for the next run.
+            debug!("the server ended the push of deletions");
+            self.deletions = None;
         };
         let entry =
             entry.map_err(|e| map_operation_error(&self.server, "push search", e, self.timeout))?;

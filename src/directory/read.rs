@@ -4,6 +4,7 @@
 //! entries that cannot be used are named in the snapshot's `stats.unreadable`, not dropped unseen.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tracing::{debug, info};
@@ -15,7 +16,7 @@ use super::error::DirectoryError;
 use super::kept::Entries;
 use super::preset::MemberFormat;
 use super::search::{Query, check_base, read_all};
-use super::snapshot::{ReadStats, Snapshot};
+use super::snapshot::{ReadStats, Snapshot, User};
 use crate::api::DirectorySpec;
 
 /// Knobs that are not part of the task's API.
@@ -110,15 +111,24 @@ pub async fn read(
         ReadKind::Full
     };
     let (entries, full_read_at, previous_snapshot) = match followed {
-        Some((kept, unchanged)) => {
+        Some((kept, change)) => {
             let Kept {
                 entries,
                 full_read_at,
-                snapshot,
+                mut snapshot,
                 ..
             } = *kept;
-            // Nothing changed since the kept read: its snapshot is what assembly would build again.
-            (entries, full_read_at, unchanged.then_some(snapshot))
+            // Nothing changed since the kept read, or users changed in place: its snapshot (with
+            // their new records) is what assembly would build again, at the cost of the change.
+            let previous = match change {
+                Change::None => Some(snapshot),
+                Change::InPlace(records) => {
+                    snapshot.replace_users(records);
+                    Some(snapshot)
+                }
+                Change::Other => None,
+            };
+            (entries, full_read_at, previous)
         }
         None => {
             let started = SystemTime::now();
@@ -174,16 +184,25 @@ pub async fn read(
     })
 }
 
-/// The kept entries with the changes since their mark applied, and whether nothing changed at all
-/// (no change reported, no kept account expired); `None` when the feed or its changes cannot be
-/// used, and everything must be read.
+/// What the changes since the kept read do to its snapshot.
+enum Change {
+    /// Nothing: no change reported, no kept account expired.
+    None,
+    /// These users' records change, nothing else (see [`Entries::changed_in_place`]).
+    InPlace(Vec<Arc<User>>),
+    /// Anything else: the snapshot is assembled again.
+    Other,
+}
+
+/// The kept entries with the changes since their mark applied, and what they change; `None` when
+/// the feed or its changes cannot be used, and everything must be read.
 async fn follow(
     conn: &mut Connection,
     query: &Query,
     mut kept: Box<Kept>,
     now: &Position,
     stats: &mut ReadStats,
-) -> Result<Option<(Box<Kept>, bool)>, DirectoryError> {
+) -> Result<Option<(Box<Kept>, Change)>, DirectoryError> {
     let (users, groups, containers) =
         match delta::changes(conn, query, &kept.mark, now, stats).await? {
             Ok(changes) => changes,
@@ -201,6 +220,7 @@ async fn follow(
     }
     let links = query.schema.member_format == MemberFormat::Dn;
     let none = users.is_empty() && groups.is_empty() && containers.is_empty();
+    let in_place = kept.entries.changed_in_place(&users, &groups, &containers);
     if let Err(why) = kept.entries.apply(users, groups, containers, links) {
         info!(%why, "changes unusable; reading everything");
         return Ok(None);
@@ -209,7 +229,13 @@ async fn follow(
     if expired > 0 {
         info!(expired, "kept accounts expired since they were read");
     }
-    Ok(Some((kept, none && expired == 0)))
+    let change = match (none, in_place) {
+        _ if expired > 0 => Change::Other,
+        (true, _) => Change::None,
+        (false, Some(records)) => Change::InPlace(records),
+        (false, None) => Change::Other,
+    };
+    Ok(Some((kept, change)))
 }
 
 /// The kept snapshot with this read's counters; those of assembly (what the scope left out) stand

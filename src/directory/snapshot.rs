@@ -132,6 +132,27 @@ impl Snapshot {
         self.groups.iter().find(|g| g.name == name)
     }
 
+    /// Puts each record in place of the listed user of the same id (a user the snapshot does not
+    /// list stays out). For records whose changes leave the snapshot's order and memberships as
+    /// they are (see `kept::Entries::changed_in_place`).
+    pub fn replace_users(&mut self, records: Vec<Arc<User>>) {
+        if records.is_empty() {
+            return;
+        }
+        let mut by_id: hashbrown::HashMap<&str, Arc<User>> = records
+            .iter()
+            .map(|r| (r.id.as_str(), Arc::clone(r)))
+            .collect();
+        for user in &mut self.users {
+            if let Some(record) = by_id.remove(user.id.as_str()) {
+                *user = record;
+                if by_id.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+
     pub fn user_names(&self, group: &Group) -> Vec<&str> {
         group
             .users

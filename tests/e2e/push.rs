@@ -20,10 +20,18 @@ use crate::support::operator::{InProcess, start_operator};
 use crate::support::proxy::{self, CutProxy};
 use crate::support::wait::{eventually, wait_for_run};
 
+/// The operator watching `ns`, with push feeds.
+fn pushing(ns: &str) -> InProcess {
+    InProcess {
+        max_push_feeds: 100,
+        ..InProcess::watching(ns)
+    }
+}
+
 /// Far longer than any wait below: a run within it was started by the directory.
 const NO_SCHEDULE: &str = "1h";
 /// How long a change may take to land here (the targets are measured by `cargo xtask bench`).
-const LANDS_WITHIN: Duration = Duration::from_secs(10);
+const LANDS_WITHIN: Duration = Duration::from_secs(20);
 
 async fn patch_spec(tasks: &Api<UserSynchronization>, spec: serde_json::Value) {
     let patch = serde_json::json!({"spec": spec});
@@ -86,7 +94,7 @@ async fn pushed_changes_land_and_equal_a_full_read(server: Server, expected_feed
         serde_json::json!({"interval": NO_SCHEDULE, "maxDeletions": "100%"}),
     )
     .await;
-    let operator = start_operator(&client, &ns.name);
+    let operator = pushing(&ns.name).start(&client);
     wait_for_run(&tasks, None).await;
     assert_eq!(connected(&tasks).await, expected_feed);
     let groups: Api<UserGroup> = Api::namespaced(client.clone(), &ns.name);
@@ -208,7 +216,7 @@ async fn nothing_is_lost_while_the_feed_is_down(server: Server) {
     .await;
     let operator = InProcess {
         push_keep_alive: Duration::from_secs(2),
-        ..InProcess::watching(&ns.name)
+        ..pushing(&ns.name)
     }
     .start(&client);
     wait_for_run(&tasks, None).await;

@@ -41,7 +41,8 @@ pub struct InProcess {
     pub connection_check: Duration,
     /// Which tasks may name a server of their own.
     pub inline_servers: usersync::run::resolve::InlineServers,
-    /// Push feeds open at once.
+    /// Push feeds open at once (none unless a test asks: a pushed run would come between the runs
+    /// a test asks for and counts).
     pub max_push_feeds: usize,
     /// How often an open push feed checks its server.
     pub push_keep_alive: Duration,
@@ -62,7 +63,8 @@ impl InProcess {
             secret_namespaces: None,
             connection_check: Duration::from_secs(300),
             inline_servers: Default::default(),
-            max_push_feeds: 100,
+            // Runs happen when a test asks for them; the push tests open feeds.
+            max_push_feeds: 0,
             push_keep_alive: Duration::from_secs(30),
         }
     }

@@ -9,6 +9,7 @@ use hashbrown::{HashMap, HashSet};
 use super::assemble::{RawContainer, RawGroup, RawUser};
 use super::dn::Dn;
 use super::entry::day_of;
+use super::snapshot::User;
 
 /// Every user, group and container in the task's searches, by stable id.
 #[derive(Clone, Debug, Default)]
@@ -135,6 +136,40 @@ impl Entries {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// When the changes only change users in place — no user added, gone, renamed, moved, given
+    /// another login name or enabled or disabled, and no group or container added, changed or gone —
+    /// their new records: a snapshot assembled before the changes then differs from one assembled
+    /// after them in those records alone (same order, same memberships, same scope).
+    pub fn changed_in_place(
+        &self,
+        users: &Changes<RawUser>,
+        groups: &Changes<RawGroup>,
+        containers: &Changes<RawContainer>,
+    ) -> Option<Vec<Arc<User>>> {
+        let untouched = |upserts: usize, nothing_gone: bool| upserts == 0 && nothing_gone;
+        if !untouched(
+            groups.upserts.len(),
+            gone(&self.groups, groups).next().is_none(),
+        ) || !untouched(
+            containers.upserts.len(),
+            gone(&self.containers, containers).next().is_none(),
+        ) || gone(&self.users, users).next().is_some()
+        {
+            return None;
+        }
+        users
+            .upserts
+            .iter()
+            .map(|new| {
+                let old = self.users.get(new.id())?;
+                let in_place = old.dn == new.dn
+                    && old.user.name == new.user.name
+                    && old.user.disabled == new.user.disabled;
+                in_place.then(|| Arc::clone(&new.user))
+            })
+            .collect()
     }
 
     /// Applies one feed's changes. With `member_links` (member values are DNs), member values follow

@@ -209,3 +209,101 @@ fn kept_users_are_disabled_when_their_accounts_expire() {
             .all(|u| u.user.disabled || u.user.id == "never")
     );
 }
+
+/// One user of the in-place property: `ou` 0 is excluded by the scope.
+fn scoped_user(i: usize, ou: usize, disabled: bool, display: &str) -> RawUser {
+    let mut u = user(&format!("u{i}"), &format!("CN=U{i},OU=O{ou},DC=x"));
+    let record = Arc::make_mut(&mut u.user);
+    record.disabled = disabled;
+    record.display_name = Some(display.to_owned());
+    u
+}
+
+proptest::proptest! {
+    /// Random users (some disabled, some in an excluded OU) in random groups, then random edits:
+    /// when `changed_in_place` vouches for them, the snapshot from before with the new records put
+    /// in equals the snapshot assembled from the changed entries; and edits of attributes alone are
+    /// always vouched for.
+    #[test]
+    fn users_changed_in_place_patch_the_snapshot_as_assembly_would(
+        users in proptest::collection::vec((0usize..3, proptest::bool::ANY), 1..12),
+        memberships in proptest::collection::vec((0usize..4, 0usize..12), 0..30),
+        edits in proptest::collection::vec((0usize..12, 0usize..5), 0..6),
+        ignore_disabled in proptest::bool::ANY,
+    ) {
+        use crate::api::NestedGroups;
+        use crate::directory::assemble::{Scope, assemble};
+        use crate::directory::snapshot::ReadStats;
+        let raw: Vec<RawUser> = users
+            .iter()
+            .enumerate()
+            .map(|(i, &(ou, disabled))| scoped_user(i, ou, disabled, "before"))
+            .collect();
+        let groups: Vec<RawGroup> = (0..4)
+            .map(|g| {
+                let members: Vec<String> = memberships
+                    .iter()
+                    .filter(|(from, to)| *from == g && *to < raw.len())
+                    .map(|(_, to)| raw[*to].user.dn.clone())
+                    .collect();
+                let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+                group(&format!("g{g}"), &format!("CN=G{g},OU=O1,DC=x"), &refs)
+            })
+            .collect();
+        let scope = Scope {
+            base: Dn::parse("DC=x").expect("dn"),
+            groups: vec![],
+            excludes: vec![Dn::parse("OU=O0,DC=x").expect("dn")],
+            ignore_disabled_users: ignore_disabled,
+            nested_groups: NestedGroups::Flatten,
+            member_format: MemberFormat::Dn,
+            max_memberships: usize::MAX,
+        };
+        let mut entries = Entries::from_read(raw.clone(), groups, vec![]);
+        let before = assemble(
+            entries.users.values(),
+            entries.groups.values(),
+            entries.containers.values(),
+            &scope,
+            ReadStats::default(),
+        )
+        .expect("within limits");
+        // Edit 0-2: attributes only; 3: another login name; 4: enabled or disabled.
+        let mut upserts = Vec::new();
+        let mut attributes_only = true;
+        for &(i, kind) in &edits {
+            let Some(old) = raw.get(i) else { continue };
+            if upserts.iter().any(|u: &RawUser| u.user.id == old.user.id) {
+                continue;
+            }
+            let mut new = old.clone();
+            let record = Arc::make_mut(&mut new.user);
+            match kind {
+                0..=2 => record.display_name = Some(format!("after {kind}")),
+                3 => record.name = format!("renamed{i}"),
+                _ => record.disabled = !record.disabled,
+            }
+            attributes_only &= kind <= 2;
+            upserts.push(new);
+        }
+        let users = Changes { upserts, ..Changes::default() };
+        let in_place = entries.changed_in_place(&users, &Changes::default(), &Changes::default());
+        proptest::prop_assert!(!attributes_only || in_place.is_some());
+        entries
+            .apply(users, Changes::default(), Changes::default(), true)
+            .expect("applies");
+        let after = assemble(
+            entries.users.values(),
+            entries.groups.values(),
+            entries.containers.values(),
+            &scope,
+            ReadStats::default(),
+        )
+        .expect("within limits");
+        if let Some(records) = in_place {
+            let mut patched = before;
+            patched.replace_users(records);
+            proptest::prop_assert_eq!(patched, after);
+        }
+    }
+}
