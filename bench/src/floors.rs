@@ -33,12 +33,14 @@ pub fn dump(target: &Target) -> Result<Sample, String> {
 }
 
 /// Floor B: the objects usersync ended with in `from`, written again into `to` by a plain loop of
-/// server-side applies (object, then status), `concurrency` at a time.
+/// server-side applies, `concurrency` at a time: one per object, its count included, or
+/// (`two_requests`) the object and then its count, under a field manager of its own.
 pub async fn apply_loop(
     client: &kube::Client,
     from: &str,
     to: &str,
     concurrency: usize,
+    two_requests: bool,
 ) -> Result<Sample, String> {
     let source: Api<UserGroup> = Api::namespaced(client.clone(), from);
     let objects = source
@@ -48,30 +50,37 @@ pub async fn apply_loop(
         .items;
     let target: Api<UserGroup> = Api::namespaced(client.clone(), to);
     let params = PatchParams::apply("floor-b").force();
+    let count_params = PatchParams::apply("floor-b-count").force();
     let started = Instant::now();
     futures::stream::iter(objects.into_iter().map(|object| {
-        let (target, params) = (&target, &params);
+        let (target, params, count_params) = (&target, &params, &count_params);
         async move {
             let name = object.metadata.name.clone().unwrap_or_default();
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "apiVersion": "usersync.io/v1alpha1",
                 "kind": "UserGroup",
                 "metadata": {"name": name, "labels": object.metadata.labels},
                 "spec": object.spec,
             });
+            if !two_requests {
+                body["status"] = serde_json::json!(object.status);
+            }
             target
                 .patch(&name, params, &Patch::Apply(&body))
                 .await
                 .map_err(|e| format!("apply {name}: {e}"))?;
-            let status = serde_json::json!({
-                "apiVersion": "usersync.io/v1alpha1",
-                "kind": "UserGroup",
-                "status": object.status,
-            });
-            target
-                .patch_status(&name, params, &Patch::Apply(&status))
-                .await
-                .map_err(|e| format!("apply status {name}: {e}"))?;
+            if two_requests {
+                let count = serde_json::json!({
+                    "apiVersion": "usersync.io/v1alpha1",
+                    "kind": "UserGroup",
+                    "metadata": {"name": name},
+                    "status": object.status,
+                });
+                target
+                    .patch(&name, count_params, &Patch::Apply(&count))
+                    .await
+                    .map_err(|e| format!("apply count {name}: {e}"))?;
+            }
             Ok::<_, String>(())
         }
     }))

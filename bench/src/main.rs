@@ -7,6 +7,7 @@ mod bed;
 mod floors;
 mod measure;
 mod operator;
+mod push;
 mod report;
 mod target;
 
@@ -52,6 +53,10 @@ struct Args {
     python: Option<PathBuf>,
     #[arg(long, default_value = "docs/benchmarks.md")]
     output: PathBuf,
+    /// Seconds the operator watches the big directory with a push feed open and nothing changing
+    /// (its CPU is measured); 0 skips it.
+    #[arg(long, default_value_t = 300)]
+    idle_seconds: u64,
 }
 
 struct Run<'a> {
@@ -150,11 +155,10 @@ fn utc_now() -> String {
 /// The CRDs as the Rust types define them, applied and established.
 async fn install_crds(client: &kube::Client) -> Result<(), String> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::CustomResourceExt;
     use kube::api::{Patch, PatchParams};
     use kube::runtime::wait::{await_condition, conditions};
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [UserSynchronization::crd(), UserGroup::crd()] {
+    for crd in usersync::api::crds() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(
             &name,
@@ -186,6 +190,8 @@ impl Run<'_> {
             users: target.fixture.users.len(),
             rows: Vec::new(),
             one_user_visible: None,
+            one_user_work: None,
+            push: None,
         };
         let dump = floors::dump(target)?;
         eprintln!("bench:   floor A {:.2} s", dump.wall_seconds);
@@ -215,9 +221,10 @@ impl Run<'_> {
         if !full {
             // Floor B here too: the apiserver's own growth, which the full sync's growth follows.
             drop(operator);
-            report
-                .rows
-                .push((report::FLOOR_B, self.floor_b(target, tag, &ns).await?));
+            report.rows.push((
+                report::FLOOR_B,
+                self.floor_b(target, tag, &ns, false).await?,
+            ));
             return Ok(report);
         }
         // The preview is compared with floor A: both take a few seconds, so each runs several
@@ -239,6 +246,8 @@ impl Run<'_> {
 
         // One user renamed: how soon its group shows it, and what the run costs.
         let (group, dn) = group_of_a_user(&groups, target).await?;
+        let log = self.logs.join(format!("operator-{tag}.log"));
+        let before_one_user = push::log_offset(&log);
         target.modify(&target.rename_users_ldif(0, 1, "renamed"))?;
         let started = Instant::now();
         let visible = operator::until_member_shows(&groups, &group, &dn, "User 0 renamed", started);
@@ -248,6 +257,10 @@ impl Run<'_> {
         );
         report.rows.push((report::ONE_USER, sample?));
         report.one_user_visible = Some(visible?);
+        report.one_user_work = Some(
+            push::step_seconds(&log, before_one_user, "read")
+                + push::step_seconds(&log, before_one_user, "planned"),
+        );
 
         let hundredth = target.fixture.users.len() / 100;
         target.modify(&target.rename_users_ldif(1, 1 + hundredth, "changed"))?;
@@ -265,11 +278,23 @@ impl Run<'_> {
             .observe(&operator, &ns, operator::run_now(&tasks, "big-group"))
             .await?;
         report.rows.push((report::BIG_GROUP, sample));
+        // The idle CPU is measured on the biggest directory only.
+        let idle = if target.fixture.users.len() >= 100_000 {
+            self.args.idle_seconds
+        } else {
+            0
+        };
+        report.push = Some(push::measure(&self.client, &ns, &operator, &log, target, idle).await?);
         drop(operator);
 
-        report
-            .rows
-            .push((report::FLOOR_B, self.floor_b(target, tag, &ns).await?));
+        report.rows.push((
+            report::FLOOR_B,
+            self.floor_b(target, tag, &ns, false).await?,
+        ));
+        report.rows.push((
+            report::FLOOR_B_TWO,
+            self.floor_b(target, tag, &ns, true).await?,
+        ));
 
         if let Some(python) = &self.args.python {
             let base_ns = format!("bench-{tag}-baseline");
@@ -287,11 +312,23 @@ impl Run<'_> {
         Ok(report)
     }
 
-    /// Floor B: the objects the operator wrote in `ns`, applied afresh to a namespace of their own.
-    async fn floor_b(&mut self, target: &Target, tag: &str, ns: &str) -> Result<Sample, String> {
-        let floor_ns = format!("bench-{tag}-floor-b");
+    /// Floor B: the objects the operator wrote in `ns`, applied afresh to a namespace of their own,
+    /// each in one request (`two_requests`: the object, then its count, as before the count moved
+    /// into the object).
+    async fn floor_b(
+        &mut self,
+        target: &Target,
+        tag: &str,
+        ns: &str,
+        two_requests: bool,
+    ) -> Result<Sample, String> {
+        let floor_ns = match two_requests {
+            true => format!("bench-{tag}-floor-b2"),
+            false => format!("bench-{tag}-floor-b"),
+        };
         operator::prepare_namespace(&self.client, &floor_ns, target).await?;
-        let mut sample = floors::apply_loop(&self.client, ns, &floor_ns, WRITES_AT_ONCE).await?;
+        let mut sample =
+            floors::apply_loop(&self.client, ns, &floor_ns, WRITES_AT_ONCE, two_requests).await?;
         sample.user_group_writes = Some(self.audit.user_group_writes(&floor_ns));
         sample.note = format!("{WRITES_AT_ONCE} at a time");
         eprintln!("bench:   floor B {:.2} s", sample.wall_seconds);
