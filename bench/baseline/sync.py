@@ -2,7 +2,7 @@
 create one UserGroup per group (members inline, the target group as parent) in a namespace.
 
 Same objects as usersync writes for the same directory (names differ: a hash of the DN instead of the
-id), written with the official Kubernetes client, one request per object plus its status, as the
+id), written with the official Kubernetes client, one create per object with its count, as the
 client's examples do. Settings come from the environment (see `main`)."""
 
 import hashlib
@@ -93,10 +93,8 @@ def main():
     def create(name, spec, count):
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "UserGroup",
                 "metadata": {"name": name, "labels": {"usersync.io/synchronization": task}},
-                "spec": spec}
+                "spec": spec, "status": {"userCount": count}}
         api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-        api.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name,
-                                                  {"status": {"userCount": count}})
 
     create(target, {"displayName": "all-users"}, 0)
     for e, members in groups:

@@ -258,8 +258,8 @@ impl Run<'_> {
         report.rows.push((report::ONE_USER, sample?));
         report.one_user_visible = Some(visible?);
         report.one_user_work = Some(
-            push::step_seconds(&log, before_one_user, "read")
-                + push::step_seconds(&log, before_one_user, "planned"),
+            push::step_field(&log, before_one_user, "read", "cpu_seconds")
+                + push::step_field(&log, before_one_user, "planned", "cpu_seconds"),
         );
 
         let hundredth = target.fixture.users.len() / 100;

@@ -135,9 +135,14 @@ pub async fn prepare_namespace(
         ),
         ("ca", BTreeMap::from([("ca.crt".to_owned(), ca)])),
     ] {
+        // The bind Secret opts in to being sent to the directory's server.
+        let annotations = (secret == "bind").then(|| {
+            BTreeMap::from([("usersync.io/allowed-servers".to_owned(), target.url.clone())])
+        });
         let object = Secret {
             metadata: ObjectMeta {
                 name: Some(secret.into()),
+                annotations,
                 ..Default::default()
             },
             string_data: Some(data),

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use usersync::api::{UserGroup, UserSynchronization};
 
@@ -60,7 +61,7 @@ pub async fn measure(
     let singles: Vec<usize> = (users - CHANGES - 10..users - 10).collect();
     let burst_size = BURST.min(users / 10);
     let burst: Vec<usize> = (users / 4..users / 4 + burst_size).collect();
-    let homes = smallest_groups(&groups, target, singles.iter().chain(&burst)).await?;
+    let homes = smallest_groups(&groups, target, singles.iter()).await?;
 
     let mut latencies = Vec::new();
     for &i in &singles {
@@ -76,21 +77,16 @@ pub async fn measure(
 
     let written = log_offset(log);
     target.modify(&target.rename_users_ldif(burst[0], burst[0] + burst.len(), "burst"))?;
-    let started = Instant::now();
-    let mut by_group: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
-    for &i in &burst {
-        let group = homes.get(&i).ok_or("a burst user is in no UserGroup")?;
-        let shown = (target.user_dn(i), format!("User {i} burst"));
-        by_group.entry(group.as_str()).or_default().push(shown);
-    }
-    let waits = by_group
+    let burst_written = Timestamp::now();
+    // Checked by a list every few seconds (polling hundreds of objects would load the apiserver
+    // the runs write to); when each object landed is the operator's log's to say.
+    let shown: BTreeMap<String, String> = burst
         .iter()
-        .map(|(group, users)| until_shown(&groups, group, users, started));
-    futures::future::try_join_all(waits).await?;
-    let landed = started.elapsed().as_secs_f64();
-    // The last run may still be writing objects the check does not look at.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let writing = applied_seconds(log, written);
+        .map(|&i| (target.user_dn(i).to_lowercase(), format!("User {i} burst")))
+        .collect();
+    until_all_shown(&groups, &shown).await?;
+    let (writing, last_write) = applied(log, written);
+    let landed = last_write.map_or(0.0, |at| at.duration_since(burst_written).as_secs_f64());
     eprintln!(
         "bench:   burst of {burst_size}: landed after {landed:.2} s, writes took {writing:.2} s"
     );
@@ -169,6 +165,38 @@ async fn smallest_groups(
     Ok(homes.into_iter().map(|(i, (_, name))| (i, name)).collect())
 }
 
+/// Waits until the UserGroups list every user of `shown` (lower-case DN → display name).
+async fn until_all_shown(
+    groups: &Api<UserGroup>,
+    shown: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        let all = groups
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| format!("list: {e}"))?;
+        let mut seen = BTreeSet::new();
+        for user in all.items.iter().flat_map(|g| &g.spec.users) {
+            let dn = user.dn.to_lowercase();
+            if shown.get(&dn).map(String::as_str) == user.display_name.as_deref() {
+                seen.insert(dn);
+            }
+        }
+        if seen.len() == shown.len() {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            return Err(format!(
+                "{} of {} burst changes never showed",
+                shown.len() - seen.len(),
+                shown.len()
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 /// Waits until the UserGroup `group` lists each `(dn, display name)`.
 async fn until_shown(
     groups: &Api<UserGroup>,
@@ -200,27 +228,40 @@ pub fn log_offset(log: &Path) -> u64 {
     std::fs::metadata(log).map(|m| m.len()).unwrap_or(0)
 }
 
-/// The seconds the operator's `applied` log lines after `offset` report: its runs' writing.
-fn applied_seconds(log: &Path, offset: u64) -> f64 {
-    step_seconds(log, offset, "applied")
+/// From the operator's `applied` log lines after `offset`: the seconds its runs spent writing, and
+/// when the last write ended (the line's time less the wait for the view that follows it).
+fn applied(log: &Path, offset: u64) -> (f64, Option<Timestamp>) {
+    let lines = log_lines(log, offset, "applied");
+    let seconds = lines.iter().filter_map(|e| e["seconds"].as_f64()).sum();
+    let last = lines.iter().rev().find_map(|e| {
+        let at: Timestamp = e["timestamp"].as_str()?.parse().ok()?;
+        let view = e["view_seconds"].as_f64().unwrap_or(0.0);
+        at.checked_sub(SignedDuration::from_secs_f64(view)).ok()
+    });
+    (seconds, last)
 }
 
-/// The seconds the operator's log lines of one step (`read`, `planned`, `applied`) after `offset`
-/// report, summed.
-pub fn step_seconds(log: &Path, offset: u64, step: &str) -> f64 {
+/// A number the operator's log lines of one step (`read`, `planned`, `applied`) after `offset`
+/// carry, summed.
+pub fn step_field(log: &Path, offset: u64, step: &str, field: &str) -> f64 {
+    let lines = log_lines(log, offset, step);
+    lines.iter().filter_map(|e| e[field].as_f64()).sum()
+}
+
+/// The operator's log lines of one step after `offset`.
+fn log_lines(log: &Path, offset: u64, step: &str) -> Vec<serde_json::Value> {
     let Ok(mut file) = std::fs::File::open(log) else {
-        return 0.0;
+        return Vec::new();
     };
     if file.seek(SeekFrom::Start(offset)).is_err() {
-        return 0.0;
+        return Vec::new();
     }
     BufReader::new(file)
         .lines()
         .map_while(Result::ok)
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
-        .filter(|event| event["fields"]["message"] == step)
-        .filter_map(|event| event["fields"]["seconds"].as_f64())
-        .sum()
+        .filter(|event| event["message"] == step)
+        .collect()
 }
 
 /// User and system CPU seconds of a running process so far.

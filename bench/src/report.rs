@@ -11,7 +11,8 @@ pub struct TargetReport {
     pub rows: Vec<(&'static str, Sample)>,
     /// Seconds from asking for a run until the changed user showed in its UserGroup.
     pub one_user_visible: Option<f64>,
-    /// Seconds the one-user run spent reading (connection included) and planning, by its log.
+    /// CPU seconds the one-user run spent reading (connecting, decoding, assembling) and
+    /// planning, by its log.
     pub one_user_work: Option<f64>,
     pub push: Option<PushReport>,
 }
@@ -104,7 +105,7 @@ fn ratios(t: &TargetReport, all: &[TargetReport]) -> Vec<Ratio> {
     }
     if let Some(work) = t.one_user_work {
         out.push((
-            "1 changed user: read + assemble + plan (wall, an upper bound of CPU)",
+            "1 changed user: CPU of read + assemble + plan",
             format!("{:.0} ms", work * 1000.0),
             "< 50 ms",
             work < 0.05,

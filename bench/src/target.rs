@@ -113,6 +113,10 @@ impl Target {
                 // Runs when the benchmark asks; push is measured on its own (`push.rs`).
                 "push": {"mode": "Disabled"},
                 "server": {
+                    "type": match self.kind {
+                        Kind::OpenLdap => "LDAP",
+                        Kind::Samba => "ActiveDirectory",
+                    },
                     "urls": [self.url],
                     "credentialsSecretRef": {"name": "bind"},
                     "tls": {"caSecretRef": {"name": "ca"}},

@@ -235,7 +235,7 @@ async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String
         member_range: args.member_range,
     };
     let directory = &file.task.spec.directory;
-    let Answered { read, server } = read_directory(resolved, directory, &options, Feed::Off)
+    let Answered { read, server, .. } = read_directory(resolved, directory, &options, Feed::Off)
         .await
         .map_err(|e| format!("{} ({})", e, e.reason()))?;
     Ok((read.snapshot, server, started.elapsed().as_secs_f64()))

@@ -56,7 +56,7 @@ pub async fn dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), S
             .map(|r| (r, started.elapsed().as_secs_f64())),
         cluster
     );
-    let Answered { read, server } = read.map_err(|e| failed(e.into()))?;
+    let Answered { read, server, .. } = read.map_err(|e| failed(e.into()))?;
     let (namespace, task, groups, listing, list_seconds) = cluster?;
     let mut snapshot = read.snapshot;
     // Downloaded objects compare with the directory's records by address once they share them;

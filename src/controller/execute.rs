@@ -18,6 +18,7 @@ use crate::directory::snapshot::{Snapshot, Unreadable};
 use crate::planner::plan::Plan;
 use crate::run::RunError;
 use crate::run::apply::{Applied, Writer, status_subresource};
+use crate::run::cpu::thread_cpu;
 use crate::run::observe::list_groups;
 use crate::run::plan::{desired_of, plan_changes, preview};
 use crate::run::read::{Answered, read_directory};
@@ -108,6 +109,8 @@ async fn steps(
                 .map_err(RunError::Observe)?
         }
     };
+    // No await from here to the plan: the thread's CPU time is the plan's.
+    let planning = thread_cpu();
     let desired = desired_of(task, &snapshot);
     let (plan, state) = plan_changes(
         &objects,
@@ -121,6 +124,7 @@ async fn steps(
         update = plan.update.len(),
         remove = plan.remove.len(),
         seconds = step.elapsed().as_secs_f64(),
+        cpu_seconds = thread_cpu().saturating_sub(planning).as_secs_f64(),
         "planned"
     );
     if !plan.duplicates.is_empty() {
@@ -218,10 +222,10 @@ async fn read(
     let step = Instant::now();
     let feed = feed(ctx, task, uid, checked.full_sync_every);
     let directory = &task.spec.directory;
-    let Answered { read, server } =
+    let Answered { read, server, cpu } =
         read_directory(resolved, directory, &ctx.options.read, feed).await?;
     info!(kind = ?read.kind, entries = read.snapshot.stats.entries,
-        seconds = step.elapsed().as_secs_f64(), "read");
+        seconds = step.elapsed().as_secs_f64(), cpu_seconds = cpu.as_secs_f64(), "read");
     let (snapshot, read_kind, incremental) = keep(ctx, uid, read);
     Ok(Source {
         snapshot,

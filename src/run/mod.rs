@@ -13,12 +13,13 @@
 //!
 //! Shared by the steps: [`schedule`] (timed runs), [`conditions`] (kstatus conditions),
 //! [`user_pool`] (one record per directory user across runs), [`fence`] (writes only under a
-//! current lease).
+//! current lease), [`cpu`] (what a step cost in CPU).
 
 mod api_error;
 pub mod apply;
 pub mod check;
 pub mod conditions;
+pub mod cpu;
 mod error;
 pub mod fence;
 pub mod observe;

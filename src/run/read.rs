@@ -1,6 +1,9 @@
 //! Step 3 of a run: the complete snapshot of the task's part of the directory, read on a thread of
 //! its own, incrementally when the feed allows.
 
+use std::time::Duration;
+
+use super::cpu::thread_cpu;
 use super::resolve::Resolved;
 use crate::api::DirectorySpec;
 use crate::directory::connect::connect;
@@ -13,6 +16,8 @@ use crate::directory::settings::server_settings;
 pub struct Answered {
     pub read: Read,
     pub server: String,
+    /// CPU time the read used (connecting, decoding, assembling), waits left out.
+    pub cpu: Duration,
 }
 
 /// Connects to the first server of the resolved list that answers, binds, and reads `directory`.
@@ -29,6 +34,7 @@ pub async fn read_directory(
     let options = options.clone();
     let first_url = settings.urls.first().cloned().unwrap_or_default();
     on_reader_thread(&first_url, async move {
+        let started = thread_cpu();
         let mut conn = connect(&settings).await?;
         let mut read = read(&mut conn, &directory, &options, feed).await?;
         // The connection is done: a server that does not take the unbind costs at most the
@@ -38,6 +44,7 @@ pub async fn read_directory(
         let answered = Answered {
             read,
             server: conn.server,
+            cpu: thread_cpu().saturating_sub(started),
         };
         Ok((answered, discarded))
     })
