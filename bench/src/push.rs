@@ -19,15 +19,33 @@ pub const CHANGES: usize = 50;
 /// Users changed at once in the burst (fewer in small directories).
 const BURST: usize = 1000;
 
+/// A burst of changes written by one `ldapmodify`.
+#[derive(Clone, Debug, Default)]
+pub struct Burst {
+    pub users: usize,
+    /// Seconds the directory took to take the changes (the `ldapmodify`).
+    pub directory_write: f64,
+    /// Seconds from the end of the directory's write until the UserGroups showed every change.
+    pub landed_after: f64,
+    /// Seconds the runs meanwhile spent writing UserGroups.
+    pub writes: f64,
+}
+
+impl Burst {
+    /// From the start of the burst until it landed, against the longer of what it cannot be
+    /// faster than: the directory's own write, or the UserGroup writes.
+    pub fn ratio(&self) -> f64 {
+        (self.directory_write + self.landed_after) / self.directory_write.max(self.writes).max(1e-9)
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PushReport {
     /// Which feed the task followed.
     pub feed: String,
     /// Seconds from each directory write until its UserGroup showed it, in order.
     pub latencies: Vec<f64>,
-    /// Users in the burst, seconds from the end of its directory write until every one showed,
-    /// and seconds the runs meanwhile spent writing UserGroups.
-    pub burst: Option<(usize, f64, f64)>,
+    pub burst: Option<Burst>,
     /// CPU seconds the operator used over so many seconds of nothing changing.
     pub idle: Option<(f64, f64)>,
 }
@@ -76,7 +94,9 @@ pub async fn measure(
     eprintln!("bench:   {CHANGES} pushed changes: {latencies:.2?}");
 
     let written = log_offset(log);
+    let writing_burst = Instant::now();
     target.modify(&target.rename_users_ldif(burst[0], burst[0] + burst.len(), "burst"))?;
+    let directory_write = writing_burst.elapsed().as_secs_f64();
     let burst_written = Timestamp::now();
     // Checked by a list every few seconds (polling hundreds of objects would load the apiserver
     // the runs write to); when each object landed is the operator's log's to say.
@@ -88,7 +108,7 @@ pub async fn measure(
     let (writing, last_write) = applied(log, written);
     let landed = last_write.map_or(0.0, |at| at.duration_since(burst_written).as_secs_f64());
     eprintln!(
-        "bench:   burst of {burst_size}: landed after {landed:.2} s, writes took {writing:.2} s"
+        "bench:   burst of {burst_size}: the directory took {directory_write:.2} s, landed {landed:.2} s later, writes took {writing:.2} s"
     );
 
     let idle = if idle_seconds > 0 {
@@ -103,7 +123,12 @@ pub async fn measure(
     Ok(PushReport {
         feed,
         latencies,
-        burst: Some((burst_size, landed, writing)),
+        burst: Some(Burst {
+            users: burst_size,
+            directory_write,
+            landed_after: landed,
+            writes: writing,
+        }),
         idle,
     })
 }

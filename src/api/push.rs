@@ -29,8 +29,9 @@ pub struct PushStatus {
     /// `Syncrepl`, `ChangeNotification`, `PersistentSearch`, or `None` (the task is polled).
     pub feed: String,
     /// `Connected`, `Connecting`, `Disconnected` (it reconnects with back-off), `NotOffered` (the
-    /// server has no push search), `FeedLimit` (the operator holds `--max-push-feeds` of them) or
-    /// `Disabled`.
+    /// server has no push search), `Refused` (the bind or the certificate was rejected; a change
+    /// of the task or its Secrets tries again), `FeedLimit` (the operator holds `--max-push-feeds`
+    /// of them) or `Disabled`.
     pub reason: String,
     /// The server whose push the task follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
