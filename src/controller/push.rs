@@ -193,8 +193,9 @@ impl Feeds {
         let handle = match (settings, target) {
             (Ok(settings), Ok(target)) => tokio::spawn(feed.follow(settings, target)),
             (Err(e), _) | (_, Err(e)) => {
+                // Settings no connection can be made with: nothing to retry until they change.
                 *shared.status.lock().unwrap_or_else(|e| e.into_inner()) =
-                    not_pushed("Disconnected", Some(e.to_string()));
+                    not_pushed("Refused", Some(e.to_string()));
                 tokio::spawn(async {})
             }
         };

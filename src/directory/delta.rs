@@ -116,18 +116,7 @@ async fn usn_position(
     let (Some(usn), Some(service)) = (usn, root.text("dsServiceName")) else {
         return Ok(None);
     };
-    let base = Dn::parse(&q.base_dn).ok();
-    let naming_context = root
-        .values("namingContexts")
-        .into_iter()
-        .filter_map(|v| std::str::from_utf8(v).ok())
-        .filter(|nc| {
-            let nc = Dn::parse(nc).ok();
-            matches!((&base, &nc), (Some(b), Some(nc)) if b.is_within(nc))
-        })
-        .max_by_key(|nc| nc.len())
-        .map(str::to_owned);
-    let Some(naming_context) = naming_context else {
+    let Some(naming_context) = naming_context_of(root, &q.base_dn) else {
         return Ok(None);
     };
     // Without the right to list deleted objects a search shows no deletions at all; that must not
@@ -175,6 +164,20 @@ async fn usn_position(
         mark: Mark::Usn { invocation_id, usn },
         naming_context: Some(naming_context),
     }))
+}
+
+/// Of the naming contexts a root DSE lists, the innermost one that holds `base_dn`.
+pub(super) fn naming_context_of(root: &Entry, base_dn: &str) -> Option<String> {
+    let base = Dn::parse(base_dn).ok();
+    root.values("namingContexts")
+        .into_iter()
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .filter(|nc| {
+            let nc = Dn::parse(nc).ok();
+            matches!((&base, &nc), (Some(b), Some(nc)) if b.is_within(nc))
+        })
+        .max_by_key(|nc| nc.len())
+        .map(str::to_owned)
 }
 
 pub(super) async fn syncrepl_position(

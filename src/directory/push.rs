@@ -17,9 +17,9 @@ use tracing::debug;
 
 use super::connect::{Connection, map_operation_error};
 use super::delta::{
-    Mark, Position, SHOW_DELETED_OID, SYNC_REQUEST_OID, base_entry, syncrepl_position,
+    Mark, Position, SHOW_DELETED_OID, SYNC_REQUEST_OID, base_entry, naming_context_of,
+    syncrepl_position,
 };
-use super::dn::Dn;
 use super::error::DirectoryError;
 use super::search::Query;
 use crate::api::{DirectorySpec, ServerType};
@@ -207,18 +207,8 @@ async fn deleted_objects_of(
     let Some(root) = base_entry(conn, "", vec!["namingContexts"]).await? else {
         return Ok(None);
     };
-    let base = Dn::parse(base_dn).ok();
-    let naming_context = root
-        .values("namingContexts")
-        .into_iter()
-        .filter_map(|v| std::str::from_utf8(v).ok())
-        .filter(|nc| {
-            let nc = Dn::parse(nc).ok();
-            matches!((&base, &nc), (Some(b), Some(nc)) if b.is_within(nc))
-        })
-        .max_by_key(|nc| nc.len())
-        .map(|nc| format!("CN=Deleted Objects,{nc}"));
-    Ok(naming_context)
+    let naming_context = naming_context_of(&root, base_dn);
+    Ok(naming_context.map(|nc| format!("CN=Deleted Objects,{nc}")))
 }
 
 impl Subscription {

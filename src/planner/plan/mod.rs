@@ -462,8 +462,14 @@ fn resolve_user_conflicts(
     group: &str,
     skipped: &mut Vec<Skipped>,
 ) -> bool {
-    // Same records as listed (shared, so compared by address first): nothing can conflict.
-    if policy == CollisionPolicy::Overwrite || *users == current.spec.users {
+    // The same users under the same names as listed, in the same order (records mostly shared,
+    // so compared by address first): nothing can conflict, and a long list is not indexed.
+    let aligned = users.len() == current.spec.users.len()
+        && users
+            .iter()
+            .zip(&current.spec.users)
+            .all(|(u, l)| Arc::ptr_eq(u, l) || (u.id == l.id && u.name == l.name));
+    if policy == CollisionPolicy::Overwrite || aligned {
         return false;
     }
     let mut listed: HashMap<&str, Vec<&Arc<GroupUser>>> = HashMap::new();

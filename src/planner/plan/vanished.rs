@@ -35,15 +35,16 @@ pub(super) fn vanished_users<'c>(
         .filter(|r| !present.contains(*r))
         .map(|r| r.0.id.as_str())
         .collect();
-    if unshared.is_empty() {
-        HashSet::new()
-    } else {
-        let present: HashSet<&str> = present.iter().map(|r| r.0.id.as_str()).collect();
-        unshared
-            .into_iter()
-            .filter(|id| !present.contains(id))
-            .collect()
+    // Few records are unshared (those of users changed since they were written): their ids are
+    // looked for among the desired records, and the search ends once every one is found.
+    let mut gone: HashSet<&'c str> = unshared.into_iter().collect();
+    for record in &present {
+        if gone.is_empty() {
+            break;
+        }
+        gone.remove(record.0.id.as_str());
     }
+    gone
 }
 
 /// This task's objects whose group the directory no longer has.
