@@ -419,9 +419,7 @@ async fn a_connection_reports_a_wrong_password_a_wrong_ca_and_a_server_down_and_
     let Scenario {
         client, ns, base, ..
     } = Scenario::new("e2e-conn-health").await;
-    let target = env::samba().ldaps_url;
-    let address = target.trim_start_matches("ldaps://").trim_end_matches('/');
-    let address: std::net::SocketAddr = address.parse().expect("host:port");
+    let address = proxy::address_of(&env::samba().ldaps_url);
     let mut samba = proxy::start(address).await;
     let port = samba.port;
     let connection: DirectoryConnection = serde_json::from_value(serde_json::json!({

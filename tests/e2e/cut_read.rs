@@ -30,11 +30,8 @@ async fn cut_midway(server: Server, prefix: &str) {
         mut ldap,
         base,
     } = Scenario::on(server, prefix).await;
-    let target = server.ldaps_url();
-    let address = target.trim_start_matches("ldaps://").trim_end_matches('/');
-    let cut = proxy::start(address.parse().expect("host:port")).await;
+    let (cut, proxied) = proxy::in_front_of(&server.ldaps_url()).await;
     let tasks = create_task_on(server, &client, &ns.name, &server.base_dn()).await;
-    let proxied = format!("ldaps://127.0.0.1:{}", cut.port);
     allow_servers(&client, &ns.name, "bind", std::slice::from_ref(&proxied)).await;
     let through_proxy = serde_json::json!({"spec": {
         "server": {"urls": [proxied]},

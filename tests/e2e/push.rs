@@ -17,7 +17,7 @@ use crate::support::kube::{
 use crate::support::ldap::{Server, add_ou, delete, modify, rename};
 use crate::support::namespace::TestNamespace;
 use crate::support::operator::{InProcess, start_operator};
-use crate::support::proxy::{self, CutProxy};
+use crate::support::proxy;
 use crate::support::wait::{eventually, wait_for_run};
 
 /// The operator watching `ns`, with push feeds.
@@ -187,15 +187,6 @@ async fn pushed_changes_land_and_equal_a_full_read_samba() {
     pushed_changes_land_and_equal_a_full_read(Server::Samba, "ChangeNotification").await;
 }
 
-/// A proxy in front of the server's LDAPS port, and its URL.
-async fn proxied(server: Server) -> (CutProxy, String) {
-    let url = server.ldaps_url();
-    let address = url.trim_start_matches("ldaps://").trim_end_matches('/');
-    let proxy = proxy::start(address.parse().expect("host:port")).await;
-    let url = format!("ldaps://127.0.0.1:{}", proxy.port);
-    (proxy, url)
-}
-
 /// Changes made while the feed is cut, while the server is away, and while the connection hangs
 /// each land once the feed is back, without a run being asked for.
 async fn nothing_is_lost_while_the_feed_is_down(server: Server) {
@@ -205,8 +196,8 @@ async fn nothing_is_lost_while_the_feed_is_down(server: Server) {
         mut ldap,
         base,
     } = Scenario::on(server, "e2e-push-cut").await;
-    let (mut proxy, url) = proxied(server).await;
-    let port = proxy.port;
+    let (mut cut, url) = proxy::in_front_of(&server.ldaps_url()).await;
+    let port = cut.port;
     allow_servers(&client, &ns.name, "bind", std::slice::from_ref(&url)).await;
     let tasks = create_task_on(server, &client, &ns.name, &base).await;
     patch_spec(
@@ -226,7 +217,7 @@ async fn nothing_is_lost_while_the_feed_is_down(server: Server) {
     let describe = |name: &'static str| Mod::Replace("displayName", HashSet::from([name]));
 
     // Cut mid-stream: the change is made before the feed reconnects.
-    proxy.cut_open();
+    cut.cut_open();
     modify(&mut ldap, &alice, vec![describe("Alice Cut")]).await;
     lands(&groups, "a change made while the feed was cut", true, |u| {
         u.contains("Alice Cut")
@@ -234,13 +225,11 @@ async fn nothing_is_lost_while_the_feed_is_down(server: Server) {
     .await;
 
     // The server away (every connection refused), a change, the server back on the same address.
-    let address = server.ldaps_url();
-    let address = address.trim_start_matches("ldaps://").trim_end_matches('/');
-    proxy.cut_open();
-    drop(proxy);
+    cut.cut_open();
+    drop(cut);
     modify(&mut ldap, &alice, vec![describe("Alice Away")]).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    proxy = proxy::start_at(address.parse().expect("host:port"), port).await;
+    cut = proxy::start_at(proxy::address_of(&server.ldaps_url()), port).await;
     lands(
         &groups,
         "a change made while the server was away",
@@ -251,14 +240,14 @@ async fn nothing_is_lost_while_the_feed_is_down(server: Server) {
     connected(&tasks).await;
 
     // A connection that hangs: the keep-alive notices, the feed reconnects and the run reads it.
-    proxy.stall_open();
+    cut.stall_open();
     modify(&mut ldap, &alice, vec![describe("Alice Hung")]).await;
     lands(&groups, "a change made while the feed hung", true, |u| {
         u.contains("Alice Hung")
     })
     .await;
     operator.abort();
-    drop(proxy);
+    drop(cut);
 }
 
 #[tokio::test]

@@ -53,6 +53,20 @@ impl CutProxy {
     }
 }
 
+/// A proxy in front of the server an `ldaps://host:port` URL names, and the URL that goes through
+/// it.
+pub async fn in_front_of(url: &str) -> (CutProxy, String) {
+    let proxy = start(address_of(url)).await;
+    let through = format!("ldaps://127.0.0.1:{}", proxy.port);
+    (proxy, through)
+}
+
+/// The address an `ldaps://host:port` URL names.
+pub fn address_of(url: &str) -> SocketAddr {
+    let address = url.trim_start_matches("ldaps://").trim_end_matches('/');
+    address.parse().expect("host:port")
+}
+
 pub async fn start(target: SocketAddr) -> CutProxy {
     start_at(target, 0).await
 }

@@ -259,15 +259,18 @@ proptest::proptest! {
             member_format: MemberFormat::Dn,
             max_memberships: usize::MAX,
         };
+        let assembled = |entries: &Entries| {
+            assemble(
+                entries.users.values(),
+                entries.groups.values(),
+                entries.containers.values(),
+                &scope,
+                ReadStats::default(),
+            )
+            .expect("within limits")
+        };
         let mut entries = Entries::from_read(raw.clone(), groups, vec![]);
-        let before = assemble(
-            entries.users.values(),
-            entries.groups.values(),
-            entries.containers.values(),
-            &scope,
-            ReadStats::default(),
-        )
-        .expect("within limits");
+        let before = assembled(&entries);
         // Edit 0-2: attributes only; 3: another login name; 4: enabled or disabled.
         let mut upserts = Vec::new();
         let mut attributes_only = true;
@@ -292,14 +295,7 @@ proptest::proptest! {
         entries
             .apply(users, Changes::default(), Changes::default(), true)
             .expect("applies");
-        let after = assemble(
-            entries.users.values(),
-            entries.groups.values(),
-            entries.containers.values(),
-            &scope,
-            ReadStats::default(),
-        )
-        .expect("within limits");
+        let after = assembled(&entries);
         if let Some(records) = in_place {
             let mut patched = before;
             patched.replace_users(records);
