@@ -8,9 +8,10 @@ use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use usersync::api::UserSynchronization;
 
-use crate::support::kube::{Scenario, contents, create_task_on, secrets_for};
+use crate::support::kube::{
+    Scenario, assert_same_contents, contents, create_task_on, fresh_contents,
+};
 use crate::support::ldap::{Server, add_ou, delete, modify, rename};
-use crate::support::namespace::TestNamespace;
 use crate::support::operator::start_operator;
 use crate::support::wait::wait_for_run;
 
@@ -101,26 +102,8 @@ async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {
     let incremental = contents(&Api::namespaced(client.clone(), &ns.name)).await;
 
     // The same task, new, in a namespace of its own: its first run reads everything.
-    let fresh_ns = TestNamespace::new(&client, "e2e-incr-fresh").await;
-    secrets_for(server, &client, &fresh_ns.name, &server.credentials().1).await;
-    let fresh_tasks = create_task_on(server, &client, &fresh_ns.name, &base).await;
-    let fresh_operator = start_operator(&client, &fresh_ns.name);
-    assert_eq!(run(&fresh_tasks, None).await, "Full");
-    let fresh = contents(&Api::namespaced(client.clone(), &fresh_ns.name)).await;
-
-    assert_eq!(
-        incremental.keys().collect::<Vec<_>>(),
-        fresh.keys().collect::<Vec<_>>(),
-        "{server:?}: the same objects"
-    );
-    for (id, (spec, count)) in &fresh {
-        assert_eq!(
-            incremental.get(id),
-            Some(&(spec.clone(), *count)),
-            "{server:?}: {}",
-            spec.display_name
-        );
-    }
+    let fresh = fresh_contents(server, &client, &base).await;
+    assert_same_contents(server, &incremental, &fresh);
     let operations = fresh
         .values()
         .find(|(spec, _)| spec.display_name == "Operations")
@@ -128,7 +111,6 @@ async fn incremental_runs_equal_a_fresh_full_sync(server: Server) {
     let members: Vec<&str> = operations.0.users.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(members, [unique("carol")], "{server:?}");
     operator.abort();
-    fresh_operator.abort();
 }
 
 #[tokio::test]

@@ -12,11 +12,11 @@ use ldap3::Mod;
 use usersync::api::{UserGroup, UserSynchronization};
 
 use crate::support::kube::{
-    Scenario, allow_servers, contents, create_task_on, secrets_for, user_groups,
+    Scenario, allow_servers, assert_same_contents, contents, create_task_on, fresh_contents,
+    user_groups,
 };
 use crate::support::ldap::{Server, add_ou, delete, modify, rename};
-use crate::support::namespace::TestNamespace;
-use crate::support::operator::{InProcess, start_operator};
+use crate::support::operator::InProcess;
 use crate::support::proxy;
 use crate::support::wait::{eventually, wait_for_run};
 
@@ -155,26 +155,8 @@ async fn pushed_changes_land_and_equal_a_full_read(server: Server, expected_feed
     operator.abort();
 
     // The same task, new, in a namespace of its own: its first run reads everything.
-    let fresh_ns = TestNamespace::new(&client, "e2e-push-fresh").await;
-    secrets_for(server, &client, &fresh_ns.name, &server.credentials().1).await;
-    let fresh_tasks = create_task_on(server, &client, &fresh_ns.name, &base).await;
-    let fresh_operator = start_operator(&client, &fresh_ns.name);
-    wait_for_run(&fresh_tasks, None).await;
-    let fresh = contents(&Api::namespaced(client.clone(), &fresh_ns.name)).await;
-    fresh_operator.abort();
-    assert_eq!(
-        pushed.keys().collect::<Vec<_>>(),
-        fresh.keys().collect::<Vec<_>>(),
-        "{server:?}: the same objects"
-    );
-    for (id, (spec, count)) in &fresh {
-        assert_eq!(
-            pushed.get(id),
-            Some(&(spec.clone(), *count)),
-            "{server:?}: {}",
-            spec.display_name
-        );
-    }
+    let fresh = fresh_contents(server, &client, &base).await;
+    assert_same_contents(server, &pushed, &fresh);
 }
 
 #[tokio::test]

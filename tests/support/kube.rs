@@ -426,6 +426,48 @@ pub async fn contents(api: &Api<UserGroup>) -> BTreeMap<String, (UserGroupSpec, 
         .collect()
 }
 
+/// What a new task of the same settings writes from a full read of `base`, in a namespace of its
+/// own: what incremental or pushed runs must have ended with.
+pub async fn fresh_contents(
+    server: Server,
+    client: &kube::Client,
+    base: &str,
+) -> BTreeMap<String, (UserGroupSpec, Option<i64>)> {
+    let fresh_ns = TestNamespace::new(client, "e2e-fresh").await;
+    secrets_for(server, client, &fresh_ns.name, &server.credentials().1).await;
+    let fresh_tasks = create_task_on(server, client, &fresh_ns.name, base).await;
+    let operator = super::operator::start_operator(client, &fresh_ns.name);
+    let task = super::wait::wait_for_run(&fresh_tasks, None).await;
+    operator.abort();
+    let read = task
+        .status
+        .and_then(|s| s.last_run)
+        .map(|r| r.directory_read);
+    assert_eq!(read.as_deref(), Some("Full"), "a new task reads everything");
+    contents(&Api::namespaced(client.clone(), &fresh_ns.name)).await
+}
+
+/// Asserts that two namespaces' [`contents`] hold the same objects, object for object.
+pub fn assert_same_contents(
+    server: Server,
+    got: &BTreeMap<String, (UserGroupSpec, Option<i64>)>,
+    fresh: &BTreeMap<String, (UserGroupSpec, Option<i64>)>,
+) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        fresh.keys().collect::<Vec<_>>(),
+        "{server:?}: the same objects"
+    );
+    for (id, (spec, count)) in fresh {
+        assert_eq!(
+            got.get(id),
+            Some(&(spec.clone(), *count)),
+            "{server:?}: {}",
+            spec.display_name
+        );
+    }
+}
+
 /// Every UserGroup the API returns (shards included).
 pub async fn user_groups(api: &Api<UserGroup>) -> Vec<UserGroup> {
     api.list(&Default::default())
