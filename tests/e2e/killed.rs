@@ -221,7 +221,7 @@ async fn a_killed_operator_leaves_nothing_a_restart_does_not_repair() {
     let before = writes(&ns.name);
     // The approval alone starts the approved run.
     approve_deletions(&tasks, "once").await;
-    // The base object and its status are written first, then the shards that go: killed among them.
+    // The base object is written first, then the shards that go: killed among them.
     kill_after(&mut operator, &ns.name, before, 3).await;
     let _ = std::fs::remove_file(log);
     let killed: UserSynchronization = tasks.get("corp").await.expect("task");

@@ -127,7 +127,9 @@ pub fn spawn_operator(ns: &str, args: &[&str], rust_log: &str) -> (tokio::proces
     spawn_replica(ns, "operator", args, rust_log, &[])
 }
 
-/// The same as a replica of its own (`name` tells its log file apart) with `envs` set.
+/// The same as a replica of its own (`name` tells its log file apart) with `envs` set. Like the
+/// in-process operator it opens no push feeds unless `args` or `envs` ask for them: a pushed run
+/// would come between the runs a test asks for and counts.
 pub fn spawn_replica(
     ns: &str,
     name: &str,
@@ -140,6 +142,7 @@ pub fn spawn_replica(
     let operator = tokio::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
         .args(["run", "--namespace", ns])
         .args(args)
+        .env("USERSYNC_MAX_PUSH_FEEDS", "0")
         .envs(envs.iter().copied())
         .env("RUST_LOG", rust_log)
         .stdout(log.try_clone().expect("log file"))
