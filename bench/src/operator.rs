@@ -240,6 +240,6 @@ pub async fn until_member_shows(
         if started.elapsed() > Duration::from_secs(600) {
             return Err(format!("{group} never showed the new name of {dn}"));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

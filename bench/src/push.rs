@@ -11,7 +11,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use usersync::api::{UserGroup, UserSynchronization};
 
-use crate::operator::{Operator, TASK};
+use crate::operator::{Operator, TASK, until_member_shows};
 use crate::target::Target;
 
 /// Single changes whose latency is measured.
@@ -87,8 +87,8 @@ pub async fn measure(
         let started = Instant::now();
         target.modify(&target.rename_users_ldif(i, i + 1, "pushed"))?;
         let name = format!("User {i} pushed");
-        until_shown(&groups, group, &[(target.user_dn(i), name)], started).await?;
-        latencies.push(started.elapsed().as_secs_f64());
+        let dn = target.user_dn(i);
+        latencies.push(until_member_shows(&groups, group, &dn, &name, started).await?);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     eprintln!("bench:   {CHANGES} pushed changes: {latencies:.2?}");
@@ -219,33 +219,6 @@ async fn until_all_shown(
             ));
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-/// Waits until the UserGroup `group` lists each `(dn, display name)`.
-async fn until_shown(
-    groups: &Api<UserGroup>,
-    group: &str,
-    users: &[(String, String)],
-    started: Instant,
-) -> Result<(), String> {
-    loop {
-        let object = groups
-            .get(group)
-            .await
-            .map_err(|e| format!("{group}: {e}"))?;
-        let shown = users.iter().all(|(dn, name)| {
-            object.spec.users.iter().any(|u| {
-                u.dn.eq_ignore_ascii_case(dn) && u.display_name.as_deref() == Some(name.as_str())
-            })
-        });
-        if shown {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            return Err(format!("{group} never showed the pushed changes"));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
