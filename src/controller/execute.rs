@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::context::Context;
 use super::kept::status_of;
-use super::metrics::ReadLabels;
+use super::metrics::{PlanLabels, ReadLabels};
 use crate::api::{IncrementalMode, IncrementalStatus, RunSummary, UserGroup, UserSynchronization};
 use crate::directory::read::{Feed, Kept, Read, ReadKind};
 use crate::directory::snapshot::{Snapshot, Unreadable};
@@ -20,7 +20,7 @@ use crate::run::RunError;
 use crate::run::apply::{Applied, Writer, status_subresource};
 use crate::run::cpu::thread_cpu;
 use crate::run::observe::list_groups;
-use crate::run::plan::{desired_of, plan_changes, preview};
+use crate::run::plan::{desired_of, plan_changes, plan_in_place_changes, preview};
 use crate::run::read::{Answered, read_directory};
 use crate::run::report::{Failure, Outcome, Synced};
 use crate::run::resolve::{Given, InCluster, resolve};
@@ -93,6 +93,7 @@ async fn steps(
         read_kind,
         incremental,
         server,
+        changed_in_place,
     } = match restore_from_kept(ctx, task, &uid, trigger) {
         Some(source) => source,
         None => read(ctx, task, &namespace, &uid, checked).await?,
@@ -111,15 +112,25 @@ async fn steps(
     };
     // No await from here to the plan: the thread's CPU time is the plan's.
     let planning = thread_cpu();
-    let desired = desired_of(task, &snapshot);
-    let (plan, state) = plan_changes(
-        &objects,
-        task,
-        checked,
-        (desired, &snapshot.stats.unreadable),
-        deletions_approved,
-    );
+    let in_place = changed_in_place.filter(|_| left_exact(ctx, task, &namespace, &uid));
+    let (plan, state) = match &in_place {
+        Some(changed) => plan_in_place_changes(&objects, task, &snapshot, changed),
+        None => plan_changes(
+            &objects,
+            task,
+            checked,
+            (desired_of(task, &snapshot), &snapshot.stats.unreadable),
+            deletions_approved,
+        ),
+    };
+    let kind = if in_place.is_some() {
+        "in_place"
+    } else {
+        "whole"
+    };
+    ctx.metrics.plans.get_or_create(&PlanLabels { kind }).inc();
     info!(
+        in_place = in_place.is_some(),
         create = plan.create.len(),
         update = plan.update.len(),
         remove = plan.remove.len(),
@@ -182,6 +193,8 @@ struct Source {
     read_kind: Option<ReadKind>,
     incremental: Option<IncrementalStatus>,
     server: String,
+    /// The users whose records alone changed since the followed read (see `Read`).
+    changed_in_place: Option<Vec<usize>>,
 }
 
 /// Objects someone else changed are restored from the task's kept read, when there is one: the
@@ -203,6 +216,7 @@ fn restore_from_kept(
         read_kind: None,
         incremental,
         server,
+        changed_in_place: None,
     })
 }
 
@@ -222,17 +236,44 @@ async fn read(
     let step = Instant::now();
     let feed = feed(ctx, task, uid, checked.full_sync_every);
     let directory = &task.spec.directory;
-    let Answered { read, server, cpu } =
-        read_directory(resolved, directory, &ctx.options.read, feed).await?;
-    info!(kind = ?read.kind, entries = read.snapshot.stats.entries,
-        seconds = step.elapsed().as_secs_f64(), cpu_seconds = cpu.as_secs_f64(), "read");
+    let Answered {
+        mut read,
+        server,
+        cpu,
+    } = read_directory(resolved, directory, &ctx.options.read, feed).await?;
+    let (kind, entries) = (read.kind, read.snapshot.stats.entries);
+    let changed_in_place = read.changed_in_place.take();
+    // Sharing the records and keeping the read are part of what reading costs.
+    let keeping = thread_cpu();
     let (snapshot, read_kind, incremental) = keep(ctx, uid, read);
+    let cpu = cpu + thread_cpu().saturating_sub(keeping);
+    info!(
+        ?kind,
+        entries,
+        seconds = step.elapsed().as_secs_f64(),
+        cpu_seconds = cpu.as_secs_f64(),
+        "read"
+    );
     Ok(Source {
         snapshot,
         read_kind: Some(read_kind),
         incremental,
         server,
+        changed_in_place,
     })
+}
+
+/// Whether the task's last run left its objects exactly as its plan asked, for the generation
+/// running now, and nobody changed them since: a run whose users only changed in place can plan
+/// from the objects alone. Never for dry runs, which leave nothing.
+fn left_exact(ctx: &Context, task: &UserSynchronization, namespace: &str, uid: &str) -> bool {
+    let generation = task.metadata.generation.unwrap_or_default();
+    !task.spec.dry_run
+        && ctx
+            .state
+            .user_groups
+            .versions(namespace, uid)
+            .is_some_and(|now| ctx.state.settled.exact(uid, generation, &now))
 }
 
 /// How the task's read follows the directory's change feed: from what its last read kept, when
@@ -307,6 +348,7 @@ async fn apply(
     plan: &Plan,
 ) -> Result<Applied, RunError> {
     let step = Instant::now();
+    let generation = writer.task.metadata.generation;
     let applied = writer.apply(plan, &Timestamp::now().to_string()).await;
     let written = writer
         .written
@@ -322,8 +364,9 @@ async fn apply(
         }
     };
     // The objects as this run left them: a later change by someone else is restored.
+    let exact_for = plan.exact.then(|| generation.unwrap_or_default());
     match settled.then(|| view.versions(namespace, uid)).flatten() {
-        Some(versions) => ctx.state.settled.record(uid, versions),
+        Some(versions) => ctx.state.settled.record(uid, versions, exact_for),
         None => ctx.state.settled.forget(uid),
     }
     info!(

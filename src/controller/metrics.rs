@@ -30,6 +30,13 @@ pub struct ReadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlanLabels {
+    /// whole (the directory against every object) or in_place (the objects that list users
+    /// changed in place).
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TaskLabels {
     pub namespace: String,
     pub task: String,
@@ -47,6 +54,8 @@ pub struct Metrics {
     pub entries_read: Counter,
     /// Directory reads by kind.
     pub reads: Family<ReadLabels, Counter>,
+    /// Plans by kind.
+    pub plans: Family<PlanLabels, Counter>,
     /// UserGroup objects created, updated or removed.
     pub objects_written: Counter,
     /// Runs that listed UserGroups because the watch-backed view was not ready or behind.
@@ -64,6 +73,7 @@ impl Default for Metrics {
         let last_success = Family::<TaskLabels, Gauge<f64, AtomicU64>>::default();
         let entries_read = Counter::default();
         let reads = Family::<ReadLabels, Counter>::default();
+        let plans = Family::<PlanLabels, Counter>::default();
         let objects_written = Counter::default();
         let user_group_lists = Counter::default();
         registry.register("runs", "Finished runs by result", runs.clone());
@@ -95,6 +105,11 @@ impl Default for Metrics {
             reads.clone(),
         );
         registry.register(
+            "plans",
+            "Plans by kind: whole, or in_place from the objects that list users changed in place",
+            plans.clone(),
+        );
+        registry.register(
             "user_groups_written",
             "UserGroup objects created, updated or removed",
             objects_written.clone(),
@@ -109,6 +124,7 @@ impl Default for Metrics {
             user_group_lists,
             entries_read,
             reads,
+            plans,
             objects_written,
             runs,
             failures,

@@ -80,6 +80,9 @@ pub struct Read {
     /// The entries the snapshot was assembled from when no run keeps them: the reading thread
     /// frees them after handing the read over.
     pub discarded: Option<Entries>,
+    /// When the snapshot is the followed read's with only some users' records replaced: their
+    /// indices in the snapshot (none when nothing changed). `None` for anything else.
+    pub changed_in_place: Option<Vec<usize>>,
 }
 
 /// Reads the directory, incrementally when `feed` allows and the server supports it. A feed that
@@ -110,6 +113,7 @@ pub async fn read(
     } else {
         ReadKind::Full
     };
+    let mut changed_in_place = None;
     let (entries, full_read_at, previous_snapshot) = match followed {
         Some((kept, change)) => {
             let Kept {
@@ -121,9 +125,12 @@ pub async fn read(
             // Nothing changed since the kept read, or users changed in place: its snapshot (with
             // their new records) is what assembly would build again, at the cost of the change.
             let previous = match change {
-                Change::None => Some(snapshot),
+                Change::None => {
+                    changed_in_place = Some(Vec::new());
+                    Some(snapshot)
+                }
                 Change::InPlace(records) => {
-                    snapshot.replace_users(records);
+                    changed_in_place = Some(snapshot.replace_users(records));
                     Some(snapshot)
                 }
                 Change::Other => None,
@@ -181,6 +188,7 @@ pub async fn read(
         kind,
         kept,
         discarded,
+        changed_in_place,
     })
 }
 

@@ -133,24 +133,28 @@ impl Snapshot {
     }
 
     /// Puts each record in place of the listed user of the same id (a user the snapshot does not
-    /// list stays out). For records whose changes leave the snapshot's order and memberships as
-    /// they are (see `kept::Entries::changed_in_place`).
-    pub fn replace_users(&mut self, records: Vec<Arc<User>>) {
+    /// list stays out), and says where: the indices of the users replaced, in order. For records
+    /// whose changes leave the snapshot's order and memberships as they are (see
+    /// `kept::Entries::changed_in_place`).
+    pub fn replace_users(&mut self, records: Vec<Arc<User>>) -> Vec<usize> {
+        let mut replaced = Vec::with_capacity(records.len());
         if records.is_empty() {
-            return;
+            return replaced;
         }
         let mut by_id: hashbrown::HashMap<&str, Arc<User>> = records
             .iter()
             .map(|r| (r.id.as_str(), Arc::clone(r)))
             .collect();
-        for user in &mut self.users {
+        for (i, user) in self.users.iter_mut().enumerate() {
             if let Some(record) = by_id.remove(user.id.as_str()) {
                 *user = record;
+                replaced.push(i);
                 if by_id.is_empty() {
                     break;
                 }
             }
         }
+        replaced
     }
 
     pub fn user_names(&self, group: &Group) -> Vec<&str> {

@@ -2,7 +2,6 @@
 //! marked as the task's own or not. Pure: the objects come from the controller's view or a listing.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use hashbrown::HashMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -31,15 +30,14 @@ pub struct ClusterState<'a> {
 /// The namespace's UserGroups as the planner sees them: the task's own ones, and the others that
 /// names may collide with. Specs are borrowed from `objects` except where shards are joined.
 pub fn cluster_state<'a>(
-    objects: &'a [Arc<UserGroup>],
+    objects: impl IntoIterator<Item = &'a UserGroup>,
     task: &UserSynchronization,
 ) -> ClusterState<'a> {
     let owned = owned_by(task);
     let task_name = task.name_any();
     let owned_by_task = |g: &UserGroup| owned(&g.metadata);
     let (shard_objects, bases): (Vec<&UserGroup>, Vec<&UserGroup>) = objects
-        .iter()
-        .map(|g| &**g)
+        .into_iter()
         .partition(|g| g.labels().contains_key(SHARD_OF_LABEL));
     let (stored, foreign): (HashMap<String, &UserGroup>, _) = shard_objects
         .iter()

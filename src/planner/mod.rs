@@ -3,6 +3,7 @@
 
 pub mod current;
 pub mod desired;
+pub mod in_place;
 pub mod names;
 pub mod order;
 pub mod plan;

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use kube::ResourceExt;
 
 use super::validate::Checked;
+use crate::api::SHARD_OF_LABEL;
 use crate::api::{GroupName, PlannedChange, Preview, UserGroup, UserSynchronization};
 use crate::directory::dn;
 use crate::directory::snapshot::{Snapshot, Unreadable};
-use crate::planner::current::{ClusterState, cluster_state};
+use crate::planner::current::{ClusterState, cluster_state, owned_by};
 use crate::planner::desired::Identity;
 use crate::planner::desired::{DesiredGroup, desired_groups};
+use crate::planner::in_place::{plan_in_place, touched};
 use crate::planner::plan::{Held, Naming, Plan, Policies, plan};
 
 /// Changes a preview lists one by one; the counts cover all of them.
@@ -38,7 +40,7 @@ pub fn plan_changes<'a>(
     deletions_approved: bool,
 ) -> (Plan, ClusterState<'a>) {
     let spec = &task.spec;
-    let state = cluster_state(objects, task);
+    let state = cluster_state(objects.iter().map(|g| &**g), task);
     let naming = Naming {
         root: spec.target_group.clone(),
         chosen: chosen_names(&spec.group_names, &desired),
@@ -58,6 +60,39 @@ pub fn plan_changes<'a>(
         ),
     };
     (plan(desired, &state.groups, &policies), state)
+}
+
+/// The plan of a run whose `changed` users (indices into the snapshot) changed in place since the
+/// task's last run, whose plan was exact and whose objects nobody changed since (the caller knows
+/// both): the objects that list them, and no others, are looked at.
+pub fn plan_in_place_changes<'a>(
+    objects: &'a [Arc<UserGroup>],
+    task: &UserSynchronization,
+    snapshot: &Snapshot,
+    changed: &[usize],
+) -> (Plan, ClusterState<'a>) {
+    let touched = touched(snapshot, changed);
+    let owned = owned_by(task);
+    let mut bases = 0;
+    let mut names = hashbrown::HashSet::new();
+    for g in objects.iter().filter(|g| owned(&g.metadata)) {
+        if g.labels().contains_key(SHARD_OF_LABEL) {
+            continue;
+        }
+        bases += 1;
+        if touched.contains(&Identity::of(&g.spec)) {
+            names.insert(g.name_any());
+        }
+    }
+    let of_touched = |g: &&Arc<UserGroup>| match g.labels().get(SHARD_OF_LABEL) {
+        Some(base) => names.contains(base),
+        None => names.contains(g.metadata.name.as_deref().unwrap_or_default()),
+    };
+    let state = cluster_state(objects.iter().filter(of_touched).map(|g| &**g), task);
+    (
+        plan_in_place(&state.groups, snapshot, changed, bases),
+        state,
+    )
 }
 
 /// `groupNames` matched to the desired groups: by directory id, or by DN compared as a DN. An

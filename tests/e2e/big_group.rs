@@ -17,7 +17,7 @@ use crate::support::kube::{
     kube_client, run_now, user_groups,
 };
 use crate::support::namespace::TestNamespace;
-use crate::support::operator::{start_operator, take_turn};
+use crate::support::operator::{free_local_addr, metric, start_operator_with, take_turn};
 use crate::support::wait::{assert_synced, wait_for_run};
 
 const MEMBERS: usize = 50_000;
@@ -146,7 +146,15 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
         .await
         .expect("task created");
     // The operator's own shard size: what a real deployment does with such a group.
-    let operator = start_operator(&client, &ns.name);
+    let addr = free_local_addr();
+    let operator = start_operator_with(
+        &client,
+        &ns.name,
+        usersync::planner::shard::DEFAULT_SHARD_BYTES,
+        Some(addr),
+    );
+    let in_place = || metric(addr, "usersync_plans_total{kind=\"in_place\"}");
+    let whole = || metric(addr, "usersync_plans_total{kind=\"whole\"}");
 
     let task = wait_for_run(&tasks, None).await;
     assert_synced(&task);
@@ -191,7 +199,8 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
     );
 
     // One member renamed: only the object that lists that member is written, once (the count is
-    // the same).
+    // the same), planned from the objects that list the member, not from the whole directory.
+    let planned_in_place = in_place().await;
     let user = &fixture.users[MEMBERS - 10];
     slapd.modify(&format!(
         "dn: {}\nchangetype: modify\nreplace: displayName\ndisplayName: Renamed Member\n",
@@ -212,6 +221,7 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
         shards.len() + 1,
         audit_write_lines(&ns.name, writes)
     );
+    assert_eq!(in_place().await, planned_in_place + 1.0);
 
     // One member leaves: the chunk that held it (rarely its neighbour too) and the counts change;
     // the other shards are not rewritten.
@@ -221,8 +231,14 @@ async fn a_fifty_thousand_member_group_is_stored_in_shards_under_the_size_limit(
         OpenLdap.user_dn(&fixture, &fixture.users[MEMBERS / 2])
     ));
     let before = audit_writes(&ns.name);
+    let planned_whole = whole().await;
     run_now(&tasks, "left").await;
     wait_for_run(&tasks, Some("left")).await;
+    assert_eq!(
+        whole().await,
+        planned_whole + 1.0,
+        "a membership change is planned against the whole directory"
+    );
     let written = audit_writes(&ns.name) - before;
     // At most two shards, and the base object (its total count).
     assert!(

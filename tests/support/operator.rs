@@ -175,3 +175,27 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
         body.to_owned(),
     )
 }
+
+/// A loopback address with a port nothing listens on now.
+pub fn free_local_addr() -> SocketAddr {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    ([127, 0, 0, 1], port).into()
+}
+
+/// The value of one series (`name` with its labels, as exposed) on the operator's `/metrics`; 0
+/// when the series does not exist yet.
+pub async fn metric(addr: SocketAddr, series: &str) -> f64 {
+    let (_, body) = http_get(addr, "/metrics").await;
+    body.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}

@@ -185,6 +185,11 @@ pub struct Plan {
     pub replaced: Vec<String>,
     /// The root the task's own group hangs below, when the root is not the task's.
     pub attached_to: Option<String>,
+    /// Applied in full, the plan leaves the task's objects exactly the desired groups: none skipped,
+    /// held, kept after leaving the directory, braked, or hanging below another task's root. A
+    /// later run whose users only changed in place can then plan from the objects alone
+    /// ([`crate::planner::in_place`]).
+    pub exact: bool,
 }
 
 impl Plan {
@@ -389,15 +394,23 @@ impl<'c> Planning<'c> {
         } else {
             self.out.users_kept = self.vanished_users.len();
         }
+        let mut groups_kept = 0;
         for c in self.vanished_groups {
             match (self.policies.group_extinction, self.braked) {
                 (ExtinctionPolicy::Remove, false) => self.out.remove.push(c.name.clone()),
                 (ExtinctionPolicy::Skip, _) if !c.marked_extinct => {
+                    groups_kept += 1;
                     self.out.mark_extinct.push(c.name.clone())
                 }
-                _ => {}
+                _ => groups_kept += 1,
             }
         }
+        self.out.exact = groups_kept == 0
+            && self.out.users_kept == 0
+            && self.out.held == 0
+            && self.out.skipped.is_empty()
+            && self.out.brake.is_none()
+            && self.out.attached_to.is_none();
         // A duplicate is a copy of an object that stands: removing it loses nothing, so the brake
         // does not hold it back.
         self.out.remove.extend(self.out.duplicates.iter().cloned());

@@ -10,6 +10,7 @@ use crate::planner::names::is_dns1123_label;
 mod collisions;
 mod extinction;
 mod held;
+mod in_place;
 mod max_deletions;
 mod naming;
 mod order;

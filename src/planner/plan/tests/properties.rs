@@ -8,7 +8,7 @@ use super::*;
 
 /// Up to 8 users and 6 groups; each group lists some users and some groups (itself included at
 /// times), directly below the base DN or in its one container.
-fn snapshots() -> impl Strategy<Value = Snapshot> {
+pub(super) fn snapshots() -> impl Strategy<Value = Snapshot> {
     (1usize..8, 1usize..6)
         .prop_flat_map(|(users, groups)| {
             let group = (
@@ -41,7 +41,7 @@ fn snapshots() -> impl Strategy<Value = Snapshot> {
         })
 }
 
-fn nesting() -> impl Strategy<Value = NestedGroups> {
+pub(super) fn nesting() -> impl Strategy<Value = NestedGroups> {
     prop_oneof![
         Just(NestedGroups::Preserve),
         Just(NestedGroups::Flatten),

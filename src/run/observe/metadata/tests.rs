@@ -229,7 +229,7 @@ fn objects_in_sync_are_rebuilt_without_a_download() {
         assert_eq!(object.spec, w.spec, "{}", w.name);
     }
     // The planner finds nothing to do against them, as against the downloaded objects.
-    let state = cluster_state(&objects, &task());
+    let state = cluster_state(objects.iter().map(|g| &**g), &task());
     let again = plan(desired(&s), &state.groups, &policies());
     assert!(again.is_noop(), "{again:?}");
     assert_eq!(again.unchanged, 3);
@@ -345,7 +345,7 @@ fn sharded_groups_are_rebuilt_when_every_part_matches() {
     let (objects, differing) = rebuild(listing(metas.clone()), &desired(&s), &task(), TINY);
     assert!(differing.is_empty(), "{differing:?}");
     assert_eq!(objects.len(), metas.len());
-    let state = cluster_state(&objects, &task());
+    let state = cluster_state(objects.iter().map(|g| &**g), &task());
     let again = plan(desired(&s), &state.groups, &policies());
     assert!(again.is_noop(), "{again:?}");
 
