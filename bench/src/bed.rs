@@ -43,6 +43,8 @@ impl Bed {
             // slapd's syncrepl session log, sized for the 1 % scenario (1,000 changed users) as a
             // directory with that change rate would be configured; older cookies get present lists.
             .env("SLAPD_SESSIONLOG", "10000")
+            // A million users take about 4 GiB.
+            .env("SLAPD_MAXSIZE", (16u64 << 30).to_string())
             .status()
             .map_err(|e| format!("{name}: {e}"))?;
         if status.success() {
@@ -57,6 +59,16 @@ impl Bed {
         self.script(script, &[Path::new("start"), &dir])?;
         self.started.push((script, dir.clone()));
         Ok(dir)
+    }
+
+    /// Stops a part started before (its state stays on disk until the next start).
+    pub fn stop(&mut self, part: &str) -> Result<(), String> {
+        let dir = self.dir.join(part);
+        let Some(i) = self.started.iter().position(|(_, d)| *d == dir) else {
+            return Ok(());
+        };
+        let (script, dir) = self.started.remove(i);
+        self.script(script, &[Path::new("stop"), &dir])
     }
 
     pub fn start_kube(&mut self) -> Result<KubeEnv, String> {

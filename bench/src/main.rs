@@ -9,6 +9,7 @@ mod measure;
 mod operator;
 mod push;
 mod report;
+mod scale;
 mod target;
 
 use std::path::PathBuf;
@@ -51,8 +52,13 @@ struct Args {
     /// Python of a venv with bench/baseline/requirements.txt; without it the baseline is skipped.
     #[arg(long)]
     python: Option<PathBuf>,
-    #[arg(long, default_value = "docs/benchmarks.md")]
-    output: PathBuf,
+    /// Where the report goes: docs/benchmarks.md, or docs/scale.md with `--scale-users`.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Measures growth instead: OpenLDAP directories of `--users` and of this many users, each
+    /// synced from empty and again with nothing changed (see `scale.rs`).
+    #[arg(long, default_value_t = 0)]
+    scale_users: usize,
     /// Seconds the operator watches the big directory with a push feed open and nothing changing
     /// (its CPU is measured); 0 skips it.
     #[arg(long, default_value_t = 300)]
@@ -99,6 +105,14 @@ async fn bench(args: Args) -> Result<(), String> {
         logs: bed.dir().to_owned(),
     };
 
+    if args.scale_users > 0 {
+        let mut rows = Vec::new();
+        for users in [args.users, args.scale_users] {
+            rows.push(run.scale_step(&mut bed, users).await?);
+        }
+        let output = args.output.clone().unwrap_or("docs/scale.md".into());
+        return write_text(&root.join(output), &scale::render(&scale_header(), &rows));
+    }
     let mut reports = Vec::new();
     if args.small_users > 0 {
         let target = bed.start_slapd("slapd-small", FixtureSpec::scaled(args.small_users))?;
@@ -133,11 +147,25 @@ fn write_report(
     );
     let notes = std::fs::read_to_string(root.join("bench/notes.md")).unwrap_or_default();
     let text = report::render(&header, reports, &notes);
-    let output = root.join(&args.output);
+    let output = args.output.clone().unwrap_or("docs/benchmarks.md".into());
+    write_text(&root.join(output), &text)
+}
+
+fn scale_header() -> String {
+    format!(
+        "# Scale
+
+Written by `cargo xtask bench -- --scale-users N` on {} ({} cores): the operator (`usersync run`,          release build) syncs OpenLDAP directories of two sizes into the local apiserver, each from empty and          then three times with nothing changed (the median is shown). Each directory has one group per 20 users          and a group of half of the users. Peak RSS is VmHWM; the apiserver's and etcd's are since they started,          so the larger directory's include the smaller one's objects, which stay in their namespace.\n",
+        utc_now(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    )
+}
+
+fn write_text(output: &std::path::Path, text: &str) -> Result<(), String> {
     if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    std::fs::write(&output, text).map_err(|e| format!("{}: {e}", output.display()))?;
+    std::fs::write(output, text).map_err(|e| format!("{}: {e}", output.display()))?;
     eprintln!("bench: wrote {}", output.display());
     Ok(())
 }

@@ -99,6 +99,7 @@ impl State {
         options: &Options,
         tasks: Vec<Store<UserSynchronization>>,
         fence: Arc<WriteFence>,
+        metrics: &Metrics,
     ) -> State {
         let users = Arc::new(UserPool::default());
         State {
@@ -110,6 +111,7 @@ impl State {
                 options.max_push_feeds,
                 options.push_keep_alive,
                 tasks.clone(),
+                metrics.push_connects.clone(),
             ),
             tasks,
             kept: KeptReads::default(),

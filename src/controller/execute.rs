@@ -1,6 +1,7 @@
 //! The operator's run of one task: the steps after validation, in order, with what the operator
 //! adds to them (kept reads for incremental runs, the watch-backed view, metrics, the write pace).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -245,7 +246,7 @@ async fn read(
     let changed_in_place = read.changed_in_place.take();
     // Sharing the records and keeping the read are part of what reading costs.
     let keeping = thread_cpu();
-    let (snapshot, read_kind, incremental) = keep(ctx, uid, read);
+    let (snapshot, read_kind, incremental) = keep(ctx, uid, read, changed_in_place.as_deref());
     let cpu = cpu + thread_cpu().saturating_sub(keeping);
     info!(
         ?kind,
@@ -294,19 +295,19 @@ fn feed(ctx: &Context, task: &UserSynchronization, uid: &str, full_every: Durati
 
 /// Shares the read's user records with the rest of the operator, keeps what the next run of the
 /// task reads incrementally from, and counts the read.
-fn keep(ctx: &Context, uid: &str, read: Read) -> (Snapshot, ReadKind, Option<IncrementalStatus>) {
+fn keep(
+    ctx: &Context,
+    uid: &str,
+    read: Read,
+    changed_in_place: Option<&[usize]>,
+) -> (Snapshot, ReadKind, Option<IncrementalStatus>) {
     let Read {
         mut snapshot,
         kind,
         mut kept,
         ..
     } = read;
-    let users = &ctx.state.users;
-    if let Some(kept) = kept.as_mut() {
-        users.share_all(kept.entries.users.values_mut().map(|raw| &mut raw.user));
-        users.share_all(&mut kept.snapshot.users);
-    }
-    users.share_all(&mut snapshot.users);
+    share_records(ctx, &mut snapshot, kept.as_deref_mut(), changed_in_place);
     let incremental = kept.as_ref().map(|k| status_of(k));
     if let Some(kept) = kept {
         keep_for_next_run(ctx, uid, kept);
@@ -323,6 +324,36 @@ fn keep(ctx: &Context, uid: &str, read: Read) -> (Snapshot, ReadKind, Option<Inc
         .get_or_create(&ReadLabels { kind: kind_label })
         .inc();
     (snapshot, kind, incremental)
+}
+
+/// Puts the pool's record in place of each equal one the read holds. When only some users changed
+/// in place, only their records are new: the rest are those the followed read shared already.
+fn share_records(
+    ctx: &Context,
+    snapshot: &mut Snapshot,
+    kept: Option<&mut Kept>,
+    changed_in_place: Option<&[usize]>,
+) {
+    let users = &ctx.state.users;
+    let Some(changed) = changed_in_place else {
+        if let Some(kept) = kept {
+            users.share_all(kept.entries.users.values_mut().map(|raw| &mut raw.user));
+            users.share_all(&mut kept.snapshot.users);
+        }
+        users.share_all(&mut snapshot.users);
+        return;
+    };
+    for &i in changed {
+        users.share_all([&mut snapshot.users[i]]);
+    }
+    let Some(kept) = kept else { return };
+    for &i in changed {
+        let record = &snapshot.users[i];
+        kept.snapshot.users[i] = Arc::clone(record);
+        if let Some(raw) = kept.entries.users.get_mut(&record.id) {
+            raw.user = Arc::clone(record);
+        }
+    }
 }
 
 /// Keeps the task's read for its next run, forgetting those of tasks no longer watched.

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub reads: Family<ReadLabels, Counter>,
     /// Plans by kind.
     pub plans: Family<PlanLabels, Counter>,
+    /// Push feed sessions that connected: a feed that reconnects often shows here.
+    pub push_connects: Counter,
     /// UserGroup objects created, updated or removed.
     pub objects_written: Counter,
     /// Runs that listed UserGroups because the watch-backed view was not ready or behind.
@@ -74,6 +76,7 @@ impl Default for Metrics {
         let entries_read = Counter::default();
         let reads = Family::<ReadLabels, Counter>::default();
         let plans = Family::<PlanLabels, Counter>::default();
+        let push_connects = Counter::default();
         let objects_written = Counter::default();
         let user_group_lists = Counter::default();
         registry.register("runs", "Finished runs by result", runs.clone());
@@ -110,6 +113,11 @@ impl Default for Metrics {
             plans.clone(),
         );
         registry.register(
+            "push_connects",
+            "Push feed sessions that connected to their server",
+            push_connects.clone(),
+        );
+        registry.register(
             "user_groups_written",
             "UserGroup objects created, updated or removed",
             objects_written.clone(),
@@ -125,6 +133,7 @@ impl Default for Metrics {
             entries_read,
             reads,
             plans,
+            push_connects,
             objects_written,
             runs,
             failures,

@@ -105,7 +105,7 @@ pub async fn serve(client: kube::Client, options: Options) {
         })
         .collect();
     let tasks = controllers.iter().map(Controller::store).collect();
-    let state = State::start(&client, &options, tasks, fence);
+    let state = State::start(&client, &options, tasks, fence, &metrics);
     let namespaces = if options.namespaces.is_empty() {
         "*".to_owned()
     } else {

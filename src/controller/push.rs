@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
+use prometheus_client::metrics::counter::Counter;
 use tracing::{debug, info};
 
 use crate::api::{PushMode, PushStatus, UserSynchronization};
@@ -39,6 +40,8 @@ pub struct Feeds {
     running: Mutex<HashMap<String, Running>>,
     wake: Arc<Wake>,
     tasks: Vec<Store<UserSynchronization>>,
+    /// Sessions that connected, all feeds together.
+    connects: Counter,
 }
 
 struct Running {
@@ -83,6 +86,7 @@ impl Feeds {
         limit: usize,
         keep_alive: Duration,
         tasks: Vec<Store<UserSynchronization>>,
+        connects: Counter,
     ) -> Feeds {
         Feeds {
             limit,
@@ -90,6 +94,7 @@ impl Feeds {
             running: Mutex::new(HashMap::new()),
             wake: Arc::default(),
             tasks,
+            connects,
         }
     }
 
@@ -189,6 +194,7 @@ impl Feeds {
             keep_alive: self.keep_alive,
             shared: shared.clone(),
             wake: self.wake.clone(),
+            connects: self.connects.clone(),
         };
         let handle = match (settings, target) {
             (Ok(settings), Ok(target)) => tokio::spawn(feed.follow(settings, target)),
@@ -261,6 +267,7 @@ struct Feed {
     keep_alive: Duration,
     shared: Arc<Shared>,
     wake: Arc<Wake>,
+    connects: Counter,
 }
 
 /// How a session with the server ended.
@@ -344,6 +351,7 @@ impl Feed {
             message: None,
         });
         info!(task = %self.task.name, feed = kind.as_str(), "push feed connected");
+        self.connects.inc();
         // What changed while no feed was open is read by a run now.
         self.changed();
         let opened = std::time::Instant::now();

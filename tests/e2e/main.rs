@@ -35,6 +35,7 @@ mod leader;
 mod not_ours;
 mod openldap;
 mod push;
+mod push_retries;
 mod refused_status;
 mod repair;
 mod run_timeout;

@@ -11,6 +11,8 @@ SLAPD_BASE_DN=dc=example,dc=org
 SLAPD_ADMIN_DN=cn=admin,dc=example,dc=org
 SLAPD_ADMIN_PASSWORD=${SLAPD_ADMIN_PASSWORD:-usersync-admin}
 SLAPD_SESSIONLOG=${SLAPD_SESSIONLOG:-200}
+# The database's size limit (a mapping, not space taken): 4 GiB holds a few hundred thousand users.
+SLAPD_MAXSIZE=${SLAPD_MAXSIZE:-4294967296}
 MODULE_DIR=/usr/lib/ldap
 SCHEMA_DIR=/etc/ldap/schema
 
@@ -40,7 +42,7 @@ TLSCertificateKeyFile $dir/tls/server.key
 sizelimit unlimited
 
 database mdb
-maxsize 4294967296
+maxsize $SLAPD_MAXSIZE
 suffix "$SLAPD_BASE_DN"
 rootdn "$SLAPD_ADMIN_DN"
 rootpw $hash

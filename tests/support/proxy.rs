@@ -1,6 +1,8 @@
 //! A TCP proxy on 127.0.0.1 in front of a real server, which can cut every connection after a
-//! given number of bytes from the server: a deterministic failure in the middle of a read. TLS
-//! passes through it untouched. Its loops are bounded in connections and time.
+//! given number of bytes from the server (a deterministic failure in the middle of a read) or a
+//! given time after it opens (a server that ends every session at once), cut or stall the open
+//! ones, and counts the connections made through it. TLS passes through it untouched. Its loops
+//! are bounded in connections and time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,10 @@ pub struct CutProxy {
     pub port: u16,
     /// Bytes from the server a new connection may pass before it is cut; negative: no limit.
     budget: Arc<AtomicI64>,
+    /// Milliseconds a new connection lives before it is cut; negative: no limit.
+    lifetime_ms: Arc<AtomicI64>,
+    /// Connections accepted so far.
+    connections: Arc<AtomicI64>,
     /// The most bytes from the server any connection has passed.
     largest: Arc<AtomicI64>,
     /// Bumped to close every open connection, or (negative) to stop them forwarding.
@@ -48,6 +54,17 @@ impl CutProxy {
     }
 
     /// The most bytes the server has sent on one connection (a whole read's, once one was done).
+    /// Cuts each connection opened from now on `after` it opened.
+    pub fn close_after(&self, after: Duration) {
+        let ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+        self.lifetime_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> i64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+
     pub fn largest_connection_bytes(&self) -> i64 {
         self.largest.load(Ordering::SeqCst)
     }
@@ -77,8 +94,11 @@ pub async fn start_at(target: SocketAddr, port: u16) -> CutProxy {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     let port = listener.local_addr().expect("address").port();
     let budget = Arc::new(AtomicI64::new(-1));
+    let lifetime_ms = Arc::new(AtomicI64::new(-1));
+    let connections = Arc::new(AtomicI64::new(0));
     let largest = Arc::new(AtomicI64::new(0));
     let (budgets, largests) = (budget.clone(), largest.clone());
+    let (lifetimes, accepted) = (lifetime_ms.clone(), connections.clone());
     let (cuts, _) = tokio::sync::watch::channel(0i64);
     let cut_signals = cuts.clone();
     let server = tokio::spawn(async move {
@@ -87,9 +107,15 @@ pub async fn start_at(target: SocketAddr, port: u16) -> CutProxy {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let limit = budgets.load(Ordering::SeqCst);
                 let cut = cut_signals.subscribe();
-                tokio::spawn(forward(client, target, limit, largests.clone(), cut));
+                let lifetime = u64::try_from(lifetimes.load(Ordering::SeqCst))
+                    .map_or(LIFETIME, Duration::from_millis);
+                let forwarding = forward(client, target, limit, largests.clone(), cut);
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(lifetime, forwarding).await;
+                });
             }
         };
         let _ = tokio::time::timeout(LIFETIME, serve).await;
@@ -97,6 +123,8 @@ pub async fn start_at(target: SocketAddr, port: u16) -> CutProxy {
     CutProxy {
         port,
         budget,
+        lifetime_ms,
+        connections,
         largest,
         cuts,
         server,
