@@ -269,12 +269,11 @@ async fn read(
 /// from the objects alone. Never for dry runs, which leave nothing.
 fn left_exact(ctx: &Context, task: &UserSynchronization, namespace: &str, uid: &str) -> bool {
     let generation = task.metadata.generation.unwrap_or_default();
+    let view = &ctx.state.user_groups;
     !task.spec.dry_run
-        && ctx
-            .state
-            .user_groups
-            .versions(namespace, uid)
-            .is_some_and(|now| ctx.state.settled.exact(uid, generation, &now))
+        && ctx.state.settled.exact(uid, generation, |left| {
+            view.holds(namespace, uid, left) == Some(true)
+        })
 }
 
 /// How the task's read follows the directory's change feed: from what its last read kept, when

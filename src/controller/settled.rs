@@ -50,11 +50,16 @@ impl Settled {
     }
 
     /// Whether the task's last run, of this `generation`, left its objects exactly as planned and
-    /// they are still as it left them (`now`).
-    pub fn exact(&self, task_uid: &str, generation: i64, now: &HashMap<String, String>) -> bool {
+    /// they are still as it left them (`unchanged`, asked of the versions it left).
+    pub fn exact(
+        &self,
+        task_uid: &str,
+        generation: i64,
+        unchanged: impl FnOnce(&HashMap<String, String>) -> bool,
+    ) -> bool {
         self.lock()
             .get(task_uid)
-            .is_some_and(|then| then.exact_for == Some(generation) && then.versions == *now)
+            .is_some_and(|then| then.exact_for == Some(generation) && unchanged(&then.versions))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Left>> {
@@ -98,17 +103,25 @@ mod tests {
     fn exact_holds_for_its_generation_and_untouched_objects() {
         let settled = Settled::default();
         let then = versions(&[("a", "1"), ("b", "2")]);
-        assert!(!settled.exact("t", 1, &then), "nothing recorded");
-        settled.record("t", then.clone(), None);
-        assert!(!settled.exact("t", 1, &then), "not exact");
-        settled.record("t", then.clone(), Some(1));
-        assert!(settled.exact("t", 1, &then));
-        assert!(!settled.exact("t", 2, &then), "another generation");
+        let same_as =
+            |now: HashMap<String, String>| move |then: &HashMap<String, String>| *then == now;
         assert!(
-            !settled.exact("t", 1, &versions(&[("a", "1"), ("b", "3")])),
+            !settled.exact("t", 1, same_as(then.clone())),
+            "nothing recorded"
+        );
+        settled.record("t", then.clone(), None);
+        assert!(!settled.exact("t", 1, same_as(then.clone())), "not exact");
+        settled.record("t", then.clone(), Some(1));
+        assert!(settled.exact("t", 1, same_as(then.clone())));
+        assert!(
+            !settled.exact("t", 2, same_as(then.clone())),
+            "another generation"
+        );
+        assert!(
+            !settled.exact("t", 1, same_as(versions(&[("a", "1"), ("b", "3")]))),
             "edited since"
         );
         settled.forget("t");
-        assert!(!settled.exact("t", 1, &then), "forgotten");
+        assert!(!settled.exact("t", 1, same_as(then)), "forgotten");
     }
 }

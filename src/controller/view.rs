@@ -103,11 +103,11 @@ impl UserGroupView {
         let mut versions = HashMap::new();
         for store in &self.stores {
             store.wait_until_ready().now_or_never()?.ok()?;
-            let owned = store.state().into_iter().filter(|g| {
-                g.namespace().as_deref() == Some(namespace)
-                    && g.owner_references().iter().any(|o| o.uid == task_uid)
-            });
-            for group in owned {
+            for group in store
+                .state()
+                .iter()
+                .filter(|g| owned(g, namespace, task_uid))
+            {
                 versions.insert(
                     group.name_any(),
                     group.resource_version().unwrap_or_default(),
@@ -115,6 +115,35 @@ impl UserGroupView {
             }
         }
         Some(versions)
+    }
+
+    /// Whether the task's UserGroups are exactly `versions` (resourceVersion by name), or `None`
+    /// while the view is not synced. [`Self::versions`] without building the map.
+    pub fn holds(
+        &self,
+        namespace: &str,
+        task_uid: &str,
+        versions: &HashMap<String, String>,
+    ) -> Option<bool> {
+        let mut seen = 0;
+        for store in &self.stores {
+            store.wait_until_ready().now_or_never()?.ok()?;
+            for group in store
+                .state()
+                .iter()
+                .filter(|g| owned(g, namespace, task_uid))
+            {
+                let name = group.metadata.name.as_deref().unwrap_or_default();
+                if versions.get(name).map(String::as_str)
+                    != group.metadata.resource_version.as_deref()
+                {
+                    return Some(false);
+                }
+                seen += 1;
+            }
+        }
+        // Names are unique in a namespace: as many, all equal, is the same set.
+        Some(seen == versions.len())
     }
 
     /// The namespace's UserGroups, or `None` when the view cannot be trusted for this task's run.
@@ -194,4 +223,10 @@ fn announce(
         let task = ObjectRef::new(&owner.name).within(&namespace);
         senders.retain(|sender| sender.unbounded_send(task.clone()).is_ok());
     }
+}
+
+/// Whether the object is in `namespace` and owned by the task (by owner reference).
+fn owned(group: &UserGroup, namespace: &str, task_uid: &str) -> bool {
+    group.metadata.namespace.as_deref() == Some(namespace)
+        && group.owner_references().iter().any(|o| o.uid == task_uid)
 }

@@ -138,23 +138,30 @@ impl Snapshot {
     /// `kept::Entries::changed_in_place`).
     pub fn replace_users(&mut self, records: Vec<Arc<User>>) -> Vec<usize> {
         let mut replaced = Vec::with_capacity(records.len());
-        if records.is_empty() {
-            return replaced;
-        }
-        let mut by_id: hashbrown::HashMap<&str, Arc<User>> = records
-            .iter()
-            .map(|r| (r.id.as_str(), Arc::clone(r)))
-            .collect();
-        for (i, user) in self.users.iter_mut().enumerate() {
-            if let Some(record) = by_id.remove(user.id.as_str()) {
-                *user = record;
+        for record in records {
+            let at = self
+                .position_by_name(&record)
+                .or_else(|| self.users.iter().position(|u| u.id == record.id));
+            if let Some(i) = at {
+                self.users[i] = record;
                 replaced.push(i);
-                if by_id.is_empty() {
-                    break;
-                }
             }
         }
+        replaced.sort_unstable();
+        replaced.dedup();
         replaced
+    }
+
+    /// Where the snapshot lists `user`, found by bisection: assembly orders users by lower-cased
+    /// name first. `None` when no user of its name has its id.
+    fn position_by_name(&self, user: &User) -> Option<usize> {
+        let name = user.name.to_lowercase();
+        let start = self.users.partition_point(|u| u.name.to_lowercase() < name);
+        self.users[start..]
+            .iter()
+            .take_while(|u| u.name.to_lowercase() == name)
+            .position(|u| u.id == user.id)
+            .map(|offset| start + offset)
     }
 
     pub fn user_names(&self, group: &Group) -> Vec<&str> {

@@ -80,7 +80,7 @@ pub fn plan_in_place_changes<'a>(
             continue;
         }
         bases += 1;
-        if touched.contains(&Identity::of(&g.spec)) {
+        if touched.of(&g.spec).is_some() {
             names.insert(g.name_any());
         }
     }
@@ -90,7 +90,7 @@ pub fn plan_in_place_changes<'a>(
     };
     let state = cluster_state(objects.iter().filter(of_touched).map(|g| &**g), task);
     (
-        plan_in_place(&state.groups, snapshot, changed, bases),
+        plan_in_place(&state.groups, snapshot, &touched, bases),
         state,
     )
 }

@@ -219,20 +219,28 @@ fn by_id<T: Keyed>(items: Vec<T>) -> HashMap<String, T> {
         .collect()
 }
 
-/// Ids of kept entries the changes say are gone.
+/// Ids of kept entries the changes say are gone. Without a present list, those are among the
+/// removed ones: the kept entries are not all looked at.
 fn gone<'a, T: Keyed>(
     kept: &'a HashMap<String, T>,
     changes: &'a Changes<T>,
 ) -> impl Iterator<Item = &'a String> + 'a {
     let upserted: HashSet<&str> = changes.upserts.iter().map(Keyed::id).collect();
-    kept.keys().filter(move |id| {
-        !upserted.contains(id.as_str())
-            && (changes.removed.contains(*id)
-                || changes
-                    .present
-                    .as_ref()
-                    .is_some_and(|present| !present.contains(*id)))
-    })
+    let ids: Vec<&String> = match &changes.present {
+        None => changes
+            .removed
+            .iter()
+            .filter(|id| kept.contains_key(*id) && !upserted.contains(id.as_str()))
+            .collect(),
+        Some(present) => kept
+            .keys()
+            .filter(|id| {
+                !upserted.contains(id.as_str())
+                    && (changes.removed.contains(*id) || !present.contains(*id))
+            })
+            .collect(),
+    };
+    ids.into_iter()
 }
 
 /// Applies the changes of one kind; returns the renamed entries (old DN key → new DN text and key).

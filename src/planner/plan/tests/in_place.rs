@@ -100,11 +100,11 @@ proptest! {
         let touched = touched(&changed_snapshot, &changed);
         let current: Vec<CurrentGroup<'_>> = cluster
             .iter()
-            .filter(|c| c.owned && touched.contains(&c.identity()))
+            .filter(|c| c.owned && touched.of(&c.spec).is_some())
             .cloned()
             .collect();
         let owned = cluster.iter().filter(|c| c.owned).count();
-        let alone = plan_in_place(&current, &changed_snapshot, &changed, owned);
+        let alone = plan_in_place(&current, &changed_snapshot, &touched, owned);
 
         let mut expected = whole.update.clone();
         expected.sort_by(|a, b| a.name.cmp(&b.name));
