@@ -125,6 +125,8 @@ impl Target {
                     "preset": self.preset_name(),
                     "baseDN": self.base_dn(),
                     "pageSize": 1000,
+                    // The default bound (500,000 entries) is below the scale run's directory.
+                    "maxEntries": (2 * self.fixture.users.len()).max(500_000),
                 },
             },
         })
