@@ -1,14 +1,14 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    match usersync::cli::dispatch(usersync::cli::Cli::parse()).await {
+    match usersync::cli::dispatch(usersync::cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("usersync: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("usersync: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
         }
     }
 }

@@ -390,7 +390,8 @@ pub struct UserSynchronizationStatus {
     pub next_sync_time: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<RunSummary>,
-    /// With dryRun: what a run would do.
+    /// With dryRun: what a run would do. When maxDeletions held a run back: what it would have
+    /// done, the removals it held back included (reason HeldByMaxDeletions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<Preview>,
     /// The `usersync.io/run-now` value the last run answered.
@@ -491,7 +492,8 @@ pub struct Preview {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedChange {
-    /// Create, Update, Remove or Skip.
+    /// Create, Update, Remove, Skip, or RemoveUser (a user gone from the directory, dropped from
+    /// the groups that list it; `name` is then its login name).
     pub action: String,
     /// metadata.name of the UserGroup.
     pub name: String,

@@ -1,22 +1,35 @@
-//! The `usersync` command line.
+//! The `usersync` command line: the operator (`run`), the commands that need no cluster (`preview`,
+//! `browse`, `crd`, `version`, `completion`), `sync --dry-run`, and the day-2 commands on the
+//! tasks in the cluster (`get`, `run-now`, `approve`, `suspend`, `resume`, `wait`, `explain`). The
+//! same binary installed as `kubectl-usersync` is a kubectl plugin: `kubectl usersync get`.
 
+mod exit;
+mod kube_args;
+mod operator;
+mod output;
+mod progress;
 mod report;
 mod sync;
 mod task_file;
+mod tasks;
+mod version;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::directory::read::{Feed, ReadOptions};
 use crate::directory::snapshot::Snapshot;
 use crate::run::read::{Answered, read_directory};
+pub use exit::Failure;
+use operator::LogFormat;
+use output::Format;
 use task_file::{TaskArgs, prepare};
 
 /// usersync: synchronize Active Directory and LDAP users and groups into UserGroup resources.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = exit::CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,91 +51,15 @@ enum Command {
         /// connection without a task).
         #[arg(long, value_name = "DN")]
         base: Option<String>,
+        /// text, json or yaml (the counts, and each group with its DN and counts).
+        #[arg(long, short = 'o', value_enum, default_value_t)]
+        output: Format,
     },
     /// Run the operator: watch UserSynchronizations and keep their UserGroups in sync.
-    Run {
-        /// Watch only these namespaces (repeat the flag or separate with commas; default: all).
-        #[arg(long = "namespace", env = "USERSYNC_NAMESPACES", value_delimiter = ',')]
-        namespaces: Vec<String>,
-        /// Tasks synchronized at the same time.
-        #[arg(long, default_value_t = 4, env = "USERSYNC_CONCURRENCY")]
-        concurrency: u16,
-        /// UserGroups written at the same time within one run.
-        #[arg(long, default_value_t = 8, env = "USERSYNC_WRITE_CONCURRENCY")]
-        write_concurrency: usize,
-        /// Push feeds held open at the same time (one connection each); tasks past the limit run on
-        /// their schedule.
-        #[arg(long, default_value_t = 100, env = "USERSYNC_MAX_PUSH_FEEDS")]
-        max_push_feeds: usize,
-        /// How often an open push feed checks that its server still answers; one that does not
-        /// within the task's operation timeout is reconnected.
-        #[arg(long, default_value_t = 30, env = "USERSYNC_PUSH_KEEP_ALIVE_SECONDS")]
-        push_keep_alive_seconds: u64,
-        /// UserGroup writes per second across all runs (0: no limit), to spare a busy apiserver.
-        #[arg(long, default_value_t = 0, env = "USERSYNC_WRITE_RATE")]
-        write_rate: u32,
-        /// Ask Active Directory for members in explicit ranges of this size.
-        #[arg(long, value_name = "N")]
-        member_range: Option<usize>,
-        /// Namespaces whose Secrets and ConfigMaps runs may read (repeat or separate with commas;
-        /// `*`: any). A task or connection that names one elsewhere is refused with a condition.
-        #[arg(
-            long = "secret-namespace",
-            env = "USERSYNC_SECRET_NAMESPACES",
-            value_delimiter = ',',
-            default_value = "*"
-        )]
-        secret_namespaces: Vec<String>,
-        /// Namespace of a ClusterDirectoryConnection's Secrets when it names none (default: the
-        /// operator's own, from POD_NAMESPACE).
-        #[arg(long, env = "USERSYNC_CONNECTION_NAMESPACE")]
-        connection_namespace: Option<String>,
-        /// Which tasks may name a server of their own instead of a connection: `allowed-by-secret`
-        /// (those whose credentials Secret lists the server's URLs), `any` (also anonymous binds
-        /// to any address), `none` (connections only).
-        #[arg(long, default_value = "allowed-by-secret", env = "USERSYNC_INLINE_SERVERS",
-              value_parser = ["allowed-by-secret", "any", "none"])]
-        inline_servers: String,
-        /// Seconds between checks of a connection that works (a broken one is checked sooner).
-        #[arg(long, default_value_t = 300, env = "USERSYNC_CONNECTION_CHECK_SECONDS")]
-        connection_check_seconds: u64,
-        /// Seconds between checks of a task's Secrets for rotation.
-        #[arg(long, default_value_t = 60, env = "USERSYNC_REFERENCE_POLL_SECONDS")]
-        reference_poll_seconds: u64,
-        /// Bytes of members one UserGroup object holds before shards continue the list.
-        #[arg(long, hide = true, default_value_t = crate::planner::shard::DEFAULT_SHARD_BYTES,
-              value_parser = clap::value_parser!(usize))]
-        shard_bytes: usize,
-        /// Namespace of the leader-election Lease; set it to run several replicas safely.
-        #[arg(long, env = "USERSYNC_LEADER_ELECTION_NAMESPACE")]
-        leader_election_namespace: Option<String>,
-        /// Name of the leader-election Lease.
-        #[arg(long, default_value = "usersync-leader", env = "USERSYNC_LEASE_NAME")]
-        lease_name: String,
-        /// Seconds a leader's lease lasts unrenewed: a standby takes over this long after the
-        /// leader's last renewal, and the leader stops writing a sixth of it before then.
-        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600),
-              env = "USERSYNC_LEASE_DURATION_SECONDS")]
-        lease_duration_seconds: u64,
-        /// Address of /healthz, /readyz and /metrics.
-        #[arg(long, default_value = "0.0.0.0:8080", env = "USERSYNC_LISTEN")]
-        listen: std::net::SocketAddr,
-        /// Log format: json or text.
-        #[arg(long, default_value = "json", env = "USERSYNC_LOG_FORMAT")]
-        log_format: String,
-    },
-    /// Plan a task's sync against the cluster and print the changes it would make (needs --dry-run:
-    /// writing is the operator's job).
-    Sync {
-        #[command(flatten)]
-        task: TaskArgs,
-        /// Print the plan, write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Namespace of the task (default: the file's, else the kubeconfig's).
-        #[arg(long, short = 'n')]
-        namespace: Option<String>,
-    },
+    Run(operator::RunArgs),
+    /// Plan a task's sync against the cluster and print the changes it would make (needs
+    /// --dry-run: writing is the operator's job). Exit 0: nothing would change; 1: changes pending.
+    Sync(sync::SyncArgs),
     /// List the tree under the task's base DN: containers, groups and counts. No cluster needed.
     Browse {
         #[command(flatten)]
@@ -134,93 +71,103 @@ enum Command {
         /// without a task).
         #[arg(long, value_name = "DN")]
         base: Option<String>,
+        /// text (the tree, with DNs), or json or yaml: a `directory` snippet with the baseDN and
+        /// the DNs of the groups shown, to paste into a task's spec.
+        #[arg(long, short = 'o', value_enum, default_value_t)]
+        output: Format,
     },
+    /// The tasks of a namespace (or all, -A) and how they are doing.
+    Get(tasks::GetArgs),
+    /// Ask the operator to run a task now.
+    RunNow {
+        #[command(flatten)]
+        task: tasks::TaskArgs,
+        #[command(flatten)]
+        wait: tasks::WaitFlags,
+    },
+    /// Show what a run held back by maxDeletions would remove, and let one run through.
+    Approve(tasks::ApproveArgs),
+    /// Stop a task's runs (spec.suspend) until it is resumed.
+    Suspend(tasks::TaskArgs),
+    /// Let a suspended task run again.
+    Resume(tasks::TaskArgs),
+    /// Wait for a successful run of the task's current generation. Exit 1: the run failed; 3:
+    /// timed out.
+    Wait(tasks::WaitArgs),
+    /// What a reason on a task's conditions or push status means, and what to do.
+    Explain(tasks::ExplainArgs),
+    /// The version and commit of this build.
+    Version {
+        /// text, json or yaml.
+        #[arg(long, short = 'o', value_enum, default_value_t)]
+        output: Format,
+    },
+    /// A shell completion script, for `source <(usersync completion bash)` and the like.
+    Completion { shell: clap_complete::Shell },
+}
+
+/// The command line as given; help and errors name the command as it was invoked (`kubectl
+/// usersync` when kubectl runs the binary as its plugin).
+pub fn parse() -> Cli {
+    let invoked_as = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let mut command = Cli::command();
+    if invoked_as.starts_with("kubectl-usersync") {
+        command = command.bin_name("kubectl usersync");
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// Runs one command of the command line.
-pub async fn dispatch(cli: Cli) -> Result<(), String> {
+pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Crd { output } => write_crds(output),
-        Command::Run {
-            namespaces,
-            concurrency,
-            write_concurrency,
-            max_push_feeds,
-            push_keep_alive_seconds,
-            write_rate,
-            member_range,
-            reference_poll_seconds,
-            shard_bytes,
-            secret_namespaces,
-            connection_namespace,
-            inline_servers,
-            connection_check_seconds,
-            leader_election_namespace,
-            lease_name,
-            lease_duration_seconds,
-            listen,
-            log_format,
-        } => {
-            init_logging(&log_format);
-            let client = kube::Client::try_default()
-                .await
-                .map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
-            let options = crate::controller::Options {
-                // The chart passes an empty value for "all namespaces".
-                namespaces: namespaces
-                    .into_iter()
-                    .map(|n| n.trim().to_owned())
-                    .filter(|n| !n.is_empty())
-                    .collect(),
-                concurrency,
-                read: ReadOptions { member_range },
-                reference_poll: std::time::Duration::from_secs(reference_poll_seconds),
-                references: reference_policy(
-                    secret_namespaces,
-                    connection_namespace,
-                    &inline_servers,
-                ),
-                connection_check: std::time::Duration::from_secs(connection_check_seconds.max(1)),
-                shard_bytes: shard_bytes.clamp(1_000, crate::planner::shard::DEFAULT_SHARD_BYTES),
-                write_concurrency,
-                max_push_feeds,
-                push_keep_alive: std::time::Duration::from_secs(push_keep_alive_seconds.max(1)),
-                write_rate: std::num::NonZeroU32::new(write_rate),
-                listen: Some(listen),
-                leader_election: leader_election_namespace
-                    .filter(|n| !n.trim().is_empty())
-                    .map(|namespace| crate::controller::leader::LeaderElection {
-                        namespace,
-                        lease_name,
-                        identity: std::env::var("POD_NAME")
-                            .or_else(|_| std::env::var("HOSTNAME"))
-                            .unwrap_or_else(|_| format!("usersync-{}", std::process::id())),
-                        lease_duration: std::time::Duration::from_secs(lease_duration_seconds),
-                    }),
-            };
-            crate::controller::serve(client, options).await;
-            Ok(())
+        Command::Run(args) => {
+            operator_logging(args.log_format);
+            return operator::run(args).await;
         }
-        Command::Preview { task, base } => {
+        _ => command_logging(),
+    }
+    match cli.command {
+        Command::Run(_) => Ok(()),
+        Command::Crd { output } => Ok(write_crds(output)?),
+        Command::Preview { task, base, output } => {
             let (snapshot, server, seconds) = read(&task, base).await?;
-            print!("{}", report::summary(&snapshot, &server, seconds));
+            let doc = report::summary_doc(&snapshot, &server, seconds);
+            output::print(output, &doc, |_| {
+                report::summary(&snapshot, &server, seconds)
+            })?;
             Ok(())
         }
-        Command::Sync {
+        Command::Sync(args) => sync::sync(args).await,
+        Command::Browse {
             task,
-            dry_run,
-            namespace,
+            depth,
+            base,
+            output,
         } => {
-            if !dry_run {
-                return Err(
-                    "sync only plans (--dry-run); the operator (usersync run) applies".into(),
-                );
-            }
-            sync::dry_run(&task, namespace).await
-        }
-        Command::Browse { task, depth, base } => {
             let (snapshot, _, _) = read(&task, base).await?;
-            print!("{}", report::tree(&snapshot, depth));
+            let picked = report::picked(&snapshot, depth);
+            output::print(output, &picked, |_| report::tree(&snapshot, depth))?;
+            Ok(())
+        }
+        Command::Get(args) => tasks::get(args).await,
+        Command::RunNow { task, wait } => tasks::run_now(task, wait).await,
+        Command::Approve(args) => tasks::approve(args).await,
+        Command::Suspend(task) => tasks::suspend(task, true).await,
+        Command::Resume(task) => tasks::suspend(task, false).await,
+        Command::Wait(args) => tasks::wait(args).await,
+        Command::Explain(args) => tasks::explain(args),
+        Command::Version { output } => version::print(output),
+        Command::Completion { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "usersync", &mut std::io::stdout());
             Ok(())
         }
     }
@@ -231,54 +178,40 @@ pub async fn dispatch(cli: Cli) -> Result<(), String> {
 async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String, f64), String> {
     let (file, _, resolved) = prepare(args, base.as_deref()).await?;
     let started = Instant::now();
+    let (progress, shown) = progress::start();
     let options = ReadOptions {
         member_range: args.member_range,
+        progress,
     };
     let directory = &file.task.spec.directory;
     let Answered { read, server, .. } = read_directory(resolved, directory, &options, Feed::Off)
         .await
         .map_err(|e| format!("{} ({})", e, e.reason()))?;
+    drop(shown);
     Ok((read.snapshot, server, started.elapsed().as_secs_f64()))
 }
 
-/// Where runs may read Secrets and ConfigMaps; the operator enforces who may use what.
-fn reference_policy(
-    secret_namespaces: Vec<String>,
-    connection_namespace: Option<String>,
-    inline_servers: &str,
-) -> crate::run::resolve::Policy {
-    use crate::run::resolve::InlineServers;
-    let listed: Vec<String> = secret_namespaces
-        .into_iter()
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .collect();
-    let connection_namespace = connection_namespace
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| std::env::var("POD_NAMESPACE").ok())
-        .unwrap_or_else(|| "usersync-system".to_owned());
-    crate::run::resolve::Policy {
-        secret_namespaces: (!listed.iter().any(|n| n == "*")).then_some(listed),
-        connection_namespace,
-        inline_servers: match inline_servers {
-            "any" => InlineServers::Any,
-            "none" => InlineServers::None,
-            _ => InlineServers::AllowedBySecret,
-        },
-        enforce: true,
+/// The operator's logs: JSON (or text) on standard output, at the level RUST_LOG sets (else info).
+fn operator_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt().with_env_filter(level_or("info"));
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
     }
 }
 
-/// Structured logs; the level comes from RUST_LOG (default info).
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "text" {
-        builder.init();
-    } else {
-        builder.json().flatten_event(true).init();
-    }
+/// The other commands' logs: text on standard error, apart from what they print; warnings only
+/// unless RUST_LOG says otherwise.
+fn command_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(level_or("warn"))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn level_or(default: &str) -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
 }
 
 fn write_crds(output: Option<PathBuf>) -> Result<(), String> {

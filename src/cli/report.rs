@@ -1,7 +1,10 @@
-//! Plain-text renderings of a snapshot for `usersync preview` and `usersync browse`.
+//! What `usersync preview` and `usersync browse` print: a snapshot as text for people, or as
+//! documents (`-o json|yaml`) for scripts.
 
 use std::collections::HashMap;
 use std::fmt::Write;
+
+use serde::Serialize;
 
 use crate::directory::dn::Dn;
 use crate::directory::snapshot::Snapshot;
@@ -100,10 +103,11 @@ fn write_level(
     for g in s.groups.iter().filter(|g| g.container == parent) {
         let _ = writeln!(
             out,
-            "{indent}* {}  ({} users, {} child groups)",
+            "{indent}* {}  ({} users, {} child groups)  {}",
             g.name,
             g.users.len(),
-            g.groups.len()
+            g.groups.len(),
+            g.dn
         );
     }
     for (i, c) in s
@@ -114,7 +118,112 @@ fn write_level(
     {
         let users = users_in.get(&key(&c.dn)).copied().unwrap_or(0);
         let groups = s.groups.iter().filter(|g| g.container == Some(i)).count();
-        let _ = writeln!(out, "{indent}{}/  [{users} users, {groups} groups]", c.name);
+        let _ = writeln!(
+            out,
+            "{indent}{}/  [{users} users, {groups} groups]  {}",
+            c.name, c.dn
+        );
         write_level(out, s, Some(i), level + 1, depth, users_in, key);
+    }
+}
+
+/// What `preview -o json|yaml` prints.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary<'a> {
+    pub server: &'a str,
+    #[serde(rename = "baseDN")]
+    pub base_dn: &'a str,
+    pub users: usize,
+    pub disabled_users: usize,
+    pub containers: usize,
+    pub excluded: usize,
+    pub disabled_left_out: usize,
+    pub unresolved_members: usize,
+    pub unresolved_sample: &'a [String],
+    pub unreadable_entries: usize,
+    pub unreadable_sample: &'a [String],
+    pub entries_read: usize,
+    pub requests: usize,
+    pub seconds: f64,
+    pub groups: Vec<GroupSummary<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSummary<'a> {
+    pub name: &'a str,
+    pub dn: &'a str,
+    pub users: usize,
+    pub child_groups: usize,
+}
+
+pub fn summary_doc<'a>(s: &'a Snapshot, server: &'a str, seconds: f64) -> Summary<'a> {
+    Summary {
+        server,
+        base_dn: &s.base_dn,
+        users: s.users.len(),
+        disabled_users: s.users.iter().filter(|u| u.disabled).count(),
+        containers: s.containers.len(),
+        excluded: s.stats.excluded,
+        disabled_left_out: s.stats.disabled_skipped,
+        unresolved_members: s.unresolved.count,
+        unresolved_sample: &s.unresolved.sample,
+        unreadable_entries: s.stats.unreadable.count,
+        unreadable_sample: &s.stats.unreadable.sample,
+        entries_read: s.stats.entries,
+        requests: s.stats.requests,
+        seconds,
+        groups: s
+            .groups
+            .iter()
+            .map(|g| GroupSummary {
+                name: &g.name,
+                dn: &g.dn,
+                users: g.users.len(),
+                child_groups: g.groups.len(),
+            })
+            .collect(),
+    }
+}
+
+/// What `browse -o json|yaml` prints: the part of a task's spec that picks what was browsed, to
+/// paste into `spec` (and shorten the list of groups to the ones wanted).
+#[derive(Debug, Serialize)]
+pub struct Picked<'a> {
+    pub directory: PickedDirectory<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PickedDirectory<'a> {
+    #[serde(rename = "baseDN")]
+    pub base_dn: &'a str,
+    /// The DNs of the groups the tree shows, down to the depth asked for.
+    pub groups: Vec<&'a str>,
+}
+
+pub fn picked(s: &Snapshot, depth: usize) -> Picked<'_> {
+    // Level of each container below the base DN: 1 directly below it.
+    let mut level = vec![0usize; s.containers.len()];
+    for (i, c) in s.containers.iter().enumerate() {
+        let mut n = 1;
+        let mut parent = c.parent;
+        while let Some(p) = parent {
+            n += 1;
+            parent = s.containers[p].parent;
+        }
+        level[i] = n;
+    }
+    let group_level = |container: Option<usize>| container.map_or(1, |c| level[c] + 1);
+    Picked {
+        directory: PickedDirectory {
+            base_dn: &s.base_dn,
+            groups: s
+                .groups
+                .iter()
+                .filter(|g| group_level(g.container) <= depth)
+                .map(|g| g.dn.as_str())
+                .collect(),
+        },
     }
 }

@@ -1,27 +1,111 @@
-//! `usersync sync --dry-run`: the operator's steps up to the plan, against the cluster, printed.
+//! `usersync sync --dry-run`: the operator's steps up to the plan, against the cluster, printed
+//! as text or as a [`DryRun`] document. Exit 0 when nothing would change, 1 when changes are
+//! pending (as `kubectl diff`), 2 on errors.
 
 use std::time::Instant;
 
 use futures::FutureExt;
 use kube::ResourceExt;
 
+use serde::Serialize;
+
+use super::exit::Failure;
+use super::kube_args::KubeArgs;
+use super::output::{self, Format};
 use super::task_file::{TaskArgs, prepare};
 use crate::api::{UserGroup, UserSynchronization};
 use crate::directory::read::{Feed, ReadOptions};
-use crate::planner::plan::Plan;
 use crate::planner::shard::DEFAULT_SHARD_BYTES;
 use crate::run::RunError;
 use crate::run::observe::metadata::{download, list_by_metadata, rebuild};
-use crate::run::plan::{desired_of, plan_changes, preview};
+use crate::run::plan::{desired_of, plan_changes};
 use crate::run::read::{Answered, read_directory};
 use crate::run::user_pool::UserPool;
 
+#[derive(clap::Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    task: TaskArgs,
+    /// Print the plan, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The cluster; the task's namespace defaults to the file's, else the context's.
+    #[command(flatten)]
+    kube: KubeArgs,
+    /// text, json or yaml (a [`DryRun`] document, fields as the README lists them).
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    output: Format,
+}
+
+/// What `sync --dry-run -o json|yaml` prints.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRun {
+    pub namespace: String,
+    pub task: String,
+    pub server: String,
+    pub users: usize,
+    pub groups: usize,
+    /// UserGroups in the namespace when the plan was made.
+    pub objects: usize,
+    /// Of them, downloaded whole (the others were listed by their metadata alone).
+    pub downloaded: usize,
+    /// Seconds from the start until the read, the listing and the plan were done.
+    pub read_seconds: f64,
+    pub list_seconds: f64,
+    pub plan_seconds: f64,
+    /// Whether a run would change anything (the exit code says the same).
+    pub changes_pending: bool,
+    pub create: Vec<Planned>,
+    pub update: Vec<Planned>,
+    pub remove: Vec<String>,
+    pub skip: Vec<Planned>,
+    pub unchanged: usize,
+    /// Set when maxDeletions would hold the run back: what it would remove.
+    pub held_back: Option<HeldBack>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Planned {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldBack {
+    pub would_remove: u64,
+    pub max_deletions: u64,
+    pub groups: Vec<String>,
+    pub users: Vec<String>,
+}
+
+pub async fn sync(args: SyncArgs) -> Result<(), Failure> {
+    if !args.dry_run {
+        return Err("sync only plans (--dry-run); the operator (usersync run) applies".into());
+    }
+    let report = dry_run(&args.task, &args.kube).await?;
+    output::print(args.output, &report, text)?;
+    match report.changes_pending {
+        true => Err(Failure::no(String::new())),
+        false => Ok(()),
+    }
+}
+
 /// Reads the directory as the task file says, compares with the task's UserGroups in the cluster,
-/// and prints the plan: the same diff a dry-run task shows on its status.
-pub async fn dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), String> {
+/// and plans: the same diff a dry-run task shows on its status.
+async fn dry_run(args: &TaskArgs, kube: &KubeArgs) -> Result<DryRun, String> {
     let (file, checked, resolved) = prepare(args, None).await?;
+    let (progress, shown) = super::progress::start();
     let options = ReadOptions {
         member_range: args.member_range,
+        progress,
     };
     let failed = |e: RunError| format!("{e} ({})", e.reason());
     let users = UserPool::default();
@@ -29,10 +113,10 @@ pub async fn dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), S
     // The task as the cluster has it (its uid tells which UserGroups it owns), or the file's; and
     // the namespace's UserGroups.
     let cluster = async {
-        let client = kube::Client::try_default()
-            .await
-            .map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
-        let namespace = namespace
+        let client = kube.client().await?;
+        let namespace = kube
+            .namespace
+            .clone()
             .or_else(|| file.task.namespace())
             .unwrap_or_else(|| client.default_namespace().to_owned());
         let tasks: kube::Api<UserSynchronization> =
@@ -65,6 +149,13 @@ pub async fn dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), S
         users.share_all(&mut snapshot.users);
     }
     let planning = Instant::now();
+    if let Some(shown) = &shown {
+        shown.step(&format!(
+            "planning {} users, {} groups against the namespace's UserGroups",
+            snapshot.users.len(),
+            snapshot.groups.len()
+        ));
+    }
     let desired = desired_of(&task, &snapshot);
     let mut downloaded = listing.downloaded.len();
     let (mut objects, differing) = rebuild(listing, &desired, &task, DEFAULT_SHARD_BYTES);
@@ -79,53 +170,96 @@ pub async fn dry_run(args: &TaskArgs, namespace: Option<String>) -> Result<(), S
         false,
     );
     let plan_seconds = planning.elapsed().as_secs_f64();
-    println!(
-        "task {namespace}/{}: {} users, {} groups read from {server} in {read_seconds:.2} s; \
-         {} UserGroups listed in {list_seconds:.2} s ({downloaded} downloaded); planned in {plan_seconds:.2} s",
-        task.name_any(),
-        snapshot.users.len(),
-        snapshot.groups.len(),
-        objects.len(),
-    );
-    print_plan(&plan);
-    // The process ends here: freeing every record one by one would only delay the exit.
+    drop(shown);
+    let report = DryRun {
+        namespace,
+        task: task.name_any(),
+        server,
+        users: snapshot.users.len(),
+        groups: snapshot.groups.len(),
+        objects: objects.len(),
+        downloaded,
+        read_seconds,
+        list_seconds,
+        plan_seconds,
+        changes_pending: !plan.is_noop() || plan.brake.is_some(),
+        create: plan.create.iter().map(written).collect(),
+        update: plan.update.iter().map(written).collect(),
+        remove: plan.remove.clone(),
+        skip: plan
+            .skipped
+            .iter()
+            .map(|s| Planned {
+                name: s.name.clone(),
+                display_name: None,
+                users: None,
+                reason: Some(format!("{:?}", s.reason)),
+            })
+            .collect(),
+        unchanged: plan.unchanged,
+        held_back: plan.brake.as_ref().map(|b| HeldBack {
+            would_remove: b.would_remove,
+            max_deletions: b.limit,
+            groups: b.groups.clone(),
+            users: b.users.clone(),
+        }),
+    };
+    // The process ends soon: freeing every record one by one would only delay the exit.
     std::mem::forget((plan, objects, snapshot));
-    Ok(())
+    Ok(report)
+}
+
+fn written(w: &crate::planner::plan::Write) -> Planned {
+    Planned {
+        name: w.name.clone(),
+        display_name: Some(w.spec.display_name.clone()),
+        users: Some(w.spec.users.len()),
+        reason: None,
+    }
 }
 
 /// `+` create, `~` update, `-` remove, `!` skipped, and the brake.
-fn print_plan(plan: &Plan) {
-    let summary = preview(plan);
-    println!(
-        "create {}, update {}, remove {}, skip {}, unchanged {}",
-        summary.create, summary.update, summary.remove, summary.skip, plan.unchanged
+fn text(r: &DryRun) -> String {
+    let mut out = format!(
+        "task {}/{}: {} users, {} groups read from {} in {:.2} s; {} UserGroups listed in {:.2} s \
+         ({} downloaded); planned in {:.2} s\n",
+        r.namespace,
+        r.task,
+        r.users,
+        r.groups,
+        r.server,
+        r.read_seconds,
+        r.objects,
+        r.list_seconds,
+        r.downloaded,
+        r.plan_seconds
     );
-    for w in &plan.create {
-        println!(
-            "+ {}  ({}, {} users)",
-            w.name,
-            w.spec.display_name,
-            w.spec.users.len()
-        );
+    out.push_str(&format!(
+        "create {}, update {}, remove {}, skip {}, unchanged {}\n",
+        r.create.len(),
+        r.update.len(),
+        r.remove.len(),
+        r.skip.len(),
+        r.unchanged
+    ));
+    let line = |sign: &str, p: &Planned| match (&p.display_name, p.users) {
+        (Some(display), Some(users)) => format!("{sign} {}  ({display}, {users} users)\n", p.name),
+        _ => format!("{sign} {}\n", p.name),
+    };
+    r.create.iter().for_each(|p| out.push_str(&line("+", p)));
+    r.update.iter().for_each(|p| out.push_str(&line("~", p)));
+    r.remove
+        .iter()
+        .for_each(|n| out.push_str(&format!("- {n}\n")));
+    for s in &r.skip {
+        let reason = s.reason.as_deref().unwrap_or_default();
+        out.push_str(&format!("! {}  skipped: {reason}\n", s.name));
     }
-    for w in &plan.update {
-        println!(
-            "~ {}  ({}, {} users)",
-            w.name,
-            w.spec.display_name,
-            w.spec.users.len()
-        );
+    if let Some(held) = &r.held_back {
+        out.push_str(&format!(
+            "brake: {} removals exceed maxDeletions ({}); a run would remove nothing\n",
+            held.would_remove, held.max_deletions
+        ));
     }
-    for name in &plan.remove {
-        println!("- {name}");
-    }
-    for s in &plan.skipped {
-        println!("! {}  skipped: {:?}", s.name, s.reason);
-    }
-    if let Some(brake) = plan.brake {
-        println!(
-            "brake: {} removals exceed maxDeletions ({}); a run would remove nothing",
-            brake.would_remove, brake.limit
-        );
-    }
+    out
 }

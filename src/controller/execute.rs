@@ -436,8 +436,8 @@ impl Done {
         Synced {
             server: self.server,
             summary,
-            brake: plan.brake,
-            preview: dry_run.then(|| preview(plan)),
+            brake: plan.brake.clone(),
+            preview: (dry_run || plan.brake.is_some()).then(|| preview(plan)),
             incremental: self.incremental,
             unreadable_sample: self.unreadable.sample,
         }

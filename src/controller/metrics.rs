@@ -1,5 +1,6 @@
 //! Prometheus metrics. Labels are low-cardinality: a run's result, a failure's fixed reason, and the
-//! task's namespace and name for the per-task gauges.
+//! task's namespace and name for the per-task gauges. Besides usersync's own (`usersync_*`): the
+//! build, whether this replica leads, and the conventional `process_*` metrics.
 
 use std::sync::atomic::AtomicU64;
 
@@ -37,6 +38,12 @@ pub struct PlanLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+    pub commit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TaskLabels {
     pub namespace: String,
     pub task: String,
@@ -62,11 +69,29 @@ pub struct Metrics {
     pub objects_written: Counter,
     /// Runs that listed UserGroups because the watch-backed view was not ready or behind.
     pub user_group_lists: Counter,
+    /// 1 while this replica leads (or runs without leader election), else 0.
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("usersync");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(super::process_metrics::ProcessMetrics));
+        let registry = root.sub_registry_with_prefix("usersync");
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                commit: env!("USERSYNC_COMMIT"),
+            })
+            .set(1);
+        registry.register("build_info", "The running build (value 1)", build);
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica leads (or runs without leader election), else 0",
+            leader.clone(),
+        );
         let runs = Family::<ResultLabels, Counter>::default();
         let failures = Family::<ReasonLabels, Counter>::default();
         let duration = Histogram::new(exponential_buckets(0.1, 2.0, 14));
@@ -128,7 +153,8 @@ impl Default for Metrics {
             user_group_lists.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
+            leader,
             user_group_lists,
             entries_read,
             reads,

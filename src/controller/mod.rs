@@ -12,6 +12,7 @@ pub mod kept;
 pub mod leader;
 mod lifecycle;
 pub mod metrics;
+mod process_metrics;
 mod push;
 mod reconcile;
 mod retry;
@@ -36,6 +37,7 @@ use crate::api::{
 use crate::run::fence::WriteFence;
 pub use context::{Context, Options, State};
 use error::ControllerError;
+pub use error::Stopped;
 use events::Events;
 use kube::runtime::reflector::Store;
 use metrics::Metrics;
@@ -43,14 +45,8 @@ use reconcile::reconcile;
 use shutdown::Shutdown;
 
 /// Runs the operator until the process is asked to stop.
-pub async fn serve(client: kube::Client, options: Options) {
-    let shutdown = match Shutdown::listen() {
-        Ok(shutdown) => shutdown,
-        Err(e) => {
-            error!(error = %e, "cannot listen for SIGTERM");
-            return;
-        }
-    };
+pub async fn serve(client: kube::Client, options: Options) -> Result<(), Stopped> {
+    let shutdown = Shutdown::listen().map_err(|e| Stopped::Signals(e.to_string()))?;
     // One watch per namespace when a list is given: the operator's rights may end at those namespaces.
     let task_apis: Vec<Api<UserSynchronization>> = if options.namespaces.is_empty() {
         vec![Api::all(client.clone())]
@@ -74,22 +70,24 @@ pub async fn serve(client: kube::Client, options: Options) {
         Some(_) => WriteFence::closed(),
         None => WriteFence::open(),
     });
+    metrics.leader.set(0);
     let leadership = match &options.leader_election {
         Some(election) => match tokio::select! {
             acquired = leader::acquire(client.clone(), election, fence.clone()) => acquired,
             () = shutdown.requested() => {
                 info!("stopping before becoming the leader");
-                return;
+                return Ok(());
             }
         } {
             Ok(leadership) => Some(leadership),
             Err(e) => {
                 error!(error = %e, "leader election failed");
-                return;
+                return Err(Stopped::Election(e));
             }
         },
         None => None,
     };
+    metrics.leader.set(1);
     let controllers: Vec<Controller<UserSynchronization>> = task_apis
         .into_iter()
         .map(|tasks| {
@@ -111,6 +109,7 @@ pub async fn serve(client: kube::Client, options: Options) {
     } else {
         options.namespaces.join(",")
     };
+    let leader_metric = metrics.leader.clone();
     let ctx = Arc::new(Context {
         events: Events::new(
             client.clone(),
@@ -165,13 +164,21 @@ pub async fn serve(client: kube::Client, options: Options) {
     };
     match leadership {
         Some(mut leadership) => {
-            tokio::select! {
-                () = controller => {}
-                () = leadership.lost() => error!("lost the leader lease; stopping"),
-            }
+            let ended = tokio::select! {
+                () = controller => Ok(()),
+                () = leadership.lost() => {
+                    leader_metric.set(0);
+                    error!("lost the leader lease; stopping");
+                    Err(Stopped::LeaseLost)
+                }
+            };
             leadership.step_down().await;
+            ended
         }
-        None => controller.await,
+        None => {
+            controller.await;
+            Ok(())
+        }
     }
 }
 

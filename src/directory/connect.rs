@@ -37,6 +37,8 @@ pub struct Connection {
     pub ldap: Ldap,
     pub server: String,
     pub timeout: Duration,
+    /// Where the searches on this connection count what they receive, when someone watches.
+    pub progress: Option<std::sync::Arc<super::progress::Progress>>,
 }
 
 /// Normalises a bind name: `corp\administrator` becomes `CORP\administrator`; UPNs and DNs are kept
@@ -164,6 +166,7 @@ async fn connect_one(
             ldap,
             server,
             timeout: settings.timeout,
+            progress: None,
         }),
         49 => Err(DirectoryError::InvalidCredentials {
             server,

@@ -32,6 +32,7 @@ pub mod id_format;
 pub mod kept;
 pub mod parse;
 pub mod preset;
+pub mod progress;
 pub mod push;
 pub mod read;
 pub mod reader_thread;

@@ -25,6 +25,8 @@ pub struct ReadOptions {
     /// Ask Active Directory for group members in explicit ranges of this many values instead of
     /// letting the server choose (its MaxValRange, 1500 by default).
     pub member_range: Option<usize>,
+    /// Counts the read as it goes, for a progress display.
+    pub progress: Option<std::sync::Arc<super::progress::Progress>>,
 }
 
 /// Reads the part of the directory the task describes, all of it.

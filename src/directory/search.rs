@@ -438,8 +438,12 @@ pub(super) async fn search<T>(
         .await
         .map_err(op)?;
     let mut items = Vec::new();
+    let progress = conn.progress.clone();
     while let Some(raw) = stream.next().await.map_err(op)? {
         stats.entries += 1;
+        if let Some(progress) = &progress {
+            progress.entry();
+        }
         let entry = taken_apart(raw);
         limits.check(&entry, stats.entries, &server)?;
         match entry.and_then(&mut parse) {
@@ -448,7 +452,11 @@ pub(super) async fn search<T>(
         }
     }
     let result = stream.finish().await;
-    stats.requests += items.len().div_ceil(page_size).max(1);
+    let requests = items.len().div_ceil(page_size).max(1);
+    stats.requests += requests;
+    if let Some(progress) = &progress {
+        progress.requests(requests);
+    }
     match result.rc {
         0 => Ok(items),
         32 => Err(DirectoryError::BaseDnNotFound {

@@ -18,6 +18,8 @@ use crate::planner::plan::{Held, Naming, Plan, Policies, plan};
 
 /// Changes a preview lists one by one; the counts cover all of them.
 const PREVIEW_SAMPLE: usize = 20;
+/// The reason of the removals a preview lists that the deletion brake holds back.
+pub const HELD_BACK: &str = "HeldByMaxDeletions";
 
 /// The groups the snapshot asks for under the task's settings.
 pub fn desired_of(task: &UserSynchronization, snapshot: &Snapshot) -> Vec<DesiredGroup> {
@@ -122,7 +124,8 @@ fn chosen_names(
     out
 }
 
-/// The plan in brief, as a dry-run task shows it on its status.
+/// The plan in brief, as a dry-run task shows it on its status, and a task whose run the deletion
+/// brake held back (with the removals held back, reason [`HELD_BACK`]).
 pub fn preview(plan: &Plan) -> Preview {
     let change =
         |action: &str, name: &str, display: Option<&str>, reason: Option<String>| PlannedChange {
@@ -140,6 +143,22 @@ pub fn preview(plan: &Plan) -> Preview {
     changes.extend(plan.create.iter().map(written("Create")));
     changes.extend(plan.update.iter().map(written("Update")));
     changes.extend(plan.remove.iter().map(|n| change("Remove", n, None, None)));
+    // What maxDeletions holds back, which an approval lets through.
+    let held = || Some(HELD_BACK.to_owned());
+    if let Some(brake) = &plan.brake {
+        changes.extend(
+            brake
+                .groups
+                .iter()
+                .map(|n| change("Remove", n, None, held())),
+        );
+        changes.extend(
+            brake
+                .users
+                .iter()
+                .map(|n| change("RemoveUser", n, None, held())),
+        );
+    }
     changes.extend(
         plan.skipped
             .iter()
@@ -147,10 +166,14 @@ pub fn preview(plan: &Plan) -> Preview {
     );
     let truncated = changes.len() > PREVIEW_SAMPLE;
     changes.truncate(PREVIEW_SAMPLE);
+    let held_back = plan
+        .brake
+        .as_ref()
+        .map_or(0, |b| b.groups.len() + b.users.len());
     Preview {
         create: plan.create.len() as i64,
         update: plan.update.len() as i64,
-        remove: plan.remove.len() as i64,
+        remove: (plan.remove.len() + held_back) as i64,
         skip: plan.skipped.len() as i64,
         changes,
         truncated,

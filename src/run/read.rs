@@ -36,6 +36,7 @@ pub async fn read_directory(
     on_reader_thread(&first_url, async move {
         let started = thread_cpu();
         let mut conn = connect(&settings).await?;
+        conn.progress = options.progress.clone();
         let mut read = read(&mut conn, &directory, &options, feed).await?;
         // The connection is done: a server that does not take the unbind costs at most the
         // task's per-operation timeout, and nothing else.

@@ -172,7 +172,7 @@ fn succeeded(mut set: Conditions, task: &Task<'_>, synced: &Synced) -> Report {
     if task.approval.is_some() && synced.brake.is_none() {
         status.last_handled_approval = task.approval.clone();
     }
-    status.preview = if task.dry_run {
+    status.preview = if task.dry_run || synced.brake.is_some() {
         synced.preview.clone()
     } else {
         None

@@ -133,6 +133,7 @@ async fn forced_small_member_ranges_still_bring_every_member() {
     let spec = directory(DirectoryPreset::ActiveDirectory, &ad_corp());
     let options = ReadOptions {
         member_range: Some(250),
+        ..Default::default()
     };
     let s = read_snapshot(&mut conn, &spec, &options)
         .await

@@ -34,6 +34,7 @@ mod killed;
 mod leader;
 mod not_ours;
 mod openldap;
+mod plugin;
 mod push;
 mod push_retries;
 mod refused_status;

@@ -340,6 +340,36 @@ async fn health_and_metrics_endpoints_report_runs() {
         "{body}"
     );
     assert!(!body.contains(&env::samba().admin_password));
+    // The build, leadership (no election here: it leads) and the process.
+    assert!(
+        body.contains(&format!(
+            "usersync_build_info{{version=\"{}\",commit=\"",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{body}"
+    );
+    assert!(body.lines().any(|l| l == "usersync_leader 1"), "{body}");
+    let positive = |name: &str| {
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .is_some_and(|v| v > 0.0)
+    };
+    for name in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "process_threads",
+    ] {
+        assert!(positive(name), "{name} in {body}");
+    }
+    assert!(body.contains("process_cpu_seconds_total "), "{body}");
 
     // Later runs read the directory's changes only and plan against the watched UserGroups.
     for token in ["1", "2"] {

@@ -97,7 +97,10 @@ impl InProcess {
             listen: self.listen,
             leader_election: self.leader_election,
         };
-        tokio::spawn(usersync::controller::serve(client.clone(), options))
+        let client = client.clone();
+        tokio::spawn(async move {
+            let _ = usersync::controller::serve(client, options).await;
+        })
     }
 }
 

@@ -15,7 +15,8 @@ use held::{hold_groups, hold_users};
 use naming::{Names, assign_names, holds_given_name, required, root_of};
 pub use naming::{Naming, Root};
 use vanished::{
-    deletion_brake, keep_vanished_users, listed_records, vanished_groups, vanished_users,
+    deletion_brake, held_back_groups, held_back_users, keep_vanished_users, listed_records,
+    vanished_groups, vanished_users,
 };
 
 use super::desired::{DesiredGroup, Identity};
@@ -153,10 +154,14 @@ pub enum SkipReason {
     UserIdConflict { user: String },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Brake {
     pub would_remove: u64,
     pub limit: u64,
+    /// What the run holds back: the task's objects it would remove, by name, and the users gone
+    /// from the directory it would drop from their groups, by login name (both sorted).
+    pub groups: Vec<String>,
+    pub users: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -285,7 +290,12 @@ impl<'c> Planning<'c> {
             vanished_users.len(),
             vanished_groups.len(),
             policies,
-        );
+        )
+        .map(|brake| Brake {
+            groups: held_back_groups(&vanished_groups, policies),
+            users: held_back_users(&listed, &vanished_users, policies),
+            ..brake
+        });
         let braked = brake.is_some();
         Planning {
             policies,

@@ -90,7 +90,38 @@ pub(super) fn deletion_brake(
     (would_remove > limit && !policies.deletions_approved).then_some(Brake {
         would_remove,
         limit,
+        ..Brake::default()
     })
+}
+
+/// Names of the vanished groups the run would remove (policy Remove), sorted.
+pub(super) fn held_back_groups(vanished: &[&CurrentGroup<'_>], policies: &Policies) -> Vec<String> {
+    if policies.group_extinction != ExtinctionPolicy::Remove {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = vanished.iter().map(|c| c.name.clone()).collect();
+    names.sort();
+    names
+}
+
+/// Login names of the vanished users the run would drop from their groups (policy Remove),
+/// sorted, once each.
+pub(super) fn held_back_users(
+    listed: &HashSet<Record<'_>>,
+    vanished: &HashSet<&str>,
+    policies: &Policies,
+) -> Vec<String> {
+    if policies.user_extinction != ExtinctionPolicy::Remove {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = listed
+        .iter()
+        .filter(|r| vanished.contains(r.0.id.as_str()))
+        .map(|r| r.0.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Adds the object's listed users that vanished from the directory and stay listed. A listed

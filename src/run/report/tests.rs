@@ -183,6 +183,7 @@ fn the_brake_stalls_until_approved() {
     run.brake = Some(Brake {
         would_remove: 30,
         limit: 4,
+        ..Brake::default()
     });
     let mut t = task(&EVERY_15M);
     t.approval = Some("yes".into());
@@ -537,6 +538,7 @@ fn a_started_run_is_in_progress_for_its_generation() {
         brake: Some(Brake {
             would_remove: 9,
             limit: 1,
+            ..Brake::default()
         }),
         ..synced()
     };

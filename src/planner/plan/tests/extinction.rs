@@ -41,13 +41,19 @@ fn the_brake_stops_every_removal_until_approved() {
         ..policies()
     };
     let p = plan(desired(&s, NestedGroups::Preserve), &cluster, &strict);
+    let removed_groups: Vec<String> = ["Ops", "Sales"]
+        .iter()
+        .map(|d| by_display(&cluster, d).name.clone())
+        .collect();
     assert_eq!(
         p.brake,
         Some(Brake {
             would_remove: 4,
-            limit: 1
+            limit: 1,
+            groups: removed_groups,
+            users: vec!["b".into(), "c".into()],
         }),
-        "2 groups and users b and c"
+        "2 groups and users b and c, held back by name"
     );
     assert!(p.remove.is_empty());
     assert_eq!(p.users_removed, 0);
@@ -154,7 +160,9 @@ fn shared_records_are_matched_by_address_and_vanished_ones_by_id() {
         braked.brake,
         Some(Brake {
             would_remove: 1,
-            limit: 0
+            limit: 0,
+            groups: Vec::new(),
+            users: vec!["loner".into()],
         })
     );
 

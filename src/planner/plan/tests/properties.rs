@@ -124,7 +124,7 @@ proptest! {
         let strict = Policies { max_deletions: MaxDeletions::Count(limit), ..policies() };
         let p = plan(desired(&later, NestedGroups::Preserve), &cluster, &strict);
         let removals = (p.remove.len() + p.users_removed) as u64;
-        match p.brake {
+        match &p.brake {
             Some(brake) => {
                 prop_assert_eq!(removals, 0, "the brake holds every removal: {:?}", p);
                 prop_assert!(brake.would_remove > limit);
