@@ -6,7 +6,7 @@ use kube::api::Api;
 use usersync::api::{SPEC_DIGEST_ANNOTATION, UserGroup};
 use usersync_testbed::env;
 
-use crate::support::cli::{cli_dry_run, cli_dry_run_of, samba_task_file};
+use crate::support::cli::{cli_dry_run, cli_dry_run_of, samba_task, samba_task_file};
 use crate::support::kube::{Scenario, by_display, create_task, edit_by_hand, secrets, user_groups};
 use crate::support::operator::start_operator;
 use crate::support::wait::wait_for_run;
@@ -19,15 +19,7 @@ async fn cli_sync_dry_run_prints_the_plan_against_the_cluster() {
         ldap: _,
         base,
     } = Scenario::new("e2e-cli").await;
-    let task = serde_json::json!({
-        "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
-        "metadata": {"name": "corp"},
-        "spec": {
-            "targetGroup": "all-users",
-            "server": {"urls": [env::samba().ldaps_url], "credentialsSecretRef": {"name": "bind"}},
-            "directory": {"baseDN": base},
-        },
-    });
+    let task = samba_task(&base);
     let file = samba_task_file(&ns.name, task);
     let dry_run = || cli_dry_run(&file);
     let before = dry_run();

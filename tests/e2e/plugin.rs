@@ -6,12 +6,12 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use usersync::api::UserSynchronization;
 use usersync_testbed::env;
 
-use crate::support::cli::{run_with_code, samba_task_file};
-use crate::support::kube::{Scenario, create_task_on};
+use crate::support::cli::{run_with_code, samba_task, samba_task_file};
+use crate::support::kube::{Scenario, create_task_on, patch_spec};
 use crate::support::ldap::{Server, delete};
 use crate::support::operator::start_operator;
 use crate::support::wait::{eventually, wait_for_run};
@@ -25,14 +25,6 @@ fn usersync(args: &[&str]) -> (i32, String, String) {
             .env("KUBECONFIG", env::kube().kubeconfig)
             .stdin(Stdio::null()),
     )
-}
-
-async fn patch_spec(tasks: &Api<UserSynchronization>, spec: serde_json::Value) {
-    let patch = serde_json::json!({"spec": spec});
-    tasks
-        .patch("corp", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("spec patched");
 }
 
 async fn last_sync(tasks: &Api<UserSynchronization>) -> Option<String> {
@@ -299,15 +291,7 @@ async fn the_binary_is_a_kubectl_plugin() {
 #[tokio::test]
 async fn progress_shows_on_a_terminal_and_not_on_a_pipe() {
     let scenario = Scenario::new("e2e-progress").await;
-    let task = serde_json::json!({
-        "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
-        "metadata": {"name": "corp"},
-        "spec": {
-            "targetGroup": "all-users",
-            "server": {"urls": [env::samba().ldaps_url], "credentialsSecretRef": {"name": "bind"}},
-            "directory": {"baseDN": scenario.base},
-        },
-    });
+    let task = samba_task(&scenario.base);
     let file = samba_task_file(&scenario.ns.name, task);
     let file = file.to_string_lossy();
     let ca = env::samba().ca_file;

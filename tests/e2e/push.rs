@@ -13,7 +13,7 @@ use usersync::api::{UserGroup, UserSynchronization};
 
 use crate::support::kube::{
     Scenario, allow_servers, assert_same_contents, contents, create_task_on, fresh_contents,
-    user_groups,
+    patch_spec, user_groups,
 };
 use crate::support::ldap::{Server, add_ou, delete, modify, rename};
 use crate::support::operator::InProcess;
@@ -32,14 +32,6 @@ fn pushing(ns: &str) -> InProcess {
 const NO_SCHEDULE: &str = "1h";
 /// How long a change may take to land here (the targets are measured by `cargo xtask bench`).
 const LANDS_WITHIN: Duration = Duration::from_secs(20);
-
-async fn patch_spec(tasks: &Api<UserSynchronization>, spec: serde_json::Value) {
-    let patch = serde_json::json!({"spec": spec});
-    tasks
-        .patch("corp", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("spec patched");
-}
 
 /// Waits until the task's push feed is connected, and returns its kind.
 async fn connected(tasks: &Api<UserSynchronization>) -> String {

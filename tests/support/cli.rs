@@ -5,6 +5,19 @@ use std::process::Command;
 
 use usersync_testbed::env;
 
+/// The task `corp` syncing `base` of Samba into `all-users`, with the `bind` Secret.
+pub fn samba_task(base: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "usersync.io/v1alpha1", "kind": "UserSynchronization",
+        "metadata": {"name": "corp"},
+        "spec": {
+            "targetGroup": "all-users",
+            "server": {"urls": [env::samba().ldaps_url], "credentialsSecretRef": {"name": "bind"}},
+            "directory": {"baseDN": base},
+        },
+    })
+}
+
 /// A task file for the CLI in `ns`: `task` and the `bind` Secret with Samba's administrator.
 pub fn samba_task_file(ns: &str, mut task: serde_json::Value) -> PathBuf {
     let samba = env::samba();

@@ -573,3 +573,12 @@ pub async fn printed(
         })
         .collect()
 }
+
+/// Merges `spec` into the task `corp`'s spec.
+pub async fn patch_spec(tasks: &Api<UserSynchronization>, spec: serde_json::Value) {
+    let patch = serde_json::json!({"spec": spec});
+    tasks
+        .patch("corp", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("spec patched");
+}
