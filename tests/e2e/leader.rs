@@ -211,7 +211,9 @@ async fn a_leader_paused_past_its_lease_writes_nothing_after_the_new_leader_star
     let (old, log) = replicas.get_mut(first.as_str()).expect("old leader");
     let exited = tokio::time::timeout(Duration::from_secs(30), old.wait()).await;
     let log = std::fs::read_to_string(log).unwrap_or_default();
-    assert!(exited.is_ok(), "the old leader stopped: {log}");
+    let status = exited.unwrap_or_else(|_| panic!("the old leader stopped: {log}"));
+    // With an error, so that its pod shows one and restarts.
+    assert_eq!(status.ok().and_then(|s| s.code()), Some(1), "{log}");
     assert_eq!(user_groups(&groups).await.len(), names.len());
 
     let writes = audit_write_times(&ns.name);
