@@ -153,9 +153,12 @@ fn write_report(
 
 fn scale_header() -> String {
     format!(
-        "# Scale
-
-Written by `cargo xtask bench -- --scale-users N` on {} ({} cores): the operator (`usersync run`,          release build) syncs OpenLDAP directories of two sizes into the local apiserver, each from empty and          then three times with nothing changed (the median is shown). Each directory has one group per 20 users          and a group of half of the users. Peak RSS is VmHWM; the apiserver's and etcd's are since they started,          so the larger directory's include the smaller one's objects, which stay in their namespace.\n",
+        "# Scale\n\nWritten by `cargo xtask bench -- --scale-users N` on {} ({} cores): the operator \
+         (`usersync run`, release build) syncs OpenLDAP directories of two sizes into the local \
+         apiserver, each from empty and then three times with nothing changed (the median is \
+         shown). Each directory has one group per 20 users and a group of half of the users. Peak \
+         RSS is VmHWM; the apiserver's and etcd's are since they started, so the larger \
+         directory's include the smaller one's objects, which stay in their namespace.\n",
         utc_now(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )
