@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::context::Context;
 use super::error::ControllerError;
@@ -29,11 +29,15 @@ use crate::run::resolve::{Connection, InCluster, Origin, connection_namespace, o
 pub trait ConnectionObject:
     Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static
 {
+    /// Cluster-scoped: every install of the operator sees it, also those that may not use it.
+    const CLUSTER_WIDE: bool;
     fn api(client: kube::Client, namespace: Option<&str>) -> Api<Self>;
     fn connection(&self) -> Connection;
 }
 
 impl ConnectionObject for DirectoryConnection {
+    const CLUSTER_WIDE: bool = false;
+
     fn api(client: kube::Client, namespace: Option<&str>) -> Api<Self> {
         Api::namespaced(client, namespace.unwrap_or_default())
     }
@@ -44,6 +48,8 @@ impl ConnectionObject for DirectoryConnection {
 }
 
 impl ConnectionObject for ClusterDirectoryConnection {
+    const CLUSTER_WIDE: bool = true;
+
     fn api(client: kube::Client, _: Option<&str>) -> Api<Self> {
         Api::all(client)
     }
@@ -69,6 +75,12 @@ pub async fn reconcile<K: ConnectionObject>(
         inline: false,
         via: None,
     };
+    // A cluster-wide connection whose Secrets this operator may not read is for another install
+    // (one limited to some namespaces shares the cluster with others): its status is theirs.
+    if K::CLUSTER_WIDE && !policy.reads_in(&origin.namespace) {
+        debug!(connection = %connection.name, "not this operator's connection to check");
+        return Ok(Action::await_change());
+    }
     let versions = object_versions(&origin, &references, policy)
         .await?
         .join(",");

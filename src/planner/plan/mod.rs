@@ -192,8 +192,8 @@ pub struct Plan {
     pub attached_to: Option<String>,
     /// Applied in full, the plan leaves the task's objects exactly the desired groups: none skipped,
     /// held, kept after leaving the directory, braked, or hanging below another task's root. A
-    /// later run whose users only changed in place can then plan from the objects alone
-    /// ([`crate::planner::in_place`]).
+    /// later run whose users only changed in place can then plan from the objects alone (the
+    /// in-place planner).
     pub exact: bool,
 }
 

@@ -152,6 +152,11 @@ impl Policy {
         Policy::default()
     }
 
+    /// Whether runs may read Secrets and ConfigMaps in `namespace`.
+    pub fn reads_in(&self, namespace: &str) -> bool {
+        self.may_read(namespace).is_ok()
+    }
+
     fn may_read(&self, namespace: &str) -> Result<(), ResolveError> {
         match &self.secret_namespaces {
             Some(allowed) if self.enforce && !allowed.iter().any(|n| n == namespace) => {
