@@ -26,12 +26,13 @@ pub struct Note {
     pub note: String,
 }
 
+/// Where Events about cluster-scoped objects go.
+const CLUSTER_SCOPED_EVENTS: &str = "default";
+
 /// Publishes Events as the operator (`reportingController: usersync`).
 pub struct Events {
     client: kube::Client,
     instance: String,
-    /// Where Events about cluster-scoped objects go.
-    home: String,
     published: Mutex<HashMap<(String, Note), Published>>,
 }
 
@@ -42,10 +43,9 @@ struct Published {
 }
 
 impl Events {
-    pub fn new(client: kube::Client, instance: Option<String>, home: String) -> Events {
+    pub fn new(client: kube::Client, instance: Option<String>) -> Events {
         Events {
             client,
-            home,
             instance: instance.unwrap_or_else(|| "usersync".to_owned()),
             published: Mutex::default(),
         }
@@ -53,13 +53,13 @@ impl Events {
 
     /// A new Event, or one more in the series of the same note about the same object.
     pub async fn publish(&self, note: Note, regarding: ObjectReference) -> Result<(), kube::Error> {
-        // Events about cluster-scoped objects (ClusterDirectoryConnections) go to the operator's
-        // own namespace, where it may write them.
+        // The apiserver takes Events about cluster-scoped objects (ClusterDirectoryConnections)
+        // only in `default` (or kube-system); the chart grants that.
         let namespace = regarding
             .namespace
             .clone()
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| self.home.clone());
+            .unwrap_or_else(|| CLUSTER_SCOPED_EVENTS.to_owned());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         let key = (regarding.uid.clone().unwrap_or_default(), note.clone());
         let repeat = {

@@ -111,11 +111,7 @@ pub async fn serve(client: kube::Client, options: Options) -> Result<(), Stopped
     };
     let leader_metric = metrics.leader.clone();
     let ctx = Arc::new(Context {
-        events: Events::new(
-            client.clone(),
-            std::env::var("POD_NAME").ok(),
-            options.references.connection_namespace.clone(),
-        ),
+        events: Events::new(client.clone(), std::env::var("POD_NAME").ok()),
         client,
         metrics,
         options,

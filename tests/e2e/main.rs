@@ -19,6 +19,7 @@ mod support {
 
 mod big_group;
 mod cli;
+mod connection_owner;
 mod connections;
 mod cut_read;
 mod deletion_policy;

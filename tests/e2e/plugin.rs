@@ -295,6 +295,27 @@ async fn the_binary_is_a_kubectl_plugin() {
     assert_eq!(rows[0]["name"].as_str(), Some("corp"), "{json}");
     let (_, help, _) = kubectl(&["--help"]);
     assert!(help.contains("kubectl usersync"), "{help}");
+
+    // kubectl's flags name the kubeconfig and its context; KUBECONFIG is not set.
+    let kubeconfig = env::kube().kubeconfig;
+    let context = kube::config::Kubeconfig::read_from(&kubeconfig)
+        .expect("kubeconfig")
+        .current_context
+        .expect("a current context");
+    let with_flags = |context: &str| {
+        run_with_code(
+            Command::new(env!("CARGO_BIN_EXE_usersync"))
+                .args(["get", "-n", ns, "-o", "json", "--kubeconfig", &kubeconfig])
+                .args(["--context", context])
+                .env_remove("KUBECONFIG")
+                .stdin(Stdio::null()),
+        )
+    };
+    let (code, json, err) = with_flags(&context);
+    assert_eq!(code, 0, "{err}");
+    assert!(json.contains("\"corp\""), "{json}");
+    let (code, _, err) = with_flags("no-such-context");
+    assert_eq!(code, 2, "{err}");
     operator.abort();
 }
 
@@ -310,6 +331,16 @@ async fn progress_shows_on_a_terminal_and_not_on_a_pipe() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("users:"), "{out}");
     assert!(err.is_empty(), "nothing on a pipe: {err}");
+    // RUST_LOG speaks for every command, on standard error.
+    let (code, out, logged) = run_with_code(
+        Command::new(env!("CARGO_BIN_EXE_usersync"))
+            .args(args)
+            .env("RUST_LOG", "usersync=debug")
+            .stdin(Stdio::null()),
+    );
+    assert_eq!(code, 0, "{logged}");
+    assert!(logged.contains("directory read"), "{logged}");
+    assert!(!out.contains("directory read"), "{out}");
     // The same under a pseudo-terminal (`script` gives the command one).
     let line = format!("{} {}", env!("CARGO_BIN_EXE_usersync"), args.join(" "));
     let (code, shown, err) = run_with_code(
