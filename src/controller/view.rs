@@ -101,19 +101,12 @@ impl UserGroupView {
     /// the view is not synced.
     pub fn versions(&self, namespace: &str, task_uid: &str) -> Option<HashMap<String, String>> {
         let mut versions = HashMap::new();
-        for store in &self.stores {
-            store.wait_until_ready().now_or_never()?.ok()?;
-            for group in store
-                .state()
-                .iter()
-                .filter(|g| owned(g, namespace, task_uid))
-            {
-                versions.insert(
-                    group.name_any(),
-                    group.resource_version().unwrap_or_default(),
-                );
-            }
-        }
+        self.each_owned(namespace, task_uid, |group| {
+            versions.insert(
+                group.name_any(),
+                group.resource_version().unwrap_or_default(),
+            );
+        })?;
         Some(versions)
     }
 
@@ -125,25 +118,34 @@ impl UserGroupView {
         task_uid: &str,
         versions: &HashMap<String, String>,
     ) -> Option<bool> {
-        let mut seen = 0;
+        let (mut seen, mut same) = (0, true);
+        self.each_owned(namespace, task_uid, |group| {
+            let name = group.metadata.name.as_deref().unwrap_or_default();
+            same &= versions.get(name).map(String::as_str)
+                == group.metadata.resource_version.as_deref();
+            seen += 1;
+        })?;
+        // Names are unique in a namespace: as many, all equal, is the same set.
+        Some(same && seen == versions.len())
+    }
+
+    /// Calls `f` with each UserGroup in `namespace` the task owns (by owner reference); `None`
+    /// while the view is not synced.
+    fn each_owned(
+        &self,
+        namespace: &str,
+        task_uid: &str,
+        mut f: impl FnMut(&UserGroup),
+    ) -> Option<()> {
         for store in &self.stores {
             store.wait_until_ready().now_or_never()?.ok()?;
-            for group in store
-                .state()
-                .iter()
-                .filter(|g| owned(g, namespace, task_uid))
-            {
-                let name = group.metadata.name.as_deref().unwrap_or_default();
-                if versions.get(name).map(String::as_str)
-                    != group.metadata.resource_version.as_deref()
-                {
-                    return Some(false);
-                }
-                seen += 1;
-            }
+            let owned = |g: &&Arc<UserGroup>| {
+                g.metadata.namespace.as_deref() == Some(namespace)
+                    && g.owner_references().iter().any(|o| o.uid == task_uid)
+            };
+            store.state().iter().filter(owned).for_each(|g| f(g));
         }
-        // Names are unique in a namespace: as many, all equal, is the same set.
-        Some(seen == versions.len())
+        Some(())
     }
 
     /// The namespace's UserGroups, or `None` when the view cannot be trusted for this task's run.
@@ -223,10 +225,4 @@ fn announce(
         let task = ObjectRef::new(&owner.name).within(&namespace);
         senders.retain(|sender| sender.unbounded_send(task.clone()).is_ok());
     }
-}
-
-/// Whether the object is in `namespace` and owned by the task (by owner reference).
-fn owned(group: &UserGroup, namespace: &str, task_uid: &str) -> bool {
-    group.metadata.namespace.as_deref() == Some(namespace)
-        && group.owner_references().iter().any(|o| o.uid == task_uid)
 }

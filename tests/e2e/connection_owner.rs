@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use usersync::api::{ClusterDirectoryConnection, DirectoryConnectionStatus};
-use usersync_testbed::env;
 
+use crate::support::connection::cluster_connection;
 use crate::support::kube::Scenario;
 use crate::support::operator::InProcess;
 use crate::support::wait::eventually;
@@ -22,24 +22,8 @@ fn condition_of(status: &DirectoryConnectionStatus, type_: &str) -> Option<(Stri
 #[tokio::test]
 async fn a_cluster_connection_is_checked_only_by_an_install_that_may_read_its_secrets() {
     let Scenario { client, ns, .. } = Scenario::new("e2e-conn-owner").await;
-    let name = format!("samba-{}", ns.name);
-    let connection: ClusterDirectoryConnection = serde_json::from_value(serde_json::json!({
-        "apiVersion": "usersync.io/v1alpha1", "kind": "ClusterDirectoryConnection",
-        "metadata": {"name": name},
-        "spec": {
-            "urls": [env::samba().ldaps_url],
-            "credentialsSecretRef": {"name": "bind"},
-            "tls": {"caSecretRef": {"name": "ca"}},
-            "secretNamespace": ns.name,
-            "allowedNamespaces": {"names": [ns.name]},
-        },
-    }))
-    .expect("connection");
+    let name = cluster_connection(&client, &ns.name, &ns.name).await;
     let connections: Api<ClusterDirectoryConnection> = Api::all(client.clone());
-    connections
-        .create(&PostParams::default(), &connection)
-        .await
-        .expect("connection created");
     let ready = || async {
         let status = connections.get(&name).await.ok().and_then(|c| c.status);
         status.and_then(|s| condition_of(&s, "Ready"))

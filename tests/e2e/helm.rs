@@ -10,6 +10,7 @@ use usersync::controller::leader::LeaderElection;
 use usersync_testbed::env;
 
 use crate::support::command::run_ok;
+use crate::support::connection::cluster_connection;
 use crate::support::kube::{
     create_task, install_crds, kube_client, secrets, service_account_client, user_groups,
 };
@@ -59,29 +60,6 @@ fn uninstall_chart(system: &TestNamespace, release: &str) {
         "--kubeconfig",
         &env::kube().kubeconfig,
     ]);
-}
-
-/// A ClusterDirectoryConnection to Samba whose `bind` and `ca` Secrets are in `home`, for tasks of
-/// `allowed`; its name.
-async fn cluster_connection(admin: &kube::Client, home: &str, allowed: &str) -> String {
-    let name = format!("samba-{home}");
-    let connection: ClusterDirectoryConnection = serde_json::from_value(serde_json::json!({
-        "apiVersion": "usersync.io/v1alpha1", "kind": "ClusterDirectoryConnection",
-        "metadata": {"name": name},
-        "spec": {
-            "urls": [env::samba().ldaps_url],
-            "credentialsSecretRef": {"name": "bind"},
-            "tls": {"caSecretRef": {"name": "ca"}},
-            "secretNamespace": home,
-            "allowedNamespaces": {"names": [allowed]},
-        },
-    }))
-    .expect("connection");
-    Api::<ClusterDirectoryConnection>::all(admin.clone())
-        .create(&Default::default(), &connection)
-        .await
-        .expect("cluster connection created");
-    name
 }
 
 fn forbidden<T>(result: Result<T, kube::Error>) -> bool {

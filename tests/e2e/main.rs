@@ -7,6 +7,7 @@ mod support {
     pub mod audit;
     pub mod cli;
     pub mod command;
+    pub mod connection;
     pub mod gitops;
     pub mod hostile;
     pub mod kube;
