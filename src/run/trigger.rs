@@ -85,7 +85,7 @@ pub fn due(
 /// Whether the deletion brake holds the task: its last finished run stopped at maxDeletions. By
 /// `Ready`, which a run keeps until it ends (it sets `Stalled` False while it runs), so an approved
 /// run cut short (the operator killed) starts again.
-fn braked(status: &crate::api::UserSynchronizationStatus) -> bool {
+pub fn braked(status: &crate::api::UserSynchronizationStatus) -> bool {
     status.conditions.iter().any(|c| {
         c.type_ == super::conditions::READY
             && c.status == "False"

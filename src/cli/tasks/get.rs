@@ -11,7 +11,8 @@ use super::super::exit::Failure;
 use super::super::kube_args::KubeArgs;
 use super::super::output::{self, Format};
 use crate::api::UserSynchronization;
-use crate::run::report::DELETION_THRESHOLD_EXCEEDED;
+use crate::run::conditions::{self, READY, RECONCILING, STALLED};
+use crate::run::trigger::braked;
 
 #[derive(clap::Args)]
 pub struct GetArgs {
@@ -55,12 +56,12 @@ pub struct TaskRow {
 impl TaskRow {
     pub fn of(task: &UserSynchronization) -> TaskRow {
         let status = task.status.clone().unwrap_or_default();
-        let condition = |type_: &str| status.conditions.iter().find(|c| c.type_ == type_);
-        let ready = condition("Ready");
-        let stalled = condition("Stalled").filter(|c| c.status == "True");
-        let running = condition("Reconciling").filter(|c| c.status == "True");
+        let condition = |type_: &str| conditions::find(&status.conditions, type_);
+        let ready = condition(READY);
+        let stalled = condition(STALLED).filter(|c| c.status == "True");
+        let running = condition(RECONCILING).filter(|c| c.status == "True");
         let telling = stalled.or(running).or(ready);
-        let braked = stalled.is_some_and(|c| c.reason == DELETION_THRESHOLD_EXCEEDED);
+        let braked = braked(&status);
         let time = |t: &Option<Time>| t.as_ref().map(|t| t.0.to_string());
         let generation = task.metadata.generation;
         TaskRow {

@@ -16,7 +16,7 @@ use super::exit::Failure;
 use super::kube_args::KubeArgs;
 use crate::api::{APPROVE_DELETIONS_ANNOTATION, RUN_NOW_ANNOTATION, UserSynchronization};
 use crate::run::plan::HELD_BACK;
-use crate::run::report::DELETION_THRESHOLD_EXCEEDED;
+use crate::run::trigger::braked;
 pub use explain::{ExplainArgs, explain};
 pub use get::{GetArgs, get};
 use wait::{Awaited, until_done};
@@ -140,11 +140,7 @@ pub async fn approve(args: ApproveArgs) -> Result<(), Failure> {
     let tasks = tasks_of(&args.task).await?;
     let name = &args.task.task;
     let task = tasks.get(name).await.map_err(|e| format!("{name}: {e}"))?;
-    let status = task.status.clone().unwrap_or_default();
-    let braked = status.conditions.iter().any(|c| {
-        c.type_ == "Stalled" && c.status == "True" && c.reason == DELETION_THRESHOLD_EXCEEDED
-    });
-    if !braked {
+    if !task.status.as_ref().is_some_and(braked) {
         return Err(Failure::no(format!(
             "{name}: nothing to approve: its last run was not held back by maxDeletions"
         )));

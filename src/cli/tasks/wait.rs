@@ -7,6 +7,7 @@ use kube::api::Api;
 
 use super::super::exit::Failure;
 use crate::api::UserSynchronization;
+use crate::run::conditions::{self, READY, RECONCILING};
 
 /// How often the task is looked at while waiting.
 const POLL: Duration = Duration::from_millis(500);
@@ -46,8 +47,8 @@ pub async fn until_done(
 /// Whether the awaited run finished: `Ok` when it succeeded, the reason when it failed.
 pub fn finished(task: &UserSynchronization, awaited: Awaited<'_>) -> Option<Result<(), String>> {
     let status = task.status.as_ref()?;
-    let condition = |type_: &str| status.conditions.iter().find(|c| c.type_ == type_);
-    if condition("Reconciling").is_some_and(|c| c.status == "True") {
+    let condition = |type_: &str| conditions::find(&status.conditions, type_);
+    if conditions::is_true(&status.conditions, RECONCILING) {
         return None;
     }
     match awaited {
@@ -60,14 +61,14 @@ pub fn finished(task: &UserSynchronization, awaited: Awaited<'_>) -> Option<Resu
         Awaited::CurrentGeneration => {
             let generation = task.metadata.generation;
             let ran = status.observed_generation == generation
-                && condition("Ready").is_some_and(|c| c.observed_generation == generation);
+                && condition(READY).is_some_and(|c| c.observed_generation == generation);
             if !ran {
                 return None;
             }
         }
         Awaited::RunNow(_) => {}
     }
-    let ready = condition("Ready")?;
+    let ready = condition(READY)?;
     Some(match ready.status.as_str() {
         "True" => Ok(()),
         _ => Err(format!("{}: {}", ready.reason, ready.message)),
