@@ -55,14 +55,19 @@ impl UserGroupView {
                 let owners = Arc::clone(&owners);
                 let (reader, writer) = reflector::store();
                 // Of managedFields only those of an object usersync created and never changed are
-                // kept (its next write takes them into apply ownership); dropping the others keeps
-                // the view smaller, and the members share the records the directory read holds.
+                // kept, and without their field sets: the next write takes usersync's entry into
+                // apply ownership by its position and operation. Dropping the rest keeps the view
+                // smaller, and the members share the records the directory read holds.
                 let pool = Arc::clone(pool);
                 let events = watcher(api, watcher::Config::default())
                     .default_backoff()
                     .modify(move |g| {
-                        if created_entry(&g.metadata).is_none() {
-                            g.managed_fields_mut().clear();
+                        let created = created_entry(&g.metadata).is_some();
+                        let fields = g.managed_fields_mut();
+                        if created {
+                            fields.iter_mut().for_each(|f| f.fields_v1 = None);
+                        } else {
+                            fields.clear();
                         }
                         pool.share_all(&mut g.spec.users);
                     });

@@ -202,6 +202,19 @@ pub fn key_of(text: &str) -> Result<String, DnError> {
     Dn::parse(text).map(|dn| dn.key().to_owned())
 }
 
+/// [`key_of`] for a value that is not needed afterwards: a plain DN becomes its key in its own
+/// buffer. A value that is not a DN comes back as it was.
+pub fn into_key(mut text: String) -> Result<String, String> {
+    if is_plain(&text) {
+        text.make_ascii_lowercase();
+        return Ok(text);
+    }
+    match Dn::parse(&text) {
+        Ok(dn) => Ok(dn.key().to_owned()),
+        Err(_) => Err(text),
+    }
+}
+
 /// ASCII, one `type=value` per RDN, nothing escaped, quoted or to be escaped, and no spaces around
 /// separators: what `escape_value` would write back unchanged. Every member value of every group
 /// is checked, so RDNs are split on bytes, not with `str::split`.

@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashMap as StdHashMap};
 use std::sync::Mutex;
 
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use governor::DefaultDirectRateLimiter;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -137,7 +139,7 @@ pub enum WriteError {
     Fenced(#[from] Fenced),
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
     pub async fn apply(&self, plan: &Plan, now: &str) -> Result<Applied, WriteError> {
         let marks: Vec<(&str, &UserGroupSpec)> = plan
             .mark_extinct
@@ -154,23 +156,24 @@ impl Writer<'_> {
             removed: plan.remove.len(),
         };
         // Objects are independent of each other (parents are referenced by name), so they are
-        // written concurrently, a bounded number at a time. The futures are collected first: a
-        // stream over a closure's futures is not provably Send to the controller.
-        let puts: Vec<_> = plan
+        // written concurrently, a bounded number at a time. Each write's future is made when its
+        // turn comes: an unpolled write is a few KiB, and a full sync has one per object.
+        let puts: Vec<Write<'_>> = plan
             .create
             .iter()
             .chain(&plan.update)
-            .map(|w| self.put(&w.name, &w.spec, None))
+            .map(|w| Write::Put(&w.name, &w.spec, None))
             .chain(
                 marks
                     .into_iter()
-                    .map(|(name, spec)| self.put(name, spec, Some(now))),
+                    .map(|(name, spec)| Write::Put(name, spec, Some(now))),
             )
             .collect();
-        futures::stream::iter(puts)
-            .buffer_unordered(self.concurrency.max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
+        let puts = Lazily {
+            writer: self,
+            items: puts.into_iter(),
+        };
+        self.in_turn(puts).await?;
         if let Some(root) = &plan.attached_to {
             self.keep_root(root).await?;
         }
@@ -183,16 +186,31 @@ impl Writer<'_> {
                 .unwrap_or_default();
             std::iter::once(name).chain(shards)
         });
-        let deletes: Vec<_> = deletes.map(|object| self.delete(object)).collect();
-        futures::stream::iter(deletes)
-            .buffer_unordered(self.concurrency.max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
+        let deletes = Lazily {
+            writer: self,
+            items: deletes
+                .map(|name| Write::Delete(name))
+                .collect::<Vec<_>>()
+                .into_iter(),
+        };
+        self.in_turn(deletes).await?;
         Ok(applied)
     }
 
     /// Applies the whole group as this task wants it, shards included. Fields usersync applied before
     /// and leaves out now (such as the extinct-since annotation) are removed by the apiserver.
+    /// Runs the writes, `concurrency` at a time. The stream is boxed where its lifetimes are
+    /// known: the controller must see the run's future as Send for every lifetime.
+    async fn in_turn<'w, I>(&'w self, writes: Lazily<'w, 'a, I>) -> Result<(), WriteError>
+    where
+        I: Iterator<Item = Write<'w>> + Send + 'w,
+    {
+        let stream: BoxStream<'w, Result<(), WriteError>> = futures::stream::iter(writes)
+            .buffer_unordered(self.concurrency.max(1))
+            .boxed();
+        stream.try_collect::<Vec<()>>().await.map(drop)
+    }
+
     async fn put(
         &self,
         name: &str,
@@ -491,6 +509,32 @@ impl Writer<'_> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Written> {
         self.written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One write of a run: an object's name, its spec and when it was marked extinct; or a removal.
+enum Write<'w> {
+    Put(&'w str, &'w UserGroupSpec, Option<&'w str>),
+    Delete(&'w str),
+}
+
+/// Writes, each future made when the stream asks for it. A named iterator rather than a map over
+/// a closure: the controller must see the stream over it as Send.
+struct Lazily<'w, 'a, I> {
+    writer: &'w Writer<'a>,
+    items: I,
+}
+
+impl<'w, I: Iterator<Item = Write<'w>>> Iterator for Lazily<'w, '_, I> {
+    type Item = BoxFuture<'w, Result<(), WriteError>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.items.next()? {
+            Write::Put(name, spec, extinct_since) => {
+                Box::pin(self.writer.put(name, spec, extinct_since))
+            }
+            Write::Delete(name) => Box::pin(self.writer.delete(name)),
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use hashbrown::{HashMap, HashSet};
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::dn::{Dn, key_of};
+use super::dn::{Dn, into_key};
 use super::preset::MemberFormat;
 use super::snapshot::{Container, Group, ReadStats, Snapshot, Unresolved, User};
 use crate::api::NestedGroups;
@@ -28,22 +28,46 @@ pub struct RawGroup {
     pub members: Vec<Member>,
 }
 
-/// A member value as the server sent it, and the key it is looked up by: a DN's normalized form
-/// (empty for the empty DN), or a lower-case user name; `None` for a DN that does not parse. Keys
-/// are made once, when the entry is read, not on every assembly.
+/// A member value, kept as the key it is looked up by: a DN's normalized form (empty for the empty
+/// DN), or a lower-case user name. Keys are made once, when the entry is read, not on every
+/// assembly; a value that is not a DN is kept as the server sent it, to be reported. Every
+/// membership of every group is one of these, so the value's own buffer becomes its key where it
+/// can.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Member {
-    pub value: String,
-    pub key: Option<String>,
+pub enum Member {
+    Key(Box<str>),
+    NotADn(Box<str>),
 }
 
 impl Member {
     pub fn new(value: String, format: MemberFormat) -> Member {
-        let key = match format {
-            MemberFormat::UserName => Some(value.to_lowercase()),
-            MemberFormat::Dn => key_of(&value).ok(),
-        };
-        Member { value, key }
+        match format {
+            MemberFormat::UserName if value.is_ascii() => {
+                let mut value = value;
+                value.make_ascii_lowercase();
+                Member::Key(value.into_boxed_str())
+            }
+            MemberFormat::UserName => Member::Key(value.to_lowercase().into_boxed_str()),
+            MemberFormat::Dn => match into_key(value) {
+                Ok(key) => Member::Key(key.into_boxed_str()),
+                Err(value) => Member::NotADn(value.into_boxed_str()),
+            },
+        }
+    }
+
+    /// The key; `None` for a value that is not a DN.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Member::Key(key) => Some(key),
+            Member::NotADn(_) => None,
+        }
+    }
+
+    /// What a report names the member by: its key, or the value that is not a DN.
+    pub fn text(&self) -> &str {
+        match self {
+            Member::Key(text) | Member::NotADn(text) => text,
+        }
     }
 }
 
@@ -200,15 +224,15 @@ fn resolve_members<'a>(
         let (mut member_users, mut member_groups) = (Vec::new(), Vec::new());
         let mut unresolved = Vec::new();
         for member in &raw.members {
-            let Some(key) = member.key.as_deref() else {
-                unresolved.push(member.value.as_str());
+            let Some(key) = member.key() else {
+                unresolved.push(member.text());
                 continue;
             };
             match format {
                 MemberFormat::UserName => match user_by_name.get(key) {
                     Some(&u) => member_users.push(u),
                     None if left_out_names.contains(key) => {}
-                    None => unresolved.push(member.value.as_str()),
+                    None => unresolved.push(member.text()),
                 },
                 MemberFormat::Dn => {
                     if key.is_empty() {
@@ -219,7 +243,7 @@ fn resolve_members<'a>(
                     } else if let Some(&g) = group_by_dn.get(key) {
                         member_groups.push(g);
                     } else if !left_out.contains(key) {
-                        unresolved.push(member.value.as_str());
+                        unresolved.push(member.text());
                     }
                 }
             }

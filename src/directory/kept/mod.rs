@@ -6,17 +6,20 @@ use std::time::SystemTime;
 
 use hashbrown::{HashMap, HashSet};
 
-use super::assemble::{RawContainer, RawGroup, RawUser};
+use super::assemble::{Member, RawContainer, RawGroup, RawUser};
 use super::dn::Dn;
 use super::entry::day_of;
 use super::snapshot::User;
+pub use by_id::ById;
+
+mod by_id;
 
 /// Every user, group and container in the task's searches, by stable id.
 #[derive(Clone, Debug, Default)]
 pub struct Entries {
-    pub users: HashMap<String, RawUser>,
-    pub groups: HashMap<String, RawGroup>,
-    pub containers: HashMap<String, RawContainer>,
+    pub users: ById<RawUser>,
+    pub groups: ById<RawGroup>,
+    pub containers: ById<RawContainer>,
 }
 
 /// What a change feed reported for one kind of entry.
@@ -62,8 +65,6 @@ pub enum Unusable {
 pub trait Keyed {
     fn id(&self) -> &str;
     fn dn(&self) -> &Dn;
-    /// The DN as the server wrote it.
-    fn text(&self) -> &str;
 }
 
 impl Keyed for RawUser {
@@ -72,9 +73,6 @@ impl Keyed for RawUser {
     }
     fn dn(&self) -> &Dn {
         &self.dn
-    }
-    fn text(&self) -> &str {
-        &self.user.dn
     }
 }
 
@@ -85,9 +83,6 @@ impl Keyed for RawGroup {
     fn dn(&self) -> &Dn {
         &self.dn
     }
-    fn text(&self) -> &str {
-        &self.group.dn
-    }
 }
 
 impl Keyed for RawContainer {
@@ -96,9 +91,6 @@ impl Keyed for RawContainer {
     }
     fn dn(&self) -> &Dn {
         &self.dn
-    }
-    fn text(&self) -> &str {
-        &self.text
     }
 }
 
@@ -109,9 +101,9 @@ impl Entries {
         containers: Vec<RawContainer>,
     ) -> Entries {
         Entries {
-            users: by_id(users),
-            groups: by_id(groups),
-            containers: by_id(containers),
+            users: users.into_iter().collect(),
+            groups: groups.into_iter().collect(),
+            containers: containers.into_iter().collect(),
         }
     }
 
@@ -200,55 +192,44 @@ impl Entries {
         Ok(())
     }
 
-    fn follow_renames(&mut self, renamed: &HashMap<String, (String, String)>) {
+    fn follow_renames(&mut self, renamed: &HashMap<String, String>) {
         for group in self.groups.values_mut() {
             for member in group.members.iter_mut() {
-                if let Some((text, key)) = member.key.as_ref().and_then(|k| renamed.get(k)) {
-                    member.value.clone_from(text);
-                    member.key = Some(key.clone());
+                if let Some(key) = member.key().and_then(|k| renamed.get(k)) {
+                    *member = Member::Key(key.as_str().into());
                 }
             }
         }
     }
 }
 
-fn by_id<T: Keyed>(items: Vec<T>) -> HashMap<String, T> {
-    items
-        .into_iter()
-        .map(|item| (item.id().to_owned(), item))
-        .collect()
-}
-
 /// Ids of kept entries the changes say are gone. Without a present list, those are among the
 /// removed ones: the kept entries are not all looked at.
 fn gone<'a, T: Keyed>(
-    kept: &'a HashMap<String, T>,
+    kept: &'a ById<T>,
     changes: &'a Changes<T>,
-) -> impl Iterator<Item = &'a String> + 'a {
+) -> impl Iterator<Item = &'a str> + 'a {
     let upserted: HashSet<&str> = changes.upserts.iter().map(Keyed::id).collect();
-    let ids: Vec<&String> = match &changes.present {
+    let ids: Vec<&str> = match &changes.present {
         None => changes
             .removed
             .iter()
-            .filter(|id| kept.contains_key(*id) && !upserted.contains(id.as_str()))
+            .map(String::as_str)
+            .filter(|id| kept.contains_key(id) && !upserted.contains(id))
             .collect(),
         Some(present) => kept
-            .keys()
+            .ids()
             .filter(|id| {
-                !upserted.contains(id.as_str())
-                    && (changes.removed.contains(*id) || !present.contains(*id))
+                !upserted.contains(id) && (changes.removed.contains(*id) || !present.contains(*id))
             })
             .collect(),
     };
     ids.into_iter()
 }
 
-/// Applies the changes of one kind; returns the renamed entries (old DN key → new DN text and key).
-fn apply_kind<T: Keyed>(
-    kept: &mut HashMap<String, T>,
-    changes: Changes<T>,
-) -> HashMap<String, (String, String)> {
-    let gone: Vec<String> = gone(kept, &changes).cloned().collect();
+/// Applies the changes of one kind; returns the renamed entries (old DN key → new DN key).
+fn apply_kind<T: Keyed>(kept: &mut ById<T>, changes: Changes<T>) -> HashMap<String, String> {
+    let gone: Vec<String> = gone(kept, &changes).map(str::to_owned).collect();
     for id in gone {
         kept.remove(&id);
     }
@@ -257,12 +238,9 @@ fn apply_kind<T: Keyed>(
         if let Some(old) = kept.get(item.id())
             && old.dn() != item.dn()
         {
-            renamed.insert(
-                old.dn().key().to_owned(),
-                (item.text().to_owned(), item.dn().key().to_owned()),
-            );
+            renamed.insert(old.dn().key().to_owned(), item.dn().key().to_owned());
         }
-        kept.insert(item.id().to_owned(), item);
+        kept.insert(item);
     }
     renamed
 }
