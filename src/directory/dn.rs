@@ -193,6 +193,35 @@ impl Dn {
     }
 }
 
+/// A DN's normalized form alone: all a user's DN is looked at for (member values naming it, the
+/// scope's subtrees, renames). A DN of every user is kept, and this is a third of a [`Dn`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DnKey(Box<str>);
+
+impl DnKey {
+    pub fn parse(text: &str) -> Result<DnKey, DnError> {
+        key_of(text).map(|key| DnKey(key.into_boxed_str()))
+    }
+
+    pub fn key(&self) -> &str {
+        &self.0
+    }
+
+    /// True when the DN is `ancestor` or lies below it: the key ends with the ancestor's after a
+    /// comma. That comma separates RDNs: in a key every `,` and `=` inside a value is escaped, so a
+    /// value cannot end with `,type=…`.
+    pub fn is_within(&self, ancestor: &Dn) -> bool {
+        let outer = ancestor.key();
+        if outer.is_empty() {
+            return true;
+        }
+        match self.0.strip_suffix(outer) {
+            Some(head) => head.is_empty() || head.ends_with(','),
+            None => false,
+        }
+    }
+}
+
 /// The normalized form of `text`, as `Dn::parse(text)?.key()` gives it. Member values are many
 /// and need only their key: a plain DN is its own key up to letter case, so it is not parsed.
 pub fn key_of(text: &str) -> Result<String, DnError> {

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use ldap3::ResultEntry;
 
 use super::assemble::{Member, RawContainer, RawGroup, RawUser};
-use super::dn::Dn;
+use super::dn::{Dn, DnError, DnKey};
 use super::entry::{self, Entry};
 use super::error::DirectoryError;
 use super::preset::Schema;
@@ -44,11 +44,15 @@ pub fn parse_container(mut e: Entry, schema: &Schema) -> Result<RawContainer, Ba
 }
 
 fn parse_dn(text: &str, id: Option<&str>) -> Result<Dn, BadEntry> {
-    Dn::parse(text).map_err(|e| BadEntry {
+    Dn::parse(text).map_err(|e| bad_dn(text, id, e))
+}
+
+fn bad_dn(text: &str, id: Option<&str>, e: DnError) -> BadEntry {
+    BadEntry {
         dn: Some(text.to_owned()),
         id: id.map(str::to_owned),
         why: e.to_string(),
-    })
+    }
 }
 
 fn missing(dn: &str, id: Option<&str>, attr: &str) -> BadEntry {
@@ -79,7 +83,7 @@ pub fn parse_user(mut e: Entry, schema: &Schema, now: SystemTime) -> Result<RawU
         schema.upn.as_deref().unwrap_or_default(),
     ]);
     let id = entry::id(&e, &schema.id, schema.id_format, text_id);
-    let dn = parse_dn(&e.dn, id.as_deref())?;
+    let dn = DnKey::parse(&e.dn).map_err(|err| bad_dn(&e.dn, id.as_deref(), err))?;
     let user = User {
         name: name.ok_or_else(|| missing(&e.dn, id.as_deref(), &schema.user_name))?,
         id: id.ok_or_else(|| missing(&e.dn, None, &schema.id))?,

@@ -5,7 +5,7 @@ use hashbrown::{HashMap, HashSet};
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::dn::{Dn, into_key};
+use super::dn::{Dn, DnKey, into_key};
 use super::preset::MemberFormat;
 use super::snapshot::{Container, Group, ReadStats, Snapshot, Unresolved, User};
 use crate::api::NestedGroups;
@@ -13,7 +13,7 @@ use crate::api::NestedGroups;
 /// A user entry as read, before scoping.
 #[derive(Clone, Debug)]
 pub struct RawUser {
-    pub dn: Dn,
+    pub dn: DnKey,
     pub user: Arc<User>,
     /// The day (since 1970) an enabled account expires on: it passes without a change to the
     /// entry, so a kept entry is disabled when that day comes.
@@ -116,7 +116,7 @@ pub fn assemble<'a>(
 
     let mut users_in_scope: Vec<&RawUser> = Vec::new();
     for raw in users {
-        let drop_excluded = excluded(&raw.dn);
+        let drop_excluded = scope.excludes.iter().any(|e| raw.dn.is_within(e));
         let drop_disabled = scope.ignore_disabled_users && raw.user.disabled;
         if drop_excluded || drop_disabled {
             stats.excluded += usize::from(drop_excluded);

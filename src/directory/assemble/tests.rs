@@ -20,7 +20,7 @@ fn dn(s: &str) -> Dn {
 fn user(name: &str, ou: &str) -> RawUser {
     let dn_text = format!("CN={name},{ou},{BASE}");
     RawUser {
-        dn: dn(&dn_text),
+        dn: DnKey::parse(&dn_text).expect("test DN parses"),
         user: User {
             id: format!("id-{name}"),
             dn: dn_text,

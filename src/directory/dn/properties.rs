@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::{Dn, escape_value, key_of};
+use super::{Dn, DnKey, escape_value, key_of};
 
 /// One RDN: one to three attribute-value pairs.
 fn rdn() -> impl Strategy<Value = Vec<(String, String)>> {
@@ -78,6 +78,28 @@ proptest! {
                     prop_assert!(a.is_within(&other));
                 }
             }
+        }
+    }
+
+    /// A key alone answers "within" as the parsed DN does, for every ancestor and for every text
+    /// after a comma of the key, escaped or not (a value that ends like an ancestor's key is not
+    /// within it).
+    #[test]
+    fn a_key_lies_within_what_its_dn_lies_within(text in dn_text(), other in dn_text()) {
+        let dn = Dn::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let key = DnKey::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(key.key(), dn.key());
+        let mut candidates = vec![Dn::parse("").expect("the root DSE")];
+        candidates.extend(Dn::parse(&other).ok());
+        let mut parent = dn.parent();
+        while let Some(p) = parent {
+            parent = p.parent();
+            candidates.push(p);
+        }
+        let commas = dn.key().match_indices(',').map(|(i, _)| i + 1);
+        candidates.extend(commas.filter_map(|i| Dn::parse(&dn.key()[i..]).ok()));
+        for ancestor in &candidates {
+            prop_assert_eq!(key.is_within(ancestor), dn.is_within(ancestor), "{}", ancestor.key());
         }
     }
 }

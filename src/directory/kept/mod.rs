@@ -7,7 +7,6 @@ use std::time::SystemTime;
 use hashbrown::{HashMap, HashSet};
 
 use super::assemble::{Member, RawContainer, RawGroup, RawUser};
-use super::dn::Dn;
 use super::entry::day_of;
 use super::snapshot::User;
 pub use by_id::ById;
@@ -64,15 +63,16 @@ pub enum Unusable {
 
 pub trait Keyed {
     fn id(&self) -> &str;
-    fn dn(&self) -> &Dn;
+    /// The normalized form of the entry's DN.
+    fn dn_key(&self) -> &str;
 }
 
 impl Keyed for RawUser {
     fn id(&self) -> &str {
         &self.user.id
     }
-    fn dn(&self) -> &Dn {
-        &self.dn
+    fn dn_key(&self) -> &str {
+        self.dn.key()
     }
 }
 
@@ -80,8 +80,8 @@ impl Keyed for RawGroup {
     fn id(&self) -> &str {
         &self.group.id
     }
-    fn dn(&self) -> &Dn {
-        &self.dn
+    fn dn_key(&self) -> &str {
+        self.dn.key()
     }
 }
 
@@ -89,8 +89,8 @@ impl Keyed for RawContainer {
     fn id(&self) -> &str {
         &self.id
     }
-    fn dn(&self) -> &Dn {
-        &self.dn
+    fn dn_key(&self) -> &str {
+        self.dn.key()
     }
 }
 
@@ -236,9 +236,9 @@ fn apply_kind<T: Keyed>(kept: &mut ById<T>, changes: Changes<T>) -> HashMap<Stri
     let mut renamed = HashMap::new();
     for item in changes.upserts {
         if let Some(old) = kept.get(item.id())
-            && old.dn() != item.dn()
+            && old.dn_key() != item.dn_key()
         {
-            renamed.insert(old.dn().key().to_owned(), item.dn().key().to_owned());
+            renamed.insert(old.dn_key().to_owned(), item.dn_key().to_owned());
         }
         kept.insert(item);
     }

@@ -1,11 +1,12 @@
 use super::*;
 use crate::directory::assemble::Member;
+use crate::directory::dn::{Dn, DnKey};
 use crate::directory::preset::MemberFormat;
 use crate::directory::snapshot::{Group, User};
 
 fn user(id: &str, dn: &str) -> RawUser {
     RawUser {
-        dn: Dn::parse(dn).expect("dn"),
+        dn: DnKey::parse(dn).expect("dn"),
         user: User {
             id: id.into(),
             dn: dn.into(),
