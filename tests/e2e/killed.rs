@@ -14,7 +14,7 @@ use ldap3::Ldap;
 use usersync::api::{SHARD_OF_LABEL, UserGroup, UserSynchronization};
 
 use crate::support::audit::audit_writes;
-use crate::support::command::run_ok;
+use crate::support::control_plane::OwnControlPlane;
 use crate::support::kube::{
     Scenario, approve_deletions, create_task_on, install_crds, kube_client, run_now, secrets_for,
     user_groups,
@@ -280,63 +280,13 @@ async fn a_killed_operator_leaves_nothing_a_restart_does_not_repair() {
     let _ = std::fs::remove_file(log);
 }
 
-/// A control plane of the test's own (`tests/env/kube.sh` in a directory of its own), stopped when
-/// dropped: its apiserver can be killed without touching the other tests'.
-struct OwnControlPlane {
-    dir: std::path::PathBuf,
-}
-
-impl OwnControlPlane {
-    fn script(&self, command: &str) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/env/kube.sh");
-        run_ok(
-            std::process::Command::new("bash")
-                .args([script, command])
-                .arg(&self.dir),
-        );
-    }
-
-    async fn start() -> (OwnControlPlane, kube::Client) {
-        let dir = std::env::temp_dir().join(format!("usersync-own-kube-{}", std::process::id()));
-        let plane = OwnControlPlane { dir };
-        plane.script("start");
-        let kubeconfig =
-            kube::config::Kubeconfig::read_from(plane.kubeconfig()).expect("kubeconfig");
-        let options = kube::config::KubeConfigOptions::default();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .expect("config");
-        (plane, kube::Client::try_from(config).expect("client"))
-    }
-
-    fn kubeconfig(&self) -> std::path::PathBuf {
-        self.dir.join("kubeconfig")
-    }
-
-    /// UserGroup writes in `ns`, by this control plane's audit log.
-    fn writes(&self, ns: &str) -> usize {
-        let log = std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default();
-        let needle = format!("\"namespace\":\"{ns}\"");
-        log.lines()
-            .filter(|l| l.contains("\"resource\":\"usergroups\"") && l.contains(&needle))
-            .count()
-    }
-}
-
-impl Drop for OwnControlPlane {
-    fn drop(&mut self) {
-        self.script("stop");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The apiserver killed after the K-th UserGroup write of a first sync, and again in a run that
 /// deletes groups and shrinks a sharded one, each time down for three seconds, then started again:
 /// the operator (the real binary) rides it out, and its UserGroups equal a fresh sync of the same
 /// directory.
 #[tokio::test]
 async fn an_apiserver_killed_midway_leaves_nothing_a_restart_does_not_repair() {
-    let (plane, client) = OwnControlPlane::start().await;
+    let (plane, client) = OwnControlPlane::start("restart").await;
     let mut ldap = SERVER.admin().await;
     install_crds(&client).await;
     let ns = TestNamespace::new(&client, "e2e-restart").await;

@@ -8,6 +8,7 @@ mod support {
     pub mod cli;
     pub mod command;
     pub mod connection;
+    pub mod control_plane;
     pub mod gitops;
     pub mod hostile;
     pub mod kube;
@@ -35,6 +36,7 @@ mod invalid_spec;
 mod killed;
 mod leader;
 mod not_ours;
+mod old_crd;
 mod openldap;
 mod plugin;
 mod push;

@@ -25,13 +25,19 @@ pub async fn kube_client() -> kube::Client {
 
 /// Installs the CRDs from `crds/` by server-side apply and waits until they are served.
 pub async fn install_crds(client: &kube::Client) {
+    install_crds_with(client, |_| {}).await;
+}
+
+/// [`install_crds`], each CRD changed by `edit` first (into an earlier version's, say).
+pub async fn install_crds_with(client: &kube::Client, edit: impl Fn(&mut CustomResourceDefinition)) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/usersync.io.yaml");
     let text = std::fs::read_to_string(path).expect("crds/ is readable");
     let params = PatchParams::apply("usersync-tests").force();
     for doc in serde_norway::Deserializer::from_str(&text) {
-        let crd: CustomResourceDefinition =
+        let mut crd: CustomResourceDefinition =
             serde::Deserialize::deserialize(doc).expect("crds/ holds CRDs");
+        edit(&mut crd);
         let name = crd.metadata.name.clone().expect("CRD has a name");
         api.patch(&name, &params, &Patch::Apply(&crd))
             .await
