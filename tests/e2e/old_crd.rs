@@ -62,10 +62,16 @@ async fn counts_go_through_the_status_subresource_of_an_earlier_crd() {
         );
     }
     assert_eq!(
-        by_display(&synced, "Devs").status.as_ref().map(|s| s.user_count),
+        by_display(&synced, "Devs")
+            .status
+            .as_ref()
+            .map(|s| s.user_count),
         Some(2)
     );
-    let path = format!("/apis/usersync.io/v1alpha1/namespaces/{}/usergroups", ns.name);
+    let path = format!(
+        "/apis/usersync.io/v1alpha1/namespaces/{}/usergroups",
+        ns.name
+    );
     let rows = printed(&client, &path).await;
     let counts: Vec<(String, i64)> = rows
         .iter()
@@ -76,16 +82,28 @@ async fn counts_go_through_the_status_subresource_of_an_earlier_crd() {
         .collect();
     for (name, count) in &counts {
         let group = by_display(&synced, name);
-        assert_eq!(*count, group.spec.users.len() as i64, "kubectl get ug: {counts:?}");
+        assert_eq!(
+            *count,
+            group.spec.users.len() as i64,
+            "kubectl get ug: {counts:?}"
+        );
     }
     let first = plane.write_lines(&ns.name);
     let status_writes = first.iter().filter(|l| l.ends_with(" status")).count();
-    assert_eq!(status_writes, synced.len(), "one count write per object: {first:?}");
+    assert_eq!(
+        status_writes,
+        synced.len(),
+        "one count write per object: {first:?}"
+    );
 
     // Nothing changed: nothing is written, the counts neither.
     run_now(&tasks, "1").await;
     assert_synced(&wait_for_run(&tasks, Some("1")).await);
-    assert_eq!(plane.write_lines(&ns.name), first, "a no-op run writes nothing");
+    assert_eq!(
+        plane.write_lines(&ns.name),
+        first,
+        "a no-op run writes nothing"
+    );
 
     // Bob leaves Devs: Devs is written, and its count with it.
     let bob = SERVER.user_dn(&base, "bob");
@@ -100,7 +118,9 @@ async fn counts_go_through_the_status_subresource_of_an_earlier_crd() {
     assert_eq!(devs.status.as_ref().map(|s| s.user_count), Some(1));
     let written = plane.write_lines(&ns.name)[first.len()..].to_vec();
     assert!(
-        written.iter().all(|l| l.split(' ').nth(1) == Some(devs.name_any().as_str())),
+        written
+            .iter()
+            .all(|l| l.split(' ').nth(1) == Some(devs.name_any().as_str())),
         "only Devs is written: {written:?}"
     );
     assert!(

@@ -13,10 +13,8 @@ pub struct OwnControlPlane {
 impl OwnControlPlane {
     /// Starts one; `name` keeps those of tests running at the same time apart.
     pub async fn start(name: &str) -> (OwnControlPlane, kube::Client) {
-        let dir = std::env::temp_dir().join(format!(
-            "usersync-own-kube-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("usersync-own-kube-{}-{name}", std::process::id()));
         let plane = OwnControlPlane { dir };
         plane.script("start");
         let kubeconfig =

@@ -29,7 +29,10 @@ pub async fn install_crds(client: &kube::Client) {
 }
 
 /// [`install_crds`], each CRD changed by `edit` first (into an earlier version's, say).
-pub async fn install_crds_with(client: &kube::Client, edit: impl Fn(&mut CustomResourceDefinition)) {
+pub async fn install_crds_with(
+    client: &kube::Client,
+    edit: impl Fn(&mut CustomResourceDefinition),
+) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/usersync.io.yaml");
     let text = std::fs::read_to_string(path).expect("crds/ is readable");

@@ -146,6 +146,10 @@ pub fn spawn_replica(
         .args(["run", "--namespace", ns])
         .args(args)
         .env("USERSYNC_MAX_PUSH_FEEDS", "0")
+        // As the chart runs it: a backtrace of a panic the hostile servers provoke (and the read
+        // catches) would load the debug binary's symbols, a hundred MiB the memory bounds would
+        // count.
+        .env("RUST_BACKTRACE", "0")
         .envs(envs.iter().copied())
         .env("RUST_LOG", rust_log)
         .stdout(log.try_clone().expect("log file"))
