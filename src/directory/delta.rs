@@ -249,23 +249,69 @@ pub(super) async fn changes(
             let Some(naming_context) = now.naming_context.as_deref() else {
                 return Ok(Err(Unusable::FeedRefused("no naming context".into())));
             };
-            usn_changes(conn, q, *usn, naming_context, stats)
+            let upto = match &now.mark {
+                Mark::Usn { usn, .. } => Some(*usn),
+                Mark::Syncrepl { .. } => None,
+            };
+            let changed = UsnRange { after: *usn, upto };
+            usn_changes(conn, q, changed, naming_context, stats)
                 .await
                 .map(Ok)
         }
     }
 }
 
+/// The USNs a read asks for the changes of: those after the kept `highestCommittedUSN`, up to the
+/// server's current one when it is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct UsnRange {
+    pub after: i64,
+    pub upto: Option<i64>,
+}
+
+/// At most this many USNs are named one by one in a filter; more are asked for as a range.
+const MAX_USNS_IN_FILTER: i64 = 200;
+
+impl UsnRange {
+    /// Nothing was committed since the kept position.
+    fn is_empty(self) -> bool {
+        self.upto.is_some_and(|upto| upto <= self.after)
+    }
+
+    /// A filter for the entries changed in the range. Samba answers `uSNChanged>=` by comparing
+    /// every entry of the naming context, and `uSNChanged=` from its index: a few USNs are named
+    /// one by one. An entry changed again after `upto` has a later USN and is not named: the next
+    /// read, whose range starts after `upto`, finds it.
+    fn filter(self) -> String {
+        match self.upto {
+            Some(upto) if upto - self.after <= MAX_USNS_IN_FILTER => {
+                let usns: String = (self.after + 1..=upto)
+                    .map(|usn| format!("(uSNChanged={usn})"))
+                    .collect();
+                format!("(|{usns})")
+            }
+            _ => self.range_filter(),
+        }
+    }
+
+    fn range_filter(self) -> String {
+        format!("(uSNChanged>={})", self.after + 1)
+    }
+}
+
 async fn usn_changes(
     conn: &mut Connection,
     q: &Query,
-    usn: i64,
+    usns: UsnRange,
     naming_context: &str,
     stats: &mut ReadStats,
 ) -> Result<AllChanges, DirectoryError> {
+    if usns.is_empty() {
+        return Ok(Default::default());
+    }
     // First the ids of everything changed in the naming context, deleted objects included: what is
     // not in a search any more has left it.
-    let changed = format!("(uSNChanged>={})", usn + 1);
+    let changed = usns.filter();
     let show_deleted = RawControl {
         ctype: SHOW_DELETED_OID.to_owned(),
         crit: true,
@@ -301,7 +347,7 @@ async fn usn_changes(
             .collect();
         format!("(|{ids})")
     } else {
-        changed
+        usns.range_filter()
     };
     let (users, groups, containers) = read_all(conn, q, Some(&narrowed), stats).await?;
     Ok((
@@ -508,5 +554,24 @@ mod tests {
         };
         assert!(cookie.follows(&cookie));
         assert!(!cookie.follows(&usn("a", 7)));
+    }
+
+    #[test]
+    fn a_few_usns_are_named_and_many_are_a_range() {
+        let range = |after, upto| UsnRange { after, upto };
+        assert!(range(7, Some(7)).is_empty(), "nothing committed since");
+        assert!(!range(7, Some(8)).is_empty());
+        assert!(!range(7, None).is_empty());
+        assert_eq!(
+            range(7, Some(9)).filter(),
+            "(|(uSNChanged=8)(uSNChanged=9))"
+        );
+        let most = range(7, Some(7 + MAX_USNS_IN_FILTER)).filter();
+        assert_eq!(most.matches("(uSNChanged=").count(), 200);
+        assert_eq!(
+            range(7, Some(8 + MAX_USNS_IN_FILTER)).filter(),
+            "(uSNChanged>=8)"
+        );
+        assert_eq!(range(7, None).filter(), "(uSNChanged>=8)");
     }
 }
