@@ -66,6 +66,12 @@ pub fn time_command(cmd: &mut Command, mut line: impl FnMut(&str)) -> Result<Sam
     })
 }
 
+/// The middle of some numbers (the upper one of the two middle ones of an even count).
+pub fn median_of(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
 /// The run with the median wall time of several runs of the same scenario, noting every run's time:
 /// one run of a few seconds on a shared machine says little.
 pub fn median(mut runs: Vec<Sample>) -> Option<Sample> {
