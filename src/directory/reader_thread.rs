@@ -33,18 +33,22 @@ where
     std::thread::Builder::new()
         .name("directory-read".to_owned())
         .spawn(move || {
+            let mut tx = tx;
             let (result, leftovers) = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                Ok(runtime) => match catch_unwind(AssertUnwindSafe(|| runtime.block_on(work))) {
-                    Ok(Ok((value, leftovers))) => (Ok(value), Some(leftovers)),
-                    Ok(Err(e)) => (Err(Failure::Read(e)), None),
+                Ok(runtime) => match catch_unwind(AssertUnwindSafe(|| {
+                    runtime.block_on(until_abandoned(work, &mut tx))
+                })) {
+                    Ok(Some(Ok((value, leftovers)))) => (Ok(value), Some(leftovers)),
+                    Ok(Some(Err(e))) => (Err(Failure::Read(e)), None),
+                    Ok(None) => return,
                     Err(panic) => (Err(Failure::Broken(panic_text(&*panic))), None),
                 },
                 Err(e) => (Err(Failure::Broken(format!("no runtime: {e}"))), None),
             };
-            // The caller may have stopped waiting; then the result has no reader.
+            // The caller may have stopped waiting just now; then the result has no reader.
             let _ = tx.send(result);
             drop(leftovers);
         })
@@ -56,6 +60,19 @@ where
         Err(_) => Err(failed(
             "the reading thread ended without a result".to_owned(),
         )),
+    }
+}
+
+/// The work's output, or `None` once the caller stops waiting (its run timed out or was stopped):
+/// the read ends with it, its connection and buffers freed, instead of reading on beside the
+/// task's next attempt.
+async fn until_abandoned<O, R>(
+    work: impl Future<Output = O>,
+    tx: &mut oneshot::Sender<R>,
+) -> Option<O> {
+    tokio::select! {
+        output = work => Some(output),
+        () = tx.closed() => None,
     }
 }
 
@@ -122,6 +139,37 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !freed.load(Ordering::SeqCst) {
             assert!(Instant::now() < deadline, "the leftovers were never freed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_nobody_waits_for_any_more_stops() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::{Duration, Instant};
+
+        /// Says when the work holding it is dropped.
+        struct Dropped(Arc<AtomicBool>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicBool::new(false));
+        let held = Dropped(Arc::clone(&dropped));
+        let endless = on_reader_thread::<(), (), _>("ldap://x", async move {
+            let _held = held;
+            std::future::pending().await
+        });
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), endless).await;
+        assert!(gave_up.is_err(), "the work never ends");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dropped.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < deadline,
+                "the read went on after its caller stopped waiting"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

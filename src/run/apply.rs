@@ -197,8 +197,6 @@ impl<'a> Writer<'a> {
         Ok(applied)
     }
 
-    /// Applies the whole group as this task wants it, shards included. Fields usersync applied before
-    /// and leaves out now (such as the extinct-since annotation) are removed by the apiserver.
     /// Runs the writes, `concurrency` at a time. The stream is boxed where its lifetimes are
     /// known: the controller must see the run's future as Send for every lifetime.
     async fn in_turn<'w, I>(&'w self, writes: Lazily<'w, 'a, I>) -> Result<(), WriteError>
@@ -211,6 +209,8 @@ impl<'a> Writer<'a> {
         stream.try_collect::<Vec<()>>().await.map(drop)
     }
 
+    /// Applies the whole group as this task wants it, shards included. Fields usersync applied before
+    /// and leaves out now (such as the extinct-since annotation) are removed by the apiserver.
     async fn put(
         &self,
         name: &str,
