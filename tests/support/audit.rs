@@ -17,11 +17,18 @@ pub fn audit_writes(ns: &str) -> usize {
 /// UserGroup writes in namespace `ns` after the first `skip`, one line each (verb, name,
 /// subresource, response code): what an assertion on a count shows when it fails.
 pub fn audit_write_lines(ns: &str, skip: usize) -> Vec<String> {
-    let log = std::fs::read_to_string(env::kube().audit_log).unwrap_or_default();
+    write_lines_in(std::path::Path::new(&env::kube().audit_log), ns)
+        .into_iter()
+        .skip(skip)
+        .collect()
+}
+
+/// [`audit_write_lines`] of the audit log at `log` (a control plane of a test's own).
+pub fn write_lines_in(log: &std::path::Path, ns: &str) -> Vec<String> {
+    let log = std::fs::read_to_string(log).unwrap_or_default();
     let needle = format!("\"namespace\":\"{ns}\"");
     log.lines()
         .filter(|l| l.contains("\"resource\":\"usergroups\"") && l.contains(&needle))
-        .skip(skip)
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .map(|e| {
             format!(

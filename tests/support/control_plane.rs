@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::audit::write_lines_in;
 use super::command::run_ok;
 
 pub struct OwnControlPlane {
@@ -45,22 +46,9 @@ impl OwnControlPlane {
         self.write_lines(ns).len()
     }
 
-    /// UserGroup writes in `ns`, one line each: verb, name and subresource.
+    /// UserGroup writes in `ns`, one line each: verb, name, subresource and response code.
     pub fn write_lines(&self, ns: &str) -> Vec<String> {
-        let log = std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default();
-        let needle = format!("\"namespace\":\"{ns}\"");
-        log.lines()
-            .filter(|l| l.contains("\"resource\":\"usergroups\"") && l.contains(&needle))
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|e| {
-                format!(
-                    "{} {} {}",
-                    e["verb"].as_str().unwrap_or_default(),
-                    e["objectRef"]["name"].as_str().unwrap_or_default(),
-                    e["objectRef"]["subresource"].as_str().unwrap_or_default(),
-                )
-            })
-            .collect()
+        write_lines_in(&self.dir.join("audit.log"), ns)
     }
 }
 
