@@ -238,10 +238,7 @@ pub fn into_key(mut text: String) -> Result<String, String> {
         text.make_ascii_lowercase();
         return Ok(text);
     }
-    match Dn::parse(&text) {
-        Ok(dn) => Ok(dn.key().to_owned()),
-        Err(_) => Err(text),
-    }
+    key_of(&text).map_err(|_| text)
 }
 
 /// ASCII, one `type=value` per RDN, nothing escaped, quoted or to be escaped, and no spaces around

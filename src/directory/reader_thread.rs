@@ -28,12 +28,11 @@ where
         server: server.to_owned(),
         detail: format!("reading the directory failed unexpectedly ({detail})"),
     };
-    let (tx, rx) = oneshot::channel();
+    let (mut tx, rx) = oneshot::channel();
     let work = work.instrument(tracing::Span::current());
     std::thread::Builder::new()
         .name("directory-read".to_owned())
         .spawn(move || {
-            let mut tx = tx;
             let (result, leftovers) = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

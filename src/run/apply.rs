@@ -169,10 +169,6 @@ impl<'a> Writer<'a> {
                     .map(|(name, spec)| Write::Put(name, spec, Some(now))),
             )
             .collect();
-        let puts = Lazily {
-            writer: self,
-            items: puts.into_iter(),
-        };
         self.in_turn(puts).await?;
         if let Some(root) = &plan.attached_to {
             self.keep_root(root).await?;
@@ -186,23 +182,19 @@ impl<'a> Writer<'a> {
                 .unwrap_or_default();
             std::iter::once(name).chain(shards)
         });
-        let deletes = Lazily {
-            writer: self,
-            items: deletes
-                .map(|name| Write::Delete(name))
-                .collect::<Vec<_>>()
-                .into_iter(),
-        };
+        let deletes = deletes.map(|name| Write::Delete(name)).collect();
         self.in_turn(deletes).await?;
         Ok(applied)
     }
 
-    /// Runs the writes, `concurrency` at a time. The stream is boxed where its lifetimes are
-    /// known: the controller must see the run's future as Send for every lifetime.
-    async fn in_turn<'w, I>(&'w self, writes: Lazily<'w, 'a, I>) -> Result<(), WriteError>
-    where
-        I: Iterator<Item = Write<'w>> + Send + 'w,
-    {
+    /// Runs the writes, `concurrency` at a time, each future made when its turn comes. The stream
+    /// is boxed where its lifetimes are known: the controller must see the run's future as Send
+    /// for every lifetime.
+    async fn in_turn<'w>(&'w self, writes: Vec<Write<'w>>) -> Result<(), WriteError> {
+        let writes = Lazily {
+            writer: self,
+            items: writes.into_iter(),
+        };
         let stream: BoxStream<'w, Result<(), WriteError>> = futures::stream::iter(writes)
             .buffer_unordered(self.concurrency.max(1))
             .boxed();
@@ -520,12 +512,12 @@ enum Write<'w> {
 
 /// Writes, each future made when the stream asks for it. A named iterator rather than a map over
 /// a closure: the controller must see the stream over it as Send.
-struct Lazily<'w, 'a, I> {
+struct Lazily<'w, 'a> {
     writer: &'w Writer<'a>,
-    items: I,
+    items: std::vec::IntoIter<Write<'w>>,
 }
 
-impl<'w, I: Iterator<Item = Write<'w>>> Iterator for Lazily<'w, '_, I> {
+impl<'w> Iterator for Lazily<'w, '_> {
     type Item = BoxFuture<'w, Result<(), WriteError>>;
 
     fn next(&mut self) -> Option<Self::Item> {
