@@ -11,7 +11,7 @@ use usersync::api::{SHARD_OF_LABEL, UserGroup, UserSynchronization};
 
 use crate::support::namespace::TestNamespace;
 use crate::support::node::{
-    FollowedLog, apply_example_task, container, helm, image_values, leader, node_client,
+    Cordoned, FollowedLog, apply_example_task, container, helm, image_values, leader, node_client,
     ready_pods, take_node, until, writers_in_turn,
 };
 
@@ -219,22 +219,32 @@ async fn helm_upgrade_finishes_with_one_and_two_replicas_and_the_standby_takes_o
         FollowedLog::start(&system, &leading),
         FollowedLog::start(&system, &standby),
     );
+    // The leader's replacement stays Pending until the standby has taken over: a replacement that
+    // starts within a second may take the free Lease first, which is a hand-over too, but not the
+    // one this step shows.
+    let cordoned = Cordoned::node();
     pods.delete(&leading, &DeleteParams::default())
         .await
         .expect("delete the leader");
     // Sooner than the 15 s Lease could expire: the leader released it on its way out, and the
-    // standby, watching the Lease, took it before the replacement pod was up.
+    // standby, watching the Lease, took it at once.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
-    while leader(&client, &system).await.as_deref() != Some(standby.as_str()) {
+    loop {
+        let holder = leader(&client, &system).await;
+        if holder.as_deref() == Some(standby.as_str()) {
+            break;
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the standby leads: not within 12s\n--- the old leader's log:\n{}\n--- the standby's:\n{}",
-            leader_log.tail(40),
-            standby_log.tail(20)
+            "the standby leads: not within 12s; the Lease names {holder:?}; pods {:?}\n\
+             --- the old leader's log:\n{}\n--- the standby's:\n{}",
+            ready_pods(&client, &system).await,
+            leader_log.election_tail(15),
+            standby_log.election_tail(30)
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    drop((leader_log, standby_log));
+    drop((leader_log, standby_log, cordoned));
     run_now_until_synced(&tasks, "after-failover").await;
 
     // One writer at a time: each pod's writes come in one stretch, and the standby wrote last.

@@ -56,6 +56,33 @@ pub fn kubectl(args: &[&str]) -> String {
     )
 }
 
+/// The node marked unschedulable until dropped: pods already on it run on, a new one stays
+/// Pending. What a failover looks like when the node or the scheduler cannot place a replacement.
+pub struct Cordoned {
+    node: String,
+}
+
+impl Cordoned {
+    pub fn node() -> Cordoned {
+        let node = kubectl(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
+        kubectl(&["cordon", &node]);
+        Cordoned { node }
+    }
+}
+
+impl Drop for Cordoned {
+    fn drop(&mut self) {
+        // Not `kubectl()`: a panic while the test unwinds would abort the other tests.
+        let uncordoned = Command::new("kubectl")
+            .args(["uncordon", &self.node])
+            .env("KUBECONFIG", env::node().kubeconfig)
+            .status();
+        if !uncordoned.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!("could not uncordon {}: {uncordoned:?}", self.node);
+        }
+    }
+}
+
 /// Follows a pod's log into a file until the pod is gone (`kubectl logs -f`): what a failure
 /// shows of a pod the test deletes. Killed when dropped.
 pub struct FollowedLog {
@@ -77,11 +104,22 @@ impl FollowedLog {
         FollowedLog { child, path }
     }
 
-    /// The last `lines` lines so far.
-    pub fn tail(&self, lines: usize) -> String {
+    /// The last `lines` lines so far that come from the leader election or the shutdown.
+    pub fn election_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                [
+                    "kube_lease_manager",
+                    "controller::leader",
+                    "controller::shutdown",
+                ]
+                .iter()
+                .any(|target| line.contains(target))
+            })
+            .collect();
+        kept[kept.len().saturating_sub(lines)..].join("\n")
     }
 }
 
