@@ -5,6 +5,12 @@
 //! workers, and nearly every entry costs a cross-thread wake-up; on one thread the hand-over is a
 //! queue push (figures in `bench/notes.md`). The library also panics on some malformed server
 //! messages: that fails the read, not the process.
+//!
+//! That channel has no bound, and each task gives way after a budget of operations: a reading task
+//! that gave way with entries still queued would let the connection's task decode more than it takes
+//! out, so a server sending entries faster than they are checked would grow the queue without end.
+//! The reading task is exempt from the budget: it empties the queue before the connection's task
+//! reads on, and what is queued stays within what one turn of that task reads from the socket.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -38,7 +44,7 @@ where
                 .build()
             {
                 Ok(runtime) => match catch_unwind(AssertUnwindSafe(|| {
-                    runtime.block_on(until_abandoned(work, &mut tx))
+                    runtime.block_on(tokio::task::unconstrained(until_abandoned(work, &mut tx)))
                 })) {
                     Ok(Some(Ok((value, leftovers)))) => (Ok(value), Some(leftovers)),
                     Ok(Some(Err(e))) => (Err(Failure::Read(e)), None),

@@ -20,6 +20,11 @@ use crate::support::wait::{assert_synced, condition, eventually, wait_for_run};
 /// 512 MiB; the bounded read keeps it far below).
 const PEAK_RSS_LIMIT_KIB: u64 = 300 * 1024;
 
+/// How much an endless stream of small entries may raise the operator's peak: the read stops at
+/// `maxEntries` (2,000 entries, a few hundred KiB), and what the server sends meanwhile must not
+/// pile up unchecked.
+const ENDLESS_GROWTH_LIMIT_KIB: u64 = 16 * 1024;
+
 /// The task `name` reading the hostile server at `url`: a short run deadline and a small entry
 /// limit, so that each mode ends quickly.
 fn hostile_task(name: &str, url: &str) -> UserSynchronization {
@@ -114,6 +119,7 @@ async fn hostile_servers_cost_their_task_alone() {
     ];
     let hostile: Api<UserSynchronization> = Api::namespaced(client.clone(), &ns.name);
     for (i, (mode, reason)) in modes.into_iter().enumerate() {
+        let peak_before = peak_rss_kib(pid);
         let server = start(mode).await;
         let name = format!("hostile-{i}");
         let created = Instant::now();
@@ -180,6 +186,14 @@ async fn hostile_servers_cost_their_task_alone() {
             operator.try_wait().expect("state").is_none(),
             "{mode:?}: the operator exited"
         );
+        if let Mode::Endless = mode {
+            // Entries come faster than the read checks them: what waits to be checked stays small.
+            let grown = peak_rss_kib(pid).saturating_sub(peak_before);
+            assert!(
+                grown < ENDLESS_GROWTH_LIMIT_KIB,
+                "{mode:?}: the peak grew by {grown} KiB"
+            );
+        }
         let token = format!("after-{i}");
         run_now(&tasks, &token).await;
         assert_synced(&wait_for_run(&tasks, Some(&token)).await);
