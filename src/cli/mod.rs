@@ -184,9 +184,10 @@ async fn read(args: &TaskArgs, base: Option<String>) -> Result<(Snapshot, String
         progress,
     };
     let directory = &file.task.spec.directory;
-    let Answered { read, server, .. } = read_directory(resolved, directory, &options, Feed::Off)
-        .await
-        .map_err(|e| format!("{} ({})", e, e.reason()))?;
+    let Answered { read, server, .. } =
+        read_directory(resolved, directory, &options, Feed::Off, None)
+            .await
+            .map_err(|e| format!("{} ({})", e, e.reason()))?;
     drop(shown);
     Ok((read.snapshot, server, started.elapsed().as_secs_f64()))
 }

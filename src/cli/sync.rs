@@ -136,8 +136,14 @@ async fn dry_run(args: &TaskArgs, kube: &KubeArgs) -> Result<DryRun, String> {
     };
     // The directory (which needs only the file's spec) and the apiserver answer at the same time.
     let ((read, read_seconds), cluster) = tokio::join!(
-        read_directory(resolved, &file.task.spec.directory, &options, Feed::Off)
-            .map(|r| (r, started.elapsed().as_secs_f64())),
+        read_directory(
+            resolved,
+            &file.task.spec.directory,
+            &options,
+            Feed::Off,
+            None
+        )
+        .map(|r| (r, started.elapsed().as_secs_f64())),
         cluster
     );
     let Answered { read, server, .. } = read.map_err(|e| failed(e.into()))?;

@@ -236,12 +236,22 @@ async fn read(
     let resolved = resolve(namespace, &task.spec, &references, Given::default(), policy).await?;
     let step = Instant::now();
     let feed = feed(ctx, task, uid, checked.full_sync_every);
+    // A task that follows the directory's changes runs often and reads little: its connection is
+    // kept bound between runs.
+    let session = matches!(feed, Feed::Follow(_)).then(|| ctx.state.kept.session(uid));
     let directory = &task.spec.directory;
     let Answered {
         mut read,
         server,
         cpu,
-    } = read_directory(resolved, directory, &ctx.options.read, feed).await?;
+    } = read_directory(
+        resolved,
+        directory,
+        &ctx.options.read,
+        feed,
+        session.as_ref(),
+    )
+    .await?;
     let (kind, entries) = (read.kind, read.snapshot.stats.entries);
     let changed_in_place = read.changed_in_place.take();
     // Sharing the records and keeping the read are part of what reading costs.

@@ -12,12 +12,14 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::IncrementalStatus;
 use crate::directory::delta::Mark;
 use crate::directory::read::Kept;
+use crate::directory::session::Session;
 use crate::directory::snapshot::Snapshot;
 
-/// Kept reads by task uid.
+/// Kept reads by task uid, and the sessions whose threads keep the tasks' connections bound.
 #[derive(Default)]
 pub struct KeptReads {
     reads: Mutex<HashMap<String, Box<Kept>>>,
+    sessions: Mutex<HashMap<String, Session>>,
 }
 
 impl KeptReads {
@@ -51,21 +53,36 @@ impl KeptReads {
         (status == Some(&status_of(kept))).then(|| (kept.snapshot.clone(), kept.server.clone()))
     }
 
-    /// Keeps a task's read, and forgets the reads of tasks that are gone.
+    /// Keeps a task's read, and forgets the reads and sessions of tasks that are gone.
     pub fn put(&self, uid: &str, kept: Box<Kept>, exists: impl Fn(&str) -> bool) {
         let mut reads = self.lock();
         reads.retain(|other, _| exists(other));
         reads.insert(uid.to_owned(), kept);
+        drop(reads);
+        lock(&self.sessions).retain(|other, _| other == uid || exists(other));
+    }
+
+    /// The task's session, started on first use.
+    pub fn session(&self, uid: &str) -> Session {
+        lock(&self.sessions)
+            .entry(uid.to_owned())
+            .or_default()
+            .clone()
     }
 
     pub fn forget(&self, uid: &str) {
         self.lock().remove(uid);
+        lock(&self.sessions).remove(uid);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Box<Kept>>> {
-        // Holding the map never panics, so a poisoned lock still holds consistent data.
-        self.reads.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.reads)
     }
+}
+
+fn lock<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Holding a map never panics, so a poisoned lock still holds consistent data.
+    map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How status shows a kept read's position. Times are whole seconds, as status stores them.

@@ -32,6 +32,26 @@ pub struct ServerSettings {
     pub auth: BindMethod,
 }
 
+impl ServerSettings {
+    /// Tells settings apart: a connection made with other settings (a rotated password, another
+    /// CA bundle or URL) is not used for these.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.urls.hash(&mut hasher);
+        format!("{:?} {:?} {:?}", self.tls_mode, self.auth, self.timeout).hash(&mut hasher);
+        match &self.trust {
+            Trust::SystemRoots => 0u8.hash(&mut hasher),
+            Trust::CaBundle(pem) => (1u8, pem).hash(&mut hasher),
+            Trust::SkipVerify => 2u8.hash(&mut hasher),
+        }
+        if let Some(c) = &self.credentials {
+            (&c.username, c.password.expose_secret()).hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+}
+
 /// A bound connection and the URL of the server that answered.
 pub struct Connection {
     pub ldap: Ldap,
@@ -39,6 +59,25 @@ pub struct Connection {
     pub timeout: Duration,
     /// Where the searches on this connection count what they receive, when someone watches.
     pub progress: Option<std::sync::Arc<super::progress::Progress>>,
+}
+
+impl Connection {
+    /// Whether the server still answers on this connection (it may have closed it while it was
+    /// idle): a read of the root DSE, given at most `within`.
+    pub async fn answers(&mut self, within: Duration) -> bool {
+        let search = self
+            .ldap
+            .search("", ldap3::Scope::Base, "(objectClass=*)", vec!["1.1"]);
+        matches!(
+            tokio::time::timeout(within, search).await,
+            Ok(Ok(result)) if result.1.rc == 0
+        )
+    }
+
+    /// Unbinds, giving a server that does not take the unbind at most `within`.
+    pub async fn close(mut self, within: Duration) {
+        let _ = tokio::time::timeout(within, self.ldap.unbind()).await;
+    }
 }
 
 /// Normalises a bind name: `corp\administrator` becomes `CORP\administrator`; UPNs and DNs are kept

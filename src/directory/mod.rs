@@ -21,6 +21,7 @@
 //! - [`root_dse`]: what a server says of itself (vendor, naming contexts, change feed).
 //! - [`read`]: a task's read, of everything or of the changes, and what it keeps.
 //! - [`reader_thread`]: a read on a thread of its own.
+//! - [`session`]: a task's reads on one thread that keeps their connection bound between them.
 
 pub mod assemble;
 pub mod connect;
@@ -38,6 +39,7 @@ pub mod read;
 pub mod reader_thread;
 pub mod root_dse;
 pub mod search;
+pub mod session;
 pub mod settings;
 pub mod snapshot;
 pub mod tls;

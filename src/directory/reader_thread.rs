@@ -30,41 +30,72 @@ where
     L: Send + 'static,
     F: Future<Output = Result<(T, L), DirectoryError>> + Send + 'static,
 {
-    let failed = |detail: String| DirectoryError::MalformedData {
-        server: server.to_owned(),
-        detail: format!("reading the directory failed unexpectedly ({detail})"),
-    };
-    let (mut tx, rx) = oneshot::channel();
+    let (tx, rx) = oneshot::channel();
     let work = work.instrument(tracing::Span::current());
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("directory-read".to_owned())
-        .spawn(move || {
-            let (result, leftovers) = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => match catch_unwind(AssertUnwindSafe(|| {
-                    runtime.block_on(tokio::task::unconstrained(until_abandoned(work, &mut tx)))
-                })) {
-                    Ok(Some(Ok((value, leftovers)))) => (Ok(value), Some(leftovers)),
-                    Ok(Some(Err(e))) => (Err(Failure::Read(e)), None),
-                    Ok(None) => return,
-                    Err(panic) => (Err(Failure::Broken(panic_text(&*panic))), None),
-                },
-                Err(e) => (Err(Failure::Broken(format!("no runtime: {e}"))), None),
-            };
-            // The caller may have stopped waiting just now; then the result has no reader.
-            let _ = tx.send(result);
-            drop(leftovers);
-        })
-        .map_err(|e| failed(format!("no thread: {e}")))?;
+        .spawn(move || match current_thread_runtime() {
+            Ok(runtime) => run_for_caller(&runtime, work, tx),
+            Err(e) => {
+                let _ = tx.send(Err(Failure::Broken(format!("no runtime: {e}"))));
+            }
+        });
+    if let Err(e) = spawned {
+        return Err(unexpected(server, &format!("no thread: {e}")));
+    }
+    answer(server, rx).await
+}
+
+/// What the caller of a read on another thread receives.
+pub(super) type Outcome<T> = Result<T, Failure>;
+
+/// A runtime for one thread's reads: the connection's task and the reading task on one thread.
+pub(super) fn current_thread_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Runs `work` on `runtime` (this thread's) and sends its value to the caller waiting on `tx`; then
+/// frees what it left behind. A panic fails the work; a caller that stopped waiting stops it.
+pub(super) fn run_for_caller<T, L>(
+    runtime: &tokio::runtime::Runtime,
+    work: impl Future<Output = Result<(T, L), DirectoryError>>,
+    mut tx: oneshot::Sender<Outcome<T>>,
+) {
+    let (result, leftovers) = match catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(tokio::task::unconstrained(until_abandoned(work, &mut tx)))
+    })) {
+        Ok(Some(Ok((value, leftovers)))) => (Ok(value), Some(leftovers)),
+        Ok(Some(Err(e))) => (Err(Failure::Read(e)), None),
+        Ok(None) => return,
+        Err(panic) => (Err(Failure::Broken(panic_text(&*panic))), None),
+    };
+    // The caller may have stopped waiting just now; then the result has no reader.
+    let _ = tx.send(result);
+    drop(leftovers);
+}
+
+/// The value the reading thread sends, or the error its failure becomes.
+pub(super) async fn answer<T>(
+    server: &str,
+    rx: oneshot::Receiver<Outcome<T>>,
+) -> Result<T, DirectoryError> {
     match rx.await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(Failure::Read(e))) => Err(e),
-        Ok(Err(Failure::Broken(detail))) => Err(failed(detail)),
-        Err(_) => Err(failed(
-            "the reading thread ended without a result".to_owned(),
+        Ok(Err(Failure::Broken(detail))) => Err(unexpected(server, &detail)),
+        Err(_) => Err(unexpected(
+            server,
+            "the reading thread ended without a result",
         )),
+    }
+}
+
+pub(super) fn unexpected(server: &str, detail: &str) -> DirectoryError {
+    DirectoryError::MalformedData {
+        server: server.to_owned(),
+        detail: format!("reading the directory failed unexpectedly ({detail})"),
     }
 }
 
@@ -83,7 +114,7 @@ async fn until_abandoned<O, R>(
 
 /// Why the thread has no value: the read's own error, or a panic or missing runtime (described
 /// here, named after the server by the caller).
-enum Failure {
+pub(super) enum Failure {
     Read(DirectoryError),
     Broken(String),
 }

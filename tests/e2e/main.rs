@@ -33,6 +33,7 @@ mod helm;
 mod hostile;
 mod incremental;
 mod invalid_spec;
+mod kept_connection;
 mod killed;
 mod leader;
 mod not_ours;
