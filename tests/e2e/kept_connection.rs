@@ -10,7 +10,9 @@ use kube::api::{Api, Patch, PatchParams};
 use ldap3::Mod;
 use usersync::api::{UserGroup, UserSynchronization};
 
-use crate::support::kube::{Scenario, allow_servers, create_task_on, run_now, user_groups};
+use crate::support::kube::{
+    Scenario, allow_servers, create_task_on, patch_spec, run_now, user_groups,
+};
 use crate::support::ldap::{Server, modify};
 use crate::support::operator::start_operator;
 use crate::support::proxy;
@@ -47,18 +49,11 @@ async fn incremental_runs_keep_their_connection_bound() {
     let tasks = create_task_on(server, &client, &ns.name, &base).await;
     allow_servers(&client, &ns.name, "bind", std::slice::from_ref(&proxied)).await;
     // No push feed: its connection would be counted too.
-    let through_proxy = serde_json::json!({"spec": {
+    let through_proxy = serde_json::json!({
         "server": {"urls": [proxied]},
         "push": {"mode": "Disabled"},
-    }});
-    tasks
-        .patch(
-            "corp",
-            &PatchParams::default(),
-            &Patch::Merge(&through_proxy),
-        )
-        .await
-        .expect("through the proxy");
+    });
+    patch_spec(&tasks, through_proxy).await;
     let operator = start_operator(&client, &ns.name);
     assert_synced(&wait_for_run(&tasks, None).await);
     assert_eq!(synced_run(&tasks, "warm").await, "Incremental");
