@@ -256,8 +256,14 @@ mod tests {
             })
             .await
             .expect("first");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(lock(&session.jobs).is_none(), "the idle thread ended");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while lock(&session.jobs).is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the idle thread ends"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let (second, found) = session
             .run("s", |slot: Slot<u32>| async move {
                 Ok(((thread_id(), slot.take()), ()))
