@@ -32,7 +32,7 @@ impl KeptReads {
         full_every: Duration,
         now: SystemTime,
     ) -> Option<Box<Kept>> {
-        let kept = self.lock().remove(uid)?;
+        let kept = lock(&self.reads).remove(uid)?;
         let described = status == Some(&status_of(&kept));
         let fresh = now
             .duration_since(kept.full_read_at)
@@ -48,14 +48,14 @@ impl KeptReads {
         uid: &str,
         status: Option<&IncrementalStatus>,
     ) -> Option<(Snapshot, String)> {
-        let reads = self.lock();
+        let reads = lock(&self.reads);
         let kept = reads.get(uid)?;
         (status == Some(&status_of(kept))).then(|| (kept.snapshot.clone(), kept.server.clone()))
     }
 
     /// Keeps a task's read, and forgets the reads and sessions of tasks that are gone.
     pub fn put(&self, uid: &str, kept: Box<Kept>, exists: impl Fn(&str) -> bool) {
-        let mut reads = self.lock();
+        let mut reads = lock(&self.reads);
         reads.retain(|other, _| exists(other));
         reads.insert(uid.to_owned(), kept);
         drop(reads);
@@ -71,12 +71,8 @@ impl KeptReads {
     }
 
     pub fn forget(&self, uid: &str) {
-        self.lock().remove(uid);
+        lock(&self.reads).remove(uid);
         lock(&self.sessions).remove(uid);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Box<Kept>>> {
-        lock(&self.reads)
     }
 }
 
@@ -171,7 +167,7 @@ mod tests {
         let now = SystemTime::now();
         reads.put("gone", kept(now, 1), |_| true);
         reads.put("kept", kept(now, 1), |uid| uid != "gone");
-        assert_eq!(reads.lock().len(), 1);
-        assert!(reads.lock().contains_key("kept"));
+        assert_eq!(lock(&reads.reads).len(), 1);
+        assert!(lock(&reads.reads).contains_key("kept"));
     }
 }

@@ -65,8 +65,9 @@ pub async fn check(
     let (url, offer) = on_reader_thread(&first_url, async move {
         let mut conn = connect(&settings).await?;
         let offer = inspect(&mut conn).await?;
-        let _ = tokio::time::timeout(conn.timeout, conn.ldap.unbind()).await;
-        Ok(((conn.server, offer), ()))
+        let (server, timeout) = (conn.server.clone(), conn.timeout);
+        conn.close(timeout).await;
+        Ok(((server, offer), ()))
     })
     .await?;
     Ok(Passed {
