@@ -92,3 +92,82 @@ pub async fn apply_loop(
         ..Default::default()
     })
 }
+
+/// The objects usersync stored in `namespace`, as the bodies a plain writer of the same objects
+/// would create: name, labels, annotations, spec and count, without owner references (the owning
+/// task is not in the cluster [`create_loop`] writes to) or anything the apiserver sets.
+pub async fn stored_bodies(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let api: Api<UserGroup> = Api::namespaced(client.clone(), namespace);
+    let mut bodies = Vec::new();
+    let mut params = ListParams::default().limit(1000);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|e| format!("list {namespace}: {e}"))?;
+        for object in page.items {
+            let name = object.metadata.name.clone().unwrap_or_default();
+            let body = serde_json::json!({
+                "apiVersion": "usersync.io/v1alpha1",
+                "kind": "UserGroup",
+                "metadata": {
+                    "name": name,
+                    "labels": object.metadata.labels,
+                    "annotations": object.metadata.annotations,
+                },
+                "spec": object.spec,
+                "status": object.status,
+            });
+            bodies.push((name, serde_json::to_vec(&body).map_err(|e| e.to_string())?));
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(bodies),
+        }
+    }
+}
+
+/// The floor of a full sync's growth: `bodies` created into `namespace` by plain POSTs,
+/// `concurrency` at a time, each answered with the object's metadata only, as usersync asks.
+pub async fn create_loop(
+    client: &kube::Client,
+    namespace: &str,
+    bodies: &[(String, Vec<u8>)],
+    concurrency: usize,
+) -> Result<Sample, String> {
+    let api: Api<UserGroup> = Api::namespaced(client.clone(), namespace);
+    let params = kube::api::PostParams {
+        field_manager: Some("floor-create".to_owned()),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    futures::stream::iter(bodies.iter().map(|(name, body)| {
+        let (api, params) = (&api, &params);
+        async move {
+            let mut request = kube::core::Request::new(api.resource_url())
+                .create(params, body.clone())
+                .map_err(|e| format!("create {name}: {e}"))?;
+            request.headers_mut().insert(
+                http::header::ACCEPT,
+                http::HeaderValue::from_static(
+                    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+                ),
+            );
+            client
+                .request_text(request)
+                .await
+                .map_err(|e| format!("create {name}: {e}"))?;
+            Ok::<_, String>(())
+        }
+    }))
+    .buffer_unordered(concurrency)
+    .try_collect::<Vec<()>>()
+    .await?;
+    Ok(Sample {
+        wall_seconds: started.elapsed().as_secs_f64(),
+        ..Default::default()
+    })
+}

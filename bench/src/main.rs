@@ -89,12 +89,7 @@ async fn bench(args: Args) -> Result<(), String> {
         .to_owned();
     let mut bed = bed::Bed::new(&root);
     let kube_env = bed.start_kube()?;
-    let kubeconfig = kube::config::Kubeconfig::read_from(&kube_env.kubeconfig)
-        .map_err(|e| format!("kubeconfig: {e}"))?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .map_err(|e| format!("kubeconfig: {e}"))?;
-    let client = kube::Client::try_from(config).map_err(|e| format!("kube client: {e}"))?;
+    let client = connect(&kube_env.kubeconfig).await?;
     install_crds(&client).await?;
     let mut run = Run {
         args: &args,
@@ -109,6 +104,11 @@ async fn bench(args: Args) -> Result<(), String> {
         let mut rows = Vec::new();
         for users in [args.users, args.scale_users] {
             rows.push(run.scale_step(&mut bed, users).await?);
+        }
+        let namespaces: Vec<String> = rows.iter().map(|r| r.namespace.clone()).collect();
+        let floors = run.create_floors(&mut bed, &namespaces).await?;
+        for (row, floor) in rows.iter_mut().zip(floors) {
+            row.floor = Some(floor);
         }
         let output = args.output.clone().unwrap_or("docs/scale.md".into());
         return write_text(&root.join(output), &scale::render(&scale_header(), &rows));
@@ -158,7 +158,8 @@ fn scale_header() -> String {
          apiserver, each from empty and then three times with nothing changed (the median is \
          shown). Each directory has one group per 20 users and a group of half of the users. Peak \
          RSS is VmHWM; the apiserver's and etcd's are since they started, so the larger \
-         directory's include the smaller one's objects, which stay in their namespace.\n",
+         directory's include the smaller one's objects, which stay in their namespace. The plain \
+         create loop runs last, in a fresh cluster (see \"Growth by part\").\n",
         utc_now(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )
@@ -171,6 +172,16 @@ fn write_text(output: &std::path::Path, text: &str) -> Result<(), String> {
     std::fs::write(output, text).map_err(|e| format!("{}: {e}", output.display()))?;
     eprintln!("bench: wrote {}", output.display());
     Ok(())
+}
+
+/// A client of the apiserver `kubeconfig` names.
+async fn connect(kubeconfig: &str) -> Result<kube::Client, String> {
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| format!("kubeconfig: {e}"))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(|e| format!("kubeconfig: {e}"))?;
+    kube::Client::try_from(config).map_err(|e| format!("kube client: {e}"))
 }
 
 /// The time the report is written, from `date` (no calendar crate needed for one line).

@@ -159,3 +159,12 @@ fn is_write(line: &str, namespace: &str) -> bool {
             Some("create" | "update" | "patch" | "delete")
         )
 }
+
+/// CPU time (user and system) a running process has used so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?)
+        .ok()?
+        .stat()
+        .ok()?;
+    Some((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
+}

@@ -105,12 +105,7 @@ impl Drop for Operator {
     }
 }
 
-/// A fresh namespace with the task's Secrets.
-pub async fn prepare_namespace(
-    client: &kube::Client,
-    name: &str,
-    target: &Target,
-) -> Result<(), String> {
+pub async fn create_namespace(client: &kube::Client, name: &str) -> Result<(), String> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns = Namespace {
         metadata: ObjectMeta {
@@ -122,7 +117,17 @@ pub async fn prepare_namespace(
     namespaces
         .create(&PostParams::default(), &ns)
         .await
-        .map_err(|e| format!("namespace {name}: {e}"))?;
+        .map(drop)
+        .map_err(|e| format!("namespace {name}: {e}"))
+}
+
+/// A fresh namespace with the task's Secrets.
+pub async fn prepare_namespace(
+    client: &kube::Client,
+    name: &str,
+    target: &Target,
+) -> Result<(), String> {
+    create_namespace(client, name).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), name);
     let ca = std::fs::read_to_string(&target.ca_file).map_err(|e| e.to_string())?;
     for (secret, data) in [

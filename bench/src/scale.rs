@@ -2,14 +2,17 @@
 //! of `--users` and then one of N (one group per 20 users and a group of half of them, as the
 //! default run's), each from empty and then again with nothing changed; the report gives its peak
 //! memory, the growth of time and memory against linear, and what the apiserver and etcd held and
-//! needed. Written to `docs/scale.md` unless `--output` says otherwise.
+//! needed. The apiserver's own growth is measured in the same run: the objects usersync wrote at
+//! each size are created again, in the same order, by a plain loop into a fresh cluster, and the
+//! CPU time of each part during the full syncs shows whose work grew. Written to `docs/scale.md`
+//! unless `--output` says otherwise.
 
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::measure::{Sample, peak_rss};
+use crate::measure::{Sample, cpu_seconds, peak_rss};
 use crate::operator::{self, Operator};
-use crate::{Run, bed::Bed};
+use crate::{Run, bed::Bed, floors};
 use usersync_testbed::fixture::FixtureSpec;
 
 /// No-change re-syncs of each directory; the median is reported.
@@ -22,6 +25,7 @@ const MAX_GROWTH_OVER_LINEAR: f64 = 1.1;
 
 pub struct ScaleRow {
     pub users: usize,
+    pub namespace: String,
     pub groups: usize,
     pub full: Sample,
     pub no_change: Sample,
@@ -32,6 +36,40 @@ pub struct ScaleRow {
     pub etcd_peak_kib: Option<u64>,
     /// Size of etcd's database file after the syncs.
     pub etcd_db_bytes: Option<u64>,
+    /// CPU seconds each part used during the full sync.
+    pub cpu: CpuUse,
+    /// The same objects created by a plain loop into a fresh cluster (see [`Run::create_floors`]).
+    pub floor: Option<Sample>,
+}
+
+/// CPU seconds used by each part of the bed over one scenario.
+#[derive(Default)]
+pub struct CpuUse {
+    pub operator: Option<f64>,
+    pub apiserver: Option<f64>,
+    pub etcd: Option<f64>,
+    pub slapd: Option<f64>,
+}
+
+/// The processes whose CPU time is measured, in the order of [`CpuUse`]'s fields.
+struct Parts([Option<u32>; 4]);
+
+impl Parts {
+    fn now(&self) -> [Option<f64>; 4] {
+        self.0.map(|pid| pid.and_then(cpu_seconds))
+    }
+
+    fn since(&self, before: [Option<f64>; 4]) -> CpuUse {
+        let after = self.now();
+        let [operator, apiserver, etcd, slapd] =
+            std::array::from_fn(|i| Some(after[i]? - before[i]?));
+        CpuUse {
+            operator,
+            apiserver,
+            etcd,
+            slapd,
+        }
+    }
 }
 
 impl Run<'_> {
@@ -52,9 +90,18 @@ impl Run<'_> {
         )?;
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         let tasks = kube::Api::namespaced(self.client.clone(), &ns);
+        let kube = bed.dir().join("kube");
+        let parts = Parts([
+            Some(operator.pid()),
+            pid_of(&kube.join("apiserver.pid")),
+            pid_of(&kube.join("etcd.pid")),
+            pid_of(&bed.dir().join(format!("slapd-{tag}/slapd.pid"))),
+        ]);
+        let before = parts.now();
         let full = self
             .observe(&operator, &ns, operator::first_run(&tasks, &target))
             .await?;
+        let cpu = parts.since(before);
         let mut no_change = Vec::new();
         for i in 0..NO_CHANGE_RUNS {
             let token = format!("no-change-{i}");
@@ -70,9 +117,9 @@ impl Run<'_> {
             .max();
         let no_change = crate::measure::median(no_change).ok_or("no re-sync")?;
         drop(operator);
-        let kube = bed.dir().join("kube");
         let row = ScaleRow {
             users,
+            namespace: ns,
             groups,
             full,
             no_change,
@@ -82,19 +129,75 @@ impl Run<'_> {
             etcd_db_bytes: std::fs::metadata(kube.join("etcd/member/snap/db"))
                 .ok()
                 .map(|m| m.len()),
+            cpu,
+            floor: None,
         };
         bed.stop(&format!("slapd-{tag}"))?;
         Ok(row)
     }
+
+    /// The objects usersync wrote at each size (`namespaces`, in the order they were synced),
+    /// created again in that order by a plain loop into a fresh cluster: how the apiserver's time
+    /// for the same writes grows, with nothing of usersync's in it.
+    pub async fn create_floors(
+        &mut self,
+        bed: &mut Bed,
+        namespaces: &[String],
+    ) -> Result<Vec<Sample>, String> {
+        let mut bodies = Vec::new();
+        for ns in namespaces {
+            bodies.push(floors::stored_bodies(&self.client, ns).await?);
+        }
+        eprintln!("bench: a fresh cluster for the plain create loop");
+        bed.stop("kube")?;
+        let env = bed.start_kube()?;
+        let client = crate::connect(&env.kubeconfig).await?;
+        crate::install_crds(&client).await?;
+        // The first UserGroup written to a fresh cluster waits about 2 s, and a CRD just installed
+        // keeps the apiserver busy for seconds; usersync's runs had neither.
+        operator::create_namespace(&client, "floor-warm-up").await?;
+        let (name, body) = bodies.iter().flatten().next().ok_or("no objects")?;
+        floors::create_loop(&client, "floor-warm-up", &[(name.clone(), body.clone())], 1).await?;
+        if let Some(pid) = pid_of(&bed.dir().join("kube/apiserver.pid")) {
+            until_quiet(pid).await;
+        }
+        let mut samples = Vec::new();
+        for (ns, bodies) in namespaces.iter().zip(&bodies) {
+            operator::create_namespace(&client, ns).await?;
+            let sample = floors::create_loop(&client, ns, bodies, crate::WRITES_AT_ONCE).await?;
+            eprintln!(
+                "bench:   {} objects created in {:.2} s",
+                bodies.len(),
+                sample.wall_seconds
+            );
+            samples.push(sample);
+        }
+        // What follows talks to the cluster that is up.
+        self.client = client;
+        self.kubeconfig = env.kubeconfig;
+        Ok(samples)
+    }
+}
+
+/// Waits (a minute at most) until a process uses under a tenth of a core over a second.
+async fn until_quiet(pid: u32) {
+    for _ in 0..60 {
+        let before = cpu_seconds(pid);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        match (before, cpu_seconds(pid)) {
+            (Some(b), Some(a)) if a - b < 0.1 => return,
+            (None, _) | (_, None) => return,
+            _ => {}
+        }
+    }
+}
+
+fn pid_of(pid_file: &Path) -> Option<u32> {
+    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
 }
 
 fn peak_of(pid_file: &Path) -> Option<u64> {
-    let pid = std::fs::read_to_string(pid_file)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    peak_rss(pid)
+    peak_rss(pid_of(pid_file)?)
 }
 
 fn mib(kib: Option<u64>) -> String {
@@ -104,21 +207,24 @@ fn mib(kib: Option<u64>) -> String {
 pub fn render(header: &str, rows: &[ScaleRow]) -> String {
     let mut out = String::new();
     out.push_str(header);
-    out.push_str("\n| Users | Groups | UserGroup writes | Full sync (s) | Operator peak RSS, full sync (MiB) | KiB per user | Re-sync, nothing changed (s) | Operator peak RSS, whole life (MiB) | apiserver peak RSS (MiB) | etcd peak RSS (MiB) | etcd database (MiB) |\n");
+    out.push_str("\n| Users | Groups | UserGroup writes | Full sync (s) | Plain create loop of the same objects (s) | Operator peak RSS, full sync (MiB) | KiB per user | Re-sync, nothing changed (s) | Operator peak RSS, whole life (MiB) | apiserver peak RSS (MiB) | etcd peak RSS (MiB) | etcd database (MiB) |\n");
     out.push_str(
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for r in rows {
         let per_user = r.full.peak_rss_kib.map(|k| k as f64 / r.users as f64);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.1} | {} | {} | {:.2} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {:.2} | {} | {} | {} | {} |",
             r.users,
             r.groups,
             r.full
                 .user_group_writes
                 .map_or_else(|| "–".to_owned(), |w| w.to_string()),
             r.full.wall_seconds,
+            r.floor
+                .as_ref()
+                .map_or_else(|| "–".to_owned(), |f| format!("{:.1}", f.wall_seconds)),
             mib(r.full.peak_rss_kib),
             per_user.map_or_else(|| "–".to_owned(), |k| format!("{k:.2}")),
             r.no_change.wall_seconds,
@@ -138,6 +244,50 @@ pub fn render(header: &str, rows: &[ScaleRow]) -> String {
             "| {target} | {measured} | {} |",
             if met { "yes" } else { "**no**" }
         );
+    }
+    out.push_str(&growth(rows));
+    out
+}
+
+/// One figure of a row, where it was measured.
+type Measured = fn(&ScaleRow) -> Option<f64>;
+
+/// Whose time grew: the full sync next to the plain create loop of the same objects, and the CPU
+/// time of each part during the full sync, from the first directory to the last.
+fn growth(rows: &[ScaleRow]) -> String {
+    let (Some(small), Some(big)) = (rows.first(), rows.last()) else {
+        return String::new();
+    };
+    let size = big.users as f64 / small.users as f64;
+    let mut out = format!(
+        "\n## Growth by part\n\nFrom {} to {} users ({size:.0} × the users). The plain create \
+         loop creates the objects usersync wrote at each size again, in the same order and {} at \
+         a time, into a fresh cluster (the apiserver's and etcd's own growth); CPU is user and \
+         system time during the full sync.\n\n| Part | {} users | {} users | Growth × linear |\n\
+         | --- | ---: | ---: | ---: |\n",
+        small.users,
+        big.users,
+        crate::WRITES_AT_ONCE,
+        small.users,
+        big.users
+    );
+    let floor = |r: &ScaleRow| r.floor.as_ref().map(|f| f.wall_seconds);
+    let lines: [(&str, Measured); 6] = [
+        ("Full sync (s)", |r| Some(r.full.wall_seconds)),
+        ("Plain create loop of the same objects (s)", floor),
+        ("CPU, operator (s)", |r| r.cpu.operator),
+        ("CPU, apiserver (s)", |r| r.cpu.apiserver),
+        ("CPU, etcd (s)", |r| r.cpu.etcd),
+        ("CPU, slapd (s)", |r| r.cpu.slapd),
+    ];
+    for (part, value) in lines {
+        let (a, b) = (value(small), value(big));
+        let shown = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"));
+        let ratio = match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 => format!("{:.2}", b / a / size),
+            _ => "–".to_owned(),
+        };
+        let _ = writeln!(out, "| {part} | {} | {} | {ratio} |", shown(a), shown(b));
     }
     out
 }
@@ -181,6 +331,19 @@ fn targets(rows: &[ScaleRow]) -> Vec<(String, String, bool)> {
         ),
         time / size <= MAX_GROWTH_OVER_LINEAR,
     ));
+    if let (Some(a), Some(b)) = (&small.floor, &big.floor) {
+        let floor = b.wall_seconds / a.wall_seconds;
+        out.push((
+            "full sync time growth within 1.1 × the plain create loop's growth (the same objects \
+             in the same run: what the apiserver's own growth leaves to usersync)"
+                .to_owned(),
+            format!(
+                "{time:.2} × against {floor:.2} × ({:.2} × the loop's growth)",
+                time / floor
+            ),
+            time / floor <= MAX_GROWTH_OVER_LINEAR,
+        ));
+    }
     if let (Some(a), Some(b)) = (small.operator_peak_kib, big.operator_peak_kib) {
         let memory = b as f64 / a as f64;
         out.push((
