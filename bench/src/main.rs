@@ -101,15 +101,7 @@ async fn bench(args: Args) -> Result<(), String> {
     };
 
     if args.scale_users > 0 {
-        let mut rows = Vec::new();
-        for users in [args.users, args.scale_users] {
-            rows.push(run.scale_step(&mut bed, users).await?);
-        }
-        let namespaces: Vec<String> = rows.iter().map(|r| r.namespace.clone()).collect();
-        let floors = run.create_floors(&mut bed, &namespaces).await?;
-        for (row, floor) in rows.iter_mut().zip(floors) {
-            row.floor = Some(floor);
-        }
+        let rows = run.scale(&mut bed, [args.users, args.scale_users]).await?;
         let output = args.output.clone().unwrap_or("docs/scale.md".into());
         return write_text(&root.join(output), &scale::render(&scale_header(), &rows));
     }
@@ -155,11 +147,12 @@ fn scale_header() -> String {
     format!(
         "# Scale\n\nWritten by `cargo xtask bench -- --scale-users N` on {} ({} cores): the operator \
          (`usersync run`, release build) syncs OpenLDAP directories of two sizes into the local \
-         apiserver, each from empty and then three times with nothing changed (the median is \
-         shown). Each directory has one group per 20 users and a group of half of the users. Peak \
-         RSS is VmHWM; the apiserver's and etcd's are since they started, so the larger \
-         directory's include the smaller one's objects, which stay in their namespace. The plain \
-         create loop runs last, in a fresh cluster (see \"Growth by part\").\n",
+         apiserver, each from empty in a fresh cluster and then three times with nothing changed \
+         (the median is shown); the smaller directory is synced three times, each in a fresh \
+         cluster, and the run with the median full sync is shown. The objects each full sync wrote \
+         are then created again by a plain loop into another fresh cluster. Each directory has one \
+         group per 20 users and a group of half of the users. Peak RSS is VmHWM; the apiserver's \
+         and etcd's are since they started, with that directory's objects alone.\n",
         utc_now(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )

@@ -10,13 +10,16 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::measure::{Sample, cpu_seconds, peak_rss};
+use crate::measure::{AuditLog, Sample, cpu_seconds, peak_rss};
 use crate::operator::{self, Operator};
+use crate::target::Target;
 use crate::{Run, bed::Bed, floors};
 use usersync_testbed::fixture::FixtureSpec;
 
 /// No-change re-syncs of each directory; the median is reported.
 const NO_CHANGE_RUNS: usize = 3;
+/// Full syncs (and plain create loops) of the smaller directory; the median is reported.
+const SMALL_REPEATS: usize = 3;
 /// The targets the report checks.
 const MAX_PEAK_KIB: u64 = 1536 * 1024;
 const MAX_KIB_PER_USER: f64 = 1.5;
@@ -25,7 +28,6 @@ const MAX_GROWTH_OVER_LINEAR: f64 = 1.1;
 
 pub struct ScaleRow {
     pub users: usize,
-    pub namespace: String,
     pub groups: usize,
     pub full: Sample,
     pub no_change: Sample,
@@ -38,8 +40,12 @@ pub struct ScaleRow {
     pub etcd_db_bytes: Option<u64>,
     /// CPU seconds each part used during the full sync.
     pub cpu: CpuUse,
-    /// The same objects created by a plain loop into a fresh cluster (see [`Run::create_floors`]).
+    /// The same objects created by a plain loop into a fresh cluster (see [`Run::create_floors`]),
+    /// and the CPU the apiserver and etcd used meanwhile.
     pub floor: Option<Sample>,
+    pub floor_cpu: CpuUse,
+    /// The wall times of every full sync and every plain create loop of this size.
+    pub runs: (Vec<f64>, Vec<f64>),
 }
 
 /// CPU seconds used by each part of the bed over one scenario.
@@ -73,14 +79,66 @@ impl Parts {
 }
 
 impl Run<'_> {
-    /// One directory of `users`: its own slapd, namespace and operator.
-    pub async fn scale_step(&mut self, bed: &mut Bed, users: usize) -> Result<ScaleRow, String> {
+    /// Each size's directory synced from empty in a fresh cluster, the smaller one `SMALL_REPEATS`
+    /// times (a sync of half a minute moves by a tenth from run to run on a shared machine).
+    pub async fn scale(
+        &mut self,
+        bed: &mut Bed,
+        sizes: [usize; 2],
+    ) -> Result<Vec<ScaleRow>, String> {
+        let mut rows = Vec::new();
+        for (i, users) in sizes.into_iter().enumerate() {
+            let repeats = if i == 0 { SMALL_REPEATS } else { 1 };
+            rows.push(self.scale_step(bed, users, repeats).await?);
+        }
+        Ok(rows)
+    }
+
+    /// One directory of `users`: its own slapd, synced `repeats` times; the row of the median full
+    /// sync, with the median plain create loop.
+    async fn scale_step(
+        &mut self,
+        bed: &mut Bed,
+        users: usize,
+        repeats: usize,
+    ) -> Result<ScaleRow, String> {
         let tag = format!("scale-{users}");
         eprintln!("bench: {users} users");
         let target = bed.start_slapd(&format!("slapd-{tag}"), FixtureSpec::scaled(users))?;
-        let groups = target.fixture.groups.len();
+        let mut rows = Vec::new();
+        for _ in 0..repeats {
+            rows.push(self.scale_once(bed, users, &target).await?);
+        }
+        bed.stop(&format!("slapd-{tag}"))?;
+        let fulls: Vec<f64> = rows.iter().map(|r| r.full.wall_seconds).collect();
+        let mut floors: Vec<(Sample, CpuUse)> = rows
+            .iter_mut()
+            .filter_map(|r| Some((r.floor.take()?, std::mem::take(&mut r.floor_cpu))))
+            .collect();
+        floors.sort_by(|a, b| a.0.wall_seconds.total_cmp(&b.0.wall_seconds));
+        let loops: Vec<f64> = floors.iter().map(|f| f.0.wall_seconds).collect();
+        rows.sort_by(|a, b| a.full.wall_seconds.total_cmp(&b.full.wall_seconds));
+        let middle = rows.len() / 2;
+        let mut row = rows.into_iter().nth(middle).ok_or("no sync")?;
+        if let Some((floor, cpu)) = floors.into_iter().nth(middle) {
+            (row.floor, row.floor_cpu) = (Some(floor), cpu);
+        }
+        row.runs = (fulls, loops);
+        Ok(row)
+    }
+
+    /// One full sync and its no-change re-syncs in a fresh cluster, then the objects it wrote
+    /// created again by a plain loop into another fresh cluster.
+    async fn scale_once(
+        &mut self,
+        bed: &mut Bed,
+        users: usize,
+        target: &Target,
+    ) -> Result<ScaleRow, String> {
+        let tag = format!("scale-{users}");
+        self.fresh_cluster(bed).await?;
         let ns = format!("bench-{tag}");
-        operator::prepare_namespace(&self.client, &ns, &target).await?;
+        operator::prepare_namespace(&self.client, &ns, target).await?;
         let operator = Operator::start(
             &self.args.usersync.to_string_lossy(),
             &ns,
@@ -99,7 +157,7 @@ impl Run<'_> {
         ]);
         let before = parts.now();
         let full = self
-            .observe(&operator, &ns, operator::first_run(&tasks, &target))
+            .observe(&operator, &ns, operator::first_run(&tasks, target))
             .await?;
         let cpu = parts.since(before);
         let mut no_change = Vec::new();
@@ -117,10 +175,9 @@ impl Run<'_> {
             .max();
         let no_change = crate::measure::median(no_change).ok_or("no re-sync")?;
         drop(operator);
-        let row = ScaleRow {
+        let mut row = ScaleRow {
             users,
-            namespace: ns,
-            groups,
+            groups: target.fixture.groups.len(),
             full,
             no_change,
             operator_peak_kib,
@@ -131,51 +188,53 @@ impl Run<'_> {
                 .map(|m| m.len()),
             cpu,
             floor: None,
+            floor_cpu: CpuUse::default(),
+            runs: Default::default(),
         };
-        bed.stop(&format!("slapd-{tag}"))?;
+        let bodies = floors::stored_bodies(&self.client, &ns).await?;
+        self.fresh_cluster(bed).await?;
+        operator::create_namespace(&self.client, &ns).await?;
+        let parts = Parts([
+            None,
+            pid_of(&kube.join("apiserver.pid")),
+            pid_of(&kube.join("etcd.pid")),
+            None,
+        ]);
+        let before = parts.now();
+        let floor = floors::create_loop(&self.client, &ns, &bodies, crate::WRITES_AT_ONCE).await?;
+        row.floor_cpu = parts.since(before);
+        eprintln!(
+            "bench:   plain create loop: {} objects in {:.2} s",
+            bodies.len(),
+            floor.wall_seconds
+        );
+        row.floor = Some(floor);
         Ok(row)
     }
 
-    /// The objects usersync wrote at each size (`namespaces`, in the order they were synced),
-    /// created again in that order by a plain loop into a fresh cluster: how the apiserver's time
-    /// for the same writes grows, with nothing of usersync's in it.
-    pub async fn create_floors(
-        &mut self,
-        bed: &mut Bed,
-        namespaces: &[String],
-    ) -> Result<Vec<Sample>, String> {
-        let mut bodies = Vec::new();
-        for ns in namespaces {
-            bodies.push(floors::stored_bodies(&self.client, ns).await?);
-        }
-        eprintln!("bench: a fresh cluster for the plain create loop");
+    /// Stops the cluster and starts an empty one, settled: its CRDs installed, its first
+    /// UserGroup written (the first waits about 2 s) and the apiserver quiet again (a CRD just
+    /// installed keeps it busy for seconds).
+    async fn fresh_cluster(&mut self, bed: &mut Bed) -> Result<(), String> {
         bed.stop("kube")?;
         let env = bed.start_kube()?;
-        let client = crate::connect(&env.kubeconfig).await?;
-        crate::install_crds(&client).await?;
-        // The first UserGroup written to a fresh cluster waits about 2 s, and a CRD just installed
-        // keeps the apiserver busy for seconds; usersync's runs had neither.
-        operator::create_namespace(&client, "floor-warm-up").await?;
-        let (name, body) = bodies.iter().flatten().next().ok_or("no objects")?;
-        floors::create_loop(&client, "floor-warm-up", &[(name.clone(), body.clone())], 1).await?;
+        self.client = crate::connect(&env.kubeconfig).await?;
+        self.kubeconfig = env.kubeconfig;
+        self.audit = AuditLog::new(env.audit_log);
+        crate::install_crds(&self.client).await?;
+        operator::create_namespace(&self.client, "warm-up").await?;
+        let body = serde_json::json!({
+            "apiVersion": "usersync.io/v1alpha1",
+            "kind": "UserGroup",
+            "metadata": {"name": "warm-up"},
+            "spec": {"displayName": "warm-up"},
+        });
+        let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+        floors::create_loop(&self.client, "warm-up", &[("warm-up".to_owned(), body)], 1).await?;
         if let Some(pid) = pid_of(&bed.dir().join("kube/apiserver.pid")) {
             until_quiet(pid).await;
         }
-        let mut samples = Vec::new();
-        for (ns, bodies) in namespaces.iter().zip(&bodies) {
-            operator::create_namespace(&client, ns).await?;
-            let sample = floors::create_loop(&client, ns, bodies, crate::WRITES_AT_ONCE).await?;
-            eprintln!(
-                "bench:   {} objects created in {:.2} s",
-                bodies.len(),
-                sample.wall_seconds
-            );
-            samples.push(sample);
-        }
-        // What follows talks to the cluster that is up.
-        self.client = client;
-        self.kubeconfig = env.kubeconfig;
-        Ok(samples)
+        Ok(())
     }
 }
 
@@ -237,6 +296,23 @@ pub fn render(header: &str, rows: &[ScaleRow]) -> String {
             ),
         );
     }
+    out.push('\n');
+    for r in rows.iter().filter(|r| r.runs.0.len() > 1) {
+        let times = |t: &[f64]| {
+            t.iter()
+                .map(|t| format!("{t:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "{} users, the median of {} runs: full syncs {} s; plain create loops {} s.",
+            r.users,
+            r.runs.0.len(),
+            times(&r.runs.0),
+            times(&r.runs.1)
+        );
+    }
     out.push_str("\n## Targets\n\n| Target | Measured | Met |\n| --- | --- | --- |\n");
     for (target, measured, met) in targets(rows) {
         let _ = writeln!(
@@ -261,9 +337,9 @@ fn growth(rows: &[ScaleRow]) -> String {
     let size = big.users as f64 / small.users as f64;
     let mut out = format!(
         "\n## Growth by part\n\nFrom {} to {} users ({size:.0} × the users). The plain create \
-         loop creates the objects usersync wrote at each size again, in the same order and {} at \
-         a time, into a fresh cluster (the apiserver's and etcd's own growth); CPU is user and \
-         system time during the full sync.\n\n| Part | {} users | {} users | Growth × linear |\n\
+         loop creates the objects usersync wrote again, {} at a time, into a fresh cluster (the \
+         apiserver's and etcd's own growth); CPU is user and system time during the full sync or \
+         the loop.\n\n| Part | {} users | {} users | Growth × linear |\n\
          | --- | ---: | ---: | ---: |\n",
         small.users,
         big.users,
@@ -272,13 +348,17 @@ fn growth(rows: &[ScaleRow]) -> String {
         big.users
     );
     let floor = |r: &ScaleRow| r.floor.as_ref().map(|f| f.wall_seconds);
-    let lines: [(&str, Measured); 6] = [
+    let lines: [(&str, Measured); 8] = [
         ("Full sync (s)", |r| Some(r.full.wall_seconds)),
         ("Plain create loop of the same objects (s)", floor),
         ("CPU, operator (s)", |r| r.cpu.operator),
         ("CPU, apiserver (s)", |r| r.cpu.apiserver),
         ("CPU, etcd (s)", |r| r.cpu.etcd),
         ("CPU, slapd (s)", |r| r.cpu.slapd),
+        ("CPU, apiserver, plain create loop (s)", |r| {
+            r.floor_cpu.apiserver
+        }),
+        ("CPU, etcd, plain create loop (s)", |r| r.floor_cpu.etcd),
     ];
     for (part, value) in lines {
         let (a, b) = (value(small), value(big));
