@@ -1,5 +1,6 @@
-//! The floors usersync is held against: a bare paged dump of the same entries (A), and a minimal
-//! parallel server-side-apply loop writing the same final UserGroup objects (B).
+//! The floors usersync is held against: a bare paged dump of the same entries (A), a minimal
+//! parallel server-side-apply loop writing the same final UserGroup objects (B), and, for the scale
+//! command's growth, a plain loop creating the objects usersync stored.
 
 use std::process::Command;
 use std::time::Instant;
@@ -51,8 +52,7 @@ pub async fn apply_loop(
     let target: Api<UserGroup> = Api::namespaced(client.clone(), to);
     let params = PatchParams::apply("floor-b").force();
     let count_params = PatchParams::apply("floor-b-count").force();
-    let started = Instant::now();
-    futures::stream::iter(objects.into_iter().map(|object| {
+    let writes = objects.into_iter().map(|object| {
         let (target, params, count_params) = (&target, &params, &count_params);
         async move {
             let name = object.metadata.name.clone().unwrap_or_default();
@@ -83,14 +83,8 @@ pub async fn apply_loop(
             }
             Ok::<_, String>(())
         }
-    }))
-    .buffer_unordered(concurrency)
-    .try_collect::<Vec<()>>()
-    .await?;
-    Ok(Sample {
-        wall_seconds: started.elapsed().as_secs_f64(),
-        ..Default::default()
-    })
+    });
+    timed(writes, concurrency).await
 }
 
 /// The objects usersync stored in `namespace`, as the bodies a plain writer of the same objects
@@ -143,8 +137,7 @@ pub async fn create_loop(
         field_manager: Some("floor-create".to_owned()),
         ..Default::default()
     };
-    let started = Instant::now();
-    futures::stream::iter(bodies.iter().map(|(name, body)| {
+    let writes = bodies.iter().map(|(name, body)| {
         let (api, params) = (&api, &params);
         async move {
             let mut request = kube::core::Request::new(api.resource_url())
@@ -162,10 +155,20 @@ pub async fn create_loop(
                 .map_err(|e| format!("create {name}: {e}"))?;
             Ok::<_, String>(())
         }
-    }))
-    .buffer_unordered(concurrency)
-    .try_collect::<Vec<()>>()
-    .await?;
+    });
+    timed(writes, concurrency).await
+}
+
+/// Runs `writes`, `concurrency` at a time, and times them.
+async fn timed(
+    writes: impl Iterator<Item = impl Future<Output = Result<(), String>>>,
+    concurrency: usize,
+) -> Result<Sample, String> {
+    let started = Instant::now();
+    futures::stream::iter(writes)
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<()>>()
+        .await?;
     Ok(Sample {
         wall_seconds: started.elapsed().as_secs_f64(),
         ..Default::default()
