@@ -8,6 +8,7 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use usersync::api::UserGroup;
+use usersync::run::apply::METADATA_ONLY;
 
 use crate::measure::{Sample, time_command};
 use crate::target::Target;
@@ -145,9 +146,7 @@ pub async fn create_loop(
                 .map_err(|e| format!("create {name}: {e}"))?;
             request.headers_mut().insert(
                 http::header::ACCEPT,
-                http::HeaderValue::from_static(
-                    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
-                ),
+                http::HeaderValue::from_static(METADATA_ONLY),
             );
             client
                 .request_text(request)

@@ -2,9 +2,10 @@
 //! of `--users` and then one of N (one group per 20 users and a group of half of them, as the
 //! default run's), each from empty and then again with nothing changed; the report gives its peak
 //! memory, the growth of time and memory against linear, and what the apiserver and etcd held and
-//! needed. The apiserver's own growth is measured in the same run: the objects usersync wrote at
-//! each size are created again, in the same order, by a plain loop into a fresh cluster, and the
-//! CPU time of each part during the full syncs shows whose work grew. Written to `docs/scale.md`
+//! needed. Each sync starts from empty in a fresh cluster, and the smaller directory is synced
+//! three times (the median is reported). The apiserver's own growth is measured in the same run:
+//! after each sync, the objects it wrote are created again by a plain loop into another fresh
+//! cluster, and the CPU time of each part shows whose work grew. Written to `docs/scale.md`
 //! unless `--output` says otherwise.
 
 use std::fmt::Write;
@@ -40,8 +41,8 @@ pub struct ScaleRow {
     pub etcd_db_bytes: Option<u64>,
     /// CPU seconds each part used during the full sync.
     pub cpu: CpuUse,
-    /// The same objects created by a plain loop into a fresh cluster (see [`Run::create_floors`]),
-    /// and the CPU the apiserver and etcd used meanwhile.
+    /// The same objects created by a plain loop into a fresh cluster (see `Run::scale_once`), and
+    /// the CPU the apiserver and etcd used meanwhile.
     pub floor: Option<Sample>,
     pub floor_cpu: CpuUse,
     /// The wall times of every full sync and every plain create loop of this size.

@@ -35,7 +35,7 @@ pub struct Written {
 }
 
 /// What an apiserver sends for `Accept` of an object's metadata alone.
-const METADATA_ONLY: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+pub const METADATA_ONLY: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 
 /// One stored object, in brief.
 #[derive(Debug, Clone, PartialEq, Eq)]
